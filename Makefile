@@ -1,0 +1,144 @@
+# fusefs - one non-recursive Makefile.
+#
+#   make            build every program into build/
+#   make test       build and run every test (unit, simulator, integration)
+#   make asan       the unit tests and simulator under ASan+UBSan (build-asan/)
+#   make valgrind   the unit tests under valgrind
+#   make bench      benchmarks, printed as tables
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# V=1 shows the commands.  Every compile first makes sure the Debian
+# packages are installed (scripts/install-deps.sh), so a fresh machine needs
+# nothing else.
+
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+SAN ?= 0
+CC ?= cc
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PKGS := fuse3 liburing libcrypto sqlite3
+
+CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -MD -MP -I. \
+	-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=314
+LDFLAGS :=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Recursive (=) so pkg-config runs after install-deps has run.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+DEPS_STAMP := $(BUILD)/.deps-installed
+
+LIB_SRCS := $(filter-out %_main.c,$(wildcard common/*.c blockdev/*.c quorum/*.c server/*.c fuse/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libfusefs.a
+
+PROGS := $(BUILD)/fusefs-mkfs $(BUILD)/fusefs-print
+PROG_MAINS := blockdev/mkfs_main.c blockdev/print_main.c
+ifneq ($(wildcard fuse/mount_main.c),)
+PROGS += $(BUILD)/fusefs-mount
+PROG_MAINS += fuse/mount_main.c
+endif
+ifneq ($(wildcard tests/sim_main.c),)
+PROGS += $(BUILD)/fusefs-sim
+PROG_MAINS += tests/sim_main.c
+endif
+
+UNIT_SRCS := $(wildcard tests/unit_*.c)
+UNIT := $(BUILD)/fusefs-unit
+BENCH_SRCS := $(wildcard tests/bench_*.c)
+BENCH := $(BUILD)/fusefs-bench
+
+ALL_OBJS := $(LIB_OBJS) $(PROG_MAINS:%.c=$(BUILD)/%.o) $(UNIT_SRCS:%.c=$(BUILD)/%.o) \
+	$(BENCH_SRCS:%.c=$(BUILD)/%.o)
+
+.PHONY: all test unit sim-test integration asan valgrind bench install clean deps check-pure
+
+all: $(PROGS) $(UNIT)
+
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)scripts/install-deps.sh
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fusefs-mkfs: $(BUILD)/blockdev/mkfs_main.o $(LIB)
+$(BUILD)/fusefs-print: $(BUILD)/blockdev/print_main.o $(LIB)
+$(BUILD)/fusefs-mount: $(BUILD)/fuse/mount_main.o $(LIB)
+$(BUILD)/fusefs-sim: $(BUILD)/tests/sim_main.o $(LIB)
+
+$(PROGS):
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(UNIT): $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS)
+
+$(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The pure protocol files read no clock, socket, ring, FUSE or OpenSSL.
+PURE_SRCS := $(wildcard quorum/election.c quorum/fence_select.c)
+check-pure:
+	@for f in $(PURE_SRCS); do \
+		if grep -nE '#include <(time|sys/socket|liburing|fuse[^>]*|openssl/[^>]*|sys/time|unistd|pthread)\.h>|[^_a-z]rand\(|clock_gettime|getpid' $$f; then \
+			echo "check-pure: $$f must stay free of I/O, clocks and randomness"; exit 1; \
+		fi; \
+	done; echo "check-pure: $(PURE_SRCS) are pure"
+
+unit: $(UNIT)
+	$(UNIT)
+
+test: all check-pure
+	$(UNIT)
+	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
+	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh; do \
+		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
+	@echo "make test: all tests passed"
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/fusefs-unit
+	$(Q)if [ -x scripts/test-sim.sh ]; then SIM_QUICK=1 scripts/test-sim.sh build-asan; fi
+	$(Q)if [ -x scripts/test-cli.sh ]; then scripts/test-cli.sh build-asan; fi
+
+valgrind: $(UNIT)
+	$(Q)scripts/install-deps.sh --with-valgrind
+	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		--show-leak-kinds=definite -q $(UNIT)
+
+bench: $(BENCH) $(PROGS)
+	$(BENCH)
+
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+
+clean:
+	rm -rf build build-asan
+
+-include $(ALL_OBJS:.o=.d)

@@ -1,0 +1,158 @@
+/*
+ * format.h - the fusefs on-disk format.  This header is the specification:
+ * every structure is fixed-width little-endian with explicit zeroed padding,
+ * and the compiler checks every size and every offset readers depend on.
+ *
+ * Device layout, in 4096-byte blocks:
+ *
+ *   blkno 0..15    unused (left for partition tables and boot loaders)
+ *   blkno 16       super block
+ *   blkno 17..31   quorum blocks, one per quorum slot (slot N at 17 + N)
+ *   blkno 32..end  the metadata store (owned by server/)
+ *
+ * Every block begins with struct fusefs_block_header.  A block is valid
+ * when, in this order:
+ *   1. crc   == crc32c of bytes [4, 4096), the whole block after the crc;
+ *   2. magic == the magic of the block type that was expected;
+ *   3. fsid  == the filesystem's fsid (the super block defines it);
+ *   4. blkno == the block number it was read from;
+ *   5. (super block only) format_version == FUSEFS_FORMAT_VERSION.
+ * Readers check them in that order and report the first that fails.
+ * Nothing is ever written on the strength of a block that failed.
+ */
+#ifndef FUSEFS_FORMAT_H
+#define FUSEFS_FORMAT_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+#define FUSEFS_BLOCK_SHIFT 12
+#define FUSEFS_BLOCK_SIZE (1u << FUSEFS_BLOCK_SHIFT)
+
+#define FUSEFS_FORMAT_VERSION 1
+
+#define FUSEFS_SUPER_BLKNO 16
+#define FUSEFS_QUORUM_BLKNO 17
+#define FUSEFS_QUORUM_MAX_SLOTS 15
+#define FUSEFS_QUORUM_BLOCKS FUSEFS_QUORUM_MAX_SLOTS
+#define FUSEFS_STORE_BLKNO (FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS)
+/* The store needs room for its database and journal: 16 MiB at least. */
+#define FUSEFS_STORE_MIN_BLOCKS 4096
+#define FUSEFS_MIN_TOTAL_BLOCKS (FUSEFS_STORE_BLKNO + FUSEFS_STORE_MIN_BLOCKS)
+
+/* Block magics: ASCII in the first bytes when dumped little-endian. */
+#define FUSEFS_MAGIC_SUPER 0x52505553u  /* "SUPR" */
+#define FUSEFS_MAGIC_QUORUM 0x4d524f51u /* "QORM" */
+
+#define FUSEFS_CLUSTER_SECRET_BYTES 32
+
+/* Super block flags. */
+#define FUSEFS_SUPER_FLAG_AUTH ((uint64_t)1 << 0) /* messages and frames carry HMACs */
+#define FUSEFS_SUPER_FLAGS_KNOWN FUSEFS_SUPER_FLAG_AUTH
+
+struct fusefs_block_header {
+	struct le32 crc;
+	struct le32 magic;
+	struct le64 fsid;
+	struct le64 seq;   /* incremented on every write of this block */
+	struct le64 blkno;
+};
+
+/* Address families as stored; not the host's AF_ values. */
+enum {
+	FUSEFS_AF_NONE = 0, /* slot not configured */
+	FUSEFS_AF_IPV4 = 1,
+	FUSEFS_AF_IPV6 = 2,
+};
+
+struct fusefs_inet_addr {
+	struct le16 family;
+	struct le16 port;  /* host order value, stored little-endian */
+	uint8_t pad[4];
+	uint8_t addr[16];  /* network byte order; IPv4 uses the first 4 */
+};
+
+struct fusefs_quorum_config {
+	struct le64 version; /* bumped when the slot list changes */
+	struct fusefs_inet_addr slots[FUSEFS_QUORUM_MAX_SLOTS];
+};
+
+struct fusefs_super_block {
+	struct fusefs_block_header hdr;
+	struct le64 format_version;
+	struct le64 flags;
+	struct le64 total_blocks;
+	struct le64 quorum_blkno;
+	struct le64 quorum_blocks;
+	struct le64 store_blkno;
+	struct le64 store_blocks;
+	struct le64 mkfs_sec;
+	uint8_t cluster_secret[FUSEFS_CLUSTER_SECRET_BYTES];
+	struct fusefs_quorum_config qconf;
+	uint8_t pad[3600];
+};
+
+/*
+ * Quorum block events.  Each records which mount (rid) did it, in which
+ * term, when (wall clock, for people), and the block's write_nr at the
+ * time, which orders events within the block.
+ */
+enum fusefs_quorum_event_nr {
+	FUSEFS_QEV_BEGIN = 0, /* a mount started using the slot */
+	FUSEFS_QEV_TERM,      /* the greatest term this slot has used */
+	FUSEFS_QEV_ELECT,     /* elected leader; a server may start */
+	FUSEFS_QEV_FENCE,     /* that server fenced every earlier leader */
+	FUSEFS_QEV_STOP,      /* that server stopped */
+	FUSEFS_QEV_END,       /* the mount stopped using the slot cleanly */
+	FUSEFS_QEV_NR,
+};
+
+struct fusefs_quorum_event {
+	struct le64 write_nr;
+	struct le64 rid;
+	struct le64 term;
+	struct le64 ts_sec;
+	struct le32 ts_nsec;
+	uint8_t pad[4];
+};
+
+#define FUSEFS_BOOT_ID_BYTES 16
+#define FUSEFS_HOSTNAME_BYTES 64
+#define FUSEFS_NO_VOTE 0xff
+
+struct fusefs_quorum_block {
+	struct fusefs_block_header hdr;
+	struct le64 write_nr;
+	struct fusefs_quorum_event events[FUSEFS_QEV_NR];
+	/* The vote: in vote_term this slot voted for slot vote_slot. */
+	struct le64 vote_term;
+	uint8_t vote_slot;     /* FUSEFS_NO_VOTE if none */
+	uint8_t pad1[7];
+	/* The process holding the slot, for the local fencer. */
+	struct le64 holder_pid;
+	struct le64 holder_start_ticks; /* /proc/PID/stat starttime */
+	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
+	char holder_host[FUSEFS_HOSTNAME_BYTES];
+	uint8_t pad2[3704];
+};
+
+/* Every size and offset the format promises, checked. */
+static_assert(sizeof(struct fusefs_block_header) == 32, "block header");
+static_assert(offsetof(struct fusefs_block_header, crc) == 0, "crc first");
+static_assert(sizeof(struct fusefs_inet_addr) == 24, "inet addr");
+static_assert(sizeof(struct fusefs_quorum_config) == 8 + 24 * FUSEFS_QUORUM_MAX_SLOTS, "qconf");
+static_assert(offsetof(struct fusefs_super_block, cluster_secret) == 96, "secret");
+static_assert(offsetof(struct fusefs_super_block, qconf) == 128, "qconf offset");
+static_assert(sizeof(struct fusefs_super_block) == FUSEFS_BLOCK_SIZE, "super size");
+static_assert(sizeof(struct fusefs_quorum_event) == 40, "event");
+static_assert(offsetof(struct fusefs_quorum_block, events) == 40, "events offset");
+static_assert(offsetof(struct fusefs_quorum_block, vote_term) == 280, "vote offset");
+static_assert(offsetof(struct fusefs_quorum_block, holder_pid) == 296, "holder offset");
+static_assert(sizeof(struct fusefs_quorum_block) == FUSEFS_BLOCK_SIZE, "quorum block size");
+static_assert(FUSEFS_QUORUM_MAX_SLOTS < FUSEFS_NO_VOTE, "vote slot sentinel");
+static_assert(FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS == FUSEFS_STORE_BLKNO, "layout");
+
+#endif
