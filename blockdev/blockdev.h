@@ -39,12 +39,6 @@ struct bd_addr {
 	uint8_t bytes[16];  /* network order; IPv4 in the first 4 */
 };
 
-/* The only comparison against the slot count. */
-static inline bool bd_slot_nr_valid(long nr)
-{
-	return nr >= 0 && nr < FUSEFS_QUORUM_MAX_SLOTS;
-}
-
 bool bd_addr_is_unicast(const struct bd_addr *a);
 /* Why a is not unicast ("multicast", ...), or NULL when it is. */
 const char *bd_addr_why_not_unicast(const struct bd_addr *a);
@@ -114,6 +108,7 @@ struct bd_qblock {
 	struct bd_qevent ev[FUSEFS_QEV_NR];
 	uint64_t vote_term;
 	int vote_slot;     /* -1 if none */
+	uint64_t holder_rid;
 	uint64_t holder_pid;
 	uint64_t holder_start_ticks;
 	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];

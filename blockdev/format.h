@@ -24,6 +24,7 @@
 #define FUSEFS_FORMAT_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,12 @@
 /* The store needs room for its database and journal: 16 MiB at least. */
 #define FUSEFS_STORE_MIN_BLOCKS 4096
 #define FUSEFS_MIN_TOTAL_BLOCKS (FUSEFS_STORE_BLKNO + FUSEFS_STORE_MIN_BLOCKS)
+
+/* The only comparison against the slot count. */
+static inline bool bd_slot_nr_valid(long nr)
+{
+	return nr >= 0 && nr < FUSEFS_QUORUM_MAX_SLOTS;
+}
 
 /* Block magics: ASCII in the first bytes when dumped little-endian. */
 #define FUSEFS_MAGIC_SUPER 0x52505553u  /* "SUPR" */
@@ -131,12 +138,13 @@ struct fusefs_quorum_block {
 	struct le64 vote_term;
 	uint8_t vote_slot;     /* FUSEFS_NO_VOTE if none */
 	uint8_t pad1[7];
-	/* The process holding the slot, for the local fencer. */
+	/* The mount holding the slot (rid, process, host), for the local fencer. */
+	struct le64 holder_rid;
 	struct le64 holder_pid;
 	struct le64 holder_start_ticks; /* /proc/PID/stat starttime */
 	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
 	char holder_host[FUSEFS_HOSTNAME_BYTES];
-	uint8_t pad2[3704];
+	uint8_t pad2[3696];
 };
 
 /* Every size and offset the format promises, checked. */
@@ -150,7 +158,7 @@ static_assert(sizeof(struct fusefs_super_block) == FUSEFS_BLOCK_SIZE, "super siz
 static_assert(sizeof(struct fusefs_quorum_event) == 40, "event");
 static_assert(offsetof(struct fusefs_quorum_block, events) == 40, "events offset");
 static_assert(offsetof(struct fusefs_quorum_block, vote_term) == 280, "vote offset");
-static_assert(offsetof(struct fusefs_quorum_block, holder_pid) == 296, "holder offset");
+static_assert(offsetof(struct fusefs_quorum_block, holder_rid) == 296, "holder offset");
 static_assert(sizeof(struct fusefs_quorum_block) == FUSEFS_BLOCK_SIZE, "quorum block size");
 static_assert(FUSEFS_QUORUM_MAX_SLOTS < FUSEFS_NO_VOTE, "vote slot sentinel");
 static_assert(FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS == FUSEFS_STORE_BLKNO, "layout");

@@ -76,8 +76,8 @@ static void print_qblock(int slot, const struct bd_qblock *qb, FILE *f)
 	if (qb->holder_pid != 0) {
 		for (int i = 0; i < FUSEFS_BOOT_ID_BYTES; i++)
 			snprintf(boot + 2 * i, 3, "%02x", qb->holder_boot_id[i]);
-		fprintf(f, "  holder pid %" PRIu64 " (start %" PRIu64 ") on %s, boot id %s\n",
-			qb->holder_pid, qb->holder_start_ticks,
+		fprintf(f, "  holder rid %016" PRIx64 " pid %" PRIu64 " (start %" PRIu64
+			") on %s, boot id %s\n", qb->holder_rid, qb->holder_pid, qb->holder_start_ticks,
 			qb->holder_host[0] ? qb->holder_host : "?", boot);
 	}
 }

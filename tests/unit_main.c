@@ -89,9 +89,7 @@ int main(void)
 {
 	Suite *(*const suites[])(void) = {
 		suite_blockdev,
-#ifdef HAVE_QUORUM_TESTS
-		suite_quorum_msg, suite_election, suite_fence,
-#endif
+		suite_election,
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -1,0 +1,862 @@
+/*
+ * election.c - the quorum election as a pure state machine.
+ *
+ * quorum_step() takes the state, one input and the time, and produces the
+ * new state and an ordered list of actions.  It reads no clock, does no
+ * I/O, allocates nothing and keeps no globals; randomness arrives with the
+ * input.  The quorum agent (quorum/agent.c) and the simulator
+ * (tests/sim_main.c) drive it.  docs/quorum.md is the long-form design;
+ * the rules this file enforces:
+ *
+ *  1. Terms never go backwards, and a term is durable (QACT_PERSIST done)
+ *     before any message carries it: send() drops a message whose term is
+ *     not yet durable; the messages that matter (REQUEST_VOTE, VOTE) are
+ *     sent from flush_sends() once their persist completes.
+ *  2. A vote is durable before the VOTE goes out, so a member never votes
+ *     twice in a term, even across a crash (the seed's follower did not
+ *     store its vote).
+ *  3. Pre-vote (Raft thesis 9.6): a member asks PRE_VOTE for term+1 before
+ *     raising its term, and raises it only with a majority of grants.
+ *  4. Stickiness: a member that heard its leader within its heartbeat
+ *     timeout (sticky_until) refuses pre-votes and votes and does not adopt
+ *     a greater term from REQUEST_VOTE, VOTE or PRE_VOTE_REPLY.  Only a
+ *     HEARTBEAT or RESIGNATION of a greater term moves it.
+ *  5. Leader lease: each HEARTBEAT carries the leader's send time; the ACK
+ *     echoes it with the follower's heartbeat timeout H_f, and buys a lease
+ *     until send time + 4/5 H_f.  The leader holds a lease while a majority
+ *     (itself included) has unexpired acks, and steps down the moment it
+ *     has none (checked first in every step, so a paused leader that
+ *     resumes gives up before it acts).  Rule 4 makes every acker refuse
+ *     other candidates for H_f after the heartbeat, so the lease always
+ *     ends before another member can be elected.
+ *  6. The server starts only once ELECT is durable, serves only once FENCE
+ *     is durable, and STOP is recorded for every ELECT once the server is
+ *     down, so fence selection never mistakes a stopped leader for a
+ *     running one.
+ */
+#include "quorum/quorum.h"
+
+#include <assert.h>
+
+#define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
+#define NEVER INT64_MAX
+
+/* Image bits beyond the events: the vote fields changed. */
+#define IMG_VOTE (1u << FUSEFS_QEV_NR)
+#define EV_BIT(ev) (1u << (ev))
+
+/* One step's context: everything a handler needs, passed as one pointer. */
+struct step {
+	struct quorum_state *st;
+	const struct quorum_input *in;
+	mono_ns now;
+	struct quorum_actions *out;
+	uint32_t draws;
+};
+
+static uint16_t slot_bit(int slot)
+{
+	return (uint16_t)(1u << slot);
+}
+
+static int bit_count(uint16_t bits)
+{
+	return __builtin_popcount(bits);
+}
+
+static bool broken(const struct quorum_state *st, uint32_t what)
+{
+	return (st->cfg.breaks & what) != 0;
+}
+
+/* Independent random numbers from the input's one random value. */
+static uint32_t rnd(struct step *s)
+{
+	uint64_t z = ((uint64_t)s->in->random << 32) + 0x9e3779b97f4a7c15ull * ++s->draws;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)(z ^ (z >> 31));
+}
+
+static mono_ns election_timeout(struct step *s)
+{
+	return s->now + MS(QUORUM_ELECT_MIN_MS + rnd(s) % QUORUM_ELECT_VAR_MS);
+}
+
+static mono_ns hb_timeout_ns(const struct quorum_state *st)
+{
+	return MS(st->cfg.hb_timeout_ms);
+}
+
+/* ---- actions ---- */
+
+static struct quorum_action *emit(struct step *s, enum quorum_action_type type)
+{
+	struct quorum_action *a;
+
+	assert(s->out->count < QUORUM_MAX_ACTIONS);
+	a = &s->out->act[s->out->count++];
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	return a;
+}
+
+static void note(struct step *s, int code, int64_t a, int64_t b)
+{
+	struct quorum_action *act = emit(s, QACT_NOTE);
+
+	act->note = code;
+	act->a = a;
+	act->b = b;
+}
+
+/*
+ * Send a message carrying term.  Rule 1: a term that is not yet durable is
+ * never sent; such a message is dropped (everything here is retried by
+ * timers or by flush_sends()).
+ */
+static void send(struct step *s, int to, uint8_t type, uint64_t term, uint64_t arg,
+		 uint8_t flags)
+{
+	struct quorum_state *st = s->st;
+	struct quorum_action *a;
+
+	if (term > st->durable.term)
+		return;
+	a = emit(s, QACT_SEND);
+	a->to = to;
+	a->msg.type = type;
+	a->msg.from = (uint8_t)st->cfg.our_slot;
+	a->msg.term = term;
+	a->msg.arg = arg;
+	a->msg.flags = flags;
+	a->msg.timeout_ms = st->cfg.hb_timeout_ms;
+}
+
+static void want_event(struct quorum_state *st, int ev, uint64_t term)
+{
+	st->want.ev_term[ev] = term;
+	st->want_events |= EV_BIT(ev);
+}
+
+static void want_term(struct quorum_state *st, uint64_t term)
+{
+	if (term > st->want.term) {
+		st->want.term = term;
+		st->want_events |= EV_BIT(FUSEFS_QEV_TERM);
+	}
+}
+
+static void want_vote(struct quorum_state *st, uint64_t term, int slot)
+{
+	st->want.vote_term = term;
+	st->want.vote_slot = slot;
+	st->want_events |= IMG_VOTE;
+}
+
+static void lease_update(struct step *s);
+
+/* ---- roles ---- */
+
+static bool role_edge_legal(enum quorum_role from, enum quorum_role to)
+{
+	switch (to) {
+	case QROLE_FOLLOWER:
+		return true;
+	case QROLE_CANDIDATE:
+		return from == QROLE_FOLLOWER || from == QROLE_CANDIDATE;
+	case QROLE_LEADER:
+		return from == QROLE_CANDIDATE;
+	}
+	return false;
+}
+
+/* Every role change goes through here: check the edge, clear the old role. */
+static void become(struct step *s, enum quorum_role to)
+{
+	struct quorum_state *st = s->st;
+
+	assert(role_edge_legal(st->role, to));
+	if (st->role == QROLE_LEADER && to != QROLE_LEADER) {
+		st->lease_until = 0;
+		memset(st->ack_lease, 0, sizeof(st->ack_lease));
+		st->leader_slot = -1;
+	}
+	st->role = to;
+	st->prevote = false;
+	st->vote_bits = 0;
+	st->request_sent = false;
+}
+
+static bool votes_won(const struct quorum_state *st)
+{
+	return bit_count(st->vote_bits) >= st->cfg.votes_needed;
+}
+
+/* Heard a live leader recently (or are one): refuse (pre-)votes (rule 4). */
+static bool sticky(const struct step *s)
+{
+	const struct quorum_state *st = s->st;
+
+	if (broken(st, QBREAK_NO_PREVOTE))
+		return false;
+	return st->role == QROLE_LEADER || s->now < st->sticky_until;
+}
+
+/* Adopt a greater term as a follower; a leader steps down. */
+static void set_term(struct step *s, uint64_t term, int from)
+{
+	struct quorum_state *st = s->st;
+
+	assert(term > st->term);
+	become(s, QROLE_FOLLOWER);
+	st->term = term;
+	st->vote_for = -1;
+	st->vote_sent = false;
+	st->leader_slot = -1;
+	want_term(st, term);
+	st->ctr.term_follower++;
+	note(s, QNOTE_GREATER_TERM, (int64_t)term, from);
+}
+
+static void become_leader(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	become(s, QROLE_LEADER);
+	st->leader_slot = st->cfg.our_slot;
+	st->elected_at = s->now;
+	st->lease_until = 0;
+	st->my_elect_term = st->term;
+	want_event(st, FUSEFS_QEV_ELECT, st->term);
+	st->ctr.elected++;
+	note(s, QNOTE_ELECTED, (int64_t)st->term, bit_count(st->vote_bits));
+	/* tell everyone at once; the term is durable, we were its candidate */
+	send(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
+	st->hb_next = s->now + MS(QUORUM_HB_IVAL_MS);
+	st->ctr.heartbeats_sent++;
+	lease_update(s);
+}
+
+static void start_candidacy(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	become(s, QROLE_CANDIDATE);
+	st->term++;
+	st->vote_for = st->cfg.our_slot;
+	st->leader_slot = -1;
+	want_term(st, st->term);
+	want_vote(st, st->term, st->cfg.our_slot);
+	st->deadline = election_timeout(s);
+	st->ctr.elections_started++;
+	note(s, QNOTE_CANDIDATE, (int64_t)st->term, 0);
+	/* REQUEST_VOTE goes out from flush_sends() once term and vote are durable */
+}
+
+/* Election timeout: ask for pre-votes (or, broken, go straight to a vote). */
+static void start_prevote(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->srv != QSRV_DOWN) {
+		st->deadline = election_timeout(s);
+		st->ctr.candidate_server_stopping++;
+		note(s, QNOTE_ELECTION_DEFERRED, (int64_t)st->term, st->srv);
+		return;
+	}
+	if (broken(st, QBREAK_NO_PREVOTE)) {
+		start_candidacy(s);
+		return;
+	}
+	become(s, QROLE_CANDIDATE);
+	st->prevote = true;
+	st->vote_bits = slot_bit(st->cfg.our_slot);
+	st->deadline = election_timeout(s);
+	st->ctr.prevotes_started++;
+	note(s, QNOTE_PREVOTE, (int64_t)st->term + 1, 0);
+	if (votes_won(st))
+		start_candidacy(s);
+	else
+		send(s, QSEND_ALL, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
+}
+
+/* Leave leadership without a greater term: lease lost, or server gone. */
+static void step_down(struct step *s, bool resign)
+{
+	struct quorum_state *st = s->st;
+
+	become(s, QROLE_FOLLOWER);
+	st->deadline = election_timeout(s);
+	if (resign) {
+		send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+		note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
+	}
+}
+
+/* ---- the lease ---- */
+
+static void lease_update(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	mono_ns best[FUSEFS_QUORUM_MAX_SLOTS];
+	int need = st->cfg.votes_needed - 1; /* acks needed besides our own */
+	int n = 0;
+
+	if (st->role != QROLE_LEADER)
+		return;
+	if (need <= 0 || broken(st, QBREAK_NO_LEASE)) {
+		st->lease_until = NEVER;
+		return;
+	}
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if ((st->cfg.present_mask & slot_bit(i)) && i != st->cfg.our_slot)
+			best[n++] = st->ack_lease[i];
+	/* the need-th largest ack lease: until then, need followers back us */
+	for (int i = 0; i < need && i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (best[j] > best[i]) {
+				mono_ns t = best[i];
+
+				best[i] = best[j];
+				best[j] = t;
+			}
+	st->lease_until = need <= n ? best[need - 1] : 0;
+}
+
+/* When a leader without a fresh lease must give up. */
+static mono_ns leader_check_at(const struct quorum_state *st)
+{
+	mono_ns grace = st->elected_at + quorum_lease_ns(st->cfg.hb_timeout_ms);
+
+	if (st->cfg.votes_needed <= 1 || broken(st, QBREAK_NO_LEASE))
+		return NEVER;
+	return MAX(grace, st->lease_until);
+}
+
+static void check_lease(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role != QROLE_LEADER || s->now < leader_check_at(st))
+		return;
+	st->ctr.lease_lost++;
+	note(s, QNOTE_LEASE_LOST, (int64_t)st->term, 0);
+	step_down(s, true);
+}
+
+/* ---- messages ---- */
+
+static void on_prevote_request(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+	bool grant;
+
+	if (m->arg != m->term + 1)
+		return; /* a pre-vote proposes the sender's next term */
+	grant = m->arg > st->term && !sticky(s);
+	if (grant)
+		st->ctr.prevotes_granted++;
+	else
+		st->ctr.prevotes_refused++;
+	send(s, m->from, QMSG_PRE_VOTE_REPLY, st->term, m->arg, grant ? QMSG_F_GRANTED : 0);
+}
+
+static void on_prevote_reply(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role != QROLE_CANDIDATE || !st->prevote || m->arg != st->term + 1 ||
+	    !(m->flags & QMSG_F_GRANTED))
+		return;
+	st->vote_bits |= slot_bit(m->from);
+	if (votes_won(st))
+		start_candidacy(s);
+}
+
+static void on_request_vote(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role != QROLE_FOLLOWER)
+		return; /* candidates voted for themselves, leaders do not vote */
+	if (sticky(s)) {
+		st->ctr.votes_refused_sticky++;
+		return;
+	}
+	if (st->vote_for == -1) {
+		st->vote_for = m->from;
+		st->vote_sent = false;
+		if (!broken(st, QBREAK_NO_VOTE_PERSIST))
+			want_vote(st, st->term, m->from);
+		st->deadline = election_timeout(s);
+		st->ctr.votes_granted++;
+		note(s, QNOTE_VOTED, (int64_t)st->term, m->from);
+	} else if (st->vote_for == m->from) {
+		st->vote_sent = false; /* the candidate asks again: our VOTE was lost */
+	}
+}
+
+static void on_vote(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role != QROLE_CANDIDATE || st->prevote || !st->request_sent)
+		return;
+	st->vote_bits |= slot_bit(m->from);
+	if (votes_won(st))
+		become_leader(s);
+}
+
+static void on_heartbeat(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role == QROLE_LEADER) {
+		/* two leaders in one term: only possible with one or two slots */
+		st->ctr.leader_conflicts++;
+		note(s, QNOTE_LEADER_CONFLICT, (int64_t)st->term, m->from);
+		if (m->from > st->cfg.our_slot)
+			return; /* the lower slot keeps it; the other yields */
+		step_down(s, false);
+	} else if (st->role == QROLE_CANDIDATE) {
+		become(s, QROLE_FOLLOWER);
+	}
+	st->leader_slot = m->from;
+	st->sticky_until = MAX(st->sticky_until, s->now + hb_timeout_ns(st));
+	st->deadline = MAX(st->sticky_until, s->now + hb_timeout_ns(st)) +
+		       MS(rnd(s) % QUORUM_ELECT_VAR_MS);
+	send(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
+}
+
+static void on_heartbeat_ack(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+	mono_ns sent = (mono_ns)m->arg;
+	mono_ns lease;
+
+	if (st->role != QROLE_LEADER || m->term != st->term || sent > s->now || sent < 0 ||
+	    !quorum_hb_timeout_valid(m->timeout_ms))
+		return;
+	lease = sent + quorum_lease_ns(m->timeout_ms);
+	if (lease > st->ack_lease[m->from])
+		st->ack_lease[m->from] = lease;
+	st->ctr.acks_counted++;
+	lease_update(s);
+}
+
+static void on_resignation(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->role != QROLE_FOLLOWER ||
+	    (st->leader_slot != -1 && st->leader_slot != m->from))
+		return;
+	/* the leader of our term gave up its lease: elect promptly */
+	st->leader_slot = -1;
+	st->sticky_until = 0;
+	st->deadline = election_timeout(s);
+	st->ctr.recv_resignation++;
+	note(s, QNOTE_LEADER_RESIGNED, (int64_t)st->term, m->from);
+}
+
+static bool msg_may_adopt(const struct step *s, uint8_t type)
+{
+	switch (type) {
+	case QMSG_HEARTBEAT:
+	case QMSG_RESIGNATION:
+		return true; /* a greater-term leader exists or existed */
+	case QMSG_REQUEST_VOTE:
+	case QMSG_VOTE:
+	case QMSG_PRE_VOTE_REPLY:
+		return !sticky(s);
+	default:
+		return false; /* PRE_VOTE, HEARTBEAT_ACK never move our term */
+	}
+}
+
+static void on_msg(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (!bd_slot_nr_valid(m->from) || m->from == st->cfg.our_slot ||
+	    !(st->cfg.present_mask & slot_bit(m->from)))
+		return;
+	if (m->type == QMSG_PRE_VOTE) {
+		on_prevote_request(s, m);
+		return;
+	}
+	if (m->type == QMSG_HEARTBEAT_ACK) {
+		on_heartbeat_ack(s, m);
+		return;
+	}
+	if (m->term < st->term) {
+		st->ctr.stale_msgs++;
+		return;
+	}
+	if (m->term > st->term) {
+		if (!msg_may_adopt(s, m->type)) {
+			if (m->type == QMSG_REQUEST_VOTE)
+				st->ctr.votes_refused_sticky++;
+			return;
+		}
+		set_term(s, m->term, m->from);
+	}
+	switch (m->type) {
+	case QMSG_REQUEST_VOTE:
+		on_request_vote(s, m);
+		break;
+	case QMSG_VOTE:
+		on_vote(s, m);
+		break;
+	case QMSG_HEARTBEAT:
+		on_heartbeat(s, m);
+		break;
+	case QMSG_RESIGNATION:
+		on_resignation(s, m);
+		break;
+	case QMSG_PRE_VOTE_REPLY:
+		on_prevote_reply(s, m);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- other inputs ---- */
+
+static void on_start(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	const struct quorum_image *own = &s->in->start.own;
+
+	st->durable = *own;
+	st->want = *own;
+	st->term = MAX(MAX(own->term, own->vote_term), s->in->start.greatest_term);
+	st->vote_for = (own->vote_term == st->term && bd_slot_nr_valid(own->vote_slot)) ?
+			       own->vote_slot : -1;
+	st->role = QROLE_FOLLOWER;
+	st->leader_slot = -1;
+	st->deadline = s->in->start.leader_recorded ? s->now + hb_timeout_ns(st) :
+						      election_timeout(s);
+	want_term(st, st->term);
+	want_event(st, FUSEFS_QEV_BEGIN, st->term);
+	st->started = true;
+	note(s, QNOTE_STARTED, (int64_t)st->term, st->vote_for);
+}
+
+static void on_persist_done(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	int res = s->in->persist.res;
+
+	if (!st->persist_busy)
+		return;
+	st->persist_busy = false;
+	if (res < 0) {
+		/* we cannot keep our promises without our block: leave the quorum */
+		st->failed = true;
+		st->fail_res = res;
+		note(s, QNOTE_PERSIST_FAILED, res, 0);
+		if (st->role != QROLE_FOLLOWER)
+			become(s, QROLE_FOLLOWER);
+		return;
+	}
+	st->durable = st->inflight;
+	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term) {
+		st->srv = QSRV_UP;
+		emit(s, QACT_SERVE)->term = st->srv_term;
+	}
+}
+
+static void on_server_fenced(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->srv != QSRV_FENCING || s->in->server.term != st->srv_term)
+		return;
+	st->srv = QSRV_RECORDING;
+	want_event(st, FUSEFS_QEV_FENCE, st->srv_term);
+}
+
+static void on_server_down(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->srv == QSRV_DOWN || s->in->server.term != st->srv_term)
+		return;
+	st->srv = QSRV_DOWN;
+	note(s, QNOTE_SERVER_DOWN, (int64_t)st->srv_term, s->in->server.res);
+	if (st->role == QROLE_LEADER && st->term == st->srv_term) {
+		/* it stopped on its own (or fencing failed): let another lead */
+		st->ctr.server_shutdown++;
+		step_down(s, true);
+	} else if (st->shutting_down && st->term == st->srv_term) {
+		/* we stopped it to unmount: now that it is down, resign */
+		send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+		note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
+	}
+}
+
+static void on_shutdown(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->shutting_down)
+		return;
+	st->shutting_down = true;
+	if (st->role == QROLE_LEADER) {
+		/* resign now if no server runs; else once it is down */
+		bool serverless = st->srv == QSRV_DOWN;
+
+		become(s, QROLE_FOLLOWER);
+		if (serverless) {
+			send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+			note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
+		}
+	} else if (st->role == QROLE_CANDIDATE) {
+		become(s, QROLE_FOLLOWER);
+	}
+}
+
+/* ---- after every input ---- */
+
+static void run_timers(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (!st->started || st->shutting_down || st->failed)
+		return;
+	if (st->role == QROLE_LEADER) {
+		if (s->now >= st->hb_next) {
+			send(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
+			st->hb_next = s->now + MS(QUORUM_HB_IVAL_MS);
+			st->ctr.heartbeats_sent++;
+		}
+		lease_update(s);
+	} else if (s->now >= st->deadline) {
+		start_prevote(s);
+	}
+}
+
+/* Messages that wait for a persist (rules 1 and 2). */
+static void flush_sends(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	const struct quorum_image *d = &st->durable;
+	const int self = st->cfg.our_slot;
+
+	if (st->role == QROLE_CANDIDATE && !st->prevote && !st->request_sent &&
+	    d->term >= st->term && d->vote_term == st->term && d->vote_slot == self) {
+		st->request_sent = true;
+		st->vote_bits |= slot_bit(self);
+		send(s, QSEND_ALL, QMSG_REQUEST_VOTE, st->term, 0, 0);
+		if (votes_won(st))
+			become_leader(s);
+	}
+	if (st->role == QROLE_FOLLOWER && st->vote_for >= 0 && st->vote_for != self &&
+	    !st->vote_sent && d->term >= st->term &&
+	    (broken(st, QBREAK_NO_VOTE_PERSIST) ||
+	     (d->vote_term == st->term && d->vote_slot == st->vote_for))) {
+		st->vote_sent = true;
+		send(s, st->vote_for, QMSG_VOTE, st->term, 0, 0);
+	}
+}
+
+/* Start, stop and record our server to match our role (rule 6). */
+static void reconcile_server(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	bool lead = st->role == QROLE_LEADER && !st->shutting_down && !st->failed;
+	uint64_t elect = st->my_elect_term;
+
+	if (st->srv == QSRV_DOWN && lead && elect == st->term && st->srv_term != st->term &&
+	    st->durable.ev_term[FUSEFS_QEV_ELECT] == st->term) {
+		st->srv = QSRV_FENCING;
+		st->srv_term = st->term;
+		emit(s, QACT_START_SERVER)->term = st->term;
+	}
+	if ((st->srv == QSRV_FENCING || st->srv == QSRV_RECORDING || st->srv == QSRV_UP) &&
+	    !(lead && st->srv_term == st->term)) {
+		st->srv = QSRV_STOPPING;
+		emit(s, QACT_STOP_SERVER)->term = st->srv_term;
+	}
+	if (st->srv != QSRV_DOWN)
+		return;
+	/* each of our ELECTs gets its STOP once no server of ours can run */
+	if (elect > st->want.ev_term[FUSEFS_QEV_STOP] && !(lead && elect == st->term))
+		want_event(st, FUSEFS_QEV_STOP, elect);
+	/* unmounting: END, in the same write as the STOP if there is one */
+	if (st->shutting_down && !st->end_requested) {
+		st->end_requested = true;
+		want_event(st, FUSEFS_QEV_END, st->term);
+	}
+}
+
+static void flush_persist(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	struct quorum_action *a;
+
+	if (st->persist_busy || st->want_events == 0 || st->failed)
+		return;
+	a = emit(s, QACT_PERSIST);
+	a->image = st->want;
+	a->events = st->want_events & ~IMG_VOTE;
+	st->inflight = st->want;
+	st->inflight_events = st->want_events;
+	st->want_events = 0;
+	st->persist_busy = true;
+	st->ctr.persists++;
+}
+
+static void finish(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->failed && !st->done) {
+		if (st->srv != QSRV_DOWN && st->srv != QSRV_STOPPING) {
+			st->srv = QSRV_STOPPING;
+			emit(s, QACT_STOP_SERVER)->term = st->srv_term;
+		}
+		st->done = true;
+		emit(s, QACT_FAILED)->a = st->fail_res;
+		return;
+	}
+	if (st->shutting_down && st->end_requested && !st->done && !st->persist_busy &&
+	    st->want_events == 0 && st->srv == QSRV_DOWN) {
+		st->done = true;
+		emit(s, QACT_DONE);
+	}
+}
+
+static mono_ns next_deadline(const struct quorum_state *st)
+{
+	if (!st->started || st->done || st->failed || st->shutting_down)
+		return NEVER;
+	if (st->role == QROLE_LEADER)
+		return MIN(st->hb_next, leader_check_at(st));
+	return st->deadline;
+}
+
+/* ---- public ---- */
+
+void quorum_init(struct quorum_state *st, const struct quorum_config *cfg)
+{
+	memset(st, 0, sizeof(*st));
+	st->cfg = *cfg;
+	st->role = QROLE_FOLLOWER;
+	st->vote_for = -1;
+	st->leader_slot = -1;
+	st->durable.vote_slot = -1;
+	st->want.vote_slot = -1;
+	st->srv = QSRV_DOWN;
+}
+
+void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns now,
+		 struct quorum_actions *out)
+{
+	struct step s = { .st = st, .in = in, .now = now, .out = out };
+
+	out->count = 0;
+	if (st->done || (!st->started && in->type != QIN_START)) {
+		out->deadline = next_deadline(st);
+		return;
+	}
+	/* a leader that cannot show a lease gives up before it does anything */
+	if (!st->failed)
+		check_lease(&s);
+
+	switch (in->type) {
+	case QIN_START:
+		if (!st->started)
+			on_start(&s);
+		break;
+	case QIN_MSG:
+		if (!st->shutting_down && !st->failed)
+			on_msg(&s, &in->msg);
+		break;
+	case QIN_TIMER:
+		break;
+	case QIN_PERSIST_DONE:
+		on_persist_done(&s);
+		break;
+	case QIN_SERVER_FENCED:
+		on_server_fenced(&s);
+		break;
+	case QIN_SERVER_DOWN:
+		on_server_down(&s);
+		break;
+	case QIN_SET_HB_TIMEOUT:
+		if (quorum_hb_timeout_valid(in->hb_timeout_ms)) {
+			st->cfg.hb_timeout_ms = in->hb_timeout_ms;
+			note(&s, QNOTE_HB_TIMEOUT_SET, in->hb_timeout_ms, 0);
+		}
+		break;
+	case QIN_SHUTDOWN:
+		on_shutdown(&s);
+		break;
+	}
+
+	if (!st->failed) {
+		run_timers(&s);
+		flush_sends(&s);
+		reconcile_server(&s);
+		flush_persist(&s);
+	}
+	finish(&s);
+	out->deadline = next_deadline(st);
+}
+
+bool quorum_lease_valid(const struct quorum_state *st, mono_ns now)
+{
+	return st->role == QROLE_LEADER && !st->failed && now < st->lease_until;
+}
+
+bool quorum_may_serve(const struct quorum_state *st, mono_ns now)
+{
+	return st->srv == QSRV_UP && st->srv_term == st->term && quorum_lease_valid(st, now);
+}
+
+const char *quorum_role_name(int role)
+{
+	static const char *const names[] = {
+		[QROLE_FOLLOWER] = "follower", [QROLE_CANDIDATE] = "candidate",
+		[QROLE_LEADER] = "leader",
+	};
+
+	return role >= 0 && role < (int)ARRAY_SIZE(names) ? names[role] : "invalid";
+}
+
+const char *quorum_server_state_name(int srv)
+{
+	static const char *const names[] = {
+		[QSRV_DOWN] = "down", [QSRV_FENCING] = "fencing", [QSRV_RECORDING] = "recording_fence",
+		[QSRV_UP] = "up", [QSRV_STOPPING] = "stopping",
+	};
+
+	return srv >= 0 && srv < (int)ARRAY_SIZE(names) ? names[srv] : "invalid";
+}
+
+const char *quorum_note_text(int note)
+{
+	static const char *const text[] = {
+		[QNOTE_STARTED] = "started",
+		[QNOTE_PREVOTE] = "election timeout, asking for pre-votes",
+		[QNOTE_CANDIDATE] = "pre-vote passed, candidate",
+		[QNOTE_ELECTED] = "elected leader",
+		[QNOTE_GREATER_TERM] = "saw a greater term, follower",
+		[QNOTE_VOTED] = "voted",
+		[QNOTE_LEASE_LOST] = "lost the leader lease (no majority acknowledged), stepping down",
+		[QNOTE_LEADER_CONFLICT] = "heard another leader in our term",
+		[QNOTE_SERVER_DOWN] = "server stopped",
+		[QNOTE_RESIGNED] = "resigned leadership",
+		[QNOTE_ELECTION_DEFERRED] = "election deferred: our server is still stopping",
+		[QNOTE_LEADER_RESIGNED] = "leader resigned, electing promptly",
+		[QNOTE_PERSIST_FAILED] = "writing our quorum block failed",
+		[QNOTE_HB_TIMEOUT_SET] = "heartbeat timeout changed",
+	};
+
+	return note >= 0 && note < (int)ARRAY_SIZE(text) && text[note] ? text[note] : "?";
+}

@@ -1,0 +1,1137 @@
+/*
+ * unit_election.c - every transition of the election state machine, one
+ * input at a time, plus a few whole-cluster scenarios from the seed's
+ * comments (split votes, a member ahead by one term, the two-slot split)
+ * on a tiny deterministic cluster.
+ */
+#include "tests/unit.h"
+
+#include "quorum/quorum.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
+#define T0 MS(1000000)
+
+/* ---- one member, driven by hand ---- */
+
+struct h {
+	struct quorum_state st;
+	struct quorum_actions out;
+	mono_ns now;
+	uint32_t rnd;
+};
+
+static void h_init(struct h *h, int slot, int nslots, uint32_t hb_ms)
+{
+	struct quorum_config cfg = {
+		.our_slot = slot,
+		.present_mask = (uint16_t)((1u << nslots) - 1),
+		.votes_needed = quorum_votes_needed(nslots),
+		.hb_timeout_ms = hb_ms,
+	};
+
+	memset(h, 0, sizeof(*h));
+	quorum_init(&h->st, &cfg);
+	h->now = T0;
+	h->rnd = 7;
+}
+
+static void h_step(struct h *h, struct quorum_input in)
+{
+	in.random = h->rnd++;
+	quorum_step(&h->st, &in, h->now, &h->out);
+}
+
+static void h_start(struct h *h, uint64_t own_term, uint64_t greatest, bool leader_recorded)
+{
+	struct quorum_input in = { .type = QIN_START };
+
+	in.start.own.term = own_term;
+	in.start.own.vote_slot = -1;
+	in.start.greatest_term = greatest;
+	in.start.leader_recorded = leader_recorded;
+	h_step(h, in);
+}
+
+static void h_msg(struct h *h, uint8_t type, int from, uint64_t term, uint64_t arg, uint8_t flags)
+{
+	struct quorum_input in = { .type = QIN_MSG };
+
+	in.msg.type = type;
+	in.msg.from = (uint8_t)from;
+	in.msg.term = term;
+	in.msg.arg = arg;
+	in.msg.flags = flags;
+	in.msg.timeout_ms = 2000;
+	h_step(h, in);
+}
+
+static void h_ack(struct h *h, int from, uint64_t term, mono_ns sent, uint32_t timeout_ms)
+{
+	struct quorum_input in = { .type = QIN_MSG };
+
+	in.msg.type = QMSG_HEARTBEAT_ACK;
+	in.msg.from = (uint8_t)from;
+	in.msg.term = term;
+	in.msg.arg = (uint64_t)sent;
+	in.msg.timeout_ms = timeout_ms;
+	h_step(h, in);
+}
+
+static void h_simple(struct h *h, enum quorum_input_type type)
+{
+	struct quorum_input in = { .type = type };
+
+	h_step(h, in);
+}
+
+static void h_timer_at(struct h *h, mono_ns now)
+{
+	h->now = now;
+	h_simple(h, QIN_TIMER);
+}
+
+static void h_persist_done(struct h *h, int res)
+{
+	struct quorum_input in = { .type = QIN_PERSIST_DONE };
+
+	in.persist.res = res;
+	h_step(h, in);
+}
+
+static void h_server(struct h *h, enum quorum_input_type type, uint64_t term, int res)
+{
+	struct quorum_input in = { .type = type };
+
+	in.server.term = term;
+	in.server.res = res;
+	h_step(h, in);
+}
+
+static const struct quorum_action *find_act(const struct h *h, enum quorum_action_type type)
+{
+	for (int i = 0; i < h->out.count; i++)
+		if (h->out.act[i].type == type)
+			return &h->out.act[i];
+	return NULL;
+}
+
+static int act_index(const struct h *h, enum quorum_action_type type)
+{
+	for (int i = 0; i < h->out.count; i++)
+		if (h->out.act[i].type == type)
+			return i;
+	return -1;
+}
+
+static const struct quorum_action *find_send(const struct h *h, uint8_t type)
+{
+	for (int i = 0; i < h->out.count; i++)
+		if (h->out.act[i].type == QACT_SEND && h->out.act[i].msg.type == type)
+			return &h->out.act[i];
+	return NULL;
+}
+
+static bool has_note(const struct h *h, int code)
+{
+	for (int i = 0; i < h->out.count; i++)
+		if (h->out.act[i].type == QACT_NOTE && h->out.act[i].note == code)
+			return true;
+	return false;
+}
+
+/* Start a member and complete its BEGIN write. */
+static void h_started(struct h *h, uint64_t term)
+{
+	h_start(h, term, term, false);
+	ck_assert_ptr_nonnull(find_act(h, QACT_PERSIST));
+	h_persist_done(h, 0);
+}
+
+/* Drive a member of a 3-slot cluster to leader in term+1, server up. */
+static void h_make_leader(struct h *h, uint64_t term)
+{
+	h_started(h, term);
+	h_timer_at(h, h->out.deadline);
+	ck_assert(h->st.prevote);
+	h_msg(h, QMSG_PRE_VOTE_REPLY, (h->st.cfg.our_slot + 1) % 3, term, term + 1, QMSG_F_GRANTED);
+	ck_assert(!h->st.prevote);
+	h_persist_done(h, 0);
+	h_msg(h, QMSG_VOTE, (h->st.cfg.our_slot + 1) % 3, term + 1, 0, 0);
+	ck_assert_int_eq(h->st.role, QROLE_LEADER);
+	h_persist_done(h, 0);
+	ck_assert_ptr_nonnull(find_act(h, QACT_START_SERVER));
+	h_server(h, QIN_SERVER_FENCED, term + 1, 0);
+	h_persist_done(h, 0);
+	ck_assert_ptr_nonnull(find_act(h, QACT_SERVE));
+}
+
+/* ---- tests ---- */
+
+START_TEST(votes_needed_table)
+{
+	static const int want[16] = { 1, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8 };
+
+	for (int n = 1; n <= 15; n++)
+		ck_assert_int_eq(quorum_votes_needed(n), want[n]);
+}
+END_TEST
+
+START_TEST(hb_timeout_range)
+{
+	ck_assert(!quorum_hb_timeout_valid(499));
+	ck_assert(quorum_hb_timeout_valid(500));
+	ck_assert(quorum_hb_timeout_valid(60000));
+	ck_assert(!quorum_hb_timeout_valid(60001));
+	ck_assert_int_eq(quorum_lease_ns(2000), MS(1600));
+}
+END_TEST
+
+START_TEST(nothing_before_start)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 5, 0, 0);
+	ck_assert_int_eq(h.out.count, 0);
+	h_timer_at(&h, T0 + MS(100000));
+	ck_assert_int_eq(h.out.count, 0);
+}
+END_TEST
+
+START_TEST(start_takes_greatest_term)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 0, 3, 2000);
+	h_start(&h, 3, 4, false); /* we are a term behind another slot */
+	ck_assert_uint_eq(h.st.term, 4);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->events & (1u << FUSEFS_QEV_BEGIN));
+	ck_assert(p->events & (1u << FUSEFS_QEV_TERM));
+	ck_assert_uint_eq(p->image.term, 4);
+	ck_assert_int_ge(h.out.deadline, T0 + MS(QUORUM_ELECT_MIN_MS));
+	ck_assert_int_lt(h.out.deadline, T0 + MS(QUORUM_ELECT_MIN_MS + QUORUM_ELECT_VAR_MS));
+
+	/* with a running leader in the blocks, wait a heartbeat timeout first */
+	h_init(&h, 0, 3, 2000);
+	h_start(&h, 4, 4, true);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert(!(p->events & (1u << FUSEFS_QEV_TERM)));
+	ck_assert_int_eq(h.out.deadline, T0 + MS(2000));
+}
+END_TEST
+
+START_TEST(restart_keeps_persisted_vote)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_START };
+
+	h_init(&h, 0, 3, 2000);
+	in.start.own.term = 6;
+	in.start.own.vote_term = 6;
+	in.start.own.vote_slot = 2;
+	in.start.greatest_term = 6;
+	h_step(&h, in);
+	ck_assert_int_eq(h.st.vote_for, 2);
+	h_persist_done(&h, 0);
+	/* another candidate in the same term gets nothing */
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 6, 0, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(h.st.vote_for, 2);
+	/* the one we voted for asking again gets its vote again */
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 6, 0, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+START_TEST(timeout_asks_prevote_without_raising_term)
+{
+	struct h h;
+	const struct quorum_action *a;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline - 1);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	h_timer_at(&h, h.out.deadline);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert(h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 5);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	a = find_send(&h, QMSG_PRE_VOTE);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->to, QSEND_ALL);
+	ck_assert_uint_eq(a->msg.term, 5);
+	ck_assert_uint_eq(a->msg.arg, 6);
+}
+END_TEST
+
+START_TEST(prevote_majority_persists_term_before_requesting)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	/* a refusal and a grant for another round change nothing */
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 5, 6, 0);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 5, 9, QMSG_F_GRANTED);
+	ck_assert(h.st.prevote);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 5, 6, QMSG_F_GRANTED);
+	ck_assert(!h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 6);
+	ck_assert_int_eq(h.st.vote_for, 1);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->image.term, 6);
+	ck_assert_uint_eq(p->image.vote_term, 6);
+	ck_assert_int_eq(p->image.vote_slot, 1);
+	/* rule 1: no REQUEST_VOTE until term and vote are durable */
+	ck_assert_ptr_null(find_send(&h, QMSG_REQUEST_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_REQUEST_VOTE));
+	ck_assert_uint_eq(find_send(&h, QMSG_REQUEST_VOTE)->msg.term, 6);
+}
+END_TEST
+
+START_TEST(candidate_elected_records_elect_before_server)
+{
+	struct h h;
+	int persist_idx, hb_idx;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 2);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 2, 3, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	/* a vote for another term, or before REQUEST_VOTE, is not counted */
+	h_msg(&h, QMSG_VOTE, 2, 3, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	persist_idx = act_index(&h, QACT_PERSIST);
+	hb_idx = act_index(&h, QACT_SEND);
+	ck_assert_int_ge(persist_idx, 0);
+	ck_assert_int_ge(hb_idx, 0);
+	ck_assert(find_act(&h, QACT_PERSIST)->events & (1u << FUSEFS_QEV_ELECT));
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT));
+	ck_assert(has_note(&h, QNOTE_ELECTED));
+	/* the server waits for ELECT to be durable */
+	ck_assert_ptr_null(find_act(&h, QACT_START_SERVER));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_START_SERVER));
+	ck_assert_uint_eq(find_act(&h, QACT_START_SERVER)->term, 3);
+	ck_assert_int_eq(h.st.srv, QSRV_FENCING);
+	/* fenced: FENCE is recorded, and only then does it serve */
+	h_server(&h, QIN_SERVER_FENCED, 3, 0);
+	ck_assert(find_act(&h, QACT_PERSIST)->events & (1u << FUSEFS_QEV_FENCE));
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_SERVE));
+	ck_assert_int_eq(h.st.srv, QSRV_UP);
+}
+END_TEST
+
+START_TEST(single_slot_elects_itself)
+{
+	struct h h;
+
+	h_init(&h, 0, 1, 2000);
+	h_started(&h, 0);
+	h_timer_at(&h, h.out.deadline);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert(!h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 1);
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_START_SERVER));
+	/* alone, its lease never runs out */
+	h_timer_at(&h, h.now + MS(60000));
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+}
+END_TEST
+
+START_TEST(follower_vote_durable_before_sent)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_uint_eq(h.st.term, 5);
+	ck_assert_int_eq(h.st.vote_for, 0);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->image.term, 5);
+	ck_assert_uint_eq(p->image.vote_term, 5);
+	ck_assert_int_eq(p->image.vote_slot, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(find_send(&h, QMSG_VOTE)->to, 0);
+	/* another candidate in the same term: no second vote */
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 5, 0, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+}
+END_TEST
+
+START_TEST(broken_vote_persist_sends_undurable_vote)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h.st.cfg.breaks = QBREAK_NO_VOTE_PERSIST;
+	h_started(&h, 4);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.vote_term, 0);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+START_TEST(sticky_follower_refuses_and_keeps_term)
+{
+	struct h h;
+	const struct quorum_action *a;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 7);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 7, 123, 0);
+	ck_assert_int_eq(h.st.leader_slot, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.arg, 123);
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 2000);
+
+	h.now += MS(1999);
+	h_msg(&h, QMSG_PRE_VOTE, 1, 9, 10, 0);
+	a = find_send(&h, QMSG_PRE_VOTE_REPLY);
+	ck_assert_ptr_nonnull(a);
+	ck_assert(!(a->msg.flags & QMSG_F_GRANTED));
+	ck_assert_uint_eq(a->msg.term, 7);
+	/* a rejoining member's greater-term vote request does not move us */
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 10, 0, 0);
+	ck_assert_uint_eq(h.st.term, 7);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_uint_eq(h.st.ctr.votes_refused_sticky, 1);
+
+	/* a heartbeat timeout after the heartbeat, it grants */
+	h.now += MS(1);
+	h_msg(&h, QMSG_PRE_VOTE, 1, 9, 10, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+	ck_assert_uint_eq(h.st.term, 7); /* a pre-vote never moves the term */
+}
+END_TEST
+
+START_TEST(prevote_grant_needs_greater_proposal)
+{
+	struct h h;
+	const struct quorum_action *a;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 7);
+	h_msg(&h, QMSG_PRE_VOTE, 1, 6, 7, 0); /* behind: proposes our own term */
+	a = find_send(&h, QMSG_PRE_VOTE_REPLY);
+	ck_assert(!(a->msg.flags & QMSG_F_GRANTED));
+	ck_assert_uint_eq(a->msg.term, 7); /* tells it our term, so it catches up */
+	h_msg(&h, QMSG_PRE_VOTE, 1, 7, 9, 0); /* malformed: not term + 1 */
+	ck_assert_ptr_null(find_send(&h, QMSG_PRE_VOTE_REPLY));
+}
+END_TEST
+
+START_TEST(refused_prevote_with_greater_term_catches_up)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 8, 4, 0);
+	ck_assert_uint_eq(h.st.term, 8);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.term, 8);
+}
+END_TEST
+
+START_TEST(greater_heartbeat_adopts_and_acks_once_durable)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_msg(&h, QMSG_HEARTBEAT, 2, 5, 42, 0);
+	ck_assert_uint_eq(h.st.term, 5);
+	ck_assert_int_eq(h.st.leader_slot, 2);
+	/* the ack would carry term 5, which is not yet durable: not sent */
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 2, 5, 43, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+	/* and the next election waits a heartbeat timeout plus jitter */
+	ck_assert_int_ge(h.out.deadline, h.now + MS(2000));
+	ck_assert_int_lt(h.out.deadline, h.now + MS(2000 + QUORUM_ELECT_VAR_MS));
+}
+END_TEST
+
+START_TEST(stale_messages_ignored)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_msg(&h, QMSG_HEARTBEAT, 2, 4, 1, 0);
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.out.count, 0);
+	ck_assert_uint_eq(h.st.ctr.stale_msgs, 2);
+	ck_assert_int_eq(h.st.leader_slot, -1);
+	/* from ourselves, or from a slot that is not configured */
+	h_msg(&h, QMSG_HEARTBEAT, 1, 9, 1, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 5, 9, 1, 0);
+	ck_assert_uint_eq(h.st.term, 5);
+}
+END_TEST
+
+START_TEST(leader_lease_from_acks)
+{
+	struct h h;
+	mono_ns elected;
+
+	h_init(&h, 0, 5, 2000);
+	h_started(&h, 1);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 1, 2, QMSG_F_GRANTED);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 1, 2, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 1, 2, 0, 0);
+	h_msg(&h, QMSG_VOTE, 2, 2, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	elected = h.now;
+	ck_assert(!quorum_lease_valid(&h.st, h.now)); /* no acks yet */
+
+	/* one ack of a heartbeat sent at elected: not a majority of 5 */
+	h.now += MS(5);
+	h_ack(&h, 1, 2, elected, 2000);
+	ck_assert(!quorum_lease_valid(&h.st, h.now));
+	/* a second: lease until send time + 4/5 of the smaller timeout */
+	h_ack(&h, 3, 2, elected, 1000);
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+	ck_assert_int_eq(h.st.lease_until, elected + MS(800));
+	/* bogus acks count for nothing */
+	h_ack(&h, 4, 2, h.now + MS(1), 2000);  /* sent in the future */
+	h_ack(&h, 4, 2, elected, 100);         /* timeout out of range */
+	h_ack(&h, 4, 1, elected, 2000);        /* another term */
+	ck_assert_int_eq(h.st.lease_until, elected + MS(800));
+	ck_assert_int_eq(h.st.ack_lease[4], 0);
+}
+END_TEST
+
+START_TEST(leader_without_acks_steps_down)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	/* heartbeats go out every 100 ms, nobody acks */
+	for (int i = 0; i < 15; i++) {
+		h_timer_at(&h, h.out.deadline);
+		ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	}
+	h_timer_at(&h, h.st.elected_at + quorum_lease_ns(2000));
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert(has_note(&h, QNOTE_LEASE_LOST));
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT));
+	/* STOP is recorded once the server is down */
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert(find_act(&h, QACT_PERSIST)->events & (1u << FUSEFS_QEV_STOP));
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.ev_term[FUSEFS_QEV_STOP], 2);
+}
+END_TEST
+
+START_TEST(paused_leader_checks_lease_before_acting)
+{
+	struct h h;
+	mono_ns sent;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	sent = h.now;
+	h_ack(&h, 1, 2, sent, 2000);
+	ck_assert(quorum_may_serve(&h.st, h.now));
+	/* paused for 5 s; the first thing it does on waking is give up */
+	h.now += MS(5000);
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 2, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_int_eq(h.out.act[0].type, QACT_NOTE);
+	ck_assert_int_eq(h.out.act[0].note, QNOTE_LEASE_LOST);
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT));
+	ck_assert(!quorum_may_serve(&h.st, h.now));
+}
+END_TEST
+
+START_TEST(leader_keeps_lease_with_acks)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	for (int i = 0; i < 100; i++) {
+		mono_ns sent = h.now;
+
+		h_ack(&h, 2, 2, sent, 2000);
+		h_timer_at(&h, h.out.deadline);
+		ck_assert_int_eq(h.st.role, QROLE_LEADER);
+		ck_assert(quorum_may_serve(&h.st, h.now));
+	}
+	/* and sticky: a rejoining member's greater term does not depose it */
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 9, 0, 0);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 9, 3, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	ck_assert_uint_eq(h.st.term, 2);
+}
+END_TEST
+
+START_TEST(broken_lease_never_steps_down)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h.st.cfg.breaks = QBREAK_NO_LEASE;
+	h_make_leader(&h, 1);
+	h_timer_at(&h, h.now + MS(60000));
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+}
+END_TEST
+
+START_TEST(greater_heartbeat_deposes_leader)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 3, 1, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_uint_eq(h.st.term, 3);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_null(find_send(&h, QMSG_RESIGNATION));
+}
+END_TEST
+
+START_TEST(resignation_starts_prompt_election)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 10000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 4, 1, 0);
+	ck_assert_int_ge(h.out.deadline, h.now + MS(10000));
+	h_msg(&h, QMSG_RESIGNATION, 2, 4, 0, 0); /* not our leader */
+	ck_assert_int_ge(h.st.deadline, h.now + MS(10000));
+	h_msg(&h, QMSG_RESIGNATION, 0, 4, 0, 0);
+	ck_assert_int_lt(h.out.deadline, h.now + MS(QUORUM_ELECT_MIN_MS + QUORUM_ELECT_VAR_MS));
+	ck_assert_int_eq(h.st.sticky_until, 0);
+	ck_assert(has_note(&h, QNOTE_LEADER_RESIGNED));
+	/* now it grants pre-votes at once */
+	h_msg(&h, QMSG_PRE_VOTE, 2, 4, 5, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+}
+END_TEST
+
+START_TEST(election_waits_for_server_down)
+{
+	struct h h;
+	mono_ns due;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 3, 1, 0); /* deposed: server stopping */
+	ck_assert_int_eq(h.st.srv, QSRV_STOPPING);
+	due = h.st.deadline;
+	h.now += MS(10000);
+	h_timer_at(&h, h.now);
+	ck_assert(has_note(&h, QNOTE_ELECTION_DEFERRED));
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_int_gt(h.st.deadline, due);
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	h_timer_at(&h, h.out.deadline);
+	ck_assert(h.st.prevote);
+}
+END_TEST
+
+START_TEST(server_failure_resigns_and_records_stop)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_server(&h, QIN_SERVER_DOWN, 2, -ETIMEDOUT);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->image.ev_term[FUSEFS_QEV_STOP], 2);
+	/* a down report for another term is ignored */
+	h_server(&h, QIN_SERVER_DOWN, 1, 0);
+	ck_assert_int_eq(h.out.count, 0);
+}
+END_TEST
+
+START_TEST(fencing_failure_never_serves)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 1, 2, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 1, 2, 0, 0);
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.srv, QSRV_FENCING);
+	h_server(&h, QIN_SERVER_DOWN, 2, -ETIMEDOUT); /* fence agent failed */
+	ck_assert_int_eq(h.st.srv, QSRV_DOWN);
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+}
+END_TEST
+
+START_TEST(shutdown_leader_stops_resigns_stop_end)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_simple(&h, QIN_SHUTDOWN);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_null(find_send(&h, QMSG_RESIGNATION)); /* not while serving */
+	ck_assert_int_eq(h.out.deadline, INT64_MAX);
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->events & (1u << FUSEFS_QEV_STOP));
+	ck_assert(p->events & (1u << FUSEFS_QEV_END));
+	ck_assert_int_lt(act_index(&h, QACT_SEND), act_index(&h, QACT_PERSIST));
+	ck_assert_ptr_null(find_act(&h, QACT_DONE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_DONE));
+	ck_assert(h.st.done);
+}
+END_TEST
+
+START_TEST(shutdown_follower_writes_end)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 0);
+	h_simple(&h, QIN_SHUTDOWN);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->events, 1u << FUSEFS_QEV_END);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 3, 0, 0); /* ignored while leaving */
+	ck_assert_int_eq(h.out.count, 0);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_DONE));
+}
+END_TEST
+
+START_TEST(persist_failure_leaves_quorum)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	h_persist_done(&h, -EIO);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_FAILED));
+	ck_assert_int_eq(find_act(&h, QACT_FAILED)->a, -EIO);
+	ck_assert(has_note(&h, QNOTE_PERSIST_FAILED));
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 9, 0, 0);
+	ck_assert_int_eq(h.out.count, 0);
+	ck_assert_int_eq(h.out.deadline, INT64_MAX);
+}
+END_TEST
+
+START_TEST(set_hb_timeout_validated)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_SET_HB_TIMEOUT };
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 0);
+	in.hb_timeout_ms = 100;
+	h_step(&h, in);
+	ck_assert_uint_eq(h.st.cfg.hb_timeout_ms, 2000);
+	in.hb_timeout_ms = 700;
+	h_step(&h, in);
+	ck_assert_uint_eq(h.st.cfg.hb_timeout_ms, 700);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 0, 1, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 700);
+}
+END_TEST
+
+START_TEST(lowered_timeout_keeps_old_promise)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_SET_HB_TIMEOUT };
+	mono_ns first;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 0, 1, 0); /* acked with 2000 ms */
+	first = h.now;
+	in.hb_timeout_ms = 500;
+	h_step(&h, in);
+	h.now += MS(100);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 0, 2, 0);
+	/* still refuses until 2000 ms after the first heartbeat */
+	h.now = first + MS(1999);
+	h_msg(&h, QMSG_PRE_VOTE, 2, 0, 1, 0);
+	ck_assert(!(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED));
+	h.now = first + MS(2000);
+	h_msg(&h, QMSG_PRE_VOTE, 2, 0, 1, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+}
+END_TEST
+
+START_TEST(two_leaders_same_term_higher_slot_yields)
+{
+	struct h lo, hi;
+
+	h_init(&lo, 0, 2, 2000);
+	h_init(&hi, 1, 2, 2000);
+	h_started(&lo, 0);
+	h_started(&hi, 0);
+	h_timer_at(&lo, lo.out.deadline);
+	h_persist_done(&lo, 0);
+	h_timer_at(&hi, hi.out.deadline);
+	h_persist_done(&hi, 0);
+	ck_assert_int_eq(lo.st.role, QROLE_LEADER);
+	ck_assert_int_eq(hi.st.role, QROLE_LEADER);
+	ck_assert_uint_eq(lo.st.term, hi.st.term);
+	h_msg(&lo, QMSG_HEARTBEAT, 1, 1, 1, 0);
+	ck_assert_int_eq(lo.st.role, QROLE_LEADER);
+	h_msg(&hi, QMSG_HEARTBEAT, 0, 1, 1, 0);
+	ck_assert_int_eq(hi.st.role, QROLE_FOLLOWER);
+	ck_assert_int_eq(hi.st.leader_slot, 0);
+	ck_assert(has_note(&hi, QNOTE_LEADER_CONFLICT));
+}
+END_TEST
+
+START_TEST(actions_bounded)
+{
+	struct h h;
+
+	/* the busiest step: a leader losing its lease with the server up */
+	h_init(&h, 0, 15, 500);
+	h_started(&h, 0);
+	h_timer_at(&h, h.out.deadline);
+	for (int i = 1; i < 8; i++)
+		h_msg(&h, QMSG_PRE_VOTE_REPLY, i, 0, 1, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	for (int i = 1; i < 8; i++)
+		h_msg(&h, QMSG_VOTE, i, 1, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	ck_assert_int_le(h.out.count, QUORUM_MAX_ACTIONS);
+}
+END_TEST
+
+/* ---- a tiny deterministic cluster for scenarios ---- */
+
+#define CL_MAX 5
+#define CL_QUEUE 512
+
+struct cl_msg {
+	int to;
+	mono_ns at;
+	struct quorum_msg msg;
+};
+
+struct cl {
+	int n;
+	struct h m[CL_MAX];
+	bool down[CL_MAX];
+	mono_ns persist_at[CL_MAX]; /* 0: none in flight */
+	struct cl_msg q[CL_QUEUE];
+	int qlen;
+	mono_ns now;
+	int leader_of_term[64];
+};
+
+static void cl_apply(struct cl *c, int i)
+{
+	struct h *h = &c->m[i];
+
+	for (int k = 0; k < h->out.count; k++) {
+		const struct quorum_action *a = &h->out.act[k];
+
+		switch (a->type) {
+		case QACT_PERSIST:
+			c->persist_at[i] = c->now + MS(1);
+			break;
+		case QACT_SEND:
+			for (int to = 0; to < c->n; to++) {
+				if (to == i || (a->to != QSEND_ALL && a->to != to))
+					continue;
+				ck_assert_int_lt(c->qlen, CL_QUEUE);
+				c->q[c->qlen++] = (struct cl_msg){ to, c->now + MS(1), a->msg };
+			}
+			break;
+		case QACT_START_SERVER: {
+			struct quorum_input in = { .type = QIN_SERVER_FENCED };
+
+			in.server.term = a->term;
+			h_step(h, in);
+			cl_apply(c, i);
+			return;
+		}
+		default:
+			break;
+		}
+	}
+	if (h->st.role == QROLE_LEADER) {
+		uint64_t t = h->st.term;
+
+		ck_assert_uint_lt(t, 64);
+		ck_assert_msg(c->leader_of_term[t] == -1 || c->leader_of_term[t] == i,
+			      "two leaders in term %lu", (unsigned long)t);
+		c->leader_of_term[t] = i;
+	}
+}
+
+static void cl_init(struct cl *c, int n, const uint64_t *terms)
+{
+	uint64_t greatest = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->now = T0;
+	for (int t = 0; t < 64; t++)
+		c->leader_of_term[t] = -1;
+	for (int i = 0; i < n; i++)
+		greatest = MAX(greatest, terms[i]);
+	for (int i = 0; i < n; i++) {
+		h_init(&c->m[i], i, n, 1000);
+		c->m[i].rnd = 1000u * (unsigned)i + 1;
+		c->m[i].now = c->now;
+		h_start(&c->m[i], terms[i], greatest, false);
+		cl_apply(c, i);
+	}
+}
+
+/* Run 1 ms at a time until `until`; messages and writes take 1 ms. */
+static void cl_run(struct cl *c, mono_ns until)
+{
+	while (c->now < until) {
+		c->now += MS(1);
+		for (int i = 0; i < c->n; i++) {
+			struct h *h = &c->m[i];
+
+			h->now = c->now;
+			if (c->down[i])
+				continue;
+			if (c->persist_at[i] && c->persist_at[i] <= c->now) {
+				c->persist_at[i] = 0;
+				h_persist_done(h, 0);
+				cl_apply(c, i);
+			}
+			if (h->out.deadline <= c->now || h->st.deadline <= c->now) {
+				h_simple(h, QIN_TIMER);
+				cl_apply(c, i);
+			}
+		}
+		for (int k = 0; k < c->qlen;) {
+			struct cl_msg m = c->q[k];
+			struct quorum_input in = { .type = QIN_MSG };
+
+			if (m.at > c->now) {
+				k++;
+				continue;
+			}
+			c->q[k] = c->q[--c->qlen];
+			if (c->down[m.to])
+				continue;
+			in.msg = m.msg;
+			h_step(&c->m[m.to], in);
+			cl_apply(c, m.to);
+		}
+	}
+}
+
+static int cl_leader(const struct cl *c)
+{
+	int leader = -1;
+
+	for (int i = 0; i < c->n; i++)
+		if (!c->down[i] && c->m[i].st.role == QROLE_LEADER) {
+			ck_assert_int_eq(leader, -1);
+			leader = i;
+		}
+	return leader;
+}
+
+START_TEST(cluster_elects_and_fails_over)
+{
+	static const uint64_t terms[3] = { 0, 0, 0 };
+	struct cl c;
+	int first, second;
+
+	cl_init(&c, 3, terms);
+	cl_run(&c, T0 + MS(1000));
+	first = cl_leader(&c);
+	ck_assert_int_ge(first, 0);
+	ck_assert(quorum_may_serve(&c.m[first].st, c.now));
+	/* followers keep it: a long quiet stretch changes nothing */
+	cl_run(&c, T0 + MS(10000));
+	ck_assert_int_eq(cl_leader(&c), first);
+	/* it dies; another is elected within the heartbeat timeout + 1 s */
+	c.down[first] = true;
+	cl_run(&c, c.now + MS(2000));
+	second = cl_leader(&c);
+	ck_assert_int_ge(second, 0);
+	ck_assert_int_ne(second, first);
+	ck_assert_uint_gt(c.m[second].st.term, c.m[first].st.term);
+}
+END_TEST
+
+/* The seed's split vote: two candidates in one term, neither a majority. */
+START_TEST(cluster_split_vote_resolves)
+{
+	static const uint64_t terms[4] = { 3, 3, 3, 3 };
+	struct cl c;
+	struct quorum_input in = { .type = QIN_MSG };
+	int leader;
+
+	cl_init(&c, 4, terms);
+	/* complete BEGIN writes, then make 0 and 1 candidates in term 4 at once */
+	cl_run(&c, T0 + MS(2));
+	for (int i = 0; i < 2; i++) {
+		in.msg = (struct quorum_msg){ .type = QMSG_PRE_VOTE_REPLY, .from = (uint8_t)(i ^ 1),
+					      .term = 3, .arg = 4, .flags = QMSG_F_GRANTED };
+		h_simple(&c.m[i], QIN_TIMER);
+		c.m[i].st.deadline = c.now; /* force the timeout */
+		h_simple(&c.m[i], QIN_TIMER);
+		cl_apply(&c, i);
+		in.msg.from = 2;
+		h_step(&c.m[i], in);
+		in.msg.from = 3;
+		h_step(&c.m[i], in);
+		cl_apply(&c, i);
+		ck_assert_uint_eq(c.m[i].st.term, 4);
+		ck_assert_int_eq(c.m[i].st.vote_for, i);
+	}
+	/* 2 votes for 0, 3 for 1: 2 + 2, no majority of 3 in term 4 */
+	cl_run(&c, T0 + MS(3000));
+	leader = cl_leader(&c);
+	ck_assert_int_ge(leader, 0);
+	ck_assert_uint_ge(c.m[leader].st.term, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_le(c.m[i].st.term, c.m[leader].st.term);
+}
+END_TEST
+
+/* The seed's case: N-1 members at term T-1 and one at T start together. */
+START_TEST(cluster_member_ahead_at_start)
+{
+	static const uint64_t terms[3] = { 6, 7, 6 };
+	struct cl c;
+	int leader;
+
+	cl_init(&c, 3, terms);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(c.m[i].st.term, 7);
+	cl_run(&c, T0 + MS(1500));
+	leader = cl_leader(&c);
+	ck_assert_int_ge(leader, 0);
+	ck_assert_uint_eq(c.m[leader].st.term, 8);
+}
+END_TEST
+
+/* A member cut off for a long time rejoins and does not depose the leader. */
+START_TEST(cluster_rejoin_keeps_leader)
+{
+	static const uint64_t terms[3] = { 0, 0, 0 };
+	struct cl c;
+	int leader, lost;
+	uint64_t term;
+
+	cl_init(&c, 3, terms);
+	cl_run(&c, T0 + MS(1000));
+	leader = cl_leader(&c);
+	term = c.m[leader].st.term;
+	lost = (leader + 1) % 3;
+	c.down[lost] = true; /* its timers do not run, it hears nothing */
+	cl_run(&c, c.now + MS(5000));
+	/* it comes back having missed everything, times out and asks around */
+	c.down[lost] = false;
+	c.m[lost].st.deadline = c.now;
+	cl_run(&c, c.now + MS(5000));
+	ck_assert_int_eq(cl_leader(&c), leader);
+	ck_assert_uint_eq(c.m[leader].st.term, term);
+	ck_assert_uint_eq(c.m[lost].st.term, term);
+	ck_assert_int_eq(c.m[lost].st.leader_slot, leader);
+}
+END_TEST
+
+Suite *suite_election(void)
+{
+	Suite *s = suite_create("election");
+	TCase *tc = tcase_create("transitions");
+
+	tcase_add_test(tc, votes_needed_table);
+	tcase_add_test(tc, hb_timeout_range);
+	tcase_add_test(tc, nothing_before_start);
+	tcase_add_test(tc, start_takes_greatest_term);
+	tcase_add_test(tc, restart_keeps_persisted_vote);
+	tcase_add_test(tc, timeout_asks_prevote_without_raising_term);
+	tcase_add_test(tc, prevote_majority_persists_term_before_requesting);
+	tcase_add_test(tc, candidate_elected_records_elect_before_server);
+	tcase_add_test(tc, single_slot_elects_itself);
+	tcase_add_test(tc, follower_vote_durable_before_sent);
+	tcase_add_test(tc, broken_vote_persist_sends_undurable_vote);
+	tcase_add_test(tc, sticky_follower_refuses_and_keeps_term);
+	tcase_add_test(tc, prevote_grant_needs_greater_proposal);
+	tcase_add_test(tc, refused_prevote_with_greater_term_catches_up);
+	tcase_add_test(tc, greater_heartbeat_adopts_and_acks_once_durable);
+	tcase_add_test(tc, stale_messages_ignored);
+	tcase_add_test(tc, leader_lease_from_acks);
+	tcase_add_test(tc, leader_without_acks_steps_down);
+	tcase_add_test(tc, paused_leader_checks_lease_before_acting);
+	tcase_add_test(tc, leader_keeps_lease_with_acks);
+	tcase_add_test(tc, broken_lease_never_steps_down);
+	tcase_add_test(tc, greater_heartbeat_deposes_leader);
+	tcase_add_test(tc, resignation_starts_prompt_election);
+	tcase_add_test(tc, election_waits_for_server_down);
+	tcase_add_test(tc, server_failure_resigns_and_records_stop);
+	tcase_add_test(tc, fencing_failure_never_serves);
+	tcase_add_test(tc, shutdown_leader_stops_resigns_stop_end);
+	tcase_add_test(tc, shutdown_follower_writes_end);
+	tcase_add_test(tc, persist_failure_leaves_quorum);
+	tcase_add_test(tc, set_hb_timeout_validated);
+	tcase_add_test(tc, lowered_timeout_keeps_old_promise);
+	tcase_add_test(tc, two_leaders_same_term_higher_slot_yields);
+	tcase_add_test(tc, actions_bounded);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cluster");
+	tcase_add_test(tc, cluster_elects_and_fails_over);
+	tcase_add_test(tc, cluster_split_vote_resolves);
+	tcase_add_test(tc, cluster_member_ahead_at_start);
+	tcase_add_test(tc, cluster_rejoin_keeps_leader);
+	suite_add_tcase(s, tc);
+	return s;
+}
