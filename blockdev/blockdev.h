@@ -108,6 +108,7 @@ struct bd_qblock {
 	struct bd_qevent ev[FUSEFS_QEV_NR];
 	uint64_t vote_term;
 	int vote_slot;     /* -1 if none */
+	uint32_t hb_timeout_ms;
 	uint64_t holder_rid;
 	uint64_t holder_pid;
 	uint64_t holder_start_ticks;

@@ -445,6 +445,7 @@ void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 	}
 	out->vote_term = cpu_to_le64(qb->vote_term);
 	out->vote_slot = bd_slot_nr_valid(qb->vote_slot) ? (uint8_t)qb->vote_slot : FUSEFS_NO_VOTE;
+	out->hb_timeout_ms = cpu_to_le32(qb->hb_timeout_ms);
 	out->holder_rid = cpu_to_le64(qb->holder_rid);
 	out->holder_pid = cpu_to_le64(qb->holder_pid);
 	out->holder_start_ticks = cpu_to_le64(qb->holder_start_ticks);
@@ -475,6 +476,7 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 	}
 	out->vote_term = le64_to_cpu(in->vote_term);
 	out->vote_slot = bd_slot_nr_valid(in->vote_slot) ? in->vote_slot : -1;
+	out->hb_timeout_ms = le32_to_cpu(in->hb_timeout_ms);
 	out->holder_rid = le64_to_cpu(in->holder_rid);
 	out->holder_pid = le64_to_cpu(in->holder_pid);
 	out->holder_start_ticks = le64_to_cpu(in->holder_start_ticks);

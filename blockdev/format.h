@@ -137,7 +137,12 @@ struct fusefs_quorum_block {
 	/* The vote: in vote_term this slot voted for slot vote_slot. */
 	struct le64 vote_term;
 	uint8_t vote_slot;     /* FUSEFS_NO_VOTE if none */
-	uint8_t pad1[7];
+	uint8_t pad1[3];
+	/*
+	 * The greatest heartbeat timeout this slot may have promised in its
+	 * heartbeat acknowledgements: after a crash it refuses votes that long.
+	 */
+	struct le32 hb_timeout_ms;
 	/* The mount holding the slot (rid, process, host), for the local fencer. */
 	struct le64 holder_rid;
 	struct le64 holder_pid;
@@ -158,6 +163,7 @@ static_assert(sizeof(struct fusefs_super_block) == FUSEFS_BLOCK_SIZE, "super siz
 static_assert(sizeof(struct fusefs_quorum_event) == 40, "event");
 static_assert(offsetof(struct fusefs_quorum_block, events) == 40, "events offset");
 static_assert(offsetof(struct fusefs_quorum_block, vote_term) == 280, "vote offset");
+static_assert(offsetof(struct fusefs_quorum_block, hb_timeout_ms) == 292, "hb offset");
 static_assert(offsetof(struct fusefs_quorum_block, holder_rid) == 296, "holder offset");
 static_assert(sizeof(struct fusefs_quorum_block) == FUSEFS_BLOCK_SIZE, "quorum block size");
 static_assert(FUSEFS_QUORUM_MAX_SLOTS < FUSEFS_NO_VOTE, "vote slot sentinel");

@@ -69,6 +69,8 @@ static void print_qblock(int slot, const struct bd_qblock *qb, FILE *f)
 			bd_qevent_name(e), ev->rid, ev->term, ev->write_nr,
 			fmt_time(ev->ts_sec, ev->ts_nsec, when, sizeof(when)));
 	}
+	if (qb->hb_timeout_ms)
+		fprintf(f, "  heartbeat timeout promised %u ms\n", qb->hb_timeout_ms);
 	if (qb->vote_slot >= 0)
 		fprintf(f, "  vote   term %" PRIu64 " for slot %d\n", qb->vote_term, qb->vote_slot);
 	else

@@ -19,8 +19,8 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
-#define NSEC_PER_MSEC 1000000LL
-#define NSEC_PER_SEC 1000000000LL
+#define NSEC_PER_MSEC ((int64_t)1000000)
+#define NSEC_PER_SEC ((int64_t)1000000000)
 
 /*
  * Little-endian integers as they sit on disk and on the wire.  Wrapping

@@ -41,9 +41,18 @@
 #define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
 #define NEVER INT64_MAX
 
-/* Image bits beyond the events: the vote fields changed. */
-#define IMG_VOTE (1u << FUSEFS_QEV_NR)
+/* Image bits beyond the events: the vote or promise fields changed. */
+#define IMG_FIELDS (1u << FUSEFS_QEV_NR)
 #define EV_BIT(ev) (1u << (ev))
+
+/*
+ * The heartbeat timeout our acks promise: never more than what is on our
+ * disk, so a restart knows how long to keep the promise (rule 5).
+ */
+static uint32_t promise_ms(const struct quorum_state *st)
+{
+	return MIN(st->cfg.hb_timeout_ms, st->durable.hb_ms);
+}
 
 /* One step's context: everything a handler needs, passed as one pointer. */
 struct step {
@@ -131,7 +140,7 @@ static void send(struct step *s, int to, uint8_t type, uint64_t term, uint64_t a
 	a->msg.term = term;
 	a->msg.arg = arg;
 	a->msg.flags = flags;
-	a->msg.timeout_ms = st->cfg.hb_timeout_ms;
+	a->msg.timeout_ms = promise_ms(st);
 }
 
 static void want_event(struct quorum_state *st, int ev, uint64_t term)
@@ -152,7 +161,7 @@ static void want_vote(struct quorum_state *st, uint64_t term, int slot)
 {
 	st->want.vote_term = term;
 	st->want.vote_slot = slot;
-	st->want_events |= IMG_VOTE;
+	st->want_events |= IMG_FIELDS;
 }
 
 static void lease_update(struct step *s);
@@ -260,6 +269,12 @@ static void start_prevote(struct step *s)
 {
 	struct quorum_state *st = s->st;
 
+	if (s->now < st->sticky_until && !broken(st, QBREAK_NO_PREVOTE)) {
+		/* we promised a leader not to elect anyone until then, us included */
+		st->deadline = st->sticky_until + MS(rnd(s) % QUORUM_ELECT_VAR_MS);
+		return;
+	}
+
 	if (st->srv != QSRV_DOWN) {
 		st->deadline = election_timeout(s);
 		st->ctr.candidate_server_stopping++;
@@ -276,6 +291,7 @@ static void start_prevote(struct step *s)
 	st->deadline = election_timeout(s);
 	st->ctr.prevotes_started++;
 	note(s, QNOTE_PREVOTE, (int64_t)st->term + 1, 0);
+	st->retry_at = s->now + MS(QUORUM_HB_IVAL_MS);
 	if (votes_won(st))
 		start_candidacy(s);
 	else
@@ -427,7 +443,8 @@ static void on_heartbeat(struct step *s, const struct quorum_msg *m)
 	st->sticky_until = MAX(st->sticky_until, s->now + hb_timeout_ns(st));
 	st->deadline = MAX(st->sticky_until, s->now + hb_timeout_ns(st)) +
 		       MS(rnd(s) % QUORUM_ELECT_VAR_MS);
-	send(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
+	if (promise_ms(st) > 0)
+		send(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
 }
 
 static void on_heartbeat_ack(struct step *s, const struct quorum_msg *m)
@@ -540,6 +557,12 @@ static void on_start(struct step *s)
 	st->leader_slot = -1;
 	st->deadline = s->in->start.leader_recorded ? s->now + hb_timeout_ns(st) :
 						      election_timeout(s);
+	if (s->in->start.prev_unclean && own->hb_ms > 0 &&
+	    !broken(st, QBREAK_NO_VOTE_PERSIST | QBREAK_NO_RESTART_PROMISE)) {
+		/* our last incarnation may have promised a leader: keep the promise */
+		st->sticky_until = s->now + MS(own->hb_ms);
+		st->deadline = MAX(st->deadline, st->sticky_until) + MS(rnd(s) % QUORUM_ELECT_VAR_MS);
+	}
 	want_term(st, st->term);
 	want_event(st, FUSEFS_QEV_BEGIN, st->term);
 	st->started = true;
@@ -622,6 +645,25 @@ static void on_shutdown(struct step *s)
 
 /* ---- after every input ---- */
 
+/*
+ * A candidate asks again, every heartbeat interval, the members that have
+ * not answered, so one lost datagram does not cost a whole election round.
+ */
+static void resend_requests(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	st->retry_at = s->now + MS(QUORUM_HB_IVAL_MS);
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (!(st->cfg.present_mask & slot_bit(i)) || (st->vote_bits & slot_bit(i)))
+			continue;
+		if (st->prevote)
+			send(s, i, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
+		else if (st->request_sent)
+			send(s, i, QMSG_REQUEST_VOTE, st->term, 0, 0);
+	}
+}
+
 static void run_timers(struct step *s)
 {
 	struct quorum_state *st = s->st;
@@ -637,6 +679,8 @@ static void run_timers(struct step *s)
 		lease_update(s);
 	} else if (s->now >= st->deadline) {
 		start_prevote(s);
+	} else if (st->role == QROLE_CANDIDATE && s->now >= st->retry_at) {
+		resend_requests(s);
 	}
 }
 
@@ -651,6 +695,7 @@ static void flush_sends(struct step *s)
 	    d->term >= st->term && d->vote_term == st->term && d->vote_slot == self) {
 		st->request_sent = true;
 		st->vote_bits |= slot_bit(self);
+		st->retry_at = s->now + MS(QUORUM_HB_IVAL_MS);
 		send(s, QSEND_ALL, QMSG_REQUEST_VOTE, st->term, 0, 0);
 		if (votes_won(st))
 			become_leader(s);
@@ -694,6 +739,21 @@ static void reconcile_server(struct step *s)
 	}
 }
 
+/*
+ * Keep the promised timeout on disk at least as large as any promise that
+ * may be outstanding: raise it at once, lower it only when none is.
+ */
+static void reconcile_promise(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	uint32_t want = st->cfg.hb_timeout_ms;
+
+	if (want > st->want.hb_ms || (want < st->want.hb_ms && s->now >= st->sticky_until)) {
+		st->want.hb_ms = want;
+		st->want_events |= IMG_FIELDS;
+	}
+}
+
 static void flush_persist(struct step *s)
 {
 	struct quorum_state *st = s->st;
@@ -703,7 +763,7 @@ static void flush_persist(struct step *s)
 		return;
 	a = emit(s, QACT_PERSIST);
 	a->image = st->want;
-	a->events = st->want_events & ~IMG_VOTE;
+	a->events = st->want_events & ~IMG_FIELDS;
 	st->inflight = st->want;
 	st->inflight_events = st->want_events;
 	st->want_events = 0;
@@ -737,6 +797,8 @@ static mono_ns next_deadline(const struct quorum_state *st)
 		return NEVER;
 	if (st->role == QROLE_LEADER)
 		return MIN(st->hb_next, leader_check_at(st));
+	if (st->role == QROLE_CANDIDATE && (st->prevote || st->request_sent))
+		return MIN(st->deadline, st->retry_at);
 	return st->deadline;
 }
 
@@ -803,6 +865,8 @@ void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns
 		run_timers(&s);
 		flush_sends(&s);
 		reconcile_server(&s);
+		if (st->started && !st->shutting_down)
+			reconcile_promise(&s);
 		flush_persist(&s);
 	}
 	finish(&s);

@@ -23,7 +23,9 @@
  *  - Leader lease (check-quorum): followers acknowledge heartbeats; the
  *    leader holds a lease only while a majority acknowledged a heartbeat it
  *    sent within the lease, and steps down when it has none.  The lease
- *    ends before any other member can be elected (docs/quorum.md).
+ *    ends before any other member can be elected (docs/quorum.md).  The
+ *    timeout a follower promises is on its disk, so the promise survives a
+ *    crash: a member restarting after an unclean end stays sticky for it.
  */
 #ifndef FUSEFS_QUORUM_H
 #define FUSEFS_QUORUM_H
@@ -184,9 +186,12 @@ const char *quorum_server_state_name(int st);
 
 /* Deliberate protocol bugs, for the simulator to prove its checks. */
 enum {
-	QBREAK_NO_VOTE_PERSIST = 1 << 0, /* send VOTE before the vote is durable, never store it */
-	QBREAK_NO_PREVOTE = 1 << 1,      /* no pre-vote and no stickiness */
-	QBREAK_NO_LEASE = 1 << 2,        /* leaders never check their lease */
+	/* the seed's bug: a vote is never stored, and a restart remembers nothing
+	 * of its voting (no vote, no restart promise) */
+	QBREAK_NO_VOTE_PERSIST = 1 << 0,
+	QBREAK_NO_PREVOTE = 1 << 1,        /* no pre-vote and no stickiness */
+	QBREAK_NO_LEASE = 1 << 2,          /* leaders never check their lease */
+	QBREAK_NO_RESTART_PROMISE = 1 << 3, /* a restart forgets the acks it sent */
 };
 
 struct quorum_config {
@@ -229,6 +234,7 @@ struct quorum_image {
 	uint64_t vote_term;
 	int vote_slot;                   /* -1: none */
 	uint64_t ev_term[FUSEFS_QEV_NR]; /* term recorded with each event */
+	uint32_t hb_ms;                  /* heartbeat timeout we may have promised */
 };
 
 struct quorum_state {
@@ -240,6 +246,7 @@ struct quorum_state {
 	int vote_for;            /* our vote in term, -1: none */
 	uint16_t vote_bits;      /* candidate: (pre-)votes received in this round */
 	mono_ns deadline;        /* follower, candidate: start an election then */
+	mono_ns retry_at;        /* candidate: ask again those who did not answer */
 	int leader_slot;         /* the leader of term we hear from, -1: none */
 	mono_ns sticky_until;    /* heard a live leader: refuse (pre-)votes until */
 
@@ -293,6 +300,7 @@ struct quorum_input {
 			struct quorum_image own; /* our block as read */
 			uint64_t greatest_term;  /* over every block */
 			bool leader_recorded;    /* the blocks show a running leader */
+			bool prev_unclean;       /* our slot's last mount did not END */
 		} start;
 		struct quorum_msg msg;
 		struct {

@@ -311,6 +311,7 @@ static void make_qblock(struct bd_qblock *qb)
 				    (uint32_t)e * 1000);
 	qb->vote_term = 12;
 	qb->vote_slot = 2;
+	qb->hb_timeout_ms = 2500;
 	qb->holder_rid = 0xfeed;
 	qb->holder_pid = 4242;
 	qb->holder_start_ticks = 987654;

@@ -89,7 +89,9 @@ int main(void)
 {
 	Suite *(*const suites[])(void) = {
 		suite_blockdev,
+		suite_quorum_msg,
 		suite_election,
+		suite_fence,
 	};
 	SRunner *sr = NULL;
 	int failed;
