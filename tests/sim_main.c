@@ -237,6 +237,7 @@ static struct world {
 	bool rejoin_watch;
 	int settle_tries;
 	int violations;
+	char first_violation[256];
 	uint64_t steps;
 	/* trace ring */
 	char trace[TRACE_LINES][TRACE_LEN];
@@ -286,7 +287,8 @@ static void violation(const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	trace("VIOLATION: %s", what);
-	W.violations++;
+	if (W.violations++ == 0)
+		snprintf(W.first_violation, sizeof(W.first_violation), "%s", what);
 	if (opt.expect_violation && opt.quiet)
 		return;
 	printf("\nfusefs-sim: VIOLATION with seed %" PRIu64 " (%d members, phase %s, t=%.3f ms): %s\n",
@@ -1115,6 +1117,7 @@ static void handle_event(struct event *e)
 /* ---- one run ---- */
 
 struct run_result {
+	char violation[256];
 	int64_t first_leader;
 	int64_t failover;
 	int violations;
@@ -1196,6 +1199,7 @@ static struct run_result run(uint64_t seed, int n)
 	r.first_leader = W.first_leader_at;
 	r.failover = W.failover_at >= 0 && W.kill_at >= 0 ? W.failover_at - W.kill_at : -1;
 	r.violations = W.violations;
+	snprintf(r.violation, sizeof(r.violation), "%s", W.first_violation);
 	r.steps = W.steps;
 	world_free();
 	return r;
@@ -1258,6 +1262,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t found_seed = 0, total_steps = 0;
+	char found_what[256] = "";
 	int failures = 0, c;
 	int64_t *cold = NULL, *fail = NULL;
 	int ncold = 0, nfail = 0;
@@ -1355,8 +1360,10 @@ int main(int argc, char **argv)
 			total_steps += r.steps;
 			if (r.violations) {
 				failures++;
-				if (!found_seed)
+				if (!found_what[0]) {
 					found_seed = seed;
+					snprintf(found_what, sizeof(found_what), "%s", r.violation);
+				}
 				if (opt.expect_violation)
 					break;
 			}
@@ -1379,8 +1386,8 @@ int main(int argc, char **argv)
 
 	if (opt.expect_violation) {
 		if (failures) {
-			printf("fusefs-sim: break mode caught: seed %" PRIu64 " violates an invariant\n",
-			       found_seed);
+			printf("fusefs-sim: break mode caught: seed %" PRIu64 ": %s\n", found_seed,
+			       found_what);
 			return 0;
 		}
 		printf("fusefs-sim: break mode NOT caught in %" PRIu64 " seeds\n", opt.seeds);
