@@ -33,12 +33,6 @@ bool bd_crc32c_hw_available(void);
 
 /* ---- quorum slot addresses ---- */
 
-struct bd_addr {
-	uint8_t family;     /* FUSEFS_AF_* */
-	uint16_t port;
-	uint8_t bytes[16];  /* network order; IPv4 in the first 4 */
-};
-
 bool bd_addr_is_unicast(const struct bd_addr *a);
 /* Why a is not unicast ("multicast", ...), or NULL when it is. */
 const char *bd_addr_why_not_unicast(const struct bd_addr *a);
@@ -54,33 +48,6 @@ int bd_addr_to_sockaddr(const struct bd_addr *a, struct sockaddr_storage *ss, so
 void bd_addr_from_sockaddr(const struct sockaddr_storage *ss, struct bd_addr *a);
 #define BD_ADDR_STRLEN 64
 
-/* ---- super block ---- */
-
-struct bd_super {
-	uint64_t fsid;
-	uint64_t seq;
-	uint64_t format_version;
-	uint64_t flags;
-	uint64_t total_blocks;
-	uint64_t quorum_blkno;
-	uint64_t quorum_blocks;
-	uint64_t store_blkno;
-	uint64_t store_blocks;
-	uint64_t mkfs_sec;
-	uint8_t cluster_secret[FUSEFS_CLUSTER_SECRET_BYTES];
-	uint64_t qconf_version;
-	struct bd_addr slots[FUSEFS_QUORUM_MAX_SLOTS];
-};
-
-static inline bool bd_slot_present(const struct bd_super *s, long nr)
-{
-	return bd_slot_nr_valid(nr) && s->slots[nr].family != FUSEFS_AF_NONE;
-}
-
-int bd_slots_present_count(const struct bd_super *s);
-/* "0,1,2" into buf. */
-char *bd_slots_present_list(const struct bd_super *s, char *buf, size_t len);
-
 /*
  * Check the slot configuration: at least one slot, every address unicast,
  * every port usable, no two slots with the same address and port.
@@ -94,44 +61,12 @@ int bd_super_decode(const struct fusefs_super_block *in, struct bd_super *out,
 
 /* ---- quorum blocks ---- */
 
-struct bd_qevent {
-	uint64_t write_nr;
-	uint64_t rid;
-	uint64_t term;
-	uint64_t ts_sec;
-	uint32_t ts_nsec;
-};
-
-struct bd_qblock {
-	uint64_t seq;
-	uint64_t write_nr;
-	struct bd_qevent ev[FUSEFS_QEV_NR];
-	uint64_t vote_term;
-	int vote_slot;     /* -1 if none */
-	uint32_t hb_timeout_ms;
-	uint64_t holder_rid;
-	uint64_t holder_pid;
-	uint64_t holder_start_ticks;
-	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
-	char holder_host[FUSEFS_HOSTNAME_BYTES];
-};
-
-const char *bd_qevent_name(int ev);
-/* Record an event: bumps write_nr and stamps the event with it. */
-void bd_qblock_set_event(struct bd_qblock *qb, int ev, uint64_t rid, uint64_t term,
-			 uint64_t ts_sec, uint32_t ts_nsec);
-/* The greatest term any event of the block (or its vote) records. */
-uint64_t bd_qblock_greatest_term(const struct bd_qblock *qb);
 
 void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 		      struct fusefs_quorum_block *out);
 int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64_t blkno,
 		     struct bd_qblock *out, char *why, size_t whylen);
 
-static inline uint64_t bd_quorum_blkno(int slot_nr)
-{
-	return FUSEFS_QUORUM_BLKNO + (uint64_t)slot_nr;
-}
 
 /* ---- generic block header ---- */
 

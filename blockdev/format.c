@@ -452,6 +452,7 @@ void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 	memcpy(out->holder_boot_id, qb->holder_boot_id, sizeof(out->holder_boot_id));
 	memcpy(out->holder_host, qb->holder_host, sizeof(out->holder_host));
 	out->holder_host[sizeof(out->holder_host) - 1] = '\0';
+	out->prev_holder_rid = cpu_to_le64(qb->prev_holder_rid);
 	bd_block_seal(out, FUSEFS_MAGIC_QUORUM, fsid, blkno, qb->seq);
 }
 
@@ -483,5 +484,6 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 	memcpy(out->holder_boot_id, in->holder_boot_id, sizeof(out->holder_boot_id));
 	memcpy(out->holder_host, in->holder_host, sizeof(out->holder_host));
 	out->holder_host[sizeof(out->holder_host) - 1] = '\0';
+	out->prev_holder_rid = le64_to_cpu(in->prev_holder_rid);
 	return 0;
 }

@@ -149,7 +149,9 @@ struct fusefs_quorum_block {
 	struct le64 holder_start_ticks; /* /proc/PID/stat starttime */
 	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
 	char holder_host[FUSEFS_HOSTNAME_BYTES];
-	uint8_t pad2[3696];
+	/* The mount before the holder, when the holder saw it was gone; else 0. */
+	struct le64 prev_holder_rid;
+	uint8_t pad2[3688];
 };
 
 /* Every size and offset the format promises, checked. */
@@ -168,5 +170,73 @@ static_assert(offsetof(struct fusefs_quorum_block, holder_rid) == 296, "holder o
 static_assert(sizeof(struct fusefs_quorum_block) == FUSEFS_BLOCK_SIZE, "quorum block size");
 static_assert(FUSEFS_QUORUM_MAX_SLOTS < FUSEFS_NO_VOTE, "vote slot sentinel");
 static_assert(FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS == FUSEFS_STORE_BLKNO, "layout");
+
+/* ---- decoded (host order) views; encode/decode live in blockdev.h ---- */
+
+struct bd_addr {
+	uint8_t family;     /* FUSEFS_AF_* */
+	uint16_t port;
+	uint8_t bytes[16];  /* network order; IPv4 in the first 4 */
+};
+
+struct bd_super {
+	uint64_t fsid;
+	uint64_t seq;
+	uint64_t format_version;
+	uint64_t flags;
+	uint64_t total_blocks;
+	uint64_t quorum_blkno;
+	uint64_t quorum_blocks;
+	uint64_t store_blkno;
+	uint64_t store_blocks;
+	uint64_t mkfs_sec;
+	uint8_t cluster_secret[FUSEFS_CLUSTER_SECRET_BYTES];
+	uint64_t qconf_version;
+	struct bd_addr slots[FUSEFS_QUORUM_MAX_SLOTS];
+};
+
+static inline bool bd_slot_present(const struct bd_super *s, long nr)
+{
+	return bd_slot_nr_valid(nr) && s->slots[nr].family != FUSEFS_AF_NONE;
+}
+
+int bd_slots_present_count(const struct bd_super *s);
+/* "0,1,2" into buf. */
+char *bd_slots_present_list(const struct bd_super *s, char *buf, size_t len);
+
+struct bd_qevent {
+	uint64_t write_nr;
+	uint64_t rid;
+	uint64_t term;
+	uint64_t ts_sec;
+	uint32_t ts_nsec;
+};
+
+struct bd_qblock {
+	uint64_t seq;
+	uint64_t write_nr;
+	struct bd_qevent ev[FUSEFS_QEV_NR];
+	uint64_t vote_term;
+	int vote_slot;     /* -1 if none */
+	uint32_t hb_timeout_ms;
+	uint64_t holder_rid;
+	uint64_t holder_pid;
+	uint64_t holder_start_ticks;
+	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
+	char holder_host[FUSEFS_HOSTNAME_BYTES];
+	uint64_t prev_holder_rid;
+};
+
+const char *bd_qevent_name(int ev);
+/* Record an event: bumps write_nr and stamps the event with it. */
+void bd_qblock_set_event(struct bd_qblock *qb, int ev, uint64_t rid, uint64_t term,
+			 uint64_t ts_sec, uint32_t ts_nsec);
+/* The greatest term any event of the block (or its vote) records. */
+uint64_t bd_qblock_greatest_term(const struct bd_qblock *qb);
+
+static inline uint64_t bd_quorum_blkno(int slot_nr)
+{
+	return FUSEFS_QUORUM_BLKNO + (uint64_t)slot_nr;
+}
 
 #endif

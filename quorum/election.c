@@ -9,7 +9,7 @@
  * the rules this file enforces:
  *
  *  1. Terms never go backwards, and a term is durable (QACT_PERSIST done)
- *     before any message carries it: send() drops a message whose term is
+ *     before any message carries it: send_msg() drops a message whose term is
  *     not yet durable; the messages that matter (REQUEST_VOTE, VOTE) are
  *     sent from flush_sends() once their persist completes.
  *  2. A vote is durable before the VOTE goes out, so a member never votes
@@ -125,7 +125,7 @@ static void note(struct step *s, int code, int64_t a, int64_t b)
  * never sent; such a message is dropped (everything here is retried by
  * timers or by flush_sends()).
  */
-static void send(struct step *s, int to, uint8_t type, uint64_t term, uint64_t arg,
+static void send_msg(struct step *s, int to, uint8_t type, uint64_t term, uint64_t arg,
 		 uint8_t flags)
 {
 	struct quorum_state *st = s->st;
@@ -194,7 +194,8 @@ static void become(struct step *s, enum quorum_role to)
 	}
 	st->role = to;
 	st->prevote = false;
-	st->vote_bits = 0;
+	if (to != QROLE_LEADER)
+		st->vote_bits = 0; /* a leader keeps the votes that elected it, for status */
 	st->request_sent = false;
 }
 
@@ -242,7 +243,7 @@ static void become_leader(struct step *s)
 	st->ctr.elected++;
 	note(s, QNOTE_ELECTED, (int64_t)st->term, bit_count(st->vote_bits));
 	/* tell everyone at once; the term is durable, we were its candidate */
-	send(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
+	send_msg(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
 	st->hb_next = s->now + MS(QUORUM_HB_IVAL_MS);
 	st->ctr.heartbeats_sent++;
 	lease_update(s);
@@ -295,7 +296,7 @@ static void start_prevote(struct step *s)
 	if (votes_won(st))
 		start_candidacy(s);
 	else
-		send(s, QSEND_ALL, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
+		send_msg(s, QSEND_ALL, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
 }
 
 /* Leave leadership without a greater term: lease lost, or server gone. */
@@ -306,7 +307,7 @@ static void step_down(struct step *s, bool resign)
 	become(s, QROLE_FOLLOWER);
 	st->deadline = election_timeout(s);
 	if (resign) {
-		send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+		send_msg(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
 		note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
 	}
 }
@@ -376,7 +377,7 @@ static void on_prevote_request(struct step *s, const struct quorum_msg *m)
 		st->ctr.prevotes_granted++;
 	else
 		st->ctr.prevotes_refused++;
-	send(s, m->from, QMSG_PRE_VOTE_REPLY, st->term, m->arg, grant ? QMSG_F_GRANTED : 0);
+	send_msg(s, m->from, QMSG_PRE_VOTE_REPLY, st->term, m->arg, grant ? QMSG_F_GRANTED : 0);
 }
 
 static void on_prevote_reply(struct step *s, const struct quorum_msg *m)
@@ -444,7 +445,7 @@ static void on_heartbeat(struct step *s, const struct quorum_msg *m)
 	st->deadline = MAX(st->sticky_until, s->now + hb_timeout_ns(st)) +
 		       MS(rnd(s) % QUORUM_ELECT_VAR_MS);
 	if (promise_ms(st) > 0)
-		send(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
+		send_msg(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
 }
 
 static void on_heartbeat_ack(struct step *s, const struct quorum_msg *m)
@@ -617,7 +618,7 @@ static void on_server_down(struct step *s)
 		step_down(s, true);
 	} else if (st->shutting_down && st->term == st->srv_term) {
 		/* we stopped it to unmount: now that it is down, resign */
-		send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+		send_msg(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
 		note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
 	}
 }
@@ -635,7 +636,7 @@ static void on_shutdown(struct step *s)
 
 		become(s, QROLE_FOLLOWER);
 		if (serverless) {
-			send(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
+			send_msg(s, QSEND_ALL, QMSG_RESIGNATION, st->term, 0, 0);
 			note(s, QNOTE_RESIGNED, (int64_t)st->term, 0);
 		}
 	} else if (st->role == QROLE_CANDIDATE) {
@@ -658,9 +659,9 @@ static void resend_requests(struct step *s)
 		if (!(st->cfg.present_mask & slot_bit(i)) || (st->vote_bits & slot_bit(i)))
 			continue;
 		if (st->prevote)
-			send(s, i, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
+			send_msg(s, i, QMSG_PRE_VOTE, st->term, st->term + 1, 0);
 		else if (st->request_sent)
-			send(s, i, QMSG_REQUEST_VOTE, st->term, 0, 0);
+			send_msg(s, i, QMSG_REQUEST_VOTE, st->term, 0, 0);
 	}
 }
 
@@ -672,7 +673,7 @@ static void run_timers(struct step *s)
 		return;
 	if (st->role == QROLE_LEADER) {
 		if (s->now >= st->hb_next) {
-			send(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
+			send_msg(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
 			st->hb_next = s->now + MS(QUORUM_HB_IVAL_MS);
 			st->ctr.heartbeats_sent++;
 		}
@@ -696,7 +697,7 @@ static void flush_sends(struct step *s)
 		st->request_sent = true;
 		st->vote_bits |= slot_bit(self);
 		st->retry_at = s->now + MS(QUORUM_HB_IVAL_MS);
-		send(s, QSEND_ALL, QMSG_REQUEST_VOTE, st->term, 0, 0);
+		send_msg(s, QSEND_ALL, QMSG_REQUEST_VOTE, st->term, 0, 0);
 		if (votes_won(st))
 			become_leader(s);
 	}
@@ -705,7 +706,7 @@ static void flush_sends(struct step *s)
 	    (broken(st, QBREAK_NO_VOTE_PERSIST) ||
 	     (d->vote_term == st->term && d->vote_slot == st->vote_for))) {
 		st->vote_sent = true;
-		send(s, st->vote_for, QMSG_VOTE, st->term, 0, 0);
+		send_msg(s, st->vote_for, QMSG_VOTE, st->term, 0, 0);
 	}
 }
 

@@ -17,7 +17,6 @@
  */
 #include "quorum/quorum.h"
 
-#include "blockdev/blockdev.h"
 
 static void plan_add(struct quorum_fence_plan *plan, int slot, const struct bd_qevent *ev,
 		     int event)

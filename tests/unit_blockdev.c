@@ -317,6 +317,7 @@ static void make_qblock(struct bd_qblock *qb)
 	qb->holder_start_ticks = 987654;
 	memset(qb->holder_boot_id, 0x5a, sizeof(qb->holder_boot_id));
 	snprintf(qb->holder_host, sizeof(qb->holder_host), "host-a");
+	qb->prev_holder_rid = 0xbeef;
 }
 
 START_TEST(qblock_round_trip)

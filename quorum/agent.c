@@ -1,0 +1,1061 @@
+/*
+ * agent.c - the quorum agent: one thread with its own io_uring that drives
+ * the pure election state machine (election.c) in a mount.
+ *
+ * The ring always holds: a RECVMSG on the slot's UDP socket, a READ on an
+ * eventfd through which other threads hand in commands (server fenced or
+ * down, heartbeat timeout changed, shutdown), and a TIMEOUT at the
+ * machine's next deadline (moved with TIMEOUT_UPDATE).  The machine's
+ * actions add SENDMSGs (all of one step's sends go out in one submit) and
+ * the read-modify-write of our own quorum block: an O_DIRECT READ, checks,
+ * then a WRITE with RWF_DSYNC; only when the write completes is the machine
+ * told the persist is done.  The thread blocks nowhere but in
+ * io_uring_submit_and_wait.  The server starts and stops on its own thread
+ * (server/), through quorum_server_ops, so heartbeats keep flowing while a
+ * new server fences.
+ *
+ * Every step publishes a snapshot (state, counters, last messages, the
+ * heartbeat delay table) under snap_lock for the status xattrs.
+ */
+#include "quorum/quorum.h"
+
+#include "blockdev/blockdev.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_ENTRIES 128
+#define SEND_POOL 64
+#define CMD_MAX 32
+#define RECV_BYTES 128
+#define READY_TIMEOUT_MS 30000
+
+enum ctx_kind {
+	CTX_RECV, CTX_SEND, CTX_TIMEOUT, CTX_TIMEOUT_UPDATE, CTX_EVENTFD,
+	CTX_BLOCK_READ, CTX_BLOCK_WRITE, CTX_CANCEL,
+};
+
+struct io_ctx {
+	enum ctx_kind kind;
+	bool pending; /* an SQE is out and its CQE has not come back */
+};
+
+struct send_ctx {
+	struct io_ctx io;
+	uint8_t type;
+	struct msghdr mh;
+	struct iovec iov;
+	struct sockaddr_storage ss;
+	uint8_t buf[QUORUM_MSG_WIRE_BYTES];
+};
+
+enum cmd_type { CMD_FENCED, CMD_DOWN, CMD_SET_HB, CMD_SHUTDOWN };
+
+struct cmd {
+	enum cmd_type type;
+	uint64_t term;
+	int res;
+	uint32_t ms;
+};
+
+struct quorum_agent {
+	struct quorum_agent_config cfg;
+	struct bd_super super;
+	pthread_t thread;
+	bool thread_started;
+	struct io_uring ring;
+	bool ring_ready;
+	int efd;
+	int inflight;
+	atomic_bool exit_now; /* set by the stopping thread, read by ours */
+
+	struct quorum_state st;
+	struct quorum_codec codec;
+	bool codec_ready;
+	uint64_t rng;
+	mono_ns deadline;
+	uint64_t begin_rid_seen; /* BEGIN's rid when we read the block at start */
+	uint64_t prev_holder_rid;
+
+	/* standing operations */
+	struct io_ctx recv_io;
+	struct msghdr recv_mh;
+	struct iovec recv_iov;
+	struct sockaddr_storage recv_ss;
+	uint8_t recv_buf[RECV_BYTES];
+	struct io_ctx efd_io;
+	uint64_t efd_val;
+	struct io_ctx to_io;
+	struct io_ctx to_upd_io;
+	struct __kernel_timespec to_ts;
+	mono_ns to_at; /* the deadline the armed TIMEOUT is set for */
+	struct io_ctx cancel_io;
+
+	struct send_ctx sends[SEND_POOL];
+
+	/* the one quorum block read-modify-write in flight */
+	struct io_ctx blk_read_io;
+	struct io_ctx blk_write_io;
+	void *blk_buf;
+	struct quorum_action persist;
+
+	/* commands from other threads */
+	pthread_mutex_t cmd_lock;
+	struct cmd cmds[CMD_MAX];
+	int ncmds;
+
+	/* the snapshot for status, and start/stop handshakes */
+	pthread_mutex_t snap_lock;
+	pthread_cond_t snap_cond;
+	struct quorum_snapshot snap;
+	bool begun;      /* our BEGIN write completed (begin_res says how) */
+	int begin_res;
+	bool finished;
+
+	/* heartbeat delay recording (the seed's record_hb_delay) */
+	mono_ns hb_prev;
+	int hb_seen;
+	int hb_role;
+};
+
+static const char *const SUB = "quorum";
+
+/* ---- small helpers ---- */
+
+static uint32_t agent_random(struct quorum_agent *a)
+{
+	uint64_t z = (a->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)(z ^ (z >> 31));
+}
+
+static void ctr_add(struct quorum_agent *a, enum quorum_agent_counter c, uint64_t n)
+{
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.ctr[c] += n;
+	pthread_mutex_unlock(&a->snap_lock);
+}
+
+static struct io_uring_sqe *get_sqe(struct quorum_agent *a)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&a->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&a->ring);
+		sqe = io_uring_get_sqe(&a->ring);
+	}
+	return sqe;
+}
+
+static void sqe_ctx(struct quorum_agent *a, struct io_uring_sqe *sqe, struct io_ctx *ctx)
+{
+	io_uring_sqe_set_data(sqe, ctx);
+	ctx->pending = true;
+	a->inflight++;
+}
+
+static void publish(struct quorum_agent *a)
+{
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.st = a->st;
+	a->snap.taken = mono_now();
+	memcpy(a->snap.invalid, a->codec.invalid, sizeof(a->snap.invalid));
+	pthread_mutex_unlock(&a->snap_lock);
+}
+
+static enum quorum_agent_counter send_counter(uint8_t type)
+{
+	static const enum quorum_agent_counter map[QMSG_TYPE_END] = {
+		[QMSG_REQUEST_VOTE] = QCTR_send_request_vote, [QMSG_VOTE] = QCTR_send_vote,
+		[QMSG_HEARTBEAT] = QCTR_send_heartbeat, [QMSG_RESIGNATION] = QCTR_send_resignation,
+		[QMSG_PRE_VOTE] = QCTR_send_pre_vote, [QMSG_PRE_VOTE_REPLY] = QCTR_send_pre_vote_reply,
+		[QMSG_HEARTBEAT_ACK] = QCTR_send_heartbeat_ack,
+	};
+
+	return map[type];
+}
+
+static enum quorum_agent_counter recv_counter(uint8_t type)
+{
+	return (enum quorum_agent_counter)(send_counter(type) + QCTR_recv_request_vote -
+					   QCTR_send_request_vote);
+}
+
+/*
+ * The seed's heartbeat delay table: the seconds between back-to-back
+ * heartbeats sent (leader) or received (follower); anything else resets it.
+ */
+static void record_hb(struct quorum_agent *a, bool heartbeat)
+{
+	mono_ns now = mono_now();
+	int64_t secs;
+
+	if (!heartbeat || a->hb_role != (int)a->st.role) {
+		a->hb_seen = heartbeat ? 1 : 0;
+		a->hb_prev = now;
+		a->hb_role = (int)a->st.role;
+		return;
+	}
+	if (a->hb_seen++ == 0) {
+		a->hb_prev = now;
+		return;
+	}
+	secs = (now - a->hb_prev) / NSEC_PER_SEC;
+	a->hb_prev = now;
+	if (secs <= 0 || secs >= QUORUM_HB_DELAY_NR)
+		return;
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.hb_delay_count[secs]++;
+	a->snap.hb_delay_recent[secs] = now;
+	if (secs > a->snap.hb_delay_max) {
+		a->snap.hb_delay_max = (int)secs;
+		if (secs >= 3)
+			log_info(SUB, "longest heartbeat %s delay so far: %" PRId64 " s",
+				 a->st.role == QROLE_LEADER ? "send" : "receive", secs);
+	}
+	pthread_mutex_unlock(&a->snap_lock);
+}
+
+/* ---- the machine ---- */
+
+static void apply_actions(struct quorum_agent *a, const struct quorum_actions *out);
+
+static void agent_step(struct quorum_agent *a, struct quorum_input *in)
+{
+	struct quorum_actions out;
+
+	in->random = agent_random(a);
+	quorum_step(&a->st, in, mono_now(), &out);
+	a->deadline = out.deadline;
+	ctr_add(a, QCTR_steps, 1);
+	apply_actions(a, &out);
+	publish(a);
+}
+
+/* ---- sends ---- */
+
+static void send_one(struct quorum_agent *a, int to, const struct quorum_msg *m)
+{
+	struct send_ctx *sc = NULL;
+	struct io_uring_sqe *sqe;
+	struct quorum_msg msg = *m;
+	socklen_t sslen;
+
+	for (int i = 0; i < SEND_POOL; i++)
+		if (!a->sends[i].io.pending) {
+			sc = &a->sends[i];
+			break;
+		}
+	if (sc == NULL) {
+		ctr_add(a, QCTR_send_pool_exhausted, 1);
+		if (m->type == QMSG_HEARTBEAT)
+			ctr_add(a, QCTR_heartbeat_sends_dropped, 1);
+		return;
+	}
+	if (quorum_msg_encode(&a->codec, &msg, sc->buf, sizeof(sc->buf)) < 0 ||
+	    bd_addr_to_sockaddr(&a->super.slots[to], &sc->ss, &sslen) < 0) {
+		ctr_add(a, QCTR_send_error, 1);
+		return;
+	}
+	sqe = get_sqe(a);
+	if (sqe == NULL) {
+		ctr_add(a, QCTR_send_error, 1);
+		return;
+	}
+	sc->io.kind = CTX_SEND;
+	sc->type = msg.type;
+	sc->iov.iov_base = sc->buf;
+	sc->iov.iov_len = sizeof(sc->buf);
+	memset(&sc->mh, 0, sizeof(sc->mh));
+	sc->mh.msg_name = &sc->ss;
+	sc->mh.msg_namelen = sslen;
+	sc->mh.msg_iov = &sc->iov;
+	sc->mh.msg_iovlen = 1;
+	io_uring_prep_sendmsg(sqe, a->cfg.udp_fd, &sc->mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	sqe_ctx(a, sqe, &sc->io);
+
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.ctr[send_counter(msg.type)]++;
+	a->snap.last_send[to] = (struct quorum_last_msg){ msg.type, msg.term, mono_now() };
+	pthread_mutex_unlock(&a->snap_lock);
+}
+
+static void on_send_done(struct quorum_agent *a, struct send_ctx *sc, int res)
+{
+	if (res != (int)sizeof(sc->buf)) {
+		ctr_add(a, QCTR_send_error, 1);
+		if (sc->type == QMSG_HEARTBEAT)
+			ctr_add(a, QCTR_heartbeat_sends_dropped, 1);
+	}
+}
+
+/* ---- our quorum block: read, check, modify, write durably ---- */
+
+static void persist_finish(struct quorum_agent *a, int res)
+{
+	struct quorum_input in = { .type = QIN_PERSIST_DONE };
+
+	if (res < 0)
+		ctr_add(a, QCTR_block_write_errors, 1);
+	else
+		ctr_add(a, QCTR_block_writes, 1);
+	if (a->persist.events & (1u << FUSEFS_QEV_BEGIN)) {
+		pthread_mutex_lock(&a->snap_lock);
+		a->begun = true;
+		a->begin_res = res;
+		pthread_cond_broadcast(&a->snap_cond);
+		pthread_mutex_unlock(&a->snap_lock);
+	}
+	in.persist.res = res;
+	agent_step(a, &in);
+}
+
+static void persist_start(struct quorum_agent *a, const struct quorum_action *act)
+{
+	struct io_uring_sqe *sqe = get_sqe(a);
+
+	a->persist = *act;
+	if (sqe == NULL) {
+		log_err(SUB, "slot %d: no ring space to read our quorum block", a->cfg.slot);
+		persist_finish(a, -EBUSY);
+		return;
+	}
+	a->blk_read_io.kind = CTX_BLOCK_READ;
+	bd_prep_read(sqe, a->cfg.dev, bd_quorum_blkno(a->cfg.slot), a->blk_buf, 1);
+	sqe_ctx(a, sqe, &a->blk_read_io);
+}
+
+static void on_block_read(struct quorum_agent *a, int res)
+{
+	const struct quorum_action *p = &a->persist;
+	const bool begin = p->events & (1u << FUSEFS_QEV_BEGIN);
+	struct io_uring_sqe *sqe;
+	struct bd_qblock qb;
+	uint64_t sec;
+	uint32_t nsec;
+	char why[200];
+	int ret;
+
+	ret = bd_io_result(res, 1);
+	if (ret < 0) {
+		log_err(SUB, "slot %d: reading our quorum block (blkno %" PRIu64 ") failed: %s",
+			a->cfg.slot, bd_quorum_blkno(a->cfg.slot), errstr(ret));
+		persist_finish(a, ret);
+		return;
+	}
+	ret = bd_qblock_decode(a->blk_buf, a->super.fsid, bd_quorum_blkno(a->cfg.slot), &qb, why,
+			       sizeof(why));
+	if (ret < 0) {
+		log_err(SUB, "slot %d: our quorum block is invalid, not writing it: %s", a->cfg.slot,
+			why);
+		persist_finish(a, ret);
+		return;
+	}
+	/* one mount per slot: nobody else may have begun on it since we did */
+	if (qb.ev[FUSEFS_QEV_BEGIN].rid != (begin ? a->begin_rid_seen : a->cfg.rid)) {
+		log_err(SUB, "slot %d: quorum block BEGIN rid changed to %016" PRIx64
+			" (ours %016" PRIx64 "): another mount is using quorum slot %d",
+			a->cfg.slot, qb.ev[FUSEFS_QEV_BEGIN].rid, a->cfg.rid, a->cfg.slot);
+		persist_finish(a, -EEXIST);
+		return;
+	}
+
+	wall_now(&sec, &nsec);
+	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
+		if (!(p->events & (1u << ev)))
+			continue;
+		bd_qblock_set_event(&qb, ev, a->cfg.rid,
+				    ev == FUSEFS_QEV_TERM ? p->image.term : p->image.ev_term[ev], sec, nsec);
+	}
+	qb.vote_term = p->image.vote_term;
+	qb.vote_slot = p->image.vote_slot;
+	qb.hb_timeout_ms = p->image.hb_ms;
+	if (begin) {
+		qb.holder_rid = a->cfg.rid;
+		qb.holder_pid = a->cfg.self.pid;
+		qb.holder_start_ticks = a->cfg.self.start_ticks;
+		memcpy(qb.holder_boot_id, a->cfg.self.boot_id, sizeof(qb.holder_boot_id));
+		memcpy(qb.holder_host, a->cfg.self.host, sizeof(qb.holder_host));
+		qb.prev_holder_rid = a->prev_holder_rid;
+	}
+	qb.seq++;
+	bd_qblock_encode(&qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), a->blk_buf);
+
+	sqe = get_sqe(a);
+	if (sqe == NULL) {
+		persist_finish(a, -EBUSY);
+		return;
+	}
+	a->blk_write_io.kind = CTX_BLOCK_WRITE;
+	bd_prep_write(sqe, a->cfg.dev, bd_quorum_blkno(a->cfg.slot), a->blk_buf, 1);
+	sqe_ctx(a, sqe, &a->blk_write_io);
+}
+
+static void on_block_written(struct quorum_agent *a, int res)
+{
+	int ret = bd_io_result(res, 1);
+
+	if (ret < 0)
+		log_err(SUB, "slot %d: writing our quorum block (blkno %" PRIu64 ") failed: %s",
+			a->cfg.slot, bd_quorum_blkno(a->cfg.slot), errstr(ret));
+	persist_finish(a, ret);
+}
+
+/* ---- actions ---- */
+
+static void log_note(struct quorum_agent *a, const struct quorum_action *act)
+{
+	const struct quorum_state *st = &a->st;
+
+	switch (act->note) {
+	case QNOTE_PREVOTE:
+	case QNOTE_HB_TIMEOUT_SET:
+		log_debug(SUB, "slot %d term %" PRIu64 ": %s (%" PRId64 ")", a->cfg.slot, st->term,
+			  quorum_note_text(act->note), act->a);
+		break;
+	case QNOTE_ELECTED:
+		log_info(SUB, "slot %d: elected leader in term %" PRId64 " with %" PRId64 " votes",
+			 a->cfg.slot, act->a, act->b);
+		break;
+	case QNOTE_GREATER_TERM:
+		log_info(SUB, "slot %d: term %" PRId64 " from slot %" PRId64 ", now %s", a->cfg.slot,
+			 act->a, act->b, quorum_role_name(st->role));
+		break;
+	case QNOTE_VOTED:
+		log_info(SUB, "slot %d: voted for slot %" PRId64 " in term %" PRId64, a->cfg.slot,
+			 act->b, act->a);
+		break;
+	case QNOTE_SERVER_DOWN:
+		log_info(SUB, "slot %d: server of term %" PRId64 " stopped%s%s", a->cfg.slot, act->a,
+			 act->b ? ": " : "", act->b ? errstr((int)act->b) : "");
+		break;
+	case QNOTE_PERSIST_FAILED:
+		log_err(SUB, "slot %d: %s: %s", a->cfg.slot, quorum_note_text(act->note),
+			errstr((int)act->a));
+		break;
+	default:
+		log_info(SUB, "slot %d term %" PRIu64 ": %s", a->cfg.slot, st->term,
+			 quorum_note_text(act->note));
+		break;
+	}
+}
+
+static void apply_actions(struct quorum_agent *a, const struct quorum_actions *out)
+{
+	for (int k = 0; k < out->count; k++) {
+		const struct quorum_action *act = &out->act[k];
+
+		switch (act->type) {
+		case QACT_PERSIST:
+			persist_start(a, act);
+			break;
+		case QACT_SEND:
+			for (int to = 0; to < FUSEFS_QUORUM_MAX_SLOTS; to++) {
+				if (to == a->cfg.slot || !bd_slot_present(&a->super, to) ||
+				    (act->to != QSEND_ALL && act->to != to))
+					continue;
+				send_one(a, to, &act->msg);
+			}
+			if (act->msg.type == QMSG_HEARTBEAT)
+				record_hb(a, true);
+			break;
+		case QACT_START_SERVER:
+			log_info(SUB, "slot %d: starting server for term %" PRIu64
+				 ": fencing earlier leaders", a->cfg.slot, act->term);
+			a->cfg.server.start(a->cfg.server.arg, a, act->term);
+			break;
+		case QACT_SERVE:
+			a->cfg.server.serve(a->cfg.server.arg, a, act->term);
+			break;
+		case QACT_STOP_SERVER:
+			log_info(SUB, "slot %d: stopping server of term %" PRIu64, a->cfg.slot, act->term);
+			a->cfg.server.stop(a->cfg.server.arg, a, act->term);
+			break;
+		case QACT_NOTE:
+			log_note(a, act);
+			break;
+		case QACT_DONE:
+			log_info(SUB, "slot %d: left the quorum cleanly (END recorded)", a->cfg.slot);
+			pthread_mutex_lock(&a->snap_lock);
+			a->finished = true;
+			pthread_cond_broadcast(&a->snap_cond);
+			pthread_mutex_unlock(&a->snap_lock);
+			break;
+		case QACT_FAILED:
+			log_err(SUB, "slot %d: quorum failed (%s); this mount no longer takes part "
+				"in elections; remount it to restore", a->cfg.slot, errstr((int)act->a));
+			pthread_mutex_lock(&a->snap_lock);
+			a->snap.failed = true;
+			a->snap.fail_res = (int)act->a;
+			pthread_cond_broadcast(&a->snap_cond);
+			pthread_mutex_unlock(&a->snap_lock);
+			break;
+		}
+	}
+}
+
+/* ---- standing operations ---- */
+
+static void arm_recv(struct quorum_agent *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (a->recv_io.pending || a->exit_now)
+		return;
+	sqe = get_sqe(a);
+	if (sqe == NULL)
+		return;
+	a->recv_io.kind = CTX_RECV;
+	a->recv_iov.iov_base = a->recv_buf;
+	a->recv_iov.iov_len = sizeof(a->recv_buf);
+	memset(&a->recv_mh, 0, sizeof(a->recv_mh));
+	a->recv_mh.msg_name = &a->recv_ss;
+	a->recv_mh.msg_namelen = sizeof(a->recv_ss);
+	a->recv_mh.msg_iov = &a->recv_iov;
+	a->recv_mh.msg_iovlen = 1;
+	io_uring_prep_recvmsg(sqe, a->cfg.udp_fd, &a->recv_mh, 0);
+	sqe_ctx(a, sqe, &a->recv_io);
+}
+
+static void arm_eventfd(struct quorum_agent *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (a->efd_io.pending || a->exit_now)
+		return;
+	sqe = get_sqe(a);
+	if (sqe == NULL)
+		return;
+	a->efd_io.kind = CTX_EVENTFD;
+	io_uring_prep_read(sqe, a->efd, &a->efd_val, sizeof(a->efd_val), 0);
+	sqe_ctx(a, sqe, &a->efd_io);
+}
+
+static void ns_to_ts(mono_ns t, struct __kernel_timespec *ts)
+{
+	ts->tv_sec = t / NSEC_PER_SEC;
+	ts->tv_nsec = t % NSEC_PER_SEC;
+}
+
+/* Keep one absolute TIMEOUT at the machine's deadline. */
+static void arm_timeout(struct quorum_agent *a)
+{
+	struct io_uring_sqe *sqe;
+
+	if (a->exit_now || a->deadline == INT64_MAX || a->to_upd_io.pending)
+		return;
+	if (a->to_io.pending && a->to_at == a->deadline)
+		return;
+	sqe = get_sqe(a);
+	if (sqe == NULL)
+		return;
+	ns_to_ts(a->deadline, &a->to_ts);
+	if (a->to_io.pending) {
+		a->to_upd_io.kind = CTX_TIMEOUT_UPDATE;
+		io_uring_prep_timeout_update(sqe, &a->to_ts, (uint64_t)(uintptr_t)&a->to_io,
+					     IORING_TIMEOUT_ABS);
+		sqe_ctx(a, sqe, &a->to_upd_io);
+	} else {
+		a->to_io.kind = CTX_TIMEOUT;
+		io_uring_prep_timeout(sqe, &a->to_ts, 0, IORING_TIMEOUT_ABS);
+		sqe_ctx(a, sqe, &a->to_io);
+	}
+	a->to_at = a->deadline;
+}
+
+/* ---- completions ---- */
+
+static void on_recv(struct quorum_agent *a, int res)
+{
+	struct quorum_input in = { .type = QIN_MSG };
+
+	if (res < 0) {
+		if (res != -ECANCELED && res != -EINTR && res != -EAGAIN)
+			ctr_add(a, QCTR_recv_error, 1);
+		return;
+	}
+	if (quorum_msg_decode(&a->codec, a->recv_buf, (size_t)res, &in.msg) < 0) {
+		ctr_add(a, QCTR_recv_invalid, 1);
+		publish(a);
+		return;
+	}
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.ctr[recv_counter(in.msg.type)]++;
+	a->snap.last_recv[in.msg.from] =
+		(struct quorum_last_msg){ in.msg.type, in.msg.term, mono_now() };
+	pthread_mutex_unlock(&a->snap_lock);
+	agent_step(a, &in);
+	if (in.msg.type == QMSG_HEARTBEAT && a->st.role != QROLE_LEADER)
+		record_hb(a, true);
+}
+
+static void on_commands(struct quorum_agent *a)
+{
+	struct cmd cmds[CMD_MAX];
+	int n;
+
+	pthread_mutex_lock(&a->cmd_lock);
+	n = a->ncmds;
+	memcpy(cmds, a->cmds, sizeof(cmds[0]) * (size_t)n);
+	a->ncmds = 0;
+	pthread_mutex_unlock(&a->cmd_lock);
+
+	for (int i = 0; i < n; i++) {
+		struct quorum_input in;
+
+		memset(&in, 0, sizeof(in));
+		switch (cmds[i].type) {
+		case CMD_FENCED:
+			in.type = QIN_SERVER_FENCED;
+			in.server.term = cmds[i].term;
+			break;
+		case CMD_DOWN:
+			in.type = QIN_SERVER_DOWN;
+			in.server.term = cmds[i].term;
+			in.server.res = cmds[i].res;
+			break;
+		case CMD_SET_HB:
+			in.type = QIN_SET_HB_TIMEOUT;
+			in.hb_timeout_ms = cmds[i].ms;
+			break;
+		case CMD_SHUTDOWN:
+			in.type = QIN_SHUTDOWN;
+			break;
+		}
+		agent_step(a, &in);
+	}
+}
+
+static void handle_cqe(struct quorum_agent *a, struct io_uring_cqe *cqe)
+{
+	struct io_ctx *ctx = io_uring_cqe_get_data(cqe);
+	struct quorum_input in;
+
+	if (ctx == NULL)
+		return;
+	ctx->pending = false;
+	a->inflight--;
+	if (a->exit_now)
+		return;
+	switch (ctx->kind) {
+	case CTX_RECV:
+		on_recv(a, cqe->res);
+		break;
+	case CTX_SEND:
+		on_send_done(a, (struct send_ctx *)ctx, cqe->res);
+		break;
+	case CTX_TIMEOUT:
+		/* -ETIME: it fired; any wakeup is fine for the machine */
+		a->to_at = INT64_MAX;
+		memset(&in, 0, sizeof(in));
+		in.type = QIN_TIMER;
+		agent_step(a, &in);
+		break;
+	case CTX_TIMEOUT_UPDATE:
+		break; /* -ENOENT: the timeout fired first; its CQE re-arms */
+	case CTX_EVENTFD:
+		if (cqe->res == (int)sizeof(a->efd_val))
+			on_commands(a);
+		break;
+	case CTX_BLOCK_READ:
+		on_block_read(a, cqe->res);
+		break;
+	case CTX_BLOCK_WRITE:
+		on_block_written(a, cqe->res);
+		break;
+	case CTX_CANCEL:
+		break;
+	}
+}
+
+/* Cancel everything still out and wait (bounded) for the completions. */
+static void drain_ring(struct quorum_agent *a)
+{
+	struct io_uring_sqe *sqe = get_sqe(a);
+	mono_ns give_up = mono_now() + 5 * NSEC_PER_SEC;
+
+	if (sqe != NULL) {
+		io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+		a->cancel_io.kind = CTX_CANCEL;
+		sqe_ctx(a, sqe, &a->cancel_io);
+		io_uring_submit(&a->ring);
+	}
+	while (a->inflight > 0 && mono_now() < give_up) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_wait_cqe_timeout(&a->ring, &cqe, &ts) == 0) {
+			handle_cqe(a, cqe);
+			io_uring_cqe_seen(&a->ring, cqe);
+		}
+	}
+}
+
+static void *agent_main(void *arg)
+{
+	struct quorum_agent *a = arg;
+	struct quorum_input in;
+	struct quorum_config cfg = {
+		.our_slot = a->cfg.slot,
+		.votes_needed = quorum_votes_needed(bd_slots_present_count(&a->super)),
+		.hb_timeout_ms = a->cfg.hb_timeout_ms,
+	};
+	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
+	char why[256];
+	uint64_t leader_term;
+
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (bd_slot_present(&a->super, i))
+			cfg.present_mask |= (uint16_t)(1u << i);
+	quorum_init(&a->st, &cfg);
+
+	/* what the blocks say: our own, the greatest term, a running leader */
+	memset(&in, 0, sizeof(in));
+	memset(blocks, 0, sizeof(blocks));
+	in.type = QIN_START;
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (!bd_slot_present(&a->super, i))
+			continue;
+		if (bd_read_qblock(a->cfg.dev, &a->super, i, &blocks[i], why, sizeof(why)) < 0) {
+			log_warn(SUB, "slot %d: ignoring an unreadable quorum block: %s", a->cfg.slot, why);
+			memset(&blocks[i], 0, sizeof(blocks[i]));
+			continue;
+		}
+		in.start.greatest_term = MAX(in.start.greatest_term,
+					     bd_qblock_greatest_term(&blocks[i]));
+	}
+	{
+		const struct bd_qblock *own = &blocks[a->cfg.slot];
+
+		in.start.own.term = own->ev[FUSEFS_QEV_TERM].term;
+		in.start.own.vote_term = own->vote_term;
+		in.start.own.vote_slot = own->vote_slot;
+		in.start.own.hb_ms = own->hb_timeout_ms;
+		for (int e = 0; e < FUSEFS_QEV_NR; e++)
+			in.start.own.ev_term[e] = own->ev[e].term;
+		in.start.prev_unclean = !quorum_block_ended(own);
+	}
+	in.start.leader_recorded =
+		quorum_find_leader(blocks, cfg.present_mask, &leader_term) >= 0;
+	agent_step(a, &in);
+
+	while (!a->exit_now) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		int ret;
+
+		arm_recv(a);
+		arm_eventfd(a);
+		arm_timeout(a);
+		ret = io_uring_submit_and_wait(&a->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			log_err(SUB, "slot %d: io_uring wait failed: %s", a->cfg.slot, errstr(ret));
+			break;
+		}
+		io_uring_for_each_cqe(&a->ring, head, cqe) {
+			handle_cqe(a, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&a->ring, seen);
+	}
+	drain_ring(a);
+	return NULL;
+}
+
+/* ---- commands from other threads ---- */
+
+static int push_cmd(struct quorum_agent *a, struct cmd c)
+{
+	uint64_t one = 1;
+	int ret = 0;
+
+	pthread_mutex_lock(&a->cmd_lock);
+	if (a->ncmds < CMD_MAX)
+		a->cmds[a->ncmds++] = c;
+	else
+		ret = -EBUSY;
+	pthread_mutex_unlock(&a->cmd_lock);
+	if (ret == 0 && write(a->efd, &one, sizeof(one)) != sizeof(one))
+		ret = -EIO;
+	if (ret < 0)
+		log_err(SUB, "slot %d: command queue full, dropped command %d", a->cfg.slot, c.type);
+	return ret;
+}
+
+void quorum_agent_server_fenced(struct quorum_agent *a, uint64_t term)
+{
+	push_cmd(a, (struct cmd){ .type = CMD_FENCED, .term = term });
+}
+
+void quorum_agent_server_down(struct quorum_agent *a, uint64_t term, int res)
+{
+	push_cmd(a, (struct cmd){ .type = CMD_DOWN, .term = term, .res = res });
+}
+
+int quorum_agent_set_hb_timeout(struct quorum_agent *a, uint32_t ms)
+{
+	if (!quorum_hb_timeout_valid(ms))
+		return -EINVAL;
+	pthread_mutex_lock(&a->snap_lock);
+	a->snap.st.cfg.hb_timeout_ms = ms; /* visible at once; the thread applies it */
+	pthread_mutex_unlock(&a->snap_lock);
+	return push_cmd(a, (struct cmd){ .type = CMD_SET_HB, .ms = ms });
+}
+
+uint32_t quorum_agent_hb_timeout(struct quorum_agent *a)
+{
+	uint32_t ms;
+
+	pthread_mutex_lock(&a->snap_lock);
+	ms = a->snap.st.cfg.hb_timeout_ms;
+	pthread_mutex_unlock(&a->snap_lock);
+	return ms;
+}
+
+void quorum_agent_snapshot(struct quorum_agent *a, struct quorum_snapshot *out)
+{
+	pthread_mutex_lock(&a->snap_lock);
+	*out = a->snap;
+	pthread_mutex_unlock(&a->snap_lock);
+}
+
+void quorum_agent_count(struct quorum_agent *a, enum quorum_agent_counter c)
+{
+	ctr_add(a, c, 1);
+}
+
+bool quorum_agent_may_serve(struct quorum_agent *a, uint64_t term)
+{
+	bool ok;
+
+	pthread_mutex_lock(&a->snap_lock);
+	ok = a->snap.st.srv_term == term && quorum_may_serve(&a->snap.st, mono_now());
+	pthread_mutex_unlock(&a->snap_lock);
+	return ok;
+}
+
+/* ---- start and stop ---- */
+
+int quorum_bind_slot(const struct bd_super *s, int slot, int *fd_out, char *why, size_t whylen)
+{
+	struct sockaddr_storage ss;
+	char addr[BD_ADDR_STRLEN];
+	socklen_t len;
+	int fd, ret, one = 1;
+
+	*fd_out = -1;
+	bd_addr_format(&s->slots[slot], addr, sizeof(addr));
+	if (bd_addr_to_sockaddr(&s->slots[slot], &ss, &len) < 0) {
+		snprintf(why, whylen, "quorum slot %d has no usable address", slot);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "quorum slot %d: UDP socket: %s", slot, errstr(ret));
+		return ret;
+	}
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "quorum slot %d address %s: cannot bind: %s", slot, addr,
+			 errstr(ret));
+		close(fd);
+		return ret;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Is the slot free for us, and who held it before (prev_holder_rid)? */
+static int check_slot_holder(struct quorum_agent *a, char *why, size_t whylen)
+{
+	struct bd_qblock qb;
+	char bwhy[200];
+	int ret;
+
+	ret = bd_read_qblock(a->cfg.dev, &a->super, a->cfg.slot, &qb, bwhy, sizeof(bwhy));
+	if (ret < 0) {
+		snprintf(why, whylen, "%s", bwhy);
+		return ret;
+	}
+	if (!quorum_block_ended(&qb) && quorum_holder_alive_here(&qb, &a->cfg.self)) {
+		snprintf(why, whylen, "quorum slot %d is already mounted by pid %" PRIu64
+			 " (rid %016" PRIx64 ") on this host; unmount it first", a->cfg.slot,
+			 qb.holder_pid, qb.holder_rid);
+		return -EBUSY;
+	}
+	a->begin_rid_seen = qb.ev[FUSEFS_QEV_BEGIN].rid;
+	a->prev_holder_rid = 0;
+	if (qb.holder_rid != 0) {
+		bool here = memcmp(qb.holder_boot_id, a->cfg.self.boot_id, FUSEFS_BOOT_ID_BYTES) == 0;
+
+		if (quorum_block_ended(&qb) || here)
+			a->prev_holder_rid = qb.holder_rid; /* it is gone: ended, or dead here */
+		else
+			log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
+				 "unmount cleanly and ran on another host; if it was a leader it will be "
+				 "fenced", a->cfg.slot, qb.holder_rid, qb.holder_host);
+	}
+	return 0;
+}
+
+static void agent_release(struct quorum_agent *a)
+{
+	if (a->ring_ready)
+		io_uring_queue_exit(&a->ring);
+	if (a->efd >= 0)
+		close(a->efd);
+	if (a->cfg.udp_fd >= 0)
+		close(a->cfg.udp_fd);
+	if (a->codec_ready)
+		quorum_codec_free(&a->codec);
+	bd_free(a->blk_buf);
+	pthread_mutex_destroy(&a->cmd_lock);
+	pthread_mutex_destroy(&a->snap_lock);
+	pthread_cond_destroy(&a->snap_cond);
+	free(a);
+}
+
+int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agent **out,
+		       char *why, size_t whylen)
+{
+	struct quorum_agent *a;
+	struct timespec until;
+	uint64_t wall_ns;
+	uint64_t sec;
+	uint32_t nsec;
+	int ret;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	a->cfg = *cfg;
+	a->super = *cfg->super;
+	a->cfg.super = &a->super;
+	a->efd = -1;
+	a->to_at = INT64_MAX;
+	a->deadline = INT64_MAX;
+	pthread_mutex_init(&a->cmd_lock, NULL);
+	pthread_mutex_init(&a->snap_lock, NULL);
+	pthread_cond_init(&a->snap_cond, NULL);
+	a->snap.member = true;
+	a->snap.slot = cfg->slot;
+	a->snap.rid = cfg->rid;
+
+	a->blk_buf = bd_alloc(1);
+	if (a->blk_buf == NULL || RAND_bytes((unsigned char *)&a->rng, sizeof(a->rng)) != 1) {
+		snprintf(why, whylen, "out of memory or randomness");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = check_slot_holder(a, why, whylen);
+	if (ret < 0)
+		goto fail;
+	wall_now(&sec, &nsec);
+	wall_ns = sec * (uint64_t)NSEC_PER_SEC + nsec;
+	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, wall_ns);
+	if (ret < 0) {
+		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
+		goto fail;
+	}
+	a->codec_ready = true;
+	a->efd = eventfd(0, EFD_CLOEXEC);
+	if (a->efd < 0) {
+		ret = -errno;
+		snprintf(why, whylen, "eventfd: %s", errstr(ret));
+		goto fail;
+	}
+	ret = io_uring_queue_init(RING_ENTRIES, &a->ring, 0);
+	if (ret < 0) {
+		snprintf(why, whylen, "io_uring setup failed: %s", errstr(ret));
+		goto fail;
+	}
+	a->ring_ready = true;
+	a->snap.st.cfg.hb_timeout_ms = cfg->hb_timeout_ms;
+
+	ret = -pthread_create(&a->thread, NULL, agent_main, a);
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot start the quorum thread: %s", errstr(ret));
+		goto fail;
+	}
+	a->thread_started = true;
+
+	/* ready when BEGIN is durable (or the machine failed) */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += READY_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&a->snap_lock);
+	while (!a->begun)
+		if (pthread_cond_timedwait(&a->snap_cond, &a->snap_lock, &until) == ETIMEDOUT)
+			break;
+	ret = a->begun ? a->begin_res : -ETIMEDOUT;
+	pthread_mutex_unlock(&a->snap_lock);
+	if (ret < 0) {
+		snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block failed: %s",
+			 cfg->slot, errstr(ret));
+		a->exit_now = true;
+		push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
+		pthread_join(a->thread, NULL);
+		goto fail;
+	}
+	*out = a;
+	return 0;
+
+fail:
+	agent_release(a);
+	return ret;
+}
+
+void quorum_agent_shutdown(struct quorum_agent *a, int timeout_ms)
+{
+	struct timespec until;
+
+	if (a == NULL || !a->thread_started)
+		return;
+	push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->snap_lock);
+	while (!a->finished && !a->snap.failed)
+		if (pthread_cond_timedwait(&a->snap_cond, &a->snap_lock, &until) == ETIMEDOUT)
+			break;
+	if (!a->finished && !a->snap.failed)
+		log_warn(SUB, "slot %d: leaving the quorum did not finish within %d ms", a->cfg.slot,
+			 timeout_ms);
+	pthread_mutex_unlock(&a->snap_lock);
+	a->exit_now = true;
+	push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN }); /* wake the thread */
+	pthread_join(a->thread, NULL);
+	a->thread_started = false;
+}
+
+void quorum_agent_free(struct quorum_agent *a)
+{
+	if (a == NULL)
+		return;
+	if (a->thread_started)
+		quorum_agent_shutdown(a, 10000);
+	agent_release(a);
+}

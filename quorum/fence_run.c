@@ -1,0 +1,337 @@
+/*
+ * fence_run.c - fence one earlier leader, either by running the configured
+ * fence agent or with the built-in local fencer.
+ *
+ * fence_cmd=PATH is run with the target in its environment:
+ *   FUSEFS_FENCE_RID, _SLOT, _ADDR, _PORT, _TERM, _REASON, and, when the
+ *   slot's quorum block names the target's process, _PID, _HOST, _BOOT_ID;
+ *   plus SCOUTFS_FENCED_REQ_RID and SCOUTFS_FENCED_REQ_IP so scripts written
+ *   for scoutfs-fenced work unchanged.
+ * It runs in its own process group, its output is logged line by line, and
+ * exit status 0 means fenced.  At the deadline, or when the caller aborts,
+ * the whole group is killed and the fence has failed.
+ *
+ * The local fencer handles a leader that ran on this host (same boot id):
+ * if the recorded pid no longer has the recorded start time the process is
+ * gone; otherwise it opens a pidfd, checks the start time again (so a
+ * reused pid is never killed), sends SIGKILL through the pidfd and waits
+ * until the process has exited.  A leader on another host cannot be fenced
+ * locally: that is a failure that says to configure fence_cmd.
+ */
+#include "quorum/quorum.h"
+
+#include "blockdev/blockdev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *const SUB = "fence";
+
+#define FENCE_ENV_MAX 16
+#define FENCE_LINE 512
+
+static int ms_left(mono_ns deadline)
+{
+	mono_ns left = deadline - mono_now();
+
+	if (left <= 0)
+		return 0;
+	return (int)MIN(left / NSEC_PER_MSEC + 1, 1000);
+}
+
+static bool aborted(int abort_fd)
+{
+	struct pollfd p = { .fd = abort_fd, .events = POLLIN };
+
+	return abort_fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+static void boot_id_text(const uint8_t *b, char *out, size_t len)
+{
+	for (int i = 0; i < FUSEFS_BOOT_ID_BYTES && (size_t)(2 * i + 2) < len; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* ---- fence_cmd ---- */
+
+struct env_build {
+	char *vars[FENCE_ENV_MAX];
+	int count;
+	char **envp;
+};
+
+static int env_add(struct env_build *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int env_add(struct env_build *e, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (e->count >= FENCE_ENV_MAX)
+		return -ENOSPC;
+	va_start(ap, fmt);
+	n = vasprintf(&e->vars[e->count], fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	e->count++;
+	return 0;
+}
+
+static void env_free(struct env_build *e)
+{
+	for (int i = 0; i < e->count; i++)
+		free(e->vars[i]);
+	free(e->envp);
+}
+
+/* Our environment minus any stale FUSEFS_FENCE_/SCOUTFS_FENCED_ vars, plus the request's. */
+static int env_build(struct env_build *e, const struct quorum_fence_request *req)
+{
+	char host[BD_ADDR_STRLEN], boot[40];
+	size_t n = 0, k = 0;
+	int ret = 0;
+
+	memset(e, 0, sizeof(*e));
+	bd_addr_host(&req->addr, host, sizeof(host));
+	ret |= env_add(e, "FUSEFS_FENCE_RID=%016" PRIx64, req->rid);
+	ret |= env_add(e, "FUSEFS_FENCE_SLOT=%d", req->slot);
+	ret |= env_add(e, "FUSEFS_FENCE_ADDR=%s", host);
+	ret |= env_add(e, "FUSEFS_FENCE_PORT=%u", req->addr.port);
+	ret |= env_add(e, "FUSEFS_FENCE_TERM=%" PRIu64, req->term);
+	ret |= env_add(e, "FUSEFS_FENCE_REASON=%s", req->reason);
+	ret |= env_add(e, "SCOUTFS_FENCED_REQ_RID=%016" PRIx64, req->rid);
+	ret |= env_add(e, "SCOUTFS_FENCED_REQ_IP=%s", host);
+	if (req->holder_known) {
+		boot_id_text(req->holder.boot_id, boot, sizeof(boot));
+		ret |= env_add(e, "FUSEFS_FENCE_PID=%" PRIu64, req->holder.pid);
+		ret |= env_add(e, "FUSEFS_FENCE_HOST=%s", req->holder.host);
+		ret |= env_add(e, "FUSEFS_FENCE_BOOT_ID=%s", boot);
+	}
+	if (ret != 0)
+		return -ENOMEM;
+	while (environ[n] != NULL)
+		n++;
+	e->envp = calloc(n + (size_t)e->count + 1, sizeof(char *));
+	if (e->envp == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "FUSEFS_FENCE_", 13) && strncmp(environ[i], "SCOUTFS_FENCED_", 15))
+			e->envp[k++] = environ[i];
+	for (int i = 0; i < e->count; i++)
+		e->envp[k++] = e->vars[i];
+	return 0;
+}
+
+/* Log complete lines from the agent's output; keep a partial line. */
+static void log_output(char *buf, size_t *len, pid_t pid, bool flush)
+{
+	char *start = buf, *nl;
+
+	while ((nl = memchr(start, '\n', *len - (size_t)(start - buf))) != NULL) {
+		*nl = '\0';
+		log_info(SUB, "fence_cmd[%d]: %s", (int)pid, start);
+		start = nl + 1;
+	}
+	*len -= (size_t)(start - buf);
+	memmove(buf, start, *len);
+	if ((flush && *len > 0) || *len == FENCE_LINE - 1) {
+		buf[*len] = '\0';
+		log_info(SUB, "fence_cmd[%d]: %s", (int)pid, buf);
+		*len = 0;
+	}
+}
+
+static int fence_cmd(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
+		     int abort_fd, char *why, size_t whylen)
+{
+	mono_ns deadline = mono_now() + (mono_ns)cfg->timeout_ms * NSEC_PER_MSEC;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	char *argv[] = { (char *)cfg->fence_cmd, NULL };
+	char line[FENCE_LINE];
+	size_t line_len = 0;
+	struct env_build env;
+	int pipefd[2] = { -1, -1 }, pidfd = -1, status = 0, ret;
+	bool exited = false, eof = false;
+	pid_t pid = -1;
+
+	ret = env_build(&env, req);
+	if (ret < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "cannot prepare fence_cmd: %s", errstr(ret ? ret : -errno));
+		env_free(&env);
+		return ret ? ret : -errno;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	ret = -posix_spawn(&pid, cfg->fence_cmd, &fa, &attr, argv, env.envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	env_free(&env);
+	close(pipefd[1]);
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot run fence_cmd %s: %s", cfg->fence_cmd, errstr(ret));
+		close(pipefd[0]);
+		return ret;
+	}
+	pidfd = pidfd_open(pid, 0);
+
+	while (!(exited && eof)) {
+		struct pollfd p[3] = {
+			{ .fd = eof ? -1 : pipefd[0], .events = POLLIN },
+			{ .fd = exited ? -1 : pidfd, .events = POLLIN },
+			{ .fd = abort_fd, .events = POLLIN },
+		};
+
+		if (exited && mono_now() >= deadline) {
+			/* it exited; something it left behind holds the pipe: stop reading */
+			break;
+		}
+		if (mono_now() >= deadline || aborted(abort_fd)) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(why, whylen, "fence_cmd %s %s; killed it", cfg->fence_cmd,
+				 aborted(abort_fd) ? "was aborted (our server is stopping)" :
+						     "did not finish in time");
+			ret = aborted(abort_fd) ? -ECANCELED : -ETIMEDOUT;
+			goto out;
+		}
+		if (poll(p, 3, ms_left(deadline)) < 0 && errno != EINTR) {
+			ret = -errno;
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			snprintf(why, whylen, "waiting for fence_cmd: %s", errstr(ret));
+			goto out;
+		}
+		if (p[0].revents) {
+			ssize_t n = read(pipefd[0], line + line_len, sizeof(line) - 1 - line_len);
+
+			if (n <= 0)
+				eof = true;
+			else
+				line_len += (size_t)n;
+			log_output(line, &line_len, pid, eof);
+		}
+		if ((p[1].revents || pidfd < 0) && waitpid(pid, &status, WNOHANG) == pid) {
+			exited = true;
+			deadline = MIN(deadline, mono_now() + 200 * NSEC_PER_MSEC);
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ret = 0;
+	} else {
+		ret = -EIO;
+		if (WIFEXITED(status))
+			snprintf(why, whylen, "fence_cmd %s exited with status %d", cfg->fence_cmd,
+				 WEXITSTATUS(status));
+		else
+			snprintf(why, whylen, "fence_cmd %s was killed by signal %d", cfg->fence_cmd,
+				 WTERMSIG(status));
+	}
+out:
+	log_output(line, &line_len, pid, true);
+	if (pidfd >= 0)
+		close(pidfd);
+	close(pipefd[0]);
+	return ret;
+}
+
+/* ---- the local fencer ---- */
+
+static int fence_local(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
+		       int abort_fd, char *why, size_t whylen)
+{
+	mono_ns deadline = mono_now() + (mono_ns)cfg->timeout_ms * NSEC_PER_MSEC;
+	const struct quorum_holder *h = &req->holder;
+	int pidfd, ret;
+
+	if (req->replaced) {
+		snprintf(why, whylen, "slot %d was remounted since by a mount that saw rid %016" PRIx64
+			 " gone", req->slot, req->rid);
+		return 0;
+	}
+	if (!req->holder_known) {
+		snprintf(why, whylen, "no record of rid %016" PRIx64 "'s process; the local fencer "
+			 "cannot fence it: configure fence_cmd=PATH", req->rid);
+		return -EHOSTUNREACH;
+	}
+	if (memcmp(h->boot_id, cfg->self.boot_id, FUSEFS_BOOT_ID_BYTES) != 0) {
+		snprintf(why, whylen, "rid %016" PRIx64 " ran on host %s, not this one; the local "
+			 "fencer only fences leaders of this host: configure fence_cmd=PATH",
+			 req->rid, h->host);
+		return -EHOSTUNREACH;
+	}
+	if (!quorum_process_matches(h->pid, h->start_ticks)) {
+		snprintf(why, whylen, "pid %" PRIu64 " of rid %016" PRIx64 " is already gone", h->pid,
+			 req->rid);
+		return 0;
+	}
+	pidfd = pidfd_open((pid_t)h->pid, 0);
+	if (pidfd < 0) {
+		ret = -errno;
+		if (ret == -ESRCH) {
+			snprintf(why, whylen, "pid %" PRIu64 " is already gone", h->pid);
+			return 0;
+		}
+		snprintf(why, whylen, "pidfd_open(%" PRIu64 "): %s", h->pid, errstr(ret));
+		return ret;
+	}
+	/* the pidfd pins the process: check it is still the one recorded */
+	if (!quorum_process_matches(h->pid, h->start_ticks)) {
+		close(pidfd);
+		snprintf(why, whylen, "pid %" PRIu64 " is already gone (reused)", h->pid);
+		return 0;
+	}
+	if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
+		ret = -errno;
+		close(pidfd);
+		snprintf(why, whylen, "kill pid %" PRIu64 ": %s", h->pid, errstr(ret));
+		return ret;
+	}
+	for (;;) {
+		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
+				       { .fd = abort_fd, .events = POLLIN } };
+
+		if (mono_now() >= deadline) {
+			ret = -ETIMEDOUT;
+			snprintf(why, whylen, "pid %" PRIu64 " did not exit after SIGKILL", h->pid);
+			break;
+		}
+		if (aborted(abort_fd)) {
+			ret = -ECANCELED;
+			snprintf(why, whylen, "aborted: our server is stopping");
+			break;
+		}
+		if (poll(p, 2, ms_left(deadline)) > 0 && (p[0].revents & POLLIN)) {
+			ret = 0;
+			snprintf(why, whylen, "killed pid %" PRIu64 " (SIGKILL) and it exited", h->pid);
+			break;
+		}
+	}
+	close(pidfd);
+	return ret;
+}
+
+int quorum_fence_run(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
+		     int abort_fd, char *why, size_t whylen)
+{
+	if (cfg->fence_cmd != NULL && cfg->fence_cmd[0] != '\0')
+		return fence_cmd(req, cfg, abort_fd, why, whylen);
+	return fence_local(req, cfg, abort_fd, why, whylen);
+}

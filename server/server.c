@@ -1,0 +1,463 @@
+/*
+ * server.c - the metadata server's lifecycle thread.
+ *
+ * Commands arrive from the quorum thread (never blocking it) on a small
+ * queue with an eventfd.  STOP also writes abort_efd, which a fence in
+ * progress watches, so stopping never waits for a fence agent.  Commands
+ * are applied in order; each START or a failure is answered with exactly
+ * one FENCED or DOWN for its term, each STOP of a running server with one
+ * DOWN.
+ *
+ * For now the service is the greeting: a client connects, sends GREETING,
+ * and gets the server's term, rid and slot - while the leader holds its
+ * lease; otherwise NOT_SERVING.  (The filesystem service builds on this.)
+ */
+#include "server/server.h"
+
+#include "blockdev/blockdev.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *const SUB = "server";
+
+#define CMD_MAX 32
+#define CLIENT_IO_MS 1000
+
+enum srv_cmd_type { SC_START, SC_SERVE, SC_STOP, SC_EXIT };
+
+struct srv_cmd {
+	enum srv_cmd_type type;
+	uint64_t term;
+};
+
+enum srv_phase { PH_IDLE, PH_FENCED, PH_SERVING };
+
+struct server {
+	struct server_config cfg;
+	struct bd_super super;
+	char fence_cmd[4096];
+	struct quorum_agent *agent; /* set with the first command, under lock */
+	struct srv_codec codec;
+	pthread_t thread;
+	bool thread_started;
+	int cmd_efd;
+	int abort_efd;
+	pthread_mutex_t lock;
+	struct srv_cmd cmds[CMD_MAX];
+	int ncmds;
+	/* the thread's own */
+	enum srv_phase phase;
+	uint64_t term;
+	int listen_fd;
+};
+
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) != sizeof(one))
+		log_err(SUB, "eventfd write failed: %s", strerror(errno));
+}
+
+static void efd_clear(int fd)
+{
+	uint64_t v;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	while (poll(&p, 1, 0) == 1 && read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+static void push(struct server *s, struct quorum_agent *a, enum srv_cmd_type type, uint64_t term)
+{
+	pthread_mutex_lock(&s->lock);
+	if (a != NULL)
+		s->agent = a;
+	if (s->ncmds < CMD_MAX)
+		s->cmds[s->ncmds++] = (struct srv_cmd){ type, term };
+	else
+		log_err(SUB, "command queue full; dropped command %d for term %" PRIu64, type, term);
+	pthread_mutex_unlock(&s->lock);
+	efd_signal(s->cmd_efd);
+}
+
+static void op_start(void *arg, struct quorum_agent *a, uint64_t term)
+{
+	push(arg, a, SC_START, term);
+}
+
+static void op_serve(void *arg, struct quorum_agent *a, uint64_t term)
+{
+	push(arg, a, SC_SERVE, term);
+}
+
+static void op_stop(void *arg, struct quorum_agent *a, uint64_t term)
+{
+	struct server *s = arg;
+
+	efd_signal(s->abort_efd); /* a fence in progress gives up at once */
+	push(s, a, SC_STOP, term);
+}
+
+struct quorum_server_ops server_ops(struct server *s)
+{
+	return (struct quorum_server_ops){ .start = op_start, .serve = op_serve, .stop = op_stop,
+					   .arg = s };
+}
+
+static struct quorum_agent *agent_of(struct server *s)
+{
+	struct quorum_agent *a;
+
+	pthread_mutex_lock(&s->lock);
+	a = s->agent;
+	pthread_mutex_unlock(&s->lock);
+	return a;
+}
+
+/* ---- fencing ---- */
+
+static int fence_one(struct server *s, const struct quorum_fence_target *t,
+		     const struct bd_qblock *blocks, uint64_t term)
+{
+	const struct bd_qblock *b = &blocks[t->slot];
+	struct quorum_fence_config fcfg = {
+		.fence_cmd = s->fence_cmd[0] ? s->fence_cmd : NULL,
+		.timeout_ms = s->cfg.fence_timeout_ms,
+		.self = s->cfg.self,
+	};
+	struct quorum_fence_request req = {
+		.slot = t->slot, .rid = t->rid, .term = t->term,
+		.addr = s->super.slots[t->slot], .reason = "quorum_block_leader",
+		.holder_known = b->holder_rid == t->rid && b->holder_pid != 0,
+		.replaced = b->prev_holder_rid == t->rid && b->holder_rid != t->rid,
+	};
+	char addr[BD_ADDR_STRLEN], why[512];
+	mono_ns started = mono_now();
+	int ret;
+
+	if (req.holder_known) {
+		req.holder.pid = b->holder_pid;
+		req.holder.start_ticks = b->holder_start_ticks;
+		memcpy(req.holder.boot_id, b->holder_boot_id, sizeof(req.holder.boot_id));
+		memcpy(req.holder.host, b->holder_host, sizeof(req.holder.host));
+	}
+	bd_addr_format(&req.addr, addr, sizeof(addr));
+	log_info(SUB, "term %" PRIu64 ": fencing earlier leader rid %016" PRIx64 " slot %d addr %s "
+		 "term %" PRIu64 " (%s) with %s", term, t->rid, t->slot, addr, t->term,
+		 t->event == FUSEFS_QEV_ELECT ? "elected, not stopped" : "earlier server of its slot",
+		 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
+	if (agent_of(s))
+		quorum_agent_count(agent_of(s), QCTR_fences_started);
+	ret = quorum_fence_run(&req, &fcfg, s->abort_efd, why, sizeof(why));
+	if (ret == 0) {
+		log_info(SUB, "term %" PRIu64 ": fenced rid %016" PRIx64 " slot %d addr %s term %" PRIu64
+			 " in %" PRId64 " ms: %s", term, t->rid, t->slot, addr, t->term,
+			 (mono_now() - started) / NSEC_PER_MSEC, why[0] ? why : "fence_cmd exited 0");
+		if (agent_of(s))
+			quorum_agent_count(agent_of(s), QCTR_fences_succeeded);
+	} else {
+		log_err(SUB, "term %" PRIu64 ": fencing rid %016" PRIx64 " slot %d addr %s term %" PRIu64
+			" failed: %s", term, t->rid, t->slot, addr, t->term, why);
+		if (agent_of(s))
+			quorum_agent_count(agent_of(s), QCTR_fences_failed);
+	}
+	return ret;
+}
+
+/* Fence every earlier leader the blocks name.  0 when all are fenced. */
+static int fence_earlier(struct server *s, uint64_t term)
+{
+	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
+	struct quorum_fence_plan plan;
+	uint16_t present = 0;
+	char why[256];
+	int ret;
+
+	memset(blocks, 0, sizeof(blocks));
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (!bd_slot_present(&s->super, i))
+			continue;
+		present |= (uint16_t)(1u << i);
+		ret = bd_read_qblock(s->cfg.dev, &s->super, i, &blocks[i], why, sizeof(why));
+		if (ret < 0) {
+			log_err(SUB, "term %" PRIu64 ": cannot fence without the quorum blocks: %s",
+				term, why);
+			return ret;
+		}
+	}
+	quorum_fence_select(blocks, present, term, s->cfg.rid, &plan);
+	if (plan.superseded_term) {
+		log_warn(SUB, "term %" PRIu64 ": not serving: slot %d was elected in newer term %"
+			 PRIu64, term, plan.superseded_slot, plan.superseded_term);
+		return -ESTALE;
+	}
+	if (plan.count == 0)
+		log_info(SUB, "term %" PRIu64 ": no earlier leader to fence", term);
+	for (int i = 0; i < plan.count; i++) {
+		ret = fence_one(s, &plan.target[i], blocks, term);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- serving ---- */
+
+static int listen_on_slot(struct server *s, uint64_t term)
+{
+	struct sockaddr_storage ss;
+	char addr[BD_ADDR_STRLEN];
+	socklen_t len;
+	int fd, one = 1, ret;
+
+	bd_addr_format(&s->super.slots[s->cfg.slot], addr, sizeof(addr));
+	bd_addr_to_sockaddr(&s->super.slots[s->cfg.slot], &ss, &len);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		log_err(SUB, "term %" PRIu64 ": cannot listen on %s: %s", term, addr, errstr(ret));
+		close(fd);
+		return ret;
+	}
+	log_info(SUB, "term %" PRIu64 ": serving on %s (tcp)", term, addr);
+	s->listen_fd = fd;
+	return 0;
+}
+
+static int io_full(int fd, void *buf, size_t len, bool writing)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd p = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, CLIENT_IO_MS) != 1)
+			return -ETIMEDOUT;
+		n = writing ? send(fd, (char *)buf + done, len - done, MSG_NOSIGNAL) :
+			      recv(fd, (char *)buf + done, len - done, 0);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* One connection: read a GREETING, answer it, close. */
+static void serve_client(struct server *s, int fd)
+{
+	uint8_t buf[SRV_FRAME_HDR_BYTES + 64 + HMAC_SHA256_BYTES], out[128], payload[40];
+	struct srv_greeting_reply reply = {
+		.fsid = s->super.fsid, .server_rid = s->cfg.rid, .term = s->term,
+		.slot = (uint32_t)s->cfg.slot, .version = SRV_PROTO_VERSION,
+	};
+	struct srv_greeting g;
+	const uint8_t *pl;
+	uint32_t type, plen;
+	size_t want;
+	ssize_t n;
+
+	if (io_full(fd, buf, SRV_FRAME_HDR_BYTES, false) < 0)
+		return;
+	n = srv_frame_decode(&s->codec, buf, SRV_FRAME_HDR_BYTES, &type, &pl, &plen);
+	if (n != -EAGAIN)
+		return;
+	{
+		struct le32 raw;
+
+		memcpy(&raw, buf + 8, 4);
+		want = srv_frame_bytes(&s->codec, le32_to_cpu(raw));
+	}
+	if (want > sizeof(buf) || io_full(fd, buf + SRV_FRAME_HDR_BYTES,
+					  want - SRV_FRAME_HDR_BYTES, false) < 0)
+		return;
+	n = srv_frame_decode(&s->codec, buf, want, &type, &pl, &plen);
+	if (n < 0 || type != SRV_MSG_GREETING || srv_greeting_decode(pl, plen, &g) < 0)
+		return;
+	if (g.fsid != s->super.fsid)
+		reply.status = SRV_GREET_WRONG_FS;
+	else if (s->phase != PH_SERVING || !agent_of(s) || !quorum_agent_may_serve(agent_of(s), s->term))
+		reply.status = SRV_GREET_NOT_SERVING;
+	else
+		reply.status = SRV_GREET_OK;
+	srv_greeting_reply_encode(&reply, payload);
+	n = srv_frame_encode(&s->codec, SRV_MSG_GREETING_REPLY, payload, sizeof(payload), out,
+			     sizeof(out));
+	if (n > 0)
+		io_full(fd, out, (size_t)n, true);
+}
+
+static void accept_clients(struct server *s)
+{
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		serve_client(s, fd);
+		close(fd);
+	}
+}
+
+/* ---- the thread ---- */
+
+static void report_down(struct server *s, uint64_t term, int res)
+{
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	s->phase = PH_IDLE;
+	if (agent_of(s))
+		quorum_agent_server_down(agent_of(s), term, res);
+}
+
+static void do_start(struct server *s, uint64_t term)
+{
+	int ret;
+
+	if (s->phase != PH_IDLE) /* a server of an older term still up: stop it first */
+		report_down(s, s->term, 0);
+	s->term = term;
+	ret = fence_earlier(s, term);
+	if (ret < 0) {
+		report_down(s, term, ret);
+		return;
+	}
+	s->phase = PH_FENCED;
+	if (agent_of(s))
+		quorum_agent_server_fenced(agent_of(s), term);
+}
+
+static bool run_cmd(struct server *s, const struct srv_cmd *c)
+{
+	switch (c->type) {
+	case SC_START:
+		do_start(s, c->term);
+		break;
+	case SC_SERVE:
+		if (s->phase == PH_FENCED && s->term == c->term) {
+			int ret = listen_on_slot(s, c->term);
+
+			if (ret < 0)
+				report_down(s, c->term, ret);
+			else
+				s->phase = PH_SERVING;
+		}
+		break;
+	case SC_STOP:
+		efd_clear(s->abort_efd);
+		if (s->phase != PH_IDLE && s->term == c->term) {
+			log_info(SUB, "term %" PRIu64 ": stopped", c->term);
+			report_down(s, c->term, 0);
+		}
+		break;
+	case SC_EXIT:
+		if (s->phase != PH_IDLE)
+			report_down(s, s->term, -ESHUTDOWN);
+		return false;
+	}
+	return true;
+}
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	bool running = true;
+
+	while (running) {
+		struct pollfd p[2] = {
+			{ .fd = s->cmd_efd, .events = POLLIN },
+			{ .fd = s->listen_fd, .events = POLLIN },
+		};
+		struct srv_cmd cmds[CMD_MAX];
+		int n;
+
+		if (poll(p, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			accept_clients(s);
+		if (!(p[0].revents & POLLIN))
+			continue;
+		efd_clear(s->cmd_efd);
+		pthread_mutex_lock(&s->lock);
+		n = s->ncmds;
+		memcpy(cmds, s->cmds, sizeof(cmds[0]) * (size_t)n);
+		s->ncmds = 0;
+		pthread_mutex_unlock(&s->lock);
+		for (int i = 0; i < n && running; i++)
+			running = run_cmd(s, &cmds[i]);
+	}
+	return NULL;
+}
+
+int server_create(const struct server_config *cfg, struct server **out)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (s == NULL)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->super = *cfg->super;
+	s->cfg.super = &s->super;
+	if (cfg->fence_cmd)
+		snprintf(s->fence_cmd, sizeof(s->fence_cmd), "%s", cfg->fence_cmd);
+	s->cfg.fence_cmd = NULL;
+	s->listen_fd = -1;
+	s->cmd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s->abort_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&s->lock, NULL);
+	ret = srv_codec_init(&s->codec, &s->super);
+	if (s->cmd_efd < 0 || s->abort_efd < 0 || ret < 0) {
+		ret = ret < 0 ? ret : -EMFILE;
+		goto fail;
+	}
+	ret = -pthread_create(&s->thread, NULL, server_main, s);
+	if (ret < 0)
+		goto fail;
+	s->thread_started = true;
+	*out = s;
+	return 0;
+fail:
+	server_destroy(s);
+	return ret;
+}
+
+void server_destroy(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->thread_started) {
+		efd_signal(s->abort_efd);
+		push(s, NULL, SC_EXIT, 0);
+		pthread_join(s->thread, NULL);
+	}
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->cmd_efd >= 0)
+		close(s->cmd_efd);
+	if (s->abort_efd >= 0)
+		close(s->abort_efd);
+	srv_codec_free(&s->codec);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
