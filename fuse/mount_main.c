@@ -79,6 +79,7 @@ static int fork_and_wait(int *notify_fd)
 	}
 	close(pipefd[0]);
 	setsid();
+	log_to_syslog("fusefs-mount"); /* a daemon logs there; say() still reaches the caller */
 	*notify_fd = pipefd[1];
 	return 0;
 }
@@ -91,8 +92,7 @@ static void tell_parent(int *notify_fd, int status)
 	if (*notify_fd < 0)
 		return;
 	if (status == 0) {
-		/* from now on, log to syslog and detach from the terminal */
-		log_to_syslog("fusefs-mount");
+		/* detach from the terminal */
 		if (chdir("/") < 0)
 			log_warn(SUB, "chdir /: %s", strerror(errno));
 		devnull = open("/dev/null", O_RDWR);

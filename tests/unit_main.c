@@ -92,6 +92,7 @@ int main(void)
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
+		suite_mount,
 	};
 	SRunner *sr = NULL;
 	int failed;

@@ -1,0 +1,199 @@
+/*
+ * unit_mount.c - fusefs-mount's option parsing: every accepted form and
+ * every refusal with its message; and the greeting frames.
+ */
+#include "tests/unit.h"
+
+#include "fuse/mount.h"
+#include "server/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static int parse(struct mount_opts *o, char *why, size_t len, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+	const char *a;
+
+	argv[argc++] = (char *)"fusefs-mount";
+	va_start(ap, len);
+	while ((a = va_arg(ap, const char *)) != NULL && argc < 31)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	return mount_opts_parse(argc, argv, o, why, len);
+}
+
+START_TEST(accepts_option_form)
+{
+	struct mount_opts o;
+	char why[256];
+
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "-f", "-o",
+			       "metadev_path=/dev/sdb,quorum_slot_nr=2,quorum_heartbeat_timeout_ms=2000,"
+			       "fence_timeout_ms=5000,allow_other", "/mnt/x", NULL), 0);
+	ck_assert_str_eq(o.device, "/dev/sdb");
+	ck_assert_str_eq(o.mountpoint, "/mnt/x");
+	ck_assert_int_eq(o.slot_nr, 2);
+	ck_assert_uint_eq(o.hb_timeout_ms, 2000);
+	ck_assert_uint_eq(o.fence_timeout_ms, 5000);
+	ck_assert(o.foreground);
+	ck_assert_ptr_null(o.fence_cmd);
+	/* libfuse's own option is passed through */
+	{
+		bool found = false;
+
+		for (int i = 0; i < o.fuse_args.argc; i++)
+			found |= strstr(o.fuse_args.argv[i], "allow_other") != NULL;
+		ck_assert(found);
+	}
+	mount_opts_free(&o);
+}
+END_TEST
+
+START_TEST(accepts_mount8_form_and_defaults)
+{
+	struct mount_opts o;
+	char why[256];
+
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "/dev/sdb", "/mnt/x", "-o", "rw", NULL), 0);
+	ck_assert_str_eq(o.device, "/dev/sdb");
+	ck_assert_str_eq(o.mountpoint, "/mnt/x");
+	ck_assert_int_eq(o.slot_nr, -1);
+	ck_assert_uint_eq(o.hb_timeout_ms, QUORUM_HB_TIMEOUT_DEFAULT_MS);
+	ck_assert_uint_eq(o.fence_timeout_ms, FENCE_TIMEOUT_DEFAULT_MS);
+	ck_assert(!o.foreground);
+	mount_opts_free(&o);
+	/* the same device twice is fine */
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "/dev/sdb", "/mnt/x", "-o",
+			       "metadev_path=/dev/sdb", NULL), 0);
+	mount_opts_free(&o);
+	/* -d is foreground and debug */
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "-d", "-o", "metadev_path=a", "b", NULL), 0);
+	ck_assert(o.foreground && o.debug);
+	mount_opts_free(&o);
+	/* fence_cmd must be an absolute executable */
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "-o", "metadev_path=a,fence_cmd=/bin/true",
+			       "b", NULL), 0);
+	ck_assert_str_eq(o.fence_cmd, "/bin/true");
+	mount_opts_free(&o);
+}
+END_TEST
+
+START_TEST(refusals_say_why)
+{
+	static const struct {
+		const char *opts;
+		const char *msg;
+	} bad[] = {
+		{ "metadev_path=a,quorum_slot_nr=15", "quorum_slot_nr=15: not a slot number 0..14" },
+		{ "metadev_path=a,quorum_slot_nr=-1", "quorum_slot_nr=-1: not a slot number 0..14" },
+		{ "metadev_path=a,quorum_slot_nr=x", "quorum_slot_nr=x: not a slot number" },
+		{ "metadev_path=a,quorum_slot_nr=", "quorum_slot_nr=: not a slot number" },
+		{ "metadev_path=a,quorum_slot_nr=1,quorum_slot_nr=1", "quorum_slot_nr given twice (1 and 1)" },
+		{ "metadev_path=a,quorum_heartbeat_timeout_ms=499", "out of range 500..60000" },
+		{ "metadev_path=a,quorum_heartbeat_timeout_ms=60001", "out of range 500..60000" },
+		{ "metadev_path=a,quorum_heartbeat_timeout_ms=1e3", "out of range 500..60000" },
+		{ "metadev_path=a,fence_timeout_ms=99", "fence_timeout_ms=99: out of range 100..600000" },
+		{ "metadev_path=a,fence_cmd=relative", "fence_cmd=relative: not an executable file" },
+		{ "metadev_path=a,fence_cmd=/nonexistent", "fence_cmd=/nonexistent: not an executable" },
+		{ "quorum_slot_nr=1", "no metadata device" },
+	};
+	struct mount_opts o;
+	char why[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		ck_assert_int_eq(parse(&o, why, sizeof(why), "-o", bad[i].opts, "/mnt", NULL), -EINVAL);
+		ck_assert_msg(strstr(why, bad[i].msg) != NULL, "%s: got '%s'", bad[i].opts, why);
+	}
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "-o", "metadev_path=a", NULL), -EINVAL);
+	ck_assert(strstr(why, "no MOUNTPOINT") != NULL);
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "a", "b", "c", NULL), -EINVAL);
+	ck_assert(strstr(why, "unexpected argument 'c'") != NULL);
+	ck_assert_int_eq(parse(&o, why, sizeof(why), "/dev/a", "/mnt", "-o", "metadev_path=/dev/b",
+			       NULL), -EINVAL);
+	ck_assert(strstr(why, "two devices given") != NULL);
+}
+END_TEST
+
+/* ---- frames ---- */
+
+static void make_super(struct bd_super *s, bool auth)
+{
+	memset(s, 0, sizeof(*s));
+	s->fsid = 0x77;
+	s->flags = auth ? FUSEFS_SUPER_FLAG_AUTH : 0;
+	memset(s->cluster_secret, 0x42, sizeof(s->cluster_secret));
+}
+
+START_TEST(greeting_round_trip_and_rejections)
+{
+	for (int auth = 0; auth < 2; auth++) {
+		struct srv_greeting g = { .fsid = 0x77, .client_rid = 0x1234, .version = 1 }, g2;
+		struct srv_greeting_reply r = { .fsid = 0x77, .server_rid = 9, .term = 5, .slot = 2,
+						.status = SRV_GREET_OK, .version = 1 }, r2;
+		uint8_t pl[40], frame[256];
+		const uint8_t *p;
+		uint32_t type, plen;
+		struct srv_codec c, other;
+		struct bd_super s;
+		ssize_t n;
+
+		make_super(&s, auth);
+		ck_assert_int_eq(srv_codec_init(&c, &s), 0);
+		srv_greeting_encode(&g, pl);
+		n = srv_frame_encode(&c, SRV_MSG_GREETING, pl, 24, frame, sizeof(frame));
+		ck_assert_int_eq(n, (ssize_t)srv_frame_bytes(&c, 24));
+		/* incomplete frames ask for more, never read past the end */
+		for (ssize_t len = 0; len < n; len++)
+			ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)len, &type, &p, &plen), -EAGAIN);
+		ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen), n);
+		ck_assert_uint_eq(type, SRV_MSG_GREETING);
+		ck_assert_int_eq(srv_greeting_decode(p, plen, &g2), 0);
+		ck_assert_uint_eq(g2.client_rid, 0x1234);
+		ck_assert_int_eq(srv_greeting_decode(p, plen - 1, &g2), -EBADMSG);
+
+		srv_greeting_reply_encode(&r, pl);
+		ck_assert_int_eq(srv_greeting_reply_decode(pl, 40, &r2), 0);
+		ck_assert(r2.fsid == r.fsid && r2.server_rid == r.server_rid && r2.term == r.term &&
+			  r2.slot == r.slot && r2.status == r.status && r2.version == r.version);
+
+		/* a flipped payload bit fails the crc; a bad magic or length is refused */
+		frame[SRV_FRAME_HDR_BYTES + 3] ^= 1;
+		ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen), -EBADMSG);
+		frame[SRV_FRAME_HDR_BYTES + 3] ^= 1;
+		frame[0] ^= 1;
+		ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen), -EBADMSG);
+		frame[0] ^= 1;
+		frame[10] = 0xff; /* payload length far beyond the limit */
+		ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen), -EBADMSG);
+		srv_codec_free(&c);
+
+		/* with auth, another cluster's key fails the tag */
+		if (auth) {
+			ck_assert_int_eq(srv_codec_init(&c, &s), 0);
+			n = srv_frame_encode(&c, SRV_MSG_GREETING, pl, 24, frame, sizeof(frame));
+			s.cluster_secret[0] ^= 1;
+			ck_assert_int_eq(srv_codec_init(&other, &s), 0);
+			ck_assert_int_eq(srv_frame_decode(&other, frame, (size_t)n, &type, &p, &plen), -EPERM);
+			srv_codec_free(&other);
+			srv_codec_free(&c);
+		}
+	}
+}
+END_TEST
+
+Suite *suite_mount(void)
+{
+	Suite *s = suite_create("mount");
+	TCase *tc = tcase_create("options");
+
+	tcase_add_test(tc, accepts_option_form);
+	tcase_add_test(tc, accepts_mount8_form_and_defaults);
+	tcase_add_test(tc, refusals_say_why);
+	tcase_add_test(tc, greeting_round_trip_and_rejections);
+	suite_add_tcase(s, tc);
+	return s;
+}
