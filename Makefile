@@ -132,6 +132,7 @@ valgrind: $(UNIT)
 
 bench: $(BENCH) $(PROGS)
 	$(BENCH)
+	$(Q)scripts/bench-cluster.sh $(BUILD) 10 60
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

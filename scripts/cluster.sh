@@ -13,6 +13,9 @@
 # UDP/TCP ports; FUSEFS_HB_MS (default 2000) the heartbeat timeout.
 set -u
 
+# is_mounted PATH: listed in /proc/mounts (a dead FUSE mount fails mountpoint(1))
+is_mounted() { grep -qs " $(realpath -m "$1") " /proc/mounts; }
+
 usage() {
 	echo "usage: $0 up|status|down [DIR]" >&2
 	exit 2
@@ -50,7 +53,7 @@ start_mount() {
 	mkdir -p "$DIR/$name"
 	setsid "$BUILD/fusefs-mount" -f -o "$opts" "$DIR/$name" >"$DIR/logs/$name.log" 2>&1 </dev/null &
 	echo $! >"$DIR/pids/$name"
-	if ! wait_for "mountpoint -q '$DIR/$name'" 100; then
+	if ! wait_for "is_mounted '$DIR/$name'" 100; then
 		echo "cluster: $name did not mount; its log:" >&2
 		sed 's/^/  /' "$DIR/logs/$name.log" >&2
 		return 1
@@ -61,7 +64,7 @@ show_status() {
 	local leader="" i role
 	[ -d "$DIR/pids" ] || die "no cluster in $DIR (run: $0 up)"
 	for i in 0 1 2; do
-		if ! mountpoint -q "$DIR/m$i"; then
+		if ! is_mounted "$DIR/m$i"; then
 			echo "slot $i: not mounted"
 			continue
 		fi
@@ -112,7 +115,7 @@ cluster_down() {
 		return 0
 	}
 	for m in $MOUNTS; do
-		mountpoint -q "$DIR/$m" 2>/dev/null && fusermount3 -u "$DIR/$m" 2>/dev/null
+		is_mounted "$DIR/$m" 2>/dev/null && fusermount3 -u "$DIR/$m" 2>/dev/null
 	done
 	for m in $MOUNTS; do
 		[ -f "$DIR/pids/$m" ] || continue
@@ -128,7 +131,7 @@ cluster_down() {
 		fi
 	done
 	for m in $MOUNTS; do
-		mountpoint -q "$DIR/$m" 2>/dev/null && fusermount3 -u -z "$DIR/$m" 2>/dev/null
+		is_mounted "$DIR/$m" 2>/dev/null && fusermount3 -u -z "$DIR/$m" 2>/dev/null
 	done
 	rm -rf "$DIR"
 	echo "cluster: down; $DIR removed"
