@@ -124,6 +124,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/fusefs-unit
 	$(Q)if [ -x scripts/test-sim.sh ]; then SIM_QUICK=1 scripts/test-sim.sh build-asan; fi
 	$(Q)if [ -x scripts/test-cli.sh ]; then scripts/test-cli.sh build-asan; fi
+	$(Q)if [ -x scripts/test-integration.sh ]; then scripts/test-integration.sh build-asan; fi
 
 valgrind: $(UNIT)
 	$(Q)scripts/install-deps.sh --with-valgrind
