@@ -120,6 +120,15 @@ int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 		   struct bd_qblock *out, char *why, size_t whylen);
 int bd_write_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 		    const struct bd_qblock *qb);
+/*
+ * Read every present slot's quorum block into blocks[] (by slot number).
+ * Returns the mask of slots read and verified; a slot that failed is zeroed
+ * and the first failure's reason is in why (empty when none failed).
+ */
+uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
+			 struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], char *why, size_t whylen);
+/* The mask of a super block's present slots. */
+uint16_t bd_present_mask(const struct bd_super *s);
 
 /* ---- making a filesystem (fusefs-mkfs) ---- */
 

@@ -195,6 +195,10 @@ static int dev_sync_io(struct bd_dev *dev, bool write, uint64_t blkno, void *buf
 		return -ERANGE;
 
 	pthread_mutex_lock(&dev->lock);
+	if (!dev->ring_ready) {
+		ret = -EIO;
+		goto out;
+	}
 	sqe = io_uring_get_sqe(&dev->ring);
 	if (sqe == NULL) {
 		ret = -EBUSY;
@@ -205,13 +209,24 @@ static int dev_sync_io(struct bd_dev *dev, bool write, uint64_t blkno, void *buf
 	else
 		bd_prep_read(sqe, dev, blkno, buf, nr_blocks);
 	ret = io_uring_submit(&dev->ring);
-	if (ret < 0)
+	if (ret == 1) {
+		do {
+			ret = io_uring_wait_cqe(&dev->ring, &cqe);
+		} while (ret == -EINTR);
+	} else if (ret >= 0) {
+		ret = -EIO;
+	}
+	if (ret < 0) {
+		/*
+		 * The ring itself failed: an SQE or CQE may be left behind for the
+		 * next caller.  Start over with a fresh ring (the old one's request,
+		 * if any, is cancelled when its ring is torn down).
+		 */
+		io_uring_queue_exit(&dev->ring);
+		if (io_uring_queue_init(4, &dev->ring, 0) < 0)
+			dev->ring_ready = false;
 		goto out;
-	do {
-		ret = io_uring_wait_cqe(&dev->ring, &cqe);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		goto out;
+	}
 	ret = bd_io_result(cqe->res, nr_blocks);
 	io_uring_cqe_seen(&dev->ring, cqe);
 out:
@@ -281,6 +296,41 @@ int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 out:
 	bd_free(blk);
 	return ret;
+}
+
+uint16_t bd_present_mask(const struct bd_super *s)
+{
+	uint16_t mask = 0;
+
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (bd_slot_present(s, i))
+			mask |= (uint16_t)(1u << i);
+	return mask;
+}
+
+uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
+			 struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], char *why, size_t whylen)
+{
+	uint16_t ok = 0;
+	char one[256];
+
+	if (whylen > 0)
+		why[0] = '\0';
+	memset(blocks, 0, sizeof(blocks[0]) * FUSEFS_QUORUM_MAX_SLOTS);
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		blocks[i].vote_slot = -1;
+		if (!bd_slot_present(s, i))
+			continue;
+		if (bd_read_qblock(dev, s, i, &blocks[i], one, sizeof(one)) == 0) {
+			ok |= (uint16_t)(1u << i);
+			continue;
+		}
+		memset(&blocks[i], 0, sizeof(blocks[i]));
+		blocks[i].vote_slot = -1;
+		if (whylen > 0 && why[0] == '\0')
+			snprintf(why, whylen, "%s", one);
+	}
+	return ok;
 }
 
 int bd_write_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,

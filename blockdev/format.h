@@ -151,7 +151,9 @@ struct fusefs_quorum_block {
 	char holder_host[FUSEFS_HOSTNAME_BYTES];
 	/* The mount before the holder, when the holder saw it was gone; else 0. */
 	struct le64 prev_holder_rid;
-	uint8_t pad2[3688];
+	/* The holder's pid namespace (inode of /proc/self/ns/pid). */
+	struct le64 holder_pidns;
+	uint8_t pad2[3680];
 };
 
 /* Every size and offset the format promises, checked. */
@@ -225,6 +227,7 @@ struct bd_qblock {
 	uint8_t holder_boot_id[FUSEFS_BOOT_ID_BYTES];
 	char holder_host[FUSEFS_HOSTNAME_BYTES];
 	uint64_t prev_holder_rid;
+	uint64_t holder_pidns;
 };
 
 const char *bd_qevent_name(int ev);

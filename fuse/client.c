@@ -30,27 +30,6 @@ static int wait_fd(int fd, short events, mono_ns deadline)
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
-static int xfer(int fd, void *buf, size_t len, bool writing, mono_ns deadline)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n;
-		int ret = wait_fd(fd, writing ? POLLOUT : POLLIN, deadline);
-
-		if (ret < 0)
-			return ret;
-		n = writing ? send(fd, (char *)buf + done, len - done, MSG_NOSIGNAL) :
-			      recv(fd, (char *)buf + done, len - done, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Connect to addr, greet, read the reply.  0 or -errno. */
 static int greet(struct fs_ctx *fs, const struct bd_addr *addr, struct srv_greeting_reply *r)
 {
@@ -69,7 +48,10 @@ static int greet(struct fs_ctx *fs, const struct bd_addr *addr, struct srv_greet
 	ret = srv_codec_init(&codec, &fs->super);
 	if (ret < 0)
 		return ret;
-	bd_addr_to_sockaddr(addr, &ss, &sslen);
+	fd = -1;
+	ret = bd_addr_to_sockaddr(addr, &ss, &sslen);
+	if (ret < 0)
+		goto out;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
@@ -90,11 +72,11 @@ static int greet(struct fs_ctx *fs, const struct bd_addr *addr, struct srv_greet
 	}
 	srv_greeting_encode(&g, payload);
 	n = srv_frame_encode(&codec, SRV_MSG_GREETING, payload, sizeof(payload), frame, sizeof(frame));
-	ret = n < 0 ? (int)n : xfer(fd, frame, (size_t)n, true, deadline);
+	ret = n < 0 ? (int)n : srv_io_full(fd, frame, (size_t)n, true, deadline);
 	if (ret < 0)
 		goto out;
 	n = (ssize_t)srv_frame_bytes(&codec, 40);
-	ret = xfer(fd, frame, (size_t)n, false, deadline);
+	ret = srv_io_full(fd, frame, (size_t)n, false, deadline);
 	if (ret < 0)
 		goto out;
 	n = srv_frame_decode(&codec, frame, (size_t)n, &type, &pl, &plen);
@@ -112,19 +94,12 @@ int fsclient_server_text(struct fs_ctx *fs, char *buf, size_t len)
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
 	struct srv_greeting_reply r;
 	char addr[BD_ADDR_STRLEN], why[200];
-	uint16_t present = 0;
+	uint16_t ok;
 	uint64_t term;
 	int slot, ret, n;
 
-	memset(blocks, 0, sizeof(blocks));
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		if (!bd_slot_present(&fs->super, i))
-			continue;
-		if (bd_read_qblock(fs->dev, &fs->super, i, &blocks[i], why, sizeof(why)) < 0)
-			continue; /* a bad block names no server */
-		present |= (uint16_t)(1u << i);
-	}
-	slot = quorum_find_leader(blocks, present, &term);
+	ok = bd_read_qblocks(fs->dev, &fs->super, blocks, why, sizeof(why)); /* a bad block names no server */
+	slot = quorum_find_leader(blocks, ok, &term);
 	if (slot < 0)
 		return snprintf(buf, len, "none\n");
 	bd_addr_format(&fs->super.slots[slot], addr, sizeof(addr));

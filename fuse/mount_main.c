@@ -178,10 +178,10 @@ static int prepare_member(const struct mount_opts *o, struct fs_ctx *fs,
 		say("%s: %s", o->device, why);
 		return ret;
 	}
-	if (!quorum_block_ended(&qb) && quorum_holder_alive_here(&qb, self)) {
-		say("quorum slot %d is already mounted by pid %" PRIu64 " (rid %016" PRIx64
-		    ") on this host; unmount it first", o->slot_nr, qb.holder_pid, qb.holder_rid);
-		return -EBUSY;
+	ret = quorum_slot_check_free(&qb, o->slot_nr, self, why, sizeof(why));
+	if (ret < 0) {
+		say("%s", why);
+		return ret;
 	}
 	ret = quorum_bind_slot(&fs->super, o->slot_nr, udp_fd, why, sizeof(why));
 	if (ret < 0)
@@ -204,6 +204,9 @@ int main(int argc, char **argv)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.slot = -1;
+	/* fds 0..2 must be open, or a device or socket could land there */
+	for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR))
+		;
 	if (mount_opts_parse(argc, argv, &o, why, sizeof(why)) < 0) {
 		say("%s", why);
 		return 1;
@@ -284,6 +287,9 @@ int main(int argc, char **argv)
 	ret = fuse_session_loop_mt(se, loop_cfg);
 	status = ret < 0 ? 1 : 0;
 	log_info(SUB, "unmounting %s", o.mountpoint);
+	/* nobody serves the mount any more: take it away before leaving the quorum */
+	fuse_session_unmount(se);
+	mounted = false;
 
 out:
 	if (agent != NULL)

@@ -321,6 +321,10 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		fuse_reply_err(req, ENOTSUP); /* a plain client has no heartbeat timeout */
 		return;
 	}
+	if (fuse_req_ctx(req)->uid != 0 && fuse_req_ctx(req)->uid != fs->uid) {
+		fuse_reply_err(req, EPERM); /* with allow_other, not for every user */
+		return;
+	}
 	while (size > 0 && (value[size - 1] == '\n' || value[size - 1] == '\0'))
 		size--;
 	if (size == 0 || size >= sizeof(text)) {

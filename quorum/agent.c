@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ struct quorum_agent {
 	atomic_bool exit_now; /* set by the stopping thread, read by ours */
 
 	struct quorum_state st;
+	struct quorum_input start_in; /* what the blocks said, read before the thread */
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t rng;
@@ -110,10 +112,17 @@ struct quorum_agent {
 	void *blk_buf;
 	struct quorum_action persist;
 
-	/* commands from other threads */
+	/*
+	 * Commands from other threads.  Server reports queue in order (at most
+	 * two per term are ever outstanding); a heartbeat timeout change and
+	 * shutdown are single slots that coalesce, so nothing is ever dropped.
+	 */
 	pthread_mutex_t cmd_lock;
 	struct cmd cmds[CMD_MAX];
 	int ncmds;
+	bool set_hb_pending;
+	uint32_t set_hb_ms;
+	bool shutdown_pending;
 
 	/* the snapshot for status, and start/stop handshakes */
 	pthread_mutex_t snap_lock;
@@ -389,6 +398,7 @@ static void on_block_read(struct quorum_agent *a, int res)
 		qb.holder_start_ticks = a->cfg.self.start_ticks;
 		memcpy(qb.holder_boot_id, a->cfg.self.boot_id, sizeof(qb.holder_boot_id));
 		memcpy(qb.holder_host, a->cfg.self.host, sizeof(qb.holder_host));
+		qb.holder_pidns = a->cfg.self.pidns;
 		qb.prev_holder_rid = a->prev_holder_rid;
 	}
 	qb.seq++;
@@ -604,13 +614,19 @@ static void on_recv(struct quorum_agent *a, int res)
 
 static void on_commands(struct quorum_agent *a)
 {
-	struct cmd cmds[CMD_MAX];
+	struct cmd cmds[CMD_MAX + 2];
 	int n;
 
 	pthread_mutex_lock(&a->cmd_lock);
 	n = a->ncmds;
 	memcpy(cmds, a->cmds, sizeof(cmds[0]) * (size_t)n);
 	a->ncmds = 0;
+	if (a->set_hb_pending)
+		cmds[n++] = (struct cmd){ .type = CMD_SET_HB, .ms = a->set_hb_ms };
+	if (a->shutdown_pending)
+		cmds[n++] = (struct cmd){ .type = CMD_SHUTDOWN };
+	a->set_hb_pending = false;
+	a->shutdown_pending = false;
 	pthread_mutex_unlock(&a->cmd_lock);
 
 	for (int i = 0; i < n; i++) {
@@ -707,51 +723,8 @@ static void drain_ring(struct quorum_agent *a)
 static void *agent_main(void *arg)
 {
 	struct quorum_agent *a = arg;
-	struct quorum_input in;
-	struct quorum_config cfg = {
-		.our_slot = a->cfg.slot,
-		.votes_needed = quorum_votes_needed(bd_slots_present_count(&a->super)),
-		.hb_timeout_ms = a->cfg.hb_timeout_ms,
-	};
-	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
-	char why[256];
-	uint64_t leader_term;
 
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
-		if (bd_slot_present(&a->super, i))
-			cfg.present_mask |= (uint16_t)(1u << i);
-	quorum_init(&a->st, &cfg);
-
-	/* what the blocks say: our own, the greatest term, a running leader */
-	memset(&in, 0, sizeof(in));
-	memset(blocks, 0, sizeof(blocks));
-	in.type = QIN_START;
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		if (!bd_slot_present(&a->super, i))
-			continue;
-		if (bd_read_qblock(a->cfg.dev, &a->super, i, &blocks[i], why, sizeof(why)) < 0) {
-			log_warn(SUB, "slot %d: ignoring an unreadable quorum block: %s", a->cfg.slot, why);
-			memset(&blocks[i], 0, sizeof(blocks[i]));
-			continue;
-		}
-		in.start.greatest_term = MAX(in.start.greatest_term,
-					     bd_qblock_greatest_term(&blocks[i]));
-	}
-	{
-		const struct bd_qblock *own = &blocks[a->cfg.slot];
-
-		in.start.own.term = own->ev[FUSEFS_QEV_TERM].term;
-		in.start.own.vote_term = own->vote_term;
-		in.start.own.vote_slot = own->vote_slot;
-		in.start.own.hb_ms = own->hb_timeout_ms;
-		for (int e = 0; e < FUSEFS_QEV_NR; e++)
-			in.start.own.ev_term[e] = own->ev[e].term;
-		in.start.prev_unclean = !quorum_block_ended(own);
-	}
-	in.start.leader_recorded =
-		quorum_find_leader(blocks, cfg.present_mask, &leader_term) >= 0;
-	agent_step(a, &in);
-
+	agent_step(a, &a->start_in);
 	while (!a->exit_now) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
@@ -762,7 +735,16 @@ static void *agent_main(void *arg)
 		arm_timeout(a);
 		ret = io_uring_submit_and_wait(&a->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
-			log_err(SUB, "slot %d: io_uring wait failed: %s", a->cfg.slot, errstr(ret));
+			/* the ring itself failed: we can no longer keep our promises */
+			log_err(SUB, "slot %d: io_uring wait failed: %s; this mount no longer takes "
+				"part in elections", a->cfg.slot, errstr(ret));
+			if (a->st.srv != QSRV_DOWN)
+				a->cfg.server.stop(a->cfg.server.arg, a, a->st.srv_term);
+			pthread_mutex_lock(&a->snap_lock);
+			a->snap.failed = true;
+			a->snap.fail_res = ret;
+			pthread_cond_broadcast(&a->snap_cond);
+			pthread_mutex_unlock(&a->snap_lock);
 			break;
 		}
 		io_uring_for_each_cqe(&a->ring, head, cqe) {
@@ -777,22 +759,29 @@ static void *agent_main(void *arg)
 
 /* ---- commands from other threads ---- */
 
-static int push_cmd(struct quorum_agent *a, struct cmd c)
+static void push_cmd(struct quorum_agent *a, struct cmd c)
 {
 	uint64_t one = 1;
-	int ret = 0;
+	bool lost = false;
 
 	pthread_mutex_lock(&a->cmd_lock);
-	if (a->ncmds < CMD_MAX)
+	if (c.type == CMD_SET_HB) {
+		a->set_hb_pending = true;
+		a->set_hb_ms = c.ms;
+	} else if (c.type == CMD_SHUTDOWN) {
+		a->shutdown_pending = true;
+	} else if (a->ncmds < CMD_MAX) {
 		a->cmds[a->ncmds++] = c;
-	else
-		ret = -EBUSY;
+	} else {
+		lost = true; /* cannot happen: at most two server reports per term */
+	}
 	pthread_mutex_unlock(&a->cmd_lock);
-	if (ret == 0 && write(a->efd, &one, sizeof(one)) != sizeof(one))
-		ret = -EIO;
-	if (ret < 0)
-		log_err(SUB, "slot %d: command queue full, dropped command %d", a->cfg.slot, c.type);
-	return ret;
+	if (lost)
+		log_err(SUB, "slot %d: server report queue overflowed; dropped report %d for term %"
+			PRIu64, a->cfg.slot, c.type, c.term);
+	/* an eventfd counter only fails to add at 2^64-1: the wakeup is pending anyway */
+	if (write(a->efd, &one, sizeof(one)) != sizeof(one))
+		log_debug(SUB, "slot %d: eventfd write: %s", a->cfg.slot, strerror(errno));
 }
 
 void quorum_agent_server_fenced(struct quorum_agent *a, uint64_t term)
@@ -809,10 +798,11 @@ int quorum_agent_set_hb_timeout(struct quorum_agent *a, uint32_t ms)
 {
 	if (!quorum_hb_timeout_valid(ms))
 		return -EINVAL;
+	push_cmd(a, (struct cmd){ .type = CMD_SET_HB, .ms = ms });
 	pthread_mutex_lock(&a->snap_lock);
 	a->snap.st.cfg.hb_timeout_ms = ms; /* visible at once; the thread applies it */
 	pthread_mutex_unlock(&a->snap_lock);
-	return push_cmd(a, (struct cmd){ .type = CMD_SET_HB, .ms = ms });
+	return 0;
 }
 
 uint32_t quorum_agent_hb_timeout(struct quorum_agent *a)
@@ -881,41 +871,81 @@ int quorum_bind_slot(const struct bd_super *s, int slot, int *fd_out, char *why,
 	return 0;
 }
 
-/* Is the slot free for us, and who held it before (prev_holder_rid)? */
-static int check_slot_holder(struct quorum_agent *a, char *why, size_t whylen)
+int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct quorum_holder *self,
+			   char *why, size_t whylen)
 {
-	struct bd_qblock qb;
-	char bwhy[200];
-	int ret;
-
-	ret = bd_read_qblock(a->cfg.dev, &a->super, a->cfg.slot, &qb, bwhy, sizeof(bwhy));
-	if (ret < 0) {
-		snprintf(why, whylen, "%s", bwhy);
-		return ret;
-	}
-	if (!quorum_block_ended(&qb) && quorum_holder_alive_here(&qb, &a->cfg.self)) {
+	if (!quorum_block_ended(qb) && quorum_holder_alive_here(qb, self)) {
 		snprintf(why, whylen, "quorum slot %d is already mounted by pid %" PRIu64
-			 " (rid %016" PRIx64 ") on this host; unmount it first", a->cfg.slot,
-			 qb.holder_pid, qb.holder_rid);
+			 " (rid %016" PRIx64 ") on this host; unmount it first", slot, qb->holder_pid,
+			 qb->holder_rid);
 		return -EBUSY;
 	}
-	a->begin_rid_seen = qb.ev[FUSEFS_QEV_BEGIN].rid;
-	a->prev_holder_rid = 0;
-	if (qb.holder_rid != 0) {
-		bool here = memcmp(qb.holder_boot_id, a->cfg.self.boot_id, FUSEFS_BOOT_ID_BYTES) == 0;
+	return 0;
+}
 
-		if (quorum_block_ended(&qb) || here)
-			a->prev_holder_rid = qb.holder_rid; /* it is gone: ended, or dead here */
+/*
+ * Read every block (ours must be readable: it holds our vote and promise),
+ * check the slot is ours to take, note who held it before, and prepare
+ * what QIN_START tells the machine.  All before the thread exists, so the
+ * start-up timeout covers everything the thread does.
+ */
+static int read_start_state(struct quorum_agent *a, char *why, size_t whylen)
+{
+	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
+	const struct bd_qblock *own = &blocks[a->cfg.slot];
+	struct quorum_input *in = &a->start_in;
+	char bwhy[200];
+	uint16_t ok;
+	uint64_t leader_term;
+	int ret;
+
+	ok = bd_read_qblocks(a->cfg.dev, &a->super, blocks, bwhy, sizeof(bwhy));
+	if (!(ok & (1u << a->cfg.slot))) {
+		snprintf(why, whylen, "cannot read our own quorum block: %s", bwhy);
+		return -EIO;
+	}
+	if (ok != bd_present_mask(&a->super))
+		log_warn(SUB, "slot %d: ignoring an unreadable quorum block: %s", a->cfg.slot, bwhy);
+	ret = quorum_slot_check_free(own, a->cfg.slot, &a->cfg.self, why, whylen);
+	if (ret < 0)
+		return ret;
+
+	a->begin_rid_seen = own->ev[FUSEFS_QEV_BEGIN].rid;
+	a->prev_holder_rid = 0;
+	if (own->holder_rid != 0) {
+		if (quorum_block_ended(own) || quorum_holder_same_host(own, &a->cfg.self))
+			a->prev_holder_rid = own->holder_rid; /* it is gone: ended, or dead here */
 		else
 			log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
 				 "unmount cleanly and ran on another host; if it was a leader it will be "
-				 "fenced", a->cfg.slot, qb.holder_rid, qb.holder_host);
+				 "fenced", a->cfg.slot, own->holder_rid, own->holder_host);
 	}
+
+	memset(in, 0, sizeof(*in));
+	in->type = QIN_START;
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (ok & (1u << i))
+			in->start.greatest_term = MAX(in->start.greatest_term,
+						      bd_qblock_greatest_term(&blocks[i]));
+	in->start.own.term = own->ev[FUSEFS_QEV_TERM].term;
+	in->start.own.vote_term = own->vote_term;
+	in->start.own.vote_slot = own->vote_slot;
+	in->start.own.hb_ms = own->hb_timeout_ms;
+	for (int e = 0; e < FUSEFS_QEV_NR; e++)
+		in->start.own.ev_term[e] = own->ev[e].term;
+	in->start.prev_unclean = !quorum_block_ended(own);
+	in->start.leader_recorded = quorum_find_leader(blocks, ok, &leader_term) >= 0;
 	return 0;
 }
 
 static void agent_release(struct quorum_agent *a)
 {
+	if (a->inflight > 0) {
+		/* a stuck O_DIRECT transfer may still use our buffers: keep them */
+		log_err(SUB, "slot %d: %d I/O operations did not complete; leaking their buffers",
+			a->cfg.slot, a->inflight);
+		return;
+	}
 	if (a->ring_ready)
 		io_uring_queue_exit(&a->ring);
 	if (a->efd >= 0)
@@ -931,12 +961,50 @@ static void agent_release(struct quorum_agent *a)
 	free(a);
 }
 
+/* Start a helper thread with the termination signals blocked: they belong to main. */
+int quorum_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t block, saved;
+	int ret;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
+	ret = -pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	return ret;
+}
+
+/* A deadline ms from now on the clock snap_cond waits on. */
+static struct timespec deadline_in(int ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agent **out,
 		       char *why, size_t whylen)
 {
+	struct quorum_config qcfg = {
+		.our_slot = cfg->slot,
+		.present_mask = bd_present_mask(cfg->super),
+		.votes_needed = quorum_votes_needed(bd_slots_present_count(cfg->super)),
+		.hb_timeout_ms = cfg->hb_timeout_ms,
+	};
 	struct quorum_agent *a;
+	pthread_condattr_t cattr;
 	struct timespec until;
-	uint64_t wall_ns;
 	uint64_t sec;
 	uint32_t nsec;
 	int ret;
@@ -944,6 +1012,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	*out = NULL;
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
+		close(cfg->udp_fd);
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
@@ -955,10 +1024,15 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	a->deadline = INT64_MAX;
 	pthread_mutex_init(&a->cmd_lock, NULL);
 	pthread_mutex_init(&a->snap_lock, NULL);
-	pthread_cond_init(&a->snap_cond, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->snap_cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	a->snap.member = true;
 	a->snap.slot = cfg->slot;
 	a->snap.rid = cfg->rid;
+	quorum_init(&a->st, &qcfg);
+	a->snap.st = a->st;
 
 	a->blk_buf = bd_alloc(1);
 	if (a->blk_buf == NULL || RAND_bytes((unsigned char *)&a->rng, sizeof(a->rng)) != 1) {
@@ -966,12 +1040,12 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = check_slot_holder(a, why, whylen);
+	ret = read_start_state(a, why, whylen);
 	if (ret < 0)
 		goto fail;
 	wall_now(&sec, &nsec);
-	wall_ns = sec * (uint64_t)NSEC_PER_SEC + nsec;
-	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, wall_ns);
+	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid,
+				sec * (uint64_t)NSEC_PER_SEC + nsec);
 	if (ret < 0) {
 		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
 		goto fail;
@@ -989,23 +1063,21 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 		goto fail;
 	}
 	a->ring_ready = true;
-	a->snap.st.cfg.hb_timeout_ms = cfg->hb_timeout_ms;
 
-	ret = -pthread_create(&a->thread, NULL, agent_main, a);
+	ret = quorum_thread_create(&a->thread, agent_main, a);
 	if (ret < 0) {
 		snprintf(why, whylen, "cannot start the quorum thread: %s", errstr(ret));
 		goto fail;
 	}
 	a->thread_started = true;
 
-	/* ready when BEGIN is durable (or the machine failed) */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += READY_TIMEOUT_MS / 1000;
+	/* ready when BEGIN is durable */
+	until = deadline_in(READY_TIMEOUT_MS);
 	pthread_mutex_lock(&a->snap_lock);
-	while (!a->begun)
+	while (!a->begun && !a->snap.failed)
 		if (pthread_cond_timedwait(&a->snap_cond, &a->snap_lock, &until) == ETIMEDOUT)
 			break;
-	ret = a->begun ? a->begin_res : -ETIMEDOUT;
+	ret = a->begun ? a->begin_res : a->snap.failed ? a->snap.fail_res : -ETIMEDOUT;
 	pthread_mutex_unlock(&a->snap_lock);
 	if (ret < 0) {
 		snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block failed: %s",
@@ -1013,6 +1085,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 		a->exit_now = true;
 		push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
 		pthread_join(a->thread, NULL);
+		a->thread_started = false;
 		goto fail;
 	}
 	*out = a;
@@ -1030,13 +1103,7 @@ void quorum_agent_shutdown(struct quorum_agent *a, int timeout_ms)
 	if (a == NULL || !a->thread_started)
 		return;
 	push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = deadline_in(timeout_ms);
 	pthread_mutex_lock(&a->snap_lock);
 	while (!a->finished && !a->snap.failed)
 		if (pthread_cond_timedwait(&a->snap_cond, &a->snap_lock, &until) == ETIMEDOUT)

@@ -134,6 +134,25 @@ static int env_build(struct env_build *e, const struct quorum_fence_request *req
 	return 0;
 }
 
+/*
+ * Kill the agent's whole process group and reap it, waiting at most
+ * REAP_MS: a process stuck in the kernel is left behind, not waited for.
+ */
+#define REAP_MS 5000
+
+static bool kill_and_reap(pid_t pid, int pidfd, int *status)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	kill(-pid, SIGKILL);
+	if (pidfd >= 0)
+		poll(&p, 1, REAP_MS);
+	if (waitpid(pid, status, WNOHANG) == pid)
+		return true;
+	log_err(SUB, "fence_cmd pid %d did not exit after SIGKILL; leaving it", (int)pid);
+	return false;
+}
+
 /* Log complete lines from the agent's output; keep a partial line. */
 static void log_output(char *buf, size_t *len, pid_t pid, bool flush)
 {
@@ -178,8 +197,23 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	/* its own group, default signal handling, nothing blocked (libfuse ignores SIGPIPE) */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+					       POSIX_SPAWN_SETSIGMASK);
 	posix_spawnattr_setpgroup(&attr, 0);
+	{
+		sigset_t def, none;
+
+		sigemptyset(&def);
+		sigaddset(&def, SIGPIPE);
+		sigaddset(&def, SIGINT);
+		sigaddset(&def, SIGTERM);
+		sigaddset(&def, SIGHUP);
+		sigaddset(&def, SIGQUIT);
+		sigemptyset(&none);
+		posix_spawnattr_setsigdefault(&attr, &def);
+		posix_spawnattr_setsigmask(&attr, &none);
+	}
 	ret = -posix_spawn(&pid, cfg->fence_cmd, &fa, &attr, argv, env.envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -200,12 +234,12 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 		};
 
 		if (exited && mono_now() >= deadline) {
-			/* it exited; something it left behind holds the pipe: stop reading */
+			/* it exited; something it left behind holds the pipe: end those */
+			kill(-pid, SIGKILL);
 			break;
 		}
 		if (mono_now() >= deadline || aborted(abort_fd)) {
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
+			kill_and_reap(pid, pidfd, &status);
 			snprintf(why, whylen, "fence_cmd %s %s; killed it", cfg->fence_cmd,
 				 aborted(abort_fd) ? "was aborted (our server is stopping)" :
 						     "did not finish in time");
@@ -214,8 +248,7 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 		}
 		if (poll(p, 3, ms_left(deadline)) < 0 && errno != EINTR) {
 			ret = -errno;
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
+			kill_and_reap(pid, pidfd, &status);
 			snprintf(why, whylen, "waiting for fence_cmd: %s", errstr(ret));
 			goto out;
 		}
@@ -271,10 +304,12 @@ static int fence_local(const struct quorum_fence_request *req, const struct quor
 			 "cannot fence it: configure fence_cmd=PATH", req->rid);
 		return -EHOSTUNREACH;
 	}
-	if (memcmp(h->boot_id, cfg->self.boot_id, FUSEFS_BOOT_ID_BYTES) != 0) {
-		snprintf(why, whylen, "rid %016" PRIx64 " ran on host %s, not this one; the local "
+	if (memcmp(h->boot_id, cfg->self.boot_id, FUSEFS_BOOT_ID_BYTES) != 0 ||
+	    h->pidns != cfg->self.pidns) {
+		snprintf(why, whylen, "rid %016" PRIx64 " ran on host %s%s, not here; the local "
 			 "fencer only fences leaders of this host: configure fence_cmd=PATH",
-			 req->rid, h->host);
+			 req->rid, h->host,
+			 h->pidns != cfg->self.pidns ? " in another pid namespace" : "");
 		return -EHOSTUNREACH;
 	}
 	if (!quorum_process_matches(h->pid, h->start_ticks)) {

@@ -1,9 +1,10 @@
 /*
  * holder.c - which process holds a quorum slot, and whether a recorded
  * holder is still alive on this host.  A process is identified by pid and
- * start time (so a reused pid is not mistaken for it) and its host by the
+ * start time (so a reused pid is not mistaken for it); its host by the
  * kernel's boot id (so another machine, or this one after a reboot, is
- * never mistaken for this one).
+ * never mistaken for this one) and its pid namespace (so a process in
+ * another container, whose pids we cannot see, is never judged by ours).
  */
 #include "quorum/quorum.h"
 
@@ -12,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /*
@@ -88,6 +90,13 @@ int quorum_holder_self(struct quorum_holder *h)
 		return ret;
 	if (gethostname(h->host, sizeof(h->host) - 1) < 0)
 		snprintf(h->host, sizeof(h->host), "unknown");
+	{
+		struct stat st;
+
+		if (stat("/proc/self/ns/pid", &st) < 0)
+			return -errno;
+		h->pidns = (uint64_t)st.st_ino;
+	}
 	return 0;
 }
 
@@ -106,9 +115,15 @@ bool quorum_block_ended(const struct bd_qblock *qb)
 	return qb->ev[FUSEFS_QEV_END].write_nr >= qb->ev[FUSEFS_QEV_BEGIN].write_nr;
 }
 
-bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self)
+bool quorum_holder_same_host(const struct bd_qblock *qb, const struct quorum_holder *self)
 {
 	return qb->holder_pid != 0 &&
 	       memcmp(qb->holder_boot_id, self->boot_id, FUSEFS_BOOT_ID_BYTES) == 0 &&
+	       qb->holder_pidns == self->pidns;
+}
+
+bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self)
+{
+	return quorum_holder_same_host(qb, self) &&
 	       quorum_process_matches(qb->holder_pid, qb->holder_start_ticks);
 }

@@ -30,6 +30,7 @@
 #ifndef FUSEFS_QUORUM_H
 #define FUSEFS_QUORUM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -422,6 +423,7 @@ int quorum_find_leader(const struct bd_qblock *blocks, uint16_t present, uint64_
 struct quorum_holder {
 	uint64_t pid;
 	uint64_t start_ticks;  /* /proc/PID/stat field 22 */
+	uint64_t pidns;        /* inode of /proc/self/ns/pid: pids mean this namespace's */
 	uint8_t boot_id[FUSEFS_BOOT_ID_BYTES];
 	char host[FUSEFS_HOSTNAME_BYTES];
 };
@@ -430,8 +432,18 @@ struct quorum_holder {
 int quorum_holder_self(struct quorum_holder *h);
 /* Does the process pid exist (not a zombie) and did it start at start_ticks? */
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks);
-/* Is the block's holder a live process on this host (same boot id)? */
+/* Did the block's holder run on this host (same boot id and pid namespace)? */
+bool quorum_holder_same_host(const struct bd_qblock *qb, const struct quorum_holder *self);
+/* Is the block's holder a live process on this host? */
 bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self);
+/*
+ * May we take the slot whose block is qb: is its last mount not still
+ * running on this host?  0, or -EBUSY with one line in why.
+ */
+int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct quorum_holder *self,
+			   char *why, size_t whylen);
+/* Start a helper thread with SIGINT/TERM/HUP/PIPE blocked (they are main's). */
+int quorum_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 /* The slot's last mount ended cleanly (END written after its BEGIN). */
 bool quorum_block_ended(const struct bd_qblock *qb);
 
@@ -572,7 +584,7 @@ void quorum_agent_free(struct quorum_agent *a);
 /* From the server thread. */
 void quorum_agent_server_fenced(struct quorum_agent *a, uint64_t term);
 void quorum_agent_server_down(struct quorum_agent *a, uint64_t term, int res);
-/* 0, or -EINVAL out of range (the old value stays). */
+/* 0, or -EINVAL out of range (the old value stays).  Never lost. */
 int quorum_agent_set_hb_timeout(struct quorum_agent *a, uint32_t ms);
 uint32_t quorum_agent_hb_timeout(struct quorum_agent *a);
 void quorum_agent_snapshot(struct quorum_agent *a, struct quorum_snapshot *snap);

@@ -43,6 +43,20 @@ static void add_secs(struct strbuf *sb, mono_ns ns)
 	strbuf_addf(sb, "%s%" PRId64 ".%09" PRId64, sign, ns / NSEC_PER_SEC, ns % NSEC_PER_SEC);
 }
 
+/* The seed's "last_send to N term T type X secs_since S" lines. */
+static void add_last_lines(struct strbuf *sb, const char *what, const struct quorum_last_msg *l,
+			   mono_ns now)
+{
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (l[i].term == 0 && l[i].type == 0)
+			continue;
+		strbuf_addf(sb, "%s %d term %" PRIu64 " type %u secs_since ", what, i, l[i].term,
+			    l[i].type);
+		add_secs(sb, now - l[i].at);
+		strbuf_addf(sb, "\n");
+	}
+}
+
 static int finish(const struct strbuf *sb)
 {
 	return sb->truncated ? -ERANGE : (int)sb->len;
@@ -66,26 +80,8 @@ int quorum_status_text(const struct quorum_snapshot *snap, mono_ns now, char *bu
 	strbuf_addf(&sb, "timeout_in_secs ");
 	add_secs(&sb, next_timeout(st) == INT64_MAX ? 0 : next_timeout(st) - now);
 	strbuf_addf(&sb, "\n");
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		const struct quorum_last_msg *l = &snap->last_send[i];
-
-		if (l->term == 0 && l->type == 0)
-			continue;
-		strbuf_addf(&sb, "last_send to %d term %" PRIu64 " type %u secs_since ", i, l->term,
-			    l->type);
-		add_secs(&sb, now - l->at);
-		strbuf_addf(&sb, "\n");
-	}
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		const struct quorum_last_msg *l = &snap->last_recv[i];
-
-		if (l->term == 0 && l->type == 0)
-			continue;
-		strbuf_addf(&sb, "last_recv from %d term %" PRIu64 " type %u secs_since ", i, l->term,
-			    l->type);
-		add_secs(&sb, now - l->at);
-		strbuf_addf(&sb, "\n");
-	}
+	add_last_lines(&sb, "last_send to", snap->last_send, now);
+	add_last_lines(&sb, "last_recv from", snap->last_recv, now);
 	if (snap->hb_delay_max > 0)
 		strbuf_addf(&sb, "HB Delay(s) Count Secs Since\n");
 	for (int i = 1; i <= snap->hb_delay_max && i < QUORUM_HB_DELAY_NR; i++) {

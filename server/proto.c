@@ -14,6 +14,8 @@
 #include "blockdev/blockdev.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 int srv_codec_init(struct srv_codec *c, const struct bd_super *s)
 {
@@ -115,6 +117,28 @@ ssize_t srv_frame_decode(struct srv_codec *c, const void *buf, size_t len, uint3
 	*payload = b + SRV_FRAME_HDR_BYTES;
 	*plen = n;
 	return (ssize_t)srv_frame_bytes(c, n);
+}
+
+int srv_io_full(int fd, void *buf, size_t len, bool writing, mono_ns deadline)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd p = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
+		mono_ns left = deadline - mono_now();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)(left / NSEC_PER_MSEC) + 1) != 1)
+			return -ETIMEDOUT;
+		n = writing ? send(fd, (char *)buf + done, len - done, MSG_NOSIGNAL) :
+			      recv(fd, (char *)buf + done, len - done, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		done += (size_t)n;
+	}
+	return 0;
 }
 
 void srv_greeting_encode(const struct srv_greeting *g, uint8_t out[24])

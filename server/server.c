@@ -32,7 +32,8 @@
 static const char *const SUB = "server";
 
 #define CMD_MAX 32
-#define CLIENT_IO_MS 1000
+/* a whole greeting exchange, so a slow client never holds up a STOP for long */
+#define CLIENT_DEADLINE_MS 500
 
 enum srv_cmd_type { SC_START, SC_SERVE, SC_STOP, SC_EXIT };
 
@@ -60,6 +61,7 @@ struct server {
 	enum srv_phase phase;
 	uint64_t term;
 	int listen_fd;
+	mono_ns accept_after; /* back off after accept errors (EMFILE) */
 };
 
 static void efd_signal(int fd)
@@ -150,6 +152,7 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 	if (req.holder_known) {
 		req.holder.pid = b->holder_pid;
 		req.holder.start_ticks = b->holder_start_ticks;
+		req.holder.pidns = b->holder_pidns;
 		memcpy(req.holder.boot_id, b->holder_boot_id, sizeof(req.holder.boot_id));
 		memcpy(req.holder.host, b->holder_host, sizeof(req.holder.host));
 	}
@@ -180,22 +183,14 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 static int fence_earlier(struct server *s, uint64_t term)
 {
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
+	uint16_t present = bd_present_mask(&s->super);
 	struct quorum_fence_plan plan;
-	uint16_t present = 0;
 	char why[256];
 	int ret;
 
-	memset(blocks, 0, sizeof(blocks));
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		if (!bd_slot_present(&s->super, i))
-			continue;
-		present |= (uint16_t)(1u << i);
-		ret = bd_read_qblock(s->cfg.dev, &s->super, i, &blocks[i], why, sizeof(why));
-		if (ret < 0) {
-			log_err(SUB, "term %" PRIu64 ": cannot fence without the quorum blocks: %s",
-				term, why);
-			return ret;
-		}
+	if (bd_read_qblocks(s->cfg.dev, &s->super, blocks, why, sizeof(why)) != present) {
+		log_err(SUB, "term %" PRIu64 ": cannot fence without every quorum block: %s", term, why);
+		return -EIO;
 	}
 	quorum_fence_select(blocks, present, term, s->cfg.rid, &plan);
 	if (plan.superseded_term) {
@@ -223,7 +218,9 @@ static int listen_on_slot(struct server *s, uint64_t term)
 	int fd, one = 1, ret;
 
 	bd_addr_format(&s->super.slots[s->cfg.slot], addr, sizeof(addr));
-	bd_addr_to_sockaddr(&s->super.slots[s->cfg.slot], &ss, &len);
+	ret = bd_addr_to_sockaddr(&s->super.slots[s->cfg.slot], &ss, &len);
+	if (ret < 0)
+		return ret;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
@@ -241,25 +238,6 @@ static int listen_on_slot(struct server *s, uint64_t term)
 	return 0;
 }
 
-static int io_full(int fd, void *buf, size_t len, bool writing)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		struct pollfd p = { .fd = fd, .events = writing ? POLLOUT : POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, CLIENT_IO_MS) != 1)
-			return -ETIMEDOUT;
-		n = writing ? send(fd, (char *)buf + done, len - done, MSG_NOSIGNAL) :
-			      recv(fd, (char *)buf + done, len - done, 0);
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* One connection: read a GREETING, answer it, close. */
 static void serve_client(struct server *s, int fd)
 {
@@ -268,13 +246,14 @@ static void serve_client(struct server *s, int fd)
 		.fsid = s->super.fsid, .server_rid = s->cfg.rid, .term = s->term,
 		.slot = (uint32_t)s->cfg.slot, .version = SRV_PROTO_VERSION,
 	};
+	mono_ns deadline = mono_now() + CLIENT_DEADLINE_MS * NSEC_PER_MSEC;
 	struct srv_greeting g;
 	const uint8_t *pl;
 	uint32_t type, plen;
 	size_t want;
 	ssize_t n;
 
-	if (io_full(fd, buf, SRV_FRAME_HDR_BYTES, false) < 0)
+	if (srv_io_full(fd, buf, SRV_FRAME_HDR_BYTES, false, deadline) < 0)
 		return;
 	n = srv_frame_decode(&s->codec, buf, SRV_FRAME_HDR_BYTES, &type, &pl, &plen);
 	if (n != -EAGAIN)
@@ -285,8 +264,8 @@ static void serve_client(struct server *s, int fd)
 		memcpy(&raw, buf + 8, 4);
 		want = srv_frame_bytes(&s->codec, le32_to_cpu(raw));
 	}
-	if (want > sizeof(buf) || io_full(fd, buf + SRV_FRAME_HDR_BYTES,
-					  want - SRV_FRAME_HDR_BYTES, false) < 0)
+	if (want > sizeof(buf) || srv_io_full(fd, buf + SRV_FRAME_HDR_BYTES,
+					  want - SRV_FRAME_HDR_BYTES, false, deadline) < 0)
 		return;
 	n = srv_frame_decode(&s->codec, buf, want, &type, &pl, &plen);
 	if (n < 0 || type != SRV_MSG_GREETING || srv_greeting_decode(pl, plen, &g) < 0)
@@ -301,19 +280,24 @@ static void serve_client(struct server *s, int fd)
 	n = srv_frame_encode(&s->codec, SRV_MSG_GREETING_REPLY, payload, sizeof(payload), out,
 			     sizeof(out));
 	if (n > 0)
-		io_full(fd, out, (size_t)n, true);
+		srv_io_full(fd, out, (size_t)n, true, deadline);
 }
 
-static void accept_clients(struct server *s)
+/* One client per call, so commands are looked at between clients. */
+static void accept_client(struct server *s)
 {
-	for (int i = 0; i < 16; i++) {
-		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-		if (fd < 0)
-			return;
-		serve_client(s, fd);
-		close(fd);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			log_warn(SUB, "term %" PRIu64 ": accept: %s; pausing 100 ms", s->term,
+				 strerror(errno));
+			s->accept_after = mono_now() + 100 * NSEC_PER_MSEC;
+		}
+		return;
 	}
+	serve_client(s, fd);
+	close(fd);
 }
 
 /* ---- the thread ---- */
@@ -383,27 +367,33 @@ static void *server_main(void *arg)
 	bool running = true;
 
 	while (running) {
+		bool listening = s->listen_fd >= 0 && mono_now() >= s->accept_after;
 		struct pollfd p[2] = {
 			{ .fd = s->cmd_efd, .events = POLLIN },
-			{ .fd = s->listen_fd, .events = POLLIN },
+			{ .fd = listening ? s->listen_fd : -1, .events = POLLIN },
 		};
 		struct srv_cmd cmds[CMD_MAX];
 		int n;
 
-		if (poll(p, 2, 1000) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents & POLLIN)
-			accept_clients(s);
-		if (!(p[0].revents & POLLIN))
+		if (poll(p, 2, listening || s->listen_fd < 0 ? 1000 : 100) < 0) {
+			if (errno != EINTR)
+				log_warn(SUB, "poll: %s", strerror(errno));
 			continue;
-		efd_clear(s->cmd_efd);
-		pthread_mutex_lock(&s->lock);
-		n = s->ncmds;
-		memcpy(cmds, s->cmds, sizeof(cmds[0]) * (size_t)n);
-		s->ncmds = 0;
-		pthread_mutex_unlock(&s->lock);
-		for (int i = 0; i < n && running; i++)
-			running = run_cmd(s, &cmds[i]);
+		}
+		if (p[0].revents & POLLIN) {
+			/* commands first: a STOP never waits behind clients */
+			efd_clear(s->cmd_efd);
+			pthread_mutex_lock(&s->lock);
+			n = s->ncmds;
+			memcpy(cmds, s->cmds, sizeof(cmds[0]) * (size_t)n);
+			s->ncmds = 0;
+			pthread_mutex_unlock(&s->lock);
+			for (int i = 0; i < n && running; i++)
+				running = run_cmd(s, &cmds[i]);
+			continue;
+		}
+		if ((p[1].revents & POLLIN) && s->listen_fd >= 0)
+			accept_client(s);
 	}
 	return NULL;
 }
@@ -431,7 +421,7 @@ int server_create(const struct server_config *cfg, struct server **out)
 		ret = ret < 0 ? ret : -EMFILE;
 		goto fail;
 	}
-	ret = -pthread_create(&s->thread, NULL, server_main, s);
+	ret = quorum_thread_create(&s->thread, server_main, s);
 	if (ret < 0)
 		goto fail;
 	s->thread_started = true;

@@ -79,6 +79,12 @@ ssize_t srv_frame_encode(struct srv_codec *c, uint32_t type, const void *payload
 ssize_t srv_frame_decode(struct srv_codec *c, const void *buf, size_t len, uint32_t *type,
 			 const uint8_t **payload, uint32_t *plen);
 
+/*
+ * Send or receive exactly len bytes on a non-blocking socket before
+ * deadline (monotonic).  0, -ETIMEDOUT, -ECONNRESET or -errno.
+ */
+int srv_io_full(int fd, void *buf, size_t len, bool writing, mono_ns deadline);
+
 void srv_greeting_encode(const struct srv_greeting *g, uint8_t out[24]);
 int srv_greeting_decode(const uint8_t *in, uint32_t len, struct srv_greeting *g);
 void srv_greeting_reply_encode(const struct srv_greeting_reply *r, uint8_t out[40]);

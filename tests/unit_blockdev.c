@@ -318,6 +318,7 @@ static void make_qblock(struct bd_qblock *qb)
 	memset(qb->holder_boot_id, 0x5a, sizeof(qb->holder_boot_id));
 	snprintf(qb->holder_host, sizeof(qb->holder_host), "host-a");
 	qb->prev_holder_rid = 0xbeef;
+	qb->holder_pidns = 4026531836ull;
 }
 
 START_TEST(qblock_round_trip)
