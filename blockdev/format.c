@@ -454,6 +454,7 @@ void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 	out->holder_host[sizeof(out->holder_host) - 1] = '\0';
 	out->prev_holder_rid = cpu_to_le64(qb->prev_holder_rid);
 	out->holder_pidns = cpu_to_le64(qb->holder_pidns);
+	out->seq_hwm = cpu_to_le64(qb->seq_hwm);
 	bd_block_seal(out, FUSEFS_MAGIC_QUORUM, fsid, blkno, qb->seq);
 }
 
@@ -487,5 +488,6 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 	out->holder_host[sizeof(out->holder_host) - 1] = '\0';
 	out->prev_holder_rid = le64_to_cpu(in->prev_holder_rid);
 	out->holder_pidns = le64_to_cpu(in->holder_pidns);
+	out->seq_hwm = le64_to_cpu(in->seq_hwm);
 	return 0;
 }

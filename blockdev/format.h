@@ -153,7 +153,13 @@ struct fusefs_quorum_block {
 	struct le64 prev_holder_rid;
 	/* The holder's pid namespace (inode of /proc/self/ns/pid). */
 	struct le64 holder_pidns;
-	uint8_t pad2[3680];
+	/*
+	 * Quorum message sequence numbers below this are used up: each mount
+	 * starts here and reserves the next range with its BEGIN, so a
+	 * restarted member's numbers rise without trusting the wall clock.
+	 */
+	struct le64 seq_hwm;
+	uint8_t pad2[3672];
 };
 
 /* Every size and offset the format promises, checked. */
@@ -228,6 +234,7 @@ struct bd_qblock {
 	char holder_host[FUSEFS_HOSTNAME_BYTES];
 	uint64_t prev_holder_rid;
 	uint64_t holder_pidns;
+	uint64_t seq_hwm;
 };
 
 const char *bd_qevent_name(int ev);

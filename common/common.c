@@ -19,7 +19,7 @@ mono_ns mono_now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (mono_ns)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 }
 

@@ -39,8 +39,10 @@ static inline uint32_t le32_to_cpu(struct le32 x) { return le32toh(x.v); }
 static inline uint64_t le64_to_cpu(struct le64 x) { return le64toh(x.v); }
 
 /*
- * Monotonic time in nanoseconds (CLOCK_MONOTONIC).  A separate name so a
- * wall-clock value is never passed where a monotonic one is meant.
+ * Monotonic time in nanoseconds, CLOCK_BOOTTIME: unlike CLOCK_MONOTONIC it
+ * keeps counting while the machine is suspended, so a lease or a promise
+ * never outlives a suspend.  A separate name so a wall-clock value is never
+ * passed where a monotonic one is meant.
  */
 typedef int64_t mono_ns;
 

@@ -27,7 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SHUTDOWN_TIMEOUT_MS 10000
+/* leaving takes at most a heartbeat timeout (a follower keeps its promises) */
+#define SHUTDOWN_SLACK_MS 10000
 
 static const char *const SUB = "mount";
 
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
 
 out:
 	if (agent != NULL)
-		quorum_agent_shutdown(agent, SHUTDOWN_TIMEOUT_MS);
+		quorum_agent_shutdown(agent, (int)quorum_agent_hb_timeout(agent) + SHUTDOWN_SLACK_MS);
 	server_destroy(server);
 	quorum_agent_free(agent);
 	if (udp_fd >= 0)

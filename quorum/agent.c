@@ -5,7 +5,8 @@
  * The ring always holds: a RECVMSG on the slot's UDP socket, a READ on an
  * eventfd through which other threads hand in commands (server fenced or
  * down, heartbeat timeout changed, shutdown), and a TIMEOUT at the
- * machine's next deadline (moved with TIMEOUT_UPDATE).  The machine's
+ * machine's next deadline (moved with TIMEOUT_UPDATE) on CLOCK_BOOTTIME,
+ * the clock mono_now() reads.  The machine's
  * actions add SENDMSGs (all of one step's sends go out in one submit) and
  * the read-modify-write of our own quorum block: an O_DIRECT READ, checks,
  * then a WRITE with RWF_DSYNC; only when the write completes is the machine
@@ -89,6 +90,7 @@ struct quorum_agent {
 	mono_ns deadline;
 	uint64_t begin_rid_seen; /* BEGIN's rid when we read the block at start */
 	uint64_t prev_holder_rid;
+	uint64_t seq_base;       /* our sequence numbers start above this */
 
 	/* standing operations */
 	struct io_ctx recv_io;
@@ -263,6 +265,7 @@ static void send_one(struct quorum_agent *a, int to, const struct quorum_msg *m)
 	struct quorum_msg msg = *m;
 	socklen_t sslen;
 
+	msg.to = (uint8_t)to;
 	for (int i = 0; i < SEND_POOL; i++)
 		if (!a->sends[i].io.pending) {
 			sc = &a->sends[i];
@@ -400,6 +403,7 @@ static void on_block_read(struct quorum_agent *a, int res)
 		memcpy(qb.holder_host, a->cfg.self.host, sizeof(qb.holder_host));
 		qb.holder_pidns = a->cfg.self.pidns;
 		qb.prev_holder_rid = a->prev_holder_rid;
+		qb.seq_hwm = a->seq_base + QUORUM_SEQ_RANGE; /* our range is taken */
 	}
 	qb.seq++;
 	bd_qblock_encode(&qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), a->blk_buf);
@@ -431,7 +435,7 @@ static void log_note(struct quorum_agent *a, const struct quorum_action *act)
 	const struct quorum_state *st = &a->st;
 
 	switch (act->note) {
-	case QNOTE_PREVOTE:
+	case QNOTE_PREVOTE: /* every election timeout while cut off: too chatty for info */
 	case QNOTE_HB_TIMEOUT_SET:
 		log_debug(SUB, "slot %d term %" PRIu64 ": %s (%" PRId64 ")", a->cfg.slot, st->term,
 			  quorum_note_text(act->note), act->a);
@@ -575,12 +579,13 @@ static void arm_timeout(struct quorum_agent *a)
 	ns_to_ts(a->deadline, &a->to_ts);
 	if (a->to_io.pending) {
 		a->to_upd_io.kind = CTX_TIMEOUT_UPDATE;
+		/* the timeout keeps the clock it was armed with; a clock flag here is EINVAL */
 		io_uring_prep_timeout_update(sqe, &a->to_ts, (uint64_t)(uintptr_t)&a->to_io,
 					     IORING_TIMEOUT_ABS);
 		sqe_ctx(a, sqe, &a->to_upd_io);
 	} else {
 		a->to_io.kind = CTX_TIMEOUT;
-		io_uring_prep_timeout(sqe, &a->to_ts, 0, IORING_TIMEOUT_ABS);
+		io_uring_prep_timeout(sqe, &a->to_ts, 0, IORING_TIMEOUT_ABS | IORING_TIMEOUT_BOOTTIME);
 		sqe_ctx(a, sqe, &a->to_io);
 	}
 	a->to_at = a->deadline;
@@ -681,7 +686,11 @@ static void handle_cqe(struct quorum_agent *a, struct io_uring_cqe *cqe)
 		agent_step(a, &in);
 		break;
 	case CTX_TIMEOUT_UPDATE:
-		break; /* -ENOENT: the timeout fired first; its CQE re-arms */
+		/* -ENOENT: the timeout fired first, and its CQE re-arms it */
+		if (cqe->res < 0 && cqe->res != -ENOENT)
+			log_err(SUB, "slot %d: moving the timeout failed: %s", a->cfg.slot,
+				errstr(cqe->res));
+		break;
 	case CTX_EVENTFD:
 		if (cqe->res == (int)sizeof(a->efd_val))
 			on_commands(a);
@@ -911,6 +920,7 @@ static int read_start_state(struct quorum_agent *a, char *why, size_t whylen)
 		return ret;
 
 	a->begin_rid_seen = own->ev[FUSEFS_QEV_BEGIN].rid;
+	a->seq_base = own->seq_hwm;
 	a->prev_holder_rid = 0;
 	if (own->holder_rid != 0) {
 		if (quorum_block_ended(own) || quorum_holder_same_host(own, &a->cfg.self))
@@ -1005,8 +1015,6 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	struct quorum_agent *a;
 	pthread_condattr_t cattr;
 	struct timespec until;
-	uint64_t sec;
-	uint32_t nsec;
 	int ret;
 
 	*out = NULL;
@@ -1043,9 +1051,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	ret = read_start_state(a, why, whylen);
 	if (ret < 0)
 		goto fail;
-	wall_now(&sec, &nsec);
-	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid,
-				sec * (uint64_t)NSEC_PER_SEC + nsec);
+	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->seq_base);
 	if (ret < 0) {
 		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
 		goto fail;

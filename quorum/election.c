@@ -20,7 +20,11 @@
  *  4. Stickiness: a member that heard its leader within its heartbeat
  *     timeout (sticky_until) refuses pre-votes and votes and does not adopt
  *     a greater term from REQUEST_VOTE, VOTE or PRE_VOTE_REPLY.  Only a
- *     HEARTBEAT or RESIGNATION of a greater term moves it.
+ *     HEARTBEAT or RESIGNATION of a greater term moves it.  A member whose
+ *     term got ahead of a healthy leader's (a failed candidacy, or the
+ *     greatest term on disk at start) follows that lower-term leader - acks
+ *     it and stays sticky - as long as it voted for nobody else in its term
+ *     and follows no leader of its own term; so it still backs the lease.
  *  5. Leader lease: each HEARTBEAT carries the leader's send time; the ACK
  *     echoes it with the follower's heartbeat timeout H_f, and buys a lease
  *     until send time + 4/5 H_f.  The leader holds a lease while a majority
@@ -33,6 +37,9 @@
  *     is durable, and STOP is recorded for every ELECT once the server is
  *     down, so fence selection never mistakes a stopped leader for a
  *     running one.
+ *  7. A member leaving cleanly writes END only once every promise its acks
+ *     made has run out (sticky_until): END tells the next mount of the slot
+ *     that nothing is outstanding.
  */
 #include "quorum/quorum.h"
 
@@ -191,6 +198,7 @@ static void become(struct step *s, enum quorum_role to)
 		st->lease_until = 0;
 		memset(st->ack_lease, 0, sizeof(st->ack_lease));
 		st->leader_slot = -1;
+		st->leader_same_term = false;
 	}
 	st->role = to;
 	st->prevote = false;
@@ -225,6 +233,7 @@ static void set_term(struct step *s, uint64_t term, int from)
 	st->vote_for = -1;
 	st->vote_sent = false;
 	st->leader_slot = -1;
+	st->leader_same_term = false;
 	want_term(st, term);
 	st->ctr.term_follower++;
 	note(s, QNOTE_GREATER_TERM, (int64_t)term, from);
@@ -426,6 +435,21 @@ static void on_vote(struct step *s, const struct quorum_msg *m)
 		become_leader(s);
 }
 
+/* Follow the heartbeat's sender: promise (rule 5) and acknowledge. */
+static void follow(struct step *s, const struct quorum_msg *m, bool same_term)
+{
+	struct quorum_state *st = s->st;
+
+	st->leader_slot = m->from;
+	st->leader_same_term = same_term;
+	st->sticky_until = MAX(st->sticky_until, s->now + hb_timeout_ns(st));
+	st->deadline = MAX(st->sticky_until, s->now + hb_timeout_ns(st)) +
+		       MS(rnd(s) % QUORUM_ELECT_VAR_MS);
+	/* the ack carries the leader's term, so it counts in its lease */
+	if (promise_ms(st) > 0)
+		send_msg(s, m->from, QMSG_HEARTBEAT_ACK, m->term, m->arg, 0);
+}
+
 static void on_heartbeat(struct step *s, const struct quorum_msg *m)
 {
 	struct quorum_state *st = s->st;
@@ -440,12 +464,30 @@ static void on_heartbeat(struct step *s, const struct quorum_msg *m)
 	} else if (st->role == QROLE_CANDIDATE) {
 		become(s, QROLE_FOLLOWER);
 	}
-	st->leader_slot = m->from;
-	st->sticky_until = MAX(st->sticky_until, s->now + hb_timeout_ns(st));
-	st->deadline = MAX(st->sticky_until, s->now + hb_timeout_ns(st)) +
-		       MS(rnd(s) % QUORUM_ELECT_VAR_MS);
-	if (promise_ms(st) > 0)
-		send_msg(s, m->from, QMSG_HEARTBEAT_ACK, st->term, m->arg, 0);
+	follow(s, m, true);
+}
+
+/*
+ * A heartbeat from a leader of a lower term.  If we voted for nobody else
+ * in our term and follow no leader of our own, that leader is as good as
+ * ours: follow it (rule 4).  A vote for another slot in our term rules this
+ * out for the rest of the term, so a voter for a newer leader never backs
+ * an older one's lease.
+ */
+static void on_lower_heartbeat(struct step *s, const struct quorum_msg *m)
+{
+	struct quorum_state *st = s->st;
+
+	if (broken(st, QBREAK_NO_PREVOTE) || st->role == QROLE_LEADER ||
+	    (st->vote_for != -1 && st->vote_for != st->cfg.our_slot) ||
+	    (st->leader_same_term && s->now < st->sticky_until)) {
+		st->ctr.stale_msgs++;
+		return;
+	}
+	if (st->role == QROLE_CANDIDATE)
+		become(s, QROLE_FOLLOWER); /* our candidacy is over: we back this leader */
+	st->ctr.lower_leader_followed++;
+	follow(s, m, false);
 }
 
 static void on_heartbeat_ack(struct step *s, const struct quorum_msg *m)
@@ -469,7 +511,8 @@ static void on_resignation(struct step *s, const struct quorum_msg *m)
 	struct quorum_state *st = s->st;
 
 	if (st->role != QROLE_FOLLOWER ||
-	    (st->leader_slot != -1 && st->leader_slot != m->from))
+	    (st->leader_slot != -1 && st->leader_slot != m->from) ||
+	    (m->term < st->term && (st->leader_slot != m->from || st->leader_same_term)))
 		return;
 	/* the leader of our term gave up its lease: elect promptly */
 	st->leader_slot = -1;
@@ -507,6 +550,19 @@ static void on_msg(struct step *s, const struct quorum_msg *m)
 	}
 	if (m->type == QMSG_HEARTBEAT_ACK) {
 		on_heartbeat_ack(s, m);
+		return;
+	}
+	/* a member behind us may grant our pre-vote; match on the proposal */
+	if (m->type == QMSG_PRE_VOTE_REPLY && m->term < st->term) {
+		on_prevote_reply(s, m);
+		return;
+	}
+	if (m->type == QMSG_HEARTBEAT && m->term < st->term) {
+		on_lower_heartbeat(s, m);
+		return;
+	}
+	if (m->type == QMSG_RESIGNATION && m->term < st->term) {
+		on_resignation(s, m);
 		return;
 	}
 	if (m->term < st->term) {
@@ -558,10 +614,12 @@ static void on_start(struct step *s)
 	st->leader_slot = -1;
 	st->deadline = s->in->start.leader_recorded ? s->now + hb_timeout_ns(st) :
 						      election_timeout(s);
+	st->promise_lower_at = s->now;
 	if (s->in->start.prev_unclean && own->hb_ms > 0 &&
 	    !broken(st, QBREAK_NO_VOTE_PERSIST | QBREAK_NO_RESTART_PROMISE)) {
 		/* our last incarnation may have promised a leader: keep the promise */
 		st->sticky_until = s->now + MS(own->hb_ms);
+		st->promise_lower_at = st->sticky_until;
 		st->deadline = MAX(st->deadline, st->sticky_until) + MS(rnd(s) % QUORUM_ELECT_VAR_MS);
 	}
 	want_term(st, st->term);
@@ -588,7 +646,8 @@ static void on_persist_done(struct step *s)
 		return;
 	}
 	st->durable = st->inflight;
-	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term) {
+	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term &&
+	    st->role == QROLE_LEADER && st->term == st->srv_term && !st->shutting_down) {
 		st->srv = QSRV_UP;
 		emit(s, QACT_SERVE)->term = st->srv_term;
 	}
@@ -733,8 +792,9 @@ static void reconcile_server(struct step *s)
 	/* each of our ELECTs gets its STOP once no server of ours can run */
 	if (elect > st->want.ev_term[FUSEFS_QEV_STOP] && !(lead && elect == st->term))
 		want_event(st, FUSEFS_QEV_STOP, elect);
-	/* unmounting: END, in the same write as the STOP if there is one */
-	if (st->shutting_down && !st->end_requested) {
+	/* unmounting: END once our promises ran out (rule 7), with any STOP */
+	if (st->shutting_down && !st->end_requested &&
+	    (s->now >= st->sticky_until || broken(st, QBREAK_NO_RESTART_PROMISE))) {
 		st->end_requested = true;
 		want_event(st, FUSEFS_QEV_END, st->term);
 	}
@@ -749,7 +809,7 @@ static void reconcile_promise(struct step *s)
 	struct quorum_state *st = s->st;
 	uint32_t want = st->cfg.hb_timeout_ms;
 
-	if (want > st->want.hb_ms || (want < st->want.hb_ms && s->now >= st->sticky_until)) {
+	if (want > st->want.hb_ms || (want < st->want.hb_ms && s->now >= st->promise_lower_at)) {
 		st->want.hb_ms = want;
 		st->want_events |= IMG_FIELDS;
 	}
@@ -794,8 +854,10 @@ static void finish(struct step *s)
 
 static mono_ns next_deadline(const struct quorum_state *st)
 {
-	if (!st->started || st->done || st->failed || st->shutting_down)
+	if (!st->started || st->done || st->failed)
 		return NEVER;
+	if (st->shutting_down)
+		return st->end_requested || st->srv != QSRV_DOWN ? NEVER : st->sticky_until;
 	if (st->role == QROLE_LEADER)
 		return MIN(st->hb_next, leader_check_at(st));
 	if (st->role == QROLE_CANDIDATE && (st->prevote || st->request_sent))
@@ -853,6 +915,9 @@ void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns
 		break;
 	case QIN_SET_HB_TIMEOUT:
 		if (quorum_hb_timeout_valid(in->hb_timeout_ms)) {
+			/* acks already sent keep their promise; the disk keeps it as long */
+			st->promise_lower_at = MAX(st->promise_lower_at,
+						   now + MS(promise_ms(st)));
 			st->cfg.hb_timeout_ms = in->hb_timeout_ms;
 			note(&s, QNOTE_HB_TIMEOUT_SET, in->hb_timeout_ms, 0);
 		}

@@ -14,13 +14,16 @@
  *       45     1  type        enum quorum_msg_type
  *       46     1  from        sender slot
  *       47     1  flags       QMSG_F_*
- *       48     4  zero
+ *       48     1  to          destination slot: a datagram is for one member
+ *       49     3  zero
  *       52     4  crc         crc32c of bytes 0..51
  *       56    32  tag         HMAC-SHA256 of bytes 0..55 (zeros without auth)
  *
  * The decoder checks, in order: length, crc, tag, version, fsid, type,
- * sender slot (in range and present), not from our own slot, and a
- * sequence number above the last one accepted from that slot.  The first
+ * sender slot (in range and present), not from our own slot, addressed to
+ * us (so an authenticated message cannot be redirected to another member,
+ * say a VOTE to another candidate), and a sequence number above the last
+ * one accepted from that slot.  The first
  * failure bumps its counter; nothing is logged per message.
  */
 #include "quorum/quorum.h"
@@ -43,7 +46,8 @@ struct quorum_wire {
 	uint8_t type;
 	uint8_t from;
 	uint8_t flags;
-	uint8_t zero[4];
+	uint8_t to;
+	uint8_t zero[3];
 	struct le32 crc;
 	uint8_t tag[HMAC_SHA256_BYTES];
 };
@@ -127,6 +131,7 @@ int quorum_msg_encode(struct quorum_codec *c, struct quorum_msg *m, void *buf, s
 	w.type = m->type;
 	w.from = m->from;
 	w.flags = m->flags;
+	w.to = m->to;
 	w.crc = cpu_to_le32(bd_crc32c(&w, CRC_BYTES));
 	if (c->auth) {
 		ret = hmac_sha256(&c->mac, &w, TAG_BYTES, w.tag);
@@ -145,7 +150,7 @@ static int reject(struct quorum_codec *c, enum quorum_invalid why)
 
 int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struct quorum_msg *m)
 {
-	static const uint8_t zero[4];
+	static const uint8_t zero[3];
 	uint8_t tag[HMAC_SHA256_BYTES];
 	struct quorum_wire w;
 	uint64_t seq;
@@ -170,6 +175,8 @@ int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struc
 		return reject(c, QINV_bad_slot);
 	if (w.from == c->our_slot)
 		return reject(c, QINV_from_self);
+	if (w.to != c->our_slot)
+		return reject(c, QINV_wrong_dest);
 	seq = le64_to_cpu(w.seq);
 	if (seq <= c->rx_seq[w.from])
 		return reject(c, QINV_old_seq);
@@ -179,6 +186,7 @@ int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struc
 	m->type = w.type;
 	m->from = w.from;
 	m->flags = w.flags;
+	m->to = w.to;
 	m->timeout_ms = le32_to_cpu(w.timeout_ms);
 	m->term = le64_to_cpu(w.term);
 	m->arg = le64_to_cpu(w.arg);

@@ -104,6 +104,7 @@ const char *quorum_msg_type_name(unsigned type);
 struct quorum_msg {
 	uint8_t type;
 	uint8_t from;
+	uint8_t to;     /* the destination slot: set by the sender per datagram */
 	uint8_t flags;
 	uint32_t timeout_ms;
 	uint64_t term;
@@ -122,6 +123,7 @@ struct quorum_msg {
 	X(unknown_type)           \
 	X(bad_slot)               \
 	X(from_self)              \
+	X(wrong_dest)             \
 	X(old_seq)
 
 enum quorum_invalid {
@@ -153,10 +155,12 @@ struct quorum_codec {
 	uint64_t invalid[QINV_NR];
 };
 
+/* The range of sequence numbers one mount reserves (see seq_hwm in format.h). */
+#define QUORUM_SEQ_RANGE ((uint64_t)1 << 40)
+
 /*
  * Set up for the filesystem s, as slot our_slot, with our rid, and our
- * sequence numbers starting above seq_base (use the wall clock in ns, so a
- * restarted member's numbers still rise).  0 or -errno.
+ * sequence numbers starting above seq_base (the block's seq_hwm).  0 or -errno.
  */
 int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_slot,
 		      uint64_t rid, uint64_t seq_base);
@@ -219,6 +223,7 @@ struct quorum_config {
 	X(heartbeats_sent)          \
 	X(acks_counted)             \
 	X(stale_msgs)               \
+	X(lower_leader_followed)    \
 	X(leader_conflicts)         \
 	X(persists)
 
@@ -247,8 +252,10 @@ struct quorum_state {
 	uint16_t vote_bits;      /* candidate: (pre-)votes received in this round */
 	mono_ns deadline;        /* follower, candidate: start an election then */
 	mono_ns retry_at;        /* candidate: ask again those who did not answer */
-	int leader_slot;         /* the leader of term we hear from, -1: none */
+	int leader_slot;         /* the leader we hear from, -1: none */
+	bool leader_same_term;   /* ... and it leads our own term (not a lower one) */
 	mono_ns sticky_until;    /* heard a live leader: refuse (pre-)votes until */
+	mono_ns promise_lower_at; /* the promise on disk may drop to our timeout then */
 
 	/* leader */
 	mono_ns elected_at;

@@ -53,7 +53,7 @@ static void bench_codec(bool auth)
 	struct bd_super s;
 	struct quorum_codec tx, rx;
 	uint8_t buf[QUORUM_MSG_WIRE_BYTES];
-	struct quorum_msg m = { .type = QMSG_HEARTBEAT, .from = 0, .term = 5 }, out;
+	struct quorum_msg m = { .type = QMSG_HEARTBEAT, .from = 0, .to = 1, .term = 5 }, out;
 	int n = 200000;
 	mono_ns t0;
 

@@ -11,14 +11,16 @@
  *   cold start  members start within 200 ms on a calm network;
  *   chaos       loss, delay, duplication, reordering, corruption,
  *               partitions that come and go, one-way links, crashes at any
- *               step (an unfinished write is kept or lost at random),
- *               restarts, pauses, disk stalls and write errors, clock-rate
- *               differences up to 1%, heartbeat timeouts changed at run time;
+ *               step and between a step's actions (an unfinished write is
+ *               kept or lost at random), clean unmounts, restarts, pauses,
+ *               disk stalls and write errors, clock-rate differences up to
+ *               1%, heartbeat timeouts changed at run time;
  *   heal        everything repaired and restarted;
  *   failover    the leader is killed; a new one must be elected within the
  *               heartbeat timeout + 1 s;
- *   rejoin      a follower is cut off for 2.5 heartbeat timeouts, then
- *               returns; the leader must not change.
+ *   rejoin      a follower is cut off for 2.5 heartbeat timeouts (and is
+ *               sometimes restarted meanwhile), then returns; the leader
+ *               must not change, from the cut to the end.
  *
  * Invariants checked after every step:
  *   I1 with 3+ slots, at most one leader per term;
@@ -100,6 +102,7 @@ static struct {
 enum ev_type {
 	E_TIMER, E_DELIVER, E_PERSIST, E_FENCE, E_SERVER_DOWN,
 	E_CRASH, E_RESTART, E_PAUSE, E_RESUME, E_NET, E_HB_CHANGE, E_PHASE, E_CHECK,
+	E_UNMOUNT,
 };
 
 struct event {
@@ -379,8 +382,14 @@ static void check_lease(struct member *m)
 
 static void check_votes_on_disk(int slot, const struct bd_qblock *old, const struct bd_qblock *nb)
 {
+	if (nb->ev[FUSEFS_QEV_TERM].term < old->ev[FUSEFS_QEV_TERM].term)
+		violation("I2: slot %d's TERM on disk went from %" PRIu64 " to %" PRIu64, slot,
+			  old->ev[FUSEFS_QEV_TERM].term, nb->ev[FUSEFS_QEV_TERM].term);
+	if (nb->vote_term < old->vote_term)
+		violation("I2: slot %d's vote term on disk went from %" PRIu64 " to %" PRIu64, slot,
+			  old->vote_term, nb->vote_term);
 	if (bd_qblock_greatest_term(nb) < bd_qblock_greatest_term(old))
-		violation("I2: slot %d's term on disk went from %" PRIu64 " to %" PRIu64, slot,
+		violation("I2: slot %d's greatest term on disk went from %" PRIu64 " to %" PRIu64, slot,
 			  bd_qblock_greatest_term(old), bd_qblock_greatest_term(nb));
 	if (nb->vote_slot >= 0 && nb->vote_term > 0) {
 		int8_t *v = &W.disk_vote[slot][nb->vote_term % MAX_TERMS];
@@ -421,8 +430,11 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 	struct event e = { .type = E_DELIVER, .m = to, .from = m->slot };
 	int copies = 1;
 
+	msg->to = (uint8_t)to;
 	if (msg->type == QMSG_VOTE)
 		check_wire_vote(m->slot, to, msg->term);
+	if (msg->type == QMSG_REQUEST_VOTE)
+		check_wire_vote(m->slot, m->slot, msg->term); /* a candidate votes for itself */
 	if (W.use_codec) {
 		if (quorum_msg_encode(&m->codec, msg, e.bytes, sizeof(e.bytes)) < 0)
 			die("encode failed");
@@ -532,12 +544,19 @@ static void server_stop(struct member *m, int res)
 }
 
 static void member_exit(struct member *m, const char *why);
+static void member_gone(struct member *m, const char *why);
 
 static void apply_actions(struct member *m, const struct quorum_actions *out)
 {
 	for (int k = 0; k < out->count && m->alive; k++) {
 		const struct quorum_action *a = &out->act[k];
 		struct quorum_msg msg;
+
+		/* a crash between two of one step's actions: the rest never happen */
+		if (k > 0 && W.chaos_on && rng_chance(W.p_crash_step / 2)) {
+			member_gone(m, "crash between actions");
+			return;
+		}
 
 		switch (a->type) {
 		case QACT_PERSIST:
@@ -685,7 +704,8 @@ static void member_crash(struct member *m, const char *why)
 		m->lease_end = W.now;
 	m->leading = false;
 	if (W.rejoin_watch && m->slot == W.rejoin_leader)
-		W.rejoin_watch = false;
+		violation("I6: healthy leader slot %d was %s while slot %d rejoined", m->slot, why,
+			  W.rejoin_slot);
 }
 
 /* The member's process is gone; like a real cluster, it is remounted soon. */
@@ -780,6 +800,10 @@ static void handle_member_event(struct member *m, struct event *e)
 		in.type = QIN_SERVER_DOWN;
 		in.server.term = m->srv_term;
 		in.server.res = (int)e->arg;
+		member_step(m, &in);
+		break;
+	case E_UNMOUNT:
+		in.type = QIN_SHUTDOWN;
 		member_step(m, &in);
 		break;
 	case E_HB_CHANGE:
@@ -879,7 +903,7 @@ static void schedule_chaos(int64_t start, int64_t end)
 			int what = (int)rng_below(3);
 
 			if (what == 0) {
-				e.type = E_CRASH;
+				e.type = rng_chance(0.5) ? E_CRASH : E_UNMOUNT;
 			} else if (what == 1) {
 				e.type = E_PAUSE;
 				e.arg = rng_range(MS(50), MS(3 * W.hb_max_ms));
@@ -989,7 +1013,20 @@ static void phase_begin(enum phase ph)
 		}
 		W.rejoin_slot = (leader + 1 + (int)rng_below((uint64_t)W.n - 1)) % W.n;
 		isolate(W.rejoin_slot);
-		trace("rejoin: slot %d cut off", W.rejoin_slot);
+		W.rejoin_leader = leader;
+		W.rejoin_term = W.m[leader].st.term;
+		W.rejoin_watch = true;
+		trace("rejoin: slot %d cut off; leader slot %d term %" PRIu64 " must stay",
+		      W.rejoin_slot, leader, W.rejoin_term);
+		if (rng_chance(0.5)) {
+			/* it also restarts while cut off, and comes back with what the disk says */
+			struct event r = { .type = E_RESTART, .m = W.rejoin_slot,
+					   .t = W.now + MS(W.hb_max_ms) };
+
+			member_crash(&W.m[W.rejoin_slot], "crash while cut off");
+			r.inc = W.m[W.rejoin_slot].inc;
+			push(r);
+		}
 		{
 			struct event c = { .type = E_CHECK, .t = W.now + MS(W.hb_max_ms) * 5 / 2,
 					   .arg = PH_REJOIN };
@@ -1022,15 +1059,10 @@ static void handle_check(const struct event *e)
 		break;
 	case PH_REJOIN:
 		heal_network();
-		leader = current_leader();
-		if (leader < 0)
-			break;
-		/* the cluster without the cut-off member must still have a healthy leader */
-		W.rejoin_leader = leader;
-		W.rejoin_term = W.m[leader].st.term;
-		W.rejoin_watch = true;
-		trace("rejoin: slot %d back; leader slot %d term %" PRIu64 " must stay", W.rejoin_slot,
-		      leader, W.rejoin_term);
+		if (leader != W.rejoin_leader)
+			violation("I6: leader changed from slot %d to %d while slot %d was cut off",
+				  W.rejoin_leader, leader, W.rejoin_slot);
+		trace("rejoin: slot %d back", W.rejoin_slot);
 		break;
 	default:
 		break;
@@ -1043,7 +1075,8 @@ static void handle_event(struct event *e)
 
 	switch (e->type) {
 	case E_PHASE:
-		W.rejoin_watch = false;
+		if ((enum phase)e->arg != PH_REJOIN)
+			W.rejoin_watch = false;
 		phase_begin((enum phase)e->arg);
 		return;
 	case E_CHECK:
@@ -1057,6 +1090,21 @@ static void handle_event(struct event *e)
 		if (!W.chaos_on || !m->alive)
 			return;
 		member_gone(m, "crash");
+		return;
+	case E_UNMOUNT:
+		if (!W.chaos_on || !m->alive || m->st.shutting_down)
+			return;
+		trace("slot %d: clean unmount", m->slot);
+		{
+			struct quorum_input in = { .type = QIN_SHUTDOWN };
+
+			if (m->paused) {
+				if (m->nbacklog < BACKLOG)
+					m->backlog[m->nbacklog++] = *e;
+			} else {
+				member_step(m, &in);
+			}
+		}
 		return;
 	case E_RESTART:
 		if (m->alive || e->inc != m->inc)
@@ -1163,7 +1211,7 @@ static struct run_result run(uint64_t seed, int n)
 		bd_addr_parse("127.0.0.1", (uint16_t)(7000 + i), &W.super.slots[i]);
 		W.disk[i].vote_slot = -1;
 	}
-	W.hb_max_ms = opt.hb_fixed_ms ? opt.hb_fixed_ms : (int)rng_range(500, 2000);
+	W.hb_max_ms = opt.hb_fixed_ms ? opt.hb_fixed_ms : (int)rng_range(500, 4000);
 	W.p_loss = (double)rng_range(0, 30) / 100.0;
 	W.p_dup = (double)rng_range(0, 10) / 100.0;
 	W.p_corrupt = (double)rng_range(0, 5) / 100.0;

@@ -319,6 +319,7 @@ static void make_qblock(struct bd_qblock *qb)
 	snprintf(qb->holder_host, sizeof(qb->holder_host), "host-a");
 	qb->prev_holder_rid = 0xbeef;
 	qb->holder_pidns = 4026531836ull;
+	qb->seq_hwm = 1ull << 45;
 }
 
 START_TEST(qblock_round_trip)

@@ -484,18 +484,93 @@ END_TEST
 START_TEST(stale_messages_ignored)
 {
 	struct h h;
+	struct quorum_input in = { .type = QIN_START };
 
+	/* a member that voted for slot 0 in term 5 */
 	h_init(&h, 1, 3, 2000);
-	h_started(&h, 5);
+	in.start.own.term = 5;
+	in.start.own.vote_term = 5;
+	in.start.own.vote_slot = 0;
+	in.start.greatest_term = 5;
+	h_step(&h, in);
+	h_persist_done(&h, 0);
 	h_msg(&h, QMSG_HEARTBEAT, 2, 4, 1, 0);
 	h_msg(&h, QMSG_REQUEST_VOTE, 2, 4, 0, 0);
+	h_msg(&h, QMSG_VOTE, 2, 4, 0, 0);
 	ck_assert_int_eq(h.out.count, 0);
-	ck_assert_uint_eq(h.st.ctr.stale_msgs, 2);
+	ck_assert_uint_eq(h.st.ctr.stale_msgs, 3);
 	ck_assert_int_eq(h.st.leader_slot, -1);
 	/* from ourselves, or from a slot that is not configured */
 	h_msg(&h, QMSG_HEARTBEAT, 1, 9, 1, 0);
 	h_msg(&h, QMSG_HEARTBEAT, 5, 9, 1, 0);
 	ck_assert_uint_eq(h.st.term, 5);
+}
+END_TEST
+
+/* A member ahead of a healthy leader's term follows it rather than lock it out. */
+START_TEST(ahead_member_follows_lower_leader)
+{
+	struct h h;
+	const struct quorum_action *ack;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 7); /* took term 7 from the blocks, voted for nobody */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 6, 99, 0);
+	ack = find_send(&h, QMSG_HEARTBEAT_ACK);
+	ck_assert_ptr_nonnull(ack);
+	ck_assert_uint_eq(ack->msg.term, 6); /* the leader's term: it counts in its lease */
+	ck_assert_uint_eq(ack->msg.arg, 99);
+	ck_assert_uint_eq(h.st.term, 7);     /* ours never goes down */
+	ck_assert_int_eq(h.st.leader_slot, 0);
+	ck_assert(!h.st.leader_same_term);
+	ck_assert_uint_eq(h.st.ctr.lower_leader_followed, 1);
+	/* and it is sticky: refuses pre-votes for its own term's successor */
+	h.now += MS(1000);
+	h_msg(&h, QMSG_PRE_VOTE, 2, 7, 8, 0);
+	ck_assert(!(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED));
+	/* the lower leader resigns: elect promptly */
+	h_msg(&h, QMSG_RESIGNATION, 0, 6, 0, 0);
+	ck_assert_int_eq(h.st.sticky_until, 0);
+	/* a leader of our own term takes precedence over lower ones */
+	h_msg(&h, QMSG_HEARTBEAT, 2, 7, 5, 0);
+	ck_assert(h.st.leader_same_term);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 6, 100, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	ck_assert_int_eq(h.st.leader_slot, 2);
+}
+END_TEST
+
+START_TEST(failed_candidate_follows_lower_leader)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 5, 6, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert_uint_eq(h.st.term, 6);
+	/* a leader won term 5 after all: our candidacy in 6 gives way */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 5, 1, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+	/* a late vote for our old candidacy elects nobody */
+	h_msg(&h, QMSG_VOTE, 2, 6, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+}
+END_TEST
+
+START_TEST(prevote_grant_from_member_behind_counts)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 7);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 4, 8, QMSG_F_GRANTED);
+	ck_assert(!h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 8);
 }
 END_TEST
 
@@ -728,6 +803,80 @@ START_TEST(shutdown_leader_stops_resigns_stop_end)
 	h_persist_done(&h, 0);
 	ck_assert_ptr_nonnull(find_act(&h, QACT_DONE));
 	ck_assert(h.st.done);
+}
+END_TEST
+
+/* Rule 7: a clean END only once the acks' promises ran out. */
+START_TEST(shutdown_end_waits_for_promises)
+{
+	struct h h;
+	mono_ns acked;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 1, 0);
+	acked = h.now;
+	h.now += MS(300);
+	h_simple(&h, QIN_SHUTDOWN);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_int_eq(h.out.deadline, acked + MS(2000));
+	h_timer_at(&h, acked + MS(1999));
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	h_timer_at(&h, acked + MS(2000));
+	ck_assert(find_act(&h, QACT_PERSIST)->events & (1u << FUSEFS_QEV_END));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_DONE));
+}
+END_TEST
+
+START_TEST(promise_lowered_after_old_promises_expire)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_SET_HB_TIMEOUT };
+	mono_ns changed;
+
+	h_init(&h, 1, 3, 5000);
+	h_started(&h, 2);
+	ck_assert_uint_eq(h.st.durable.hb_ms, 5000);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+	in.hb_timeout_ms = 1000;
+	h_step(&h, in);
+	changed = h.now;
+	/* heartbeats keep coming; the disk keeps 5000 until those acks are old */
+	for (int i = 1; i <= 49; i++) {
+		h.now = changed + MS(100) * i;
+		h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+		ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 1000);
+		ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	}
+	h.now = changed + MS(5000);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.hb_ms, 1000);
+	/* raising takes effect on disk at once */
+	in.hb_timeout_ms = 8000;
+	h_persist_done(&h, 0);
+	h_step(&h, in);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.hb_ms, 8000);
+}
+END_TEST
+
+START_TEST(no_serve_after_stepping_down)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 1, 2, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 1, 2, 0, 0);
+	h_persist_done(&h, 0);
+	h_server(&h, QIN_SERVER_FENCED, 2, 0); /* FENCE write in flight */
+	h_msg(&h, QMSG_HEARTBEAT, 2, 3, 1, 0); /* deposed meanwhile */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	ck_assert_int_eq(h.st.srv, QSRV_STOPPING);
 }
 END_TEST
 
@@ -1108,6 +1257,9 @@ Suite *suite_election(void)
 	tcase_add_test(tc, refused_prevote_with_greater_term_catches_up);
 	tcase_add_test(tc, greater_heartbeat_adopts_and_acks_once_durable);
 	tcase_add_test(tc, stale_messages_ignored);
+	tcase_add_test(tc, ahead_member_follows_lower_leader);
+	tcase_add_test(tc, failed_candidate_follows_lower_leader);
+	tcase_add_test(tc, prevote_grant_from_member_behind_counts);
 	tcase_add_test(tc, leader_lease_from_acks);
 	tcase_add_test(tc, leader_without_acks_steps_down);
 	tcase_add_test(tc, paused_leader_checks_lease_before_acting);
@@ -1119,6 +1271,9 @@ Suite *suite_election(void)
 	tcase_add_test(tc, server_failure_resigns_and_records_stop);
 	tcase_add_test(tc, fencing_failure_never_serves);
 	tcase_add_test(tc, shutdown_leader_stops_resigns_stop_end);
+	tcase_add_test(tc, shutdown_end_waits_for_promises);
+	tcase_add_test(tc, promise_lowered_after_old_promises_expire);
+	tcase_add_test(tc, no_serve_after_stepping_down);
 	tcase_add_test(tc, shutdown_follower_writes_end);
 	tcase_add_test(tc, persist_failure_leaves_quorum);
 	tcase_add_test(tc, set_hb_timeout_validated);

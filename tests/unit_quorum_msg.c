@@ -45,7 +45,7 @@ static void pair_free(struct pair *p)
 static int encode(struct pair *p, uint8_t type, uint8_t *buf)
 {
 	struct quorum_msg m = {
-		.type = type, .from = 0, .flags = QMSG_F_GRANTED, .timeout_ms = 2000,
+		.type = type, .from = 0, .to = 1, .flags = QMSG_F_GRANTED, .timeout_ms = 2000,
 		.term = 77, .arg = 0x123456789ull,
 	};
 
@@ -155,6 +155,12 @@ START_TEST(every_rejection_counted)
 	buf[46] = 1; /* claims to be the receiver's own slot */
 	reseal(&p, buf);
 	expect_reject(&p, buf, QUORUM_MSG_WIRE_BYTES, QINV_from_self);
+
+	/* an authentic message for slot 2, delivered to slot 1 (a redirected VOTE) */
+	encode(&p, QMSG_VOTE, buf);
+	buf[48] = 2;
+	reseal(&p, buf);
+	expect_reject(&p, buf, QUORUM_MSG_WIRE_BYTES, QINV_wrong_dest);
 	pair_free(&p);
 }
 END_TEST
@@ -194,7 +200,7 @@ START_TEST(auth_mismatch_rejected)
 	s2 = p.s;
 	s2.cluster_secret[0] ^= 0xff;
 	ck_assert_int_eq(quorum_codec_init(&other, &s2, 0, 0x9, 1), 0);
-	m = (struct quorum_msg){ .type = QMSG_VOTE, .from = 0, .term = 3 };
+	m = (struct quorum_msg){ .type = QMSG_VOTE, .from = 0, .to = 1, .term = 3 };
 	quorum_msg_encode(&other, &m, buf, sizeof(buf));
 	expect_reject(&p, buf, sizeof(buf), QINV_bad_tag);
 	quorum_codec_free(&other);
