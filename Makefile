@@ -138,6 +138,8 @@ bench: $(BENCH) $(PROGS)
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(filter-out $(BUILD)/fusefs-sim,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
+	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:

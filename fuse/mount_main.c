@@ -190,6 +190,23 @@ static int prepare_member(const struct mount_opts *o, struct fs_ctx *fs,
 	return ret;
 }
 
+/* So /proc/mounts shows "DEVICE MOUNTPOINT fuse.fusefs". */
+static int add_fs_names(struct mount_opts *o)
+{
+	char *name = NULL, *opts = NULL;
+	int ret = -1;
+
+	if (asprintf(&name, "fsname=%s", o->device) < 0)
+		return -1;
+	if (fuse_opt_add_opt(&opts, "subtype=fusefs") == 0 &&
+	    fuse_opt_add_opt_escaped(&opts, name) == 0 &&
+	    fuse_opt_add_arg(&o->fuse_args, "-o") == 0 && fuse_opt_add_arg(&o->fuse_args, opts) == 0)
+		ret = 0;
+	free(name);
+	free(opts);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_loop_config *loop_cfg = NULL;
@@ -231,6 +248,10 @@ int main(int argc, char **argv)
 	if (o.slot_nr >= 0 && prepare_member(&o, &fs, &self, &udp_fd) < 0)
 		goto out;
 
+	if (add_fs_names(&o) < 0) {
+		say("out of memory");
+		goto out;
+	}
 	se = fuse_session_new(&o.fuse_args, &fs_ops, sizeof(fs_ops), &fs);
 	if (se == NULL) {
 		say("cannot set up the FUSE session (see the message above)");

@@ -339,6 +339,15 @@ for p in /proc/[0-9]*; do
 done
 fusermount3 -u "$T/bad"
 check "fusermount3 -u ended the daemon (pid ${dpid:-?})" gone "${dpid:-0}"
+out=$(timeout 20 mount.fuse3 "$MOUNT#$DEV" "$T/bad" -o "rw,nosuid,nodev" 2>&1)
+check "mount.fuse3 (what mount -t fuse.fusefs runs) mounts: $out" test $? = 0
+check "and /proc/mounts shows it as fuse.fusefs on the device" grep -q "^$DEV $T/bad fuse.fusefs " /proc/mounts
+dpid=""
+for p in /proc/[0-9]*; do
+	if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$MOUNT $DEV $T/bad"; then dpid=${p#/proc/}; fi
+done
+umount "$T/bad"
+check "umount ends it (pid ${dpid:-?})" gone "${dpid:-0}"
 stop_all
 
 echo "test-integration: $PASS passed, $FAIL failed"
