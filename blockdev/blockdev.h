@@ -72,12 +72,6 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 
 /* Fill the header and compute the crc; the block is ready to write. */
 void bd_block_seal(void *block, uint32_t magic, uint64_t fsid, uint64_t blkno, uint64_t seq);
-/*
- * Check crc, magic, fsid (unless check_fsid is false) and blkno in that
- * order.  -EIO with the first failure described in why.
- */
-int bd_block_check(const void *block, uint32_t magic, bool check_fsid, uint64_t fsid,
-		   uint64_t blkno, char *why, size_t whylen);
 
 /* ---- device I/O ---- */
 
@@ -92,7 +86,6 @@ int bd_open(const char *path, bool writable, struct bd_dev **out, char *why, siz
 void bd_close(struct bd_dev *dev);
 const char *bd_path(const struct bd_dev *dev);
 uint64_t bd_size_blocks(const struct bd_dev *dev);
-int bd_fd(const struct bd_dev *dev);
 
 /* 4096-aligned buffers for O_DIRECT. */
 void *bd_alloc(size_t nr_blocks);
@@ -118,8 +111,6 @@ int bd_io_result(int res, unsigned nr_blocks);
 int bd_read_super(struct bd_dev *dev, struct bd_super *out, char *why, size_t whylen);
 int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 		   struct bd_qblock *out, char *why, size_t whylen);
-int bd_write_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
-		    const struct bd_qblock *qb);
 /*
  * Read every present slot's quorum block into blocks[] (by slot number).
  * Returns the mask of slots read and verified; a slot that failed is zeroed

@@ -153,11 +153,6 @@ uint64_t bd_size_blocks(const struct bd_dev *dev)
 	return dev->size_blocks;
 }
 
-int bd_fd(const struct bd_dev *dev)
-{
-	return dev->fd;
-}
-
 void bd_prep_read(struct io_uring_sqe *sqe, const struct bd_dev *dev, uint64_t blkno,
 		  void *buf, unsigned nr_blocks)
 {
@@ -333,19 +328,3 @@ uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
 	return ok;
 }
 
-int bd_write_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
-		    const struct bd_qblock *qb)
-{
-	struct fusefs_quorum_block *blk;
-	int ret;
-
-	if (!bd_slot_nr_valid(slot_nr))
-		return -EINVAL;
-	blk = bd_alloc(1);
-	if (blk == NULL)
-		return -ENOMEM;
-	bd_qblock_encode(qb, s->fsid, bd_quorum_blkno(slot_nr), blk);
-	ret = bd_write(dev, bd_quorum_blkno(slot_nr), blk, 1);
-	bd_free(blk);
-	return ret;
-}

@@ -279,8 +279,12 @@ void bd_block_seal(void *block, uint32_t magic, uint64_t fsid, uint64_t blkno, u
 	hdr->crc = cpu_to_le32(block_crc(block));
 }
 
-int bd_block_check(const void *block, uint32_t magic, bool check_fsid, uint64_t fsid,
-		   uint64_t blkno, char *why, size_t whylen)
+/*
+ * Check crc, magic, fsid (unless check_fsid is false) and blkno in that
+ * order.  -EIO with the first failure described in why.
+ */
+static int block_check(const void *block, uint32_t magic, bool check_fsid, uint64_t fsid,
+		       uint64_t blkno, char *why, size_t whylen)
 {
 	const struct fusefs_block_header *hdr = block;
 	uint32_t crc = block_crc(block);
@@ -359,7 +363,7 @@ int bd_super_decode(const struct fusefs_super_block *in, struct bd_super *out, c
 	char qwhy[160];
 	int ret;
 
-	ret = bd_block_check(in, FUSEFS_MAGIC_SUPER, false, 0, FUSEFS_SUPER_BLKNO, why, whylen);
+	ret = block_check(in, FUSEFS_MAGIC_SUPER, false, 0, FUSEFS_SUPER_BLKNO, why, whylen);
 	if (ret < 0)
 		return ret;
 
@@ -463,7 +467,7 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 {
 	int ret;
 
-	ret = bd_block_check(in, FUSEFS_MAGIC_QUORUM, true, fsid, blkno, why, whylen);
+	ret = block_check(in, FUSEFS_MAGIC_QUORUM, true, fsid, blkno, why, whylen);
 	if (ret < 0)
 		return ret;
 

@@ -3,9 +3,11 @@
  * every module.  The log destination is the only global state.
  */
 #include "common/common.h"
+#include "common/thread.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -114,6 +116,22 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 const char *errstr(int neg_errno)
 {
 	return strerror(neg_errno < 0 ? -neg_errno : neg_errno);
+}
+
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t block, saved;
+	int ret;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
+	ret = -pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	return ret;
 }
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

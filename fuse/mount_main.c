@@ -128,9 +128,13 @@ static int open_fs(const struct mount_opts *o, struct fs_ctx *fs)
 	struct stat st;
 	int ret;
 
-	if (stat(o->mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		say("%s: %s", o->mountpoint, stat(o->mountpoint, &st) < 0 ? strerror(errno) :
-		    "not a directory");
+	if (stat(o->mountpoint, &st) < 0) {
+		ret = -errno;
+		say("%s: %s", o->mountpoint, errstr(ret));
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		say("%s: not a directory", o->mountpoint);
 		return -ENOTDIR;
 	}
 	ret = bd_open(o->device, o->slot_nr >= 0, &fs->dev, why, sizeof(why));

@@ -21,6 +21,7 @@
 #include "quorum/quorum.h"
 
 #include "blockdev/blockdev.h"
+#include "common/thread.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,7 +29,6 @@
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -971,23 +971,6 @@ static void agent_release(struct quorum_agent *a)
 	free(a);
 }
 
-/* Start a helper thread with the termination signals blocked: they belong to main. */
-int quorum_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t block, saved;
-	int ret;
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &block, &saved);
-	ret = -pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	return ret;
-}
-
 /* A deadline ms from now on the clock snap_cond waits on. */
 static struct timespec deadline_in(int ms)
 {
@@ -1070,7 +1053,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	}
 	a->ring_ready = true;
 
-	ret = quorum_thread_create(&a->thread, agent_main, a);
+	ret = thread_start(&a->thread, agent_main, a);
 	if (ret < 0) {
 		snprintf(why, whylen, "cannot start the quorum thread: %s", errstr(ret));
 		goto fail;

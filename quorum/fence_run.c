@@ -183,7 +183,7 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 	size_t line_len = 0;
 	struct env_build env;
 	int pipefd[2] = { -1, -1 }, pidfd = -1, status = 0, ret;
-	bool exited = false, eof = false;
+	bool exited = false, eof = false, stop;
 	pid_t pid = -1;
 
 	ret = env_build(&env, req);
@@ -238,12 +238,12 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 			kill(-pid, SIGKILL);
 			break;
 		}
-		if (mono_now() >= deadline || aborted(abort_fd)) {
+		stop = aborted(abort_fd);
+		if (stop || mono_now() >= deadline) {
 			kill_and_reap(pid, pidfd, &status);
 			snprintf(why, whylen, "fence_cmd %s %s; killed it", cfg->fence_cmd,
-				 aborted(abort_fd) ? "was aborted (our server is stopping)" :
-						     "did not finish in time");
-			ret = aborted(abort_fd) ? -ECANCELED : -ETIMEDOUT;
+				 stop ? "was aborted (our server is stopping)" : "did not finish in time");
+			ret = stop ? -ECANCELED : -ETIMEDOUT;
 			goto out;
 		}
 		if (poll(p, 3, ms_left(deadline)) < 0 && errno != EINTR) {

@@ -30,7 +30,6 @@
 #ifndef FUSEFS_QUORUM_H
 #define FUSEFS_QUORUM_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -449,8 +448,6 @@ bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_ho
  */
 int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct quorum_holder *self,
 			   char *why, size_t whylen);
-/* Start a helper thread with SIGINT/TERM/HUP/PIPE blocked (they are main's). */
-int quorum_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 /* The slot's last mount ended cleanly (END written after its BEGIN). */
 bool quorum_block_ended(const struct bd_qblock *qb);
 

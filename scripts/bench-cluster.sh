@@ -5,8 +5,8 @@
 # Needs root and /dev/fuse.  Usage: scripts/bench-cluster.sh [BUILD_DIR] [RUNS] [IDLE_SECS]
 set -u
 
-# is_mounted PATH: listed in /proc/mounts (a dead FUSE mount fails mountpoint(1))
-is_mounted() { grep -qs " $(realpath -m "$1") " /proc/mounts; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "${1:-build}")
 RUNS=${2:-10}
 IDLE=${3:-60}
@@ -30,7 +30,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_ms() { date +%s%3N; }
 server() { getfattr --only-values -n user.fusefs.server "$T/c" 2>/dev/null; }
 
 # up: fresh fs, start 3 members and a client; UP_MS = ms from launch to "serving"
@@ -67,8 +66,7 @@ down() {
 		is_mounted "$m" && fusermount3 -u "$m" 2>/dev/null
 	done
 	for p in "${PIDS[@]}"; do
-		for ((i = 0; i < 100; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
+		gone "$p" || kill -9 "$p" 2>/dev/null
 	done
 	for m in "$T"/m0 "$T"/m1 "$T"/m2 "$T"/c; do
 		is_mounted "$m" && fusermount3 -u -z "$m"

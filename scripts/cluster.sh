@@ -13,8 +13,8 @@
 # UDP/TCP ports; FUSEFS_HB_MS (default 2000) the heartbeat timeout.
 set -u
 
-# is_mounted PATH: listed in /proc/mounts (a dead FUSE mount fails mountpoint(1))
-is_mounted() { grep -qs " $(realpath -m "$1") " /proc/mounts; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 usage() {
 	echo "usage: $0 up|status|down [DIR]" >&2
@@ -121,11 +121,7 @@ cluster_down() {
 		[ -f "$DIR/pids/$m" ] || continue
 		pid=$(cat "$DIR/pids/$m")
 		# a clean unmount makes it resign and write STOP and END; give it time
-		for ((i = 0; i < 150; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if ! gone "$pid" 150; then
 			echo "cluster: $m (pid $pid) did not exit; killing it"
 			kill -9 "$pid" 2>/dev/null
 		fi

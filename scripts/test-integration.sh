@@ -21,8 +21,8 @@
 # Usage: scripts/test-integration.sh [BUILD_DIR]
 set -u
 
-# is_mounted PATH: listed in /proc/mounts (a dead FUSE mount fails mountpoint(1))
-is_mounted() { grep -qs " $(realpath -m "$1") " /proc/mounts; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "${1:-build}")
 MOUNT=$BUILD/fusefs-mount
 MKFS=$BUILD/fusefs-mkfs
@@ -61,17 +61,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# gone PID: the process has exited (reaped or a zombie), bounded wait of 10 s
-gone() {
-	local i st
-	for ((i = 0; i < 100; i++)); do
-		st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
-		[ -z "$st" ] || [ "$st" = Z ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 ok() {
 	PASS=$((PASS + 1))
 	echo "  ok: $*"
@@ -90,7 +79,6 @@ check() { # check "what" command...
 		return 1
 	fi
 }
-now_ms() { date +%s%3N; }
 not() { ! "$@"; }
 
 xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }

@@ -15,6 +15,7 @@
 #include "server/server.h"
 
 #include "blockdev/blockdev.h"
+#include "common/thread.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -128,6 +129,14 @@ static struct quorum_agent *agent_of(struct server *s)
 	return a;
 }
 
+static void count(struct server *s, enum quorum_agent_counter c)
+{
+	struct quorum_agent *a = agent_of(s);
+
+	if (a)
+		quorum_agent_count(a, c);
+}
+
 /* ---- fencing ---- */
 
 static int fence_one(struct server *s, const struct quorum_fence_target *t,
@@ -161,20 +170,17 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 		 "term %" PRIu64 " (%s) with %s", term, t->rid, t->slot, addr, t->term,
 		 t->event == FUSEFS_QEV_ELECT ? "elected, not stopped" : "earlier server of its slot",
 		 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
-	if (agent_of(s))
-		quorum_agent_count(agent_of(s), QCTR_fences_started);
+	count(s, QCTR_fences_started);
 	ret = quorum_fence_run(&req, &fcfg, s->abort_efd, why, sizeof(why));
 	if (ret == 0) {
 		log_info(SUB, "term %" PRIu64 ": fenced rid %016" PRIx64 " slot %d addr %s term %" PRIu64
 			 " in %" PRId64 " ms: %s", term, t->rid, t->slot, addr, t->term,
 			 (mono_now() - started) / NSEC_PER_MSEC, why[0] ? why : "fence_cmd exited 0");
-		if (agent_of(s))
-			quorum_agent_count(agent_of(s), QCTR_fences_succeeded);
+		count(s, QCTR_fences_succeeded);
 	} else {
 		log_err(SUB, "term %" PRIu64 ": fencing rid %016" PRIx64 " slot %d addr %s term %" PRIu64
 			" failed: %s", term, t->rid, t->slot, addr, t->term, why);
-		if (agent_of(s))
-			quorum_agent_count(agent_of(s), QCTR_fences_failed);
+		count(s, QCTR_fences_failed);
 	}
 	return ret;
 }
@@ -247,6 +253,7 @@ static void serve_client(struct server *s, int fd)
 		.slot = (uint32_t)s->cfg.slot, .version = SRV_PROTO_VERSION,
 	};
 	mono_ns deadline = mono_now() + CLIENT_DEADLINE_MS * NSEC_PER_MSEC;
+	struct quorum_agent *a;
 	struct srv_greeting g;
 	const uint8_t *pl;
 	uint32_t type, plen;
@@ -272,7 +279,7 @@ static void serve_client(struct server *s, int fd)
 		return;
 	if (g.fsid != s->super.fsid)
 		reply.status = SRV_GREET_WRONG_FS;
-	else if (s->phase != PH_SERVING || !agent_of(s) || !quorum_agent_may_serve(agent_of(s), s->term))
+	else if (s->phase != PH_SERVING || !(a = agent_of(s)) || !quorum_agent_may_serve(a, s->term))
 		reply.status = SRV_GREET_NOT_SERVING;
 	else
 		reply.status = SRV_GREET_OK;
@@ -304,17 +311,20 @@ static void accept_client(struct server *s)
 
 static void report_down(struct server *s, uint64_t term, int res)
 {
+	struct quorum_agent *a = agent_of(s);
+
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
 		s->listen_fd = -1;
 	}
 	s->phase = PH_IDLE;
-	if (agent_of(s))
-		quorum_agent_server_down(agent_of(s), term, res);
+	if (a)
+		quorum_agent_server_down(a, term, res);
 }
 
 static void do_start(struct server *s, uint64_t term)
 {
+	struct quorum_agent *a;
 	int ret;
 
 	if (s->phase != PH_IDLE) /* a server of an older term still up: stop it first */
@@ -326,8 +336,9 @@ static void do_start(struct server *s, uint64_t term)
 		return;
 	}
 	s->phase = PH_FENCED;
-	if (agent_of(s))
-		quorum_agent_server_fenced(agent_of(s), term);
+	a = agent_of(s);
+	if (a)
+		quorum_agent_server_fenced(a, term);
 }
 
 static bool run_cmd(struct server *s, const struct srv_cmd *c)
@@ -421,7 +432,7 @@ int server_create(const struct server_config *cfg, struct server **out)
 		ret = ret < 0 ? ret : -EMFILE;
 		goto fail;
 	}
-	ret = quorum_thread_create(&s->thread, server_main, s);
+	ret = thread_start(&s->thread, server_main, s);
 	if (ret < 0)
 		goto fail;
 	s->thread_started = true;

@@ -175,7 +175,6 @@ struct member {
 	int slot;
 	bool alive;
 	bool paused;
-	bool exited;       /* left after QACT_FAILED / QACT_DONE */
 	int inc;
 	uint64_t rid;
 	double rate;       /* local clock = offset + t * rate */
@@ -543,7 +542,6 @@ static void server_stop(struct member *m, int res)
 	push(e);
 }
 
-static void member_exit(struct member *m, const char *why);
 static void member_gone(struct member *m, const char *why);
 
 static void apply_actions(struct member *m, const struct quorum_actions *out)
@@ -589,10 +587,10 @@ static void apply_actions(struct member *m, const struct quorum_actions *out)
 			      a->b);
 			break;
 		case QACT_DONE:
-			member_exit(m, "done");
+			member_gone(m, "done (unmounted)");
 			break;
 		case QACT_FAILED:
-			member_exit(m, "failed");
+			member_gone(m, "failed");
 			break;
 		}
 	}
@@ -648,7 +646,6 @@ static void member_start(struct member *m)
 
 	m->alive = true;
 	m->paused = false;
-	m->exited = false;
 	m->inc++;
 	m->rid = W.rid_next++;
 	m->persisting = false;
@@ -717,12 +714,6 @@ static void member_gone(struct member *m, const char *why)
 	r.inc = m->inc;
 	r.t = W.now + rng_range(MS(10), W.chaos_on ? MS(2000) : MS(300));
 	push(r);
-}
-
-static void member_exit(struct member *m, const char *why)
-{
-	member_gone(m, why);
-	m->exited = true;
 }
 
 /* ---- event handling ---- */
@@ -1095,17 +1086,8 @@ static void handle_event(struct event *e)
 		if (!W.chaos_on || !m->alive || m->st.shutting_down)
 			return;
 		trace("slot %d: clean unmount", m->slot);
-		{
-			struct quorum_input in = { .type = QIN_SHUTDOWN };
-
-			if (m->paused) {
-				if (m->nbacklog < BACKLOG)
-					m->backlog[m->nbacklog++] = *e;
-			} else {
-				member_step(m, &in);
-			}
-		}
-		return;
+		e->inc = m->inc; /* for whoever is mounted now; held like any event if paused */
+		break;
 	case E_RESTART:
 		if (m->alive || e->inc != m->inc)
 			return; /* already restarted since this was scheduled */
@@ -1393,8 +1375,6 @@ int main(int argc, char **argv)
 	cold = calloc(opt.seeds + 1, sizeof(*cold));
 	fail = calloc(opt.seeds + 1, sizeof(*fail));
 	for (int k = 0; k < opt.nmembers; k++) {
-		int done = 0;
-
 		ncold = nfail = 0;
 		for (uint64_t i = 0; i < opt.seeds; i++) {
 			uint64_t seed = opt.first_seed + i;
@@ -1404,7 +1384,6 @@ int main(int argc, char **argv)
 			if (!opt.figures && k > 0)
 				break;
 			r = run(seed, n);
-			done++;
 			total_steps += r.steps;
 			if (r.violations) {
 				failures++;
@@ -1427,7 +1406,6 @@ int main(int argc, char **argv)
 			print_row("cold start to leader", opt.members[k], cold, ncold);
 			print_row("leader death to leader", opt.members[k], fail, nfail);
 		}
-		(void)done;
 	}
 	free(cold);
 	free(fail);
