@@ -8,9 +8,11 @@
  * value and final inversion, so it matches the published test vectors
  * (RFC 3720 appendix B.4).
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/crc32c.h"
 
+#include <endian.h>
 #include <pthread.h>
+#include <string.h>
 
 #define CRC32C_POLY 0x82f63b78u
 

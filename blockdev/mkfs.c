@@ -2,7 +2,10 @@
  * mkfs.c - make a filesystem: validate the slot arguments and write the
  * super block and zeroed, valid quorum blocks.
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/tools.h"
+
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -138,7 +141,7 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 	}
 
 	/* 1. invalidate any old super block, so no mix of old and new is valid */
-	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1);
+	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
 	if (ret < 0)
 		goto io_err;
 
@@ -147,18 +150,18 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 	qb.vote_slot = -1;
 	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
 		bd_qblock_encode(&qb, s->fsid, bd_quorum_blkno(i), blk);
-		ret = bd_write(dev, bd_quorum_blkno(i), blk, 1);
+		ret = bd_write(dev, bd_quorum_blkno(i), blk, 1, BD_WRITE_DURABLE);
 		if (ret < 0)
 			goto io_err;
 	}
 	memset(blk, 0, 16 * FUSEFS_BLOCK_SIZE);
-	ret = bd_write(dev, FUSEFS_STORE_BLKNO, blk, 16);
+	ret = bd_write(dev, FUSEFS_STORE_BLKNO, blk, 16, BD_WRITE_DURABLE);
 	if (ret < 0)
 		goto io_err;
 
 	/* 3. the super block last: only now is this a filesystem */
 	bd_super_encode(s, blk);
-	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1);
+	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
 	if (ret < 0)
 		goto io_err;
 	bd_free(blk);

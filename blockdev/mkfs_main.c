@@ -1,7 +1,7 @@
 /*
  * fusefs-mkfs - make a fusefs filesystem on a metadata device.
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/tools.h"
 
 #include <getopt.h>
 #include <inttypes.h>

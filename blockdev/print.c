@@ -1,7 +1,10 @@
 /*
  * print.c - print the super block and the quorum blocks for people.
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/tools.h"
+
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
 
 #include <errno.h>
 #include <inttypes.h>

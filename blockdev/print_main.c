@@ -3,7 +3,7 @@
  * Exit status: 0 when every block verified, 1 when any block was bad or
  * the device could not be read, 2 for usage errors.
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/tools.h"
 
 #include <stdio.h>
 

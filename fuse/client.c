@@ -2,15 +2,18 @@
  * client.c - the client side of the server protocol: find the server the
  * quorum blocks name and check it with a greeting.  Every wait is bounded.
  */
-#include "fuse/mount.h"
+#include "fuse/client.h"
 
-#include "blockdev/blockdev.h"
-#include "server/server.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
+#include "quorum/fence.h"
+#include "server/proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,10 +34,11 @@ static int wait_fd(int fd, short events, mono_ns deadline)
 }
 
 /* Connect to addr, greet, read the reply.  0 or -errno. */
-static int greet(struct fs_ctx *fs, const struct bd_addr *addr, struct srv_greeting_reply *r)
+static int greet(struct mount_ctx *fs, const struct bd_addr *addr, struct srv_greeting_reply *r)
 {
 	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
-	uint8_t frame[SRV_FRAME_HDR_BYTES + 64 + HMAC_SHA256_BYTES], payload[24];
+	uint8_t frame[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
+	struct srv_greeting_wire gw;
 	struct srv_greeting g = { .fsid = fs->super.fsid, .client_rid = fs->rid,
 				  .version = SRV_PROTO_VERSION };
 	struct sockaddr_storage ss;
@@ -70,12 +74,12 @@ static int greet(struct fs_ctx *fs, const struct bd_addr *addr, struct srv_greet
 		ret = -err;
 		goto out;
 	}
-	srv_greeting_encode(&g, payload);
-	n = srv_frame_encode(&codec, SRV_MSG_GREETING, payload, sizeof(payload), frame, sizeof(frame));
+	srv_greeting_encode(&g, &gw);
+	n = srv_frame_encode(&codec, SRV_MSG_GREETING, &gw, sizeof(gw), frame, sizeof(frame));
 	ret = n < 0 ? (int)n : srv_io_full(fd, frame, (size_t)n, true, deadline);
 	if (ret < 0)
 		goto out;
-	n = (ssize_t)srv_frame_bytes(&codec, 40);
+	n = (ssize_t)srv_frame_bytes(&codec, sizeof(struct srv_greeting_reply_wire));
 	ret = srv_io_full(fd, frame, (size_t)n, false, deadline);
 	if (ret < 0)
 		goto out;
@@ -89,7 +93,7 @@ out:
 	return ret;
 }
 
-int fsclient_server_text(struct fs_ctx *fs, char *buf, size_t len)
+int fsclient_server_text(struct mount_ctx *fs, char *buf, size_t len)
 {
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
 	struct srv_greeting_reply r;

@@ -14,7 +14,10 @@
  */
 #include "fuse/mount.h"
 
-#include "blockdev/blockdev.h"
+#include "fuse/opts.h"
+
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -122,7 +125,7 @@ static int new_rid(uint64_t *rid)
 	return 0;
 }
 
-static int open_fs(const struct mount_opts *o, struct fs_ctx *fs)
+static int open_fs(const struct mount_opts *o, struct mount_ctx *fs)
 {
 	char why[512], list[64];
 	struct stat st;
@@ -166,7 +169,7 @@ static int open_fs(const struct mount_opts *o, struct fs_ctx *fs)
 }
 
 /* A quorum member: check the slot is free here, and bind its address. */
-static int prepare_member(const struct mount_opts *o, struct fs_ctx *fs,
+static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 			  struct quorum_holder *self, int *udp_fd)
 {
 	struct bd_qblock qb;
@@ -219,7 +222,7 @@ int main(int argc, char **argv)
 	struct server *server = NULL;
 	struct quorum_holder self;
 	struct mount_opts o;
-	struct fs_ctx fs;
+	struct mount_ctx fs;
 	int notify_fd = -1, udp_fd = -1, ret, status = 1;
 	bool mounted = false, handlers = false;
 	char why[512];
@@ -256,7 +259,7 @@ int main(int argc, char **argv)
 		say("out of memory");
 		goto out;
 	}
-	se = fuse_session_new(&o.fuse_args, &fs_ops, sizeof(fs_ops), &fs);
+	se = fuse_session_new(&o.fuse_args, &mount_fuse_ops, sizeof(mount_fuse_ops), &fs);
 	if (se == NULL) {
 		say("cannot set up the FUSE session (see the message above)");
 		goto out;

@@ -2,12 +2,17 @@
  * opts.c - fusefs-mount's command line, through libfuse's fuse_opt.
  * Every refusal is one line naming the option and the allowed values.
  */
-#include "fuse/mount.h"
+#include "fuse/opts.h"
+
+#include "blockdev/format.h"
+#include "common/common.h"
+#include "quorum/election.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 enum {

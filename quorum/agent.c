@@ -18,9 +18,11 @@
  * Every step publishes a snapshot (state, counters, last messages, the
  * heartbeat delay table) under snap_lock for the status xattrs.
  */
-#include "quorum/quorum.h"
+#include "quorum/agent.h"
 
-#include "blockdev/blockdev.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
+#include "quorum/fence.h"
 #include "common/thread.h"
 
 #include <errno.h>
@@ -111,6 +113,7 @@ struct quorum_agent {
 	/* the one quorum block read-modify-write in flight */
 	struct io_ctx blk_read_io;
 	struct io_ctx blk_write_io;
+	struct bd_aio blk_aio;
 	void *blk_buf;
 	struct quorum_action persist;
 
@@ -171,11 +174,34 @@ static struct io_uring_sqe *get_sqe(struct quorum_agent *a)
 	return sqe;
 }
 
+static void ctx_pending(struct quorum_agent *a, struct io_ctx *ctx)
+{
+	ctx->pending = true;
+	a->inflight++;
+}
+
 static void sqe_ctx(struct quorum_agent *a, struct io_uring_sqe *sqe, struct io_ctx *ctx)
 {
 	io_uring_sqe_set_data(sqe, ctx);
-	ctx->pending = true;
-	a->inflight++;
+	ctx_pending(a, ctx);
+}
+
+/* Queue a transfer of our quorum block on the ring, completing to ctx. */
+static int block_io(struct quorum_agent *a, enum bd_aio_op op, struct io_ctx *ctx,
+		    enum ctx_kind kind)
+{
+	int ret;
+
+	a->blk_aio = (struct bd_aio){
+		.op = op, .blkno = bd_quorum_blkno(a->cfg.slot), .nr_blocks = 1,
+		.flags = op == BD_AIO_WRITE ? BD_WRITE_DURABLE : 0, .buf = a->blk_buf,
+	};
+	ret = bd_aio_prep(a->cfg.dev, &a->ring, &a->blk_aio, ctx);
+	if (ret == 0) {
+		ctx->kind = kind;
+		ctx_pending(a, ctx);
+	}
+	return ret;
 }
 
 static void publish(struct quorum_agent *a)
@@ -337,31 +363,28 @@ static void persist_finish(struct quorum_agent *a, int res)
 
 static void persist_start(struct quorum_agent *a, const struct quorum_action *act)
 {
-	struct io_uring_sqe *sqe = get_sqe(a);
+	int ret;
 
 	a->persist = *act;
-	if (sqe == NULL) {
-		log_err(SUB, "slot %d: no ring space to read our quorum block", a->cfg.slot);
-		persist_finish(a, -EBUSY);
-		return;
+	ret = block_io(a, BD_AIO_READ, &a->blk_read_io, CTX_BLOCK_READ);
+	if (ret < 0) {
+		log_err(SUB, "slot %d: cannot queue the read of our quorum block: %s", a->cfg.slot,
+			errstr(ret));
+		persist_finish(a, ret);
 	}
-	a->blk_read_io.kind = CTX_BLOCK_READ;
-	bd_prep_read(sqe, a->cfg.dev, bd_quorum_blkno(a->cfg.slot), a->blk_buf, 1);
-	sqe_ctx(a, sqe, &a->blk_read_io);
 }
 
 static void on_block_read(struct quorum_agent *a, int res)
 {
 	const struct quorum_action *p = &a->persist;
 	const bool begin = p->events & (1u << FUSEFS_QEV_BEGIN);
-	struct io_uring_sqe *sqe;
 	struct bd_qblock qb;
 	uint64_t sec;
 	uint32_t nsec;
 	char why[200];
 	int ret;
 
-	ret = bd_io_result(res, 1);
+	ret = bd_aio_finish(a->cfg.dev, &a->blk_aio, res);
 	if (ret < 0) {
 		log_err(SUB, "slot %d: reading our quorum block (blkno %" PRIu64 ") failed: %s",
 			a->cfg.slot, bd_quorum_blkno(a->cfg.slot), errstr(ret));
@@ -408,19 +431,14 @@ static void on_block_read(struct quorum_agent *a, int res)
 	qb.seq++;
 	bd_qblock_encode(&qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), a->blk_buf);
 
-	sqe = get_sqe(a);
-	if (sqe == NULL) {
-		persist_finish(a, -EBUSY);
-		return;
-	}
-	a->blk_write_io.kind = CTX_BLOCK_WRITE;
-	bd_prep_write(sqe, a->cfg.dev, bd_quorum_blkno(a->cfg.slot), a->blk_buf, 1);
-	sqe_ctx(a, sqe, &a->blk_write_io);
+	ret = block_io(a, BD_AIO_WRITE, &a->blk_write_io, CTX_BLOCK_WRITE);
+	if (ret < 0)
+		persist_finish(a, ret);
 }
 
 static void on_block_written(struct quorum_agent *a, int res)
 {
-	int ret = bd_io_result(res, 1);
+	int ret = bd_aio_finish(a->cfg.dev, &a->blk_aio, res);
 
 	if (ret < 0)
 		log_err(SUB, "slot %d: writing our quorum block (blkno %" PRIu64 ") failed: %s",

@@ -41,7 +41,7 @@
  *     made has run out (sticky_until): END tells the next mount of the slot
  *     that nothing is outstanding.
  */
-#include "quorum/quorum.h"
+#include "quorum/election.h"
 
 #include <assert.h>
 

@@ -15,7 +15,7 @@
  * records), and a newer ELECT than ours is reported as superseded, because
  * a server that is no longer the newest leader must not serve at all.
  */
-#include "quorum/quorum.h"
+#include "quorum/fence.h"
 
 
 static void plan_add(struct quorum_fence_plan *plan, int slot, const struct bd_qevent *ev,

@@ -6,7 +6,7 @@
  * never mistaken for this one) and its pid namespace (so a process in
  * another container, whose pids we cannot see, is never judged by ours).
  */
-#include "quorum/quorum.h"
+#include "quorum/holder.h"
 
 #include <errno.h>
 #include <fcntl.h>

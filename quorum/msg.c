@@ -26,9 +26,10 @@
  * one accepted from that slot.  The first
  * failure bumps its counter; nothing is logged per message.
  */
-#include "quorum/quorum.h"
+#include "quorum/msg.h"
 
-#include "blockdev/blockdev.h"
+#include "blockdev/codec.h"
+#include "blockdev/crc32c.h"
 
 #include <assert.h>
 #include <errno.h>

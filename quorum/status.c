@@ -3,7 +3,7 @@
  * JSON object, and the counters as "name value" lines.  All three are
  * built from one snapshot, so they agree with each other.
  */
-#include "quorum/quorum.h"
+#include "quorum/status.h"
 
 #include <errno.h>
 #include <inttypes.h>

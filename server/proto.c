@@ -1,17 +1,9 @@
 /*
- * proto.c - frames and the greeting, both sides.
- *
- * Frame header (16 bytes, little-endian): magic "FSRP", type, payload
- * length (at most SRV_FRAME_MAX_PAYLOAD), crc32c of bytes 0..11 followed by
- * the payload.  Then the payload, then with authentication a 32-byte
- * HMAC-SHA256 of header and payload.
- *
- * Greeting payload (24 bytes): fsid, client rid, protocol version, zero.
- * Reply payload (40 bytes): fsid, server rid, term, slot, status, version, zero.
+ * proto.c - frames and the message catalogue, both sides (see proto.h).
  */
-#include "server/server.h"
+#include "server/proto.h"
 
-#include "blockdev/blockdev.h"
+#include "blockdev/crc32c.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,48 +36,30 @@ static uint32_t frame_crc(const uint8_t *hdr, const uint8_t *payload, uint32_t l
 	return bd_crc32c_update(bd_crc32c(hdr, 12), payload, len);
 }
 
-static void put32(uint8_t *p, uint32_t v)
+ssize_t srv_frame_total(const struct srv_codec *c, const void *hdr)
 {
-	struct le32 x = cpu_to_le32(v);
+	struct srv_frame_hdr h;
 
-	memcpy(p, &x, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	struct le64 x = cpu_to_le64(v);
-
-	memcpy(p, &x, 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	struct le32 x;
-
-	memcpy(&x, p, 4);
-	return le32_to_cpu(x);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	struct le64 x;
-
-	memcpy(&x, p, 8);
-	return le64_to_cpu(x);
+	memcpy(&h, hdr, sizeof(h));
+	if (le32_to_cpu(h.magic) != SRV_FRAME_MAGIC || le32_to_cpu(h.len) > SRV_FRAME_MAX_PAYLOAD)
+		return -EBADMSG;
+	return (ssize_t)srv_frame_bytes(c, le32_to_cpu(h.len));
 }
 
 ssize_t srv_frame_encode(struct srv_codec *c, uint32_t type, const void *payload, uint32_t len,
 			 void *out, size_t outlen)
 {
 	uint8_t *o = out;
+	struct srv_frame_hdr h = {
+		.magic = cpu_to_le32(SRV_FRAME_MAGIC), .type = cpu_to_le32(type),
+		.len = cpu_to_le32(len),
+	};
 
 	if (len > SRV_FRAME_MAX_PAYLOAD || outlen < srv_frame_bytes(c, len))
 		return -ENOSPC;
-	put32(o, SRV_FRAME_MAGIC);
-	put32(o + 4, type);
-	put32(o + 8, len);
 	memcpy(o + SRV_FRAME_HDR_BYTES, payload, len);
-	put32(o + 12, frame_crc(o, o + SRV_FRAME_HDR_BYTES, len));
+	h.crc = cpu_to_le32(frame_crc((const uint8_t *)&h, o + SRV_FRAME_HDR_BYTES, len));
+	memcpy(o, &h, sizeof(h));
 	if (c->auth && hmac_sha256(&c->mac, o, SRV_FRAME_HDR_BYTES + len,
 				   o + SRV_FRAME_HDR_BYTES + len) < 0)
 		return -EIO;
@@ -97,23 +71,25 @@ ssize_t srv_frame_decode(struct srv_codec *c, const void *buf, size_t len, uint3
 {
 	const uint8_t *b = buf;
 	uint8_t tag[HMAC_SHA256_BYTES];
+	struct srv_frame_hdr h;
+	ssize_t total;
 	uint32_t n;
 
 	if (len < SRV_FRAME_HDR_BYTES)
 		return -EAGAIN;
-	if (get32(b) != SRV_FRAME_MAGIC)
-		return -EBADMSG;
-	n = get32(b + 8);
-	if (n > SRV_FRAME_MAX_PAYLOAD)
-		return -EBADMSG;
-	if (len < srv_frame_bytes(c, n))
+	total = srv_frame_total(c, b);
+	if (total < 0)
+		return total;
+	if (len < (size_t)total)
 		return -EAGAIN;
-	if (get32(b + 12) != frame_crc(b, b + SRV_FRAME_HDR_BYTES, n))
+	memcpy(&h, b, sizeof(h));
+	n = le32_to_cpu(h.len);
+	if (le32_to_cpu(h.crc) != frame_crc(b, b + SRV_FRAME_HDR_BYTES, n))
 		return -EBADMSG;
 	if (c->auth && (hmac_sha256(&c->mac, b, SRV_FRAME_HDR_BYTES + n, tag) < 0 ||
 			!hmac_equal(tag, b + SRV_FRAME_HDR_BYTES + n, sizeof(tag))))
 		return -EPERM;
-	*type = get32(b + 4);
+	*type = le32_to_cpu(h.type);
 	*payload = b + SRV_FRAME_HDR_BYTES;
 	*plen = n;
 	return (ssize_t)srv_frame_bytes(c, n);
@@ -141,44 +117,53 @@ int srv_io_full(int fd, void *buf, size_t len, bool writing, mono_ns deadline)
 	return 0;
 }
 
-void srv_greeting_encode(const struct srv_greeting *g, uint8_t out[24])
+void srv_greeting_encode(const struct srv_greeting *g, struct srv_greeting_wire *out)
 {
-	memset(out, 0, 24);
-	put64(out, g->fsid);
-	put64(out + 8, g->client_rid);
-	put32(out + 16, g->version);
+	*out = (struct srv_greeting_wire){
+		.fsid = cpu_to_le64(g->fsid), .client_rid = cpu_to_le64(g->client_rid),
+		.version = cpu_to_le32(g->version),
+	};
 }
 
-int srv_greeting_decode(const uint8_t *in, uint32_t len, struct srv_greeting *g)
+int srv_greeting_decode(const void *in, uint32_t len, struct srv_greeting *g)
 {
-	if (len != 24)
+	struct srv_greeting_wire w;
+
+	if (len != sizeof(w))
 		return -EBADMSG;
-	g->fsid = get64(in);
-	g->client_rid = get64(in + 8);
-	g->version = get32(in + 16);
+	memcpy(&w, in, sizeof(w));
+	if (le32_to_cpu(w.reserved) != 0)
+		return -EBADMSG;
+	g->fsid = le64_to_cpu(w.fsid);
+	g->client_rid = le64_to_cpu(w.client_rid);
+	g->version = le32_to_cpu(w.version);
 	return 0;
 }
 
-void srv_greeting_reply_encode(const struct srv_greeting_reply *r, uint8_t out[40])
+void srv_greeting_reply_encode(const struct srv_greeting_reply *r,
+			       struct srv_greeting_reply_wire *out)
 {
-	memset(out, 0, 40);
-	put64(out, r->fsid);
-	put64(out + 8, r->server_rid);
-	put64(out + 16, r->term);
-	put32(out + 24, r->slot);
-	put32(out + 28, r->status);
-	put32(out + 32, r->version);
+	*out = (struct srv_greeting_reply_wire){
+		.fsid = cpu_to_le64(r->fsid), .server_rid = cpu_to_le64(r->server_rid),
+		.term = cpu_to_le64(r->term), .slot = cpu_to_le32(r->slot),
+		.status = cpu_to_le32(r->status), .version = cpu_to_le32(r->version),
+	};
 }
 
-int srv_greeting_reply_decode(const uint8_t *in, uint32_t len, struct srv_greeting_reply *r)
+int srv_greeting_reply_decode(const void *in, uint32_t len, struct srv_greeting_reply *r)
 {
-	if (len != 40)
+	struct srv_greeting_reply_wire w;
+
+	if (len != sizeof(w))
 		return -EBADMSG;
-	r->fsid = get64(in);
-	r->server_rid = get64(in + 8);
-	r->term = get64(in + 16);
-	r->slot = get32(in + 24);
-	r->status = get32(in + 28);
-	r->version = get32(in + 32);
+	memcpy(&w, in, sizeof(w));
+	if (le32_to_cpu(w.reserved) != 0)
+		return -EBADMSG;
+	r->fsid = le64_to_cpu(w.fsid);
+	r->server_rid = le64_to_cpu(w.server_rid);
+	r->term = le64_to_cpu(w.term);
+	r->slot = le32_to_cpu(w.slot);
+	r->status = le32_to_cpu(w.status);
+	r->version = le32_to_cpu(w.version);
 	return 0;
 }

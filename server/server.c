@@ -14,8 +14,12 @@
  */
 #include "server/server.h"
 
-#include "blockdev/blockdev.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
 #include "common/thread.h"
+#include "quorum/fence.h"
+#include "server/fence.h"
+#include "server/proto.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -247,34 +251,28 @@ static int listen_on_slot(struct server *s, uint64_t term)
 /* One connection: read a GREETING, answer it, close. */
 static void serve_client(struct server *s, int fd)
 {
-	uint8_t buf[SRV_FRAME_HDR_BYTES + 64 + HMAC_SHA256_BYTES], out[128], payload[40];
+	uint8_t buf[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + HMAC_SHA256_BYTES];
+	uint8_t out[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
 	struct srv_greeting_reply reply = {
 		.fsid = s->super.fsid, .server_rid = s->cfg.rid, .term = s->term,
 		.slot = (uint32_t)s->cfg.slot, .version = SRV_PROTO_VERSION,
 	};
 	mono_ns deadline = mono_now() + CLIENT_DEADLINE_MS * NSEC_PER_MSEC;
+	struct srv_greeting_reply_wire rw;
 	struct quorum_agent *a;
 	struct srv_greeting g;
 	const uint8_t *pl;
 	uint32_t type, plen;
-	size_t want;
-	ssize_t n;
+	ssize_t n, want;
 
 	if (srv_io_full(fd, buf, SRV_FRAME_HDR_BYTES, false, deadline) < 0)
 		return;
-	n = srv_frame_decode(&s->codec, buf, SRV_FRAME_HDR_BYTES, &type, &pl, &plen);
-	if (n != -EAGAIN)
+	want = srv_frame_total(&s->codec, buf);
+	if (want < 0 || (size_t)want > sizeof(buf) ||
+	    srv_io_full(fd, buf + SRV_FRAME_HDR_BYTES, (size_t)want - SRV_FRAME_HDR_BYTES, false,
+			deadline) < 0)
 		return;
-	{
-		struct le32 raw;
-
-		memcpy(&raw, buf + 8, 4);
-		want = srv_frame_bytes(&s->codec, le32_to_cpu(raw));
-	}
-	if (want > sizeof(buf) || srv_io_full(fd, buf + SRV_FRAME_HDR_BYTES,
-					  want - SRV_FRAME_HDR_BYTES, false, deadline) < 0)
-		return;
-	n = srv_frame_decode(&s->codec, buf, want, &type, &pl, &plen);
+	n = srv_frame_decode(&s->codec, buf, (size_t)want, &type, &pl, &plen);
 	if (n < 0 || type != SRV_MSG_GREETING || srv_greeting_decode(pl, plen, &g) < 0)
 		return;
 	if (g.fsid != s->super.fsid)
@@ -283,9 +281,8 @@ static void serve_client(struct server *s, int fd)
 		reply.status = SRV_GREET_NOT_SERVING;
 	else
 		reply.status = SRV_GREET_OK;
-	srv_greeting_reply_encode(&reply, payload);
-	n = srv_frame_encode(&s->codec, SRV_MSG_GREETING_REPLY, payload, sizeof(payload), out,
-			     sizeof(out));
+	srv_greeting_reply_encode(&reply, &rw);
+	n = srv_frame_encode(&s->codec, SRV_MSG_GREETING_REPLY, &rw, sizeof(rw), out, sizeof(out));
 	if (n > 0)
 		srv_io_full(fd, out, (size_t)n, true, deadline);
 }

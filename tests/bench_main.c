@@ -3,8 +3,17 @@
  * and table), the quorum message codec, the election step, and durable
  * quorum block writes.  Wall-clock figures; run on an idle machine.
  */
-#include "blockdev/blockdev.h"
-#include "quorum/quorum.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
+#include "blockdev/crc32c.h"
+#include "blockdev/dev.h"
+#include "blockdev/tools.h"
+#include "quorum/agent.h"
+#include "quorum/election.h"
+#include "quorum/fence.h"
+#include "quorum/holder.h"
+#include "quorum/msg.h"
+#include "quorum/status.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -139,7 +148,7 @@ static void bench_block_write(void)
 	for (int i = 0; i < n; i++) {
 		mono_ns t0 = mono_now();
 
-		if (bd_write(dev, (uint64_t)(i % 64), blk, 1) < 0)
+		if (bd_write(dev, (uint64_t)(i % 64), blk, 1, BD_WRITE_DURABLE) < 0)
 			abort();
 		lat[i] = mono_now() - t0;
 	}

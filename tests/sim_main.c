@@ -33,8 +33,17 @@
  *   I6 a rejoining member does not depose a healthy leader.
  * A violation prints the seed and the trace leading to it and exits 1.
  */
-#include "blockdev/blockdev.h"
-#include "quorum/quorum.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
+#include "blockdev/crc32c.h"
+#include "blockdev/dev.h"
+#include "blockdev/tools.h"
+#include "quorum/agent.h"
+#include "quorum/election.h"
+#include "quorum/fence.h"
+#include "quorum/holder.h"
+#include "quorum/msg.h"
+#include "quorum/status.h"
 
 #include <errno.h>
 #include <getopt.h>

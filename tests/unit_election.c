@@ -6,7 +6,12 @@
  */
 #include "tests/unit.h"
 
-#include "quorum/quorum.h"
+#include "quorum/agent.h"
+#include "quorum/election.h"
+#include "quorum/fence.h"
+#include "quorum/holder.h"
+#include "quorum/msg.h"
+#include "quorum/status.h"
 
 #include <errno.h>
 #include <stdio.h>

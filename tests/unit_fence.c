@@ -4,8 +4,17 @@
  */
 #include "tests/unit.h"
 
-#include "blockdev/blockdev.h"
-#include "quorum/quorum.h"
+#include "blockdev/blocks.h"
+#include "blockdev/codec.h"
+#include "blockdev/crc32c.h"
+#include "blockdev/dev.h"
+#include "blockdev/tools.h"
+#include "quorum/agent.h"
+#include "quorum/election.h"
+#include "quorum/fence.h"
+#include "quorum/holder.h"
+#include "quorum/msg.h"
+#include "quorum/status.h"
 
 static struct bd_qblock blk[FUSEFS_QUORUM_MAX_SLOTS];
 

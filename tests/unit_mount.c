@@ -4,8 +4,9 @@
  */
 #include "tests/unit.h"
 
-#include "fuse/mount.h"
-#include "server/server.h"
+#include "fuse/opts.h"
+#include "quorum/election.h"
+#include "server/proto.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -134,7 +135,9 @@ START_TEST(greeting_round_trip_and_rejections)
 		struct srv_greeting g = { .fsid = 0x77, .client_rid = 0x1234, .version = 1 }, g2;
 		struct srv_greeting_reply r = { .fsid = 0x77, .server_rid = 9, .term = 5, .slot = 2,
 						.status = SRV_GREET_OK, .version = 1 }, r2;
-		uint8_t pl[40], frame[256];
+		struct srv_greeting_wire gw;
+		struct srv_greeting_reply_wire rw;
+		uint8_t frame[256];
 		const uint8_t *p;
 		uint32_t type, plen;
 		struct srv_codec c, other;
@@ -143,9 +146,10 @@ START_TEST(greeting_round_trip_and_rejections)
 
 		make_super(&s, auth);
 		ck_assert_int_eq(srv_codec_init(&c, &s), 0);
-		srv_greeting_encode(&g, pl);
-		n = srv_frame_encode(&c, SRV_MSG_GREETING, pl, 24, frame, sizeof(frame));
+		srv_greeting_encode(&g, &gw);
+		n = srv_frame_encode(&c, SRV_MSG_GREETING, &gw, sizeof(gw), frame, sizeof(frame));
 		ck_assert_int_eq(n, (ssize_t)srv_frame_bytes(&c, 24));
+		ck_assert_int_eq(srv_frame_total(&c, frame), n);
 		/* incomplete frames ask for more, never read past the end */
 		for (ssize_t len = 0; len < n; len++)
 			ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)len, &type, &p, &plen), -EAGAIN);
@@ -155,8 +159,11 @@ START_TEST(greeting_round_trip_and_rejections)
 		ck_assert_uint_eq(g2.client_rid, 0x1234);
 		ck_assert_int_eq(srv_greeting_decode(p, plen - 1, &g2), -EBADMSG);
 
-		srv_greeting_reply_encode(&r, pl);
-		ck_assert_int_eq(srv_greeting_reply_decode(pl, 40, &r2), 0);
+		srv_greeting_reply_encode(&r, &rw);
+		ck_assert_int_eq(srv_greeting_reply_decode(&rw, 40, &r2), 0);
+		/* reserved bytes must be zero: non-canonical input is refused */
+		((uint8_t *)&rw)[39] = 1;
+		ck_assert_int_eq(srv_greeting_reply_decode(&rw, 40, &r2), -EBADMSG);
 		ck_assert(r2.fsid == r.fsid && r2.server_rid == r.server_rid && r2.term == r.term &&
 			  r2.slot == r.slot && r2.status == r.status && r2.version == r.version);
 
@@ -174,7 +181,7 @@ START_TEST(greeting_round_trip_and_rejections)
 		/* with auth, another cluster's key fails the tag */
 		if (auth) {
 			ck_assert_int_eq(srv_codec_init(&c, &s), 0);
-			n = srv_frame_encode(&c, SRV_MSG_GREETING, pl, 24, frame, sizeof(frame));
+			n = srv_frame_encode(&c, SRV_MSG_GREETING, &gw, sizeof(gw), frame, sizeof(frame));
 			s.cluster_secret[0] ^= 1;
 			ck_assert_int_eq(srv_codec_init(&other, &s), 0);
 			ck_assert_int_eq(srv_frame_decode(&other, frame, (size_t)n, &type, &p, &plen), -EPERM);

@@ -18,9 +18,9 @@
  * until the process has exited.  A leader on another host cannot be fenced
  * locally: that is a failure that says to configure fence_cmd.
  */
-#include "quorum/quorum.h"
+#include "server/fence.h"
 
-#include "blockdev/blockdev.h"
+#include "blockdev/codec.h"
 
 #include <errno.h>
 #include <fcntl.h>

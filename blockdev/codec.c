@@ -1,9 +1,11 @@
 /*
- * format.c - encode, decode and verify the super and quorum blocks, and the
+ * codec.c - encode, decode and verify the super and quorum blocks, and the
  * slot address helpers.  Pure: no I/O, no clocks.  Decoding checks every
  * rule of format.h in order and names the first that fails.
  */
-#include "blockdev/blockdev.h"
+#include "blockdev/codec.h"
+
+#include "blockdev/crc32c.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -494,4 +496,14 @@ int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64
 	out->holder_pidns = le64_to_cpu(in->holder_pidns);
 	out->seq_hwm = le64_to_cpu(in->seq_hwm);
 	return 0;
+}
+
+uint16_t bd_present_mask(const struct bd_super *s)
+{
+	uint16_t mask = 0;
+
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (bd_slot_present(s, i))
+			mask |= (uint16_t)(1u << i);
+	return mask;
 }
