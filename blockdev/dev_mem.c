@@ -17,6 +17,8 @@
  */
 #include "blockdev/dev.h"
 
+#include "common/prng.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -42,15 +44,6 @@ struct dev_mem {
 static struct dev_mem *M(struct bd_dev *dev)
 {
 	return (struct dev_mem *)dev;
-}
-
-static uint64_t rng_next(struct dev_mem *m)
-{
-	uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
 }
 
 static uint8_t *blk(uint8_t *img, uint64_t blkno)
@@ -109,14 +102,14 @@ static void settle(struct dev_mem *m, enum bd_crash_mode mode)
 		enum bd_crash_mode fate = mode;
 
 		if (fate == BD_CRASH_RANDOM)
-			fate = (enum bd_crash_mode)(rng_next(m) % 3);
+			fate = (enum bd_crash_mode)(prng_next(&m->rng) % 3);
 		switch (fate) {
 		case BD_CRASH_LOST:
 			memcpy(blk(m->cur, b), blk(m->durable, b), FUSEFS_BLOCK_SIZE);
 			break;
 		case BD_CRASH_TORN:
 			for (unsigned s = 0; s < FUSEFS_BLOCK_SIZE / SECTOR; s++)
-				if (rng_next(m) & 1)
+				if (prng_next(&m->rng) & 1)
 					memcpy(blk(m->cur, b) + s * SECTOR, blk(m->durable, b) + s * SECTOR,
 					       SECTOR);
 			/* what is left in cur is what reached the medium */

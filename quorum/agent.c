@@ -23,6 +23,7 @@
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "quorum/fence.h"
+#include "common/prng.h"
 #include "common/thread.h"
 
 #include <errno.h>
@@ -149,11 +150,7 @@ static const char *const SUB = "quorum";
 
 static uint32_t agent_random(struct quorum_agent *a)
 {
-	uint64_t z = (a->rng += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (uint32_t)(z ^ (z >> 31));
+	return (uint32_t)prng_next(&a->rng);
 }
 
 static void ctr_add(struct quorum_agent *a, enum quorum_agent_counter c, uint64_t n)

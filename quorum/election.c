@@ -43,6 +43,8 @@
  */
 #include "quorum/election.h"
 
+#include "common/prng.h"
+
 #include <assert.h>
 
 #define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
@@ -88,11 +90,9 @@ static bool broken(const struct quorum_state *st, uint32_t what)
 /* Independent random numbers from the input's one random value. */
 static uint32_t rnd(struct step *s)
 {
-	uint64_t z = ((uint64_t)s->in->random << 32) + 0x9e3779b97f4a7c15ull * ++s->draws;
+	uint64_t state = ((uint64_t)s->in->random << 32) + 0x9e3779b97f4a7c15ull * s->draws++;
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (uint32_t)(z ^ (z >> 31));
+	return (uint32_t)prng_next(&state);
 }
 
 static mono_ns election_timeout(struct step *s)

@@ -33,6 +33,7 @@
  *   I6 a rejoining member does not depose a healthy leader.
  * A violation prints the seed and the trace leading to it and exits 1.
  */
+#include "common/prng.h"
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "blockdev/crc32c.h"
@@ -68,11 +69,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&rng_state);
 }
 
 static uint64_t rng_below(uint64_t n)
