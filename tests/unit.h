@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 Suite *suite_blockdev(void);
+Suite *suite_dev(void);
 Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);

@@ -89,6 +89,7 @@ int main(void)
 {
 	Suite *(*const suites[])(void) = {
 		suite_blockdev,
+		suite_dev,
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
