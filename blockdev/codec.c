@@ -374,8 +374,12 @@ int bd_super_decode(const struct fusefs_super_block *in, struct bd_super *out, c
 	out->seq = le64_to_cpu(in->hdr.seq);
 	out->format_version = le64_to_cpu(in->format_version);
 	if (out->format_version != FUSEFS_FORMAT_VERSION) {
-		why_set(why, whylen, "super block: format version check failed: %" PRIu64
-			", this program reads version %d", out->format_version, FUSEFS_FORMAT_VERSION);
+		why_set(why, whylen, "super block: format version check failed: the device has "
+			"format version %" PRIu64 ", this program reads version %d%s",
+			out->format_version, FUSEFS_FORMAT_VERSION,
+			out->format_version < FUSEFS_FORMAT_VERSION ?
+			" (made by an older fusefs: run fusefs-mkfs --force on it to make a new "
+			"filesystem, which erases everything on it)" : " (made by a newer fusefs)");
 		return -EIO;
 	}
 	out->flags = le64_to_cpu(in->flags);
@@ -506,4 +510,71 @@ uint16_t bd_present_mask(const struct bd_super *s)
 		if (bd_slot_present(s, i))
 			mask |= (uint16_t)(1u << i);
 	return mask;
+}
+
+/* ---- store header ---- */
+
+static bool mem_is_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+static bool layout_equal(const struct bd_store_layout *a, const struct bd_store_layout *b)
+{
+	return a->log_blkno == b->log_blkno && a->log_blocks == b->log_blocks &&
+	       a->db_blkno == b->db_blkno && a->db_blocks == b->db_blocks &&
+	       a->page_size == b->page_size;
+}
+
+void bd_store_layout(const struct bd_super *s, struct bd_store_layout *out)
+{
+	uint64_t log_blocks = bd_store_log_blocks(s->store_blocks);
+
+	out->log_blkno = s->store_blkno + 1;
+	out->log_blocks = log_blocks;
+	out->db_blkno = out->log_blkno + log_blocks;
+	out->db_blocks = s->store_blocks - 1 - log_blocks;
+	out->page_size = FUSEFS_BLOCK_SIZE;
+}
+
+void bd_store_header_encode(const struct bd_super *s, const struct bd_store_layout *l,
+			    struct fusefs_store_header *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->log_blkno = cpu_to_le64(l->log_blkno);
+	out->log_blocks = cpu_to_le64(l->log_blocks);
+	out->db_blkno = cpu_to_le64(l->db_blkno);
+	out->db_blocks = cpu_to_le64(l->db_blocks);
+	out->page_size = cpu_to_le32(l->page_size);
+	bd_block_seal(out, FUSEFS_MAGIC_STORE, s->fsid, FUSEFS_STORE_HDR_BLKNO, 1);
+}
+
+int bd_store_header_decode(const struct fusefs_store_header *in, const struct bd_super *s,
+			   struct bd_store_layout *out, char *why, size_t whylen)
+{
+	struct bd_store_layout want;
+	int ret;
+
+	ret = block_check(in, FUSEFS_MAGIC_STORE, true, s->fsid, FUSEFS_STORE_HDR_BLKNO, why, whylen);
+	if (ret < 0)
+		return ret;
+	out->log_blkno = le64_to_cpu(in->log_blkno);
+	out->log_blocks = le64_to_cpu(in->log_blocks);
+	out->db_blkno = le64_to_cpu(in->db_blkno);
+	out->db_blocks = le64_to_cpu(in->db_blocks);
+	out->page_size = le32_to_cpu(in->page_size);
+	bd_store_layout(s, &want);
+	if (!layout_equal(out, &want) || le32_to_cpu(in->reserved) != 0 ||
+	    !mem_is_zero(in->pad, sizeof(in->pad))) {
+		why_set(why, whylen, "store header (block %d): layout check failed: log %" PRIu64
+			"+%" PRIu64 " db %" PRIu64 "+%" PRIu64 " page %u, expected log %" PRIu64
+			"+%" PRIu64 " db %" PRIu64 "+%" PRIu64 " page %u", FUSEFS_STORE_HDR_BLKNO,
+			out->log_blkno, out->log_blocks, out->db_blkno, out->db_blocks, out->page_size,
+			want.log_blkno, want.log_blocks, want.db_blkno, want.db_blocks, want.page_size);
+		return -EIO;
+	}
+	return 0;
 }

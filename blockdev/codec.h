@@ -55,4 +55,14 @@ void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64_t blkno,
 		     struct bd_qblock *out, char *why, size_t whylen);
 
+/* ---- the store header ---- */
+
+/* The layout this version gives a store of the super block's size. */
+void bd_store_layout(const struct bd_super *s, struct bd_store_layout *out);
+void bd_store_header_encode(const struct bd_super *s, const struct bd_store_layout *l,
+			    struct fusefs_store_header *out);
+/* Verify (crc, magic, fsid, blkno, then the layout this version gives) and decode. */
+int bd_store_header_decode(const struct fusefs_store_header *in, const struct bd_super *s,
+			   struct bd_store_layout *out, char *why, size_t whylen);
+
 #endif

@@ -8,7 +8,12 @@
  *   blkno 0..15    unused (left for partition tables and boot loaders)
  *   blkno 16       super block
  *   blkno 17..31   quorum blocks, one per quorum slot (slot N at 17 + N)
- *   blkno 32..end  the metadata store (owned by server/)
+ *   blkno 32       the store header (struct fusefs_store_header)
+ *   blkno 33..     the store's log region (SQLite's write-ahead log), log_blocks
+ *   then ..end     the store's database region, db_blocks
+ *
+ * The store regions are owned by server/ (docs/store.md); blockdev/ only
+ * lays them out.
  *
  * Every block begins with struct fusefs_block_header.  A block is valid
  * when, in this order:
@@ -33,7 +38,8 @@
 #define FUSEFS_BLOCK_SHIFT 12
 #define FUSEFS_BLOCK_SIZE (1u << FUSEFS_BLOCK_SHIFT)
 
-#define FUSEFS_FORMAT_VERSION 1
+/* 2: the store header and its log and database regions */
+#define FUSEFS_FORMAT_VERSION 2
 
 #define FUSEFS_SUPER_BLKNO 16
 #define FUSEFS_QUORUM_BLKNO 17
@@ -53,6 +59,7 @@ static inline bool bd_slot_nr_valid(long nr)
 /* Block magics: ASCII in the first bytes when dumped little-endian. */
 #define FUSEFS_MAGIC_SUPER 0x52505553u  /* "SUPR" */
 #define FUSEFS_MAGIC_QUORUM 0x4d524f51u /* "QORM" */
+#define FUSEFS_MAGIC_STORE 0x524f5453u  /* "STOR" */
 
 #define FUSEFS_CLUSTER_SECRET_BYTES 32
 
@@ -162,6 +169,34 @@ struct fusefs_quorum_block {
 	uint8_t pad2[3672];
 };
 
+/*
+ * The store header: where the store's two regions are.  Written once by
+ * mkfs; read (and verified like every block) when a store opens.
+ */
+struct fusefs_store_header {
+	struct fusefs_block_header hdr;
+	struct le64 log_blkno;   /* the write-ahead log region */
+	struct le64 log_blocks;
+	struct le64 db_blkno;    /* the database region */
+	struct le64 db_blocks;
+	struct le32 page_size;   /* the database page size in bytes */
+	struct le32 reserved;
+	uint8_t pad[4024];
+};
+
+#define FUSEFS_STORE_HDR_BLKNO FUSEFS_STORE_BLKNO
+#define FUSEFS_STORE_LOG_MIN_BLOCKS 1024   /* 4 MiB */
+#define FUSEFS_STORE_LOG_MAX_BLOCKS 16384  /* 64 MiB */
+
+/* The log region's size for a store of store_blocks: an eighth, within bounds. */
+static inline uint64_t bd_store_log_blocks(uint64_t store_blocks)
+{
+	uint64_t n = store_blocks / 8;
+
+	return n < FUSEFS_STORE_LOG_MIN_BLOCKS ? FUSEFS_STORE_LOG_MIN_BLOCKS :
+	       n > FUSEFS_STORE_LOG_MAX_BLOCKS ? FUSEFS_STORE_LOG_MAX_BLOCKS : n;
+}
+
 /* Every size and offset the format promises, checked. */
 static_assert(sizeof(struct fusefs_block_header) == 32, "block header");
 static_assert(offsetof(struct fusefs_block_header, crc) == 0, "crc first");
@@ -178,6 +213,9 @@ static_assert(offsetof(struct fusefs_quorum_block, holder_rid) == 296, "holder o
 static_assert(sizeof(struct fusefs_quorum_block) == FUSEFS_BLOCK_SIZE, "quorum block size");
 static_assert(FUSEFS_QUORUM_MAX_SLOTS < FUSEFS_NO_VOTE, "vote slot sentinel");
 static_assert(FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS == FUSEFS_STORE_BLKNO, "layout");
+static_assert(sizeof(struct fusefs_store_header) == FUSEFS_BLOCK_SIZE, "store header size");
+static_assert(offsetof(struct fusefs_store_header, log_blkno) == 32, "store header offset");
+static_assert(FUSEFS_STORE_MIN_BLOCKS > 1 + FUSEFS_STORE_LOG_MIN_BLOCKS + 1024, "store room");
 
 /* ---- decoded (host order) views; encode/decode live in blockdev.h ---- */
 
@@ -235,6 +273,15 @@ struct bd_qblock {
 	uint64_t prev_holder_rid;
 	uint64_t holder_pidns;
 	uint64_t seq_hwm;
+};
+
+/* Where the store's regions are (absolute block numbers). */
+struct bd_store_layout {
+	uint64_t log_blkno;
+	uint64_t log_blocks;
+	uint64_t db_blkno;
+	uint64_t db_blocks;
+	uint32_t page_size;
 };
 
 const char *bd_qevent_name(int ev);

@@ -94,6 +94,7 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 	    char *why, size_t whylen)
 {
 	const uint64_t total = bd_size_blocks(dev);
+	struct bd_store_layout layout;
 	struct bd_qblock qb;
 	uint64_t old_fsid;
 	void *blk = NULL;
@@ -154,12 +155,27 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 		if (ret < 0)
 			goto io_err;
 	}
-	memset(blk, 0, 16 * FUSEFS_BLOCK_SIZE);
-	ret = bd_write(dev, FUSEFS_STORE_BLKNO, blk, 16, BD_WRITE_DURABLE);
+	/* 3. the store: its header, an empty log, an empty database, then its contents */
+	bd_store_layout(s, &layout);
+	bd_store_header_encode(s, &layout, blk);
+	ret = bd_write(dev, FUSEFS_STORE_HDR_BLKNO, blk, 1, BD_WRITE_DURABLE);
 	if (ret < 0)
 		goto io_err;
+	memset(blk, 0, 16 * FUSEFS_BLOCK_SIZE);
+	ret = bd_write(dev, layout.log_blkno, blk, 16, BD_WRITE_DURABLE);
+	if (ret == 0)
+		ret = bd_write(dev, layout.db_blkno, blk, 16, BD_WRITE_DURABLE);
+	if (ret < 0)
+		goto io_err;
+	if (opts->format_store != NULL) {
+		ret = opts->format_store(opts->format_arg, dev, s, why, whylen);
+		if (ret < 0) {
+			bd_free(blk);
+			return ret;
+		}
+	}
 
-	/* 3. the super block last: only now is this a filesystem */
+	/* 4. the super block last: only now is this a filesystem */
 	bd_super_encode(s, blk);
 	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
 	if (ret < 0)

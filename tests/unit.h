@@ -11,6 +11,7 @@
 
 Suite *suite_blockdev(void);
 Suite *suite_dev(void);
+Suite *suite_store(void);
 Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);

@@ -283,9 +283,13 @@ START_TEST(super_verify_failures)
 	bd_block_seal(blk, FUSEFS_MAGIC_SUPER, s.fsid, FUSEFS_SUPER_BLKNO + 1, 1);
 	expect_super_fail(blk, "blkno check failed");
 
-	s.format_version = 2;
+	s.format_version = FUSEFS_FORMAT_VERSION + 1;
 	bd_super_encode(&s, blk);
-	expect_super_fail(blk, "format version check failed");
+	expect_super_fail(blk, "made by a newer fusefs");
+	/* the previous format is refused with the way out named */
+	s.format_version = FUSEFS_FORMAT_VERSION - 1;
+	bd_super_encode(&s, blk);
+	expect_super_fail(blk, "run fusefs-mkfs --force");
 
 	make_super(&s);
 	s.store_blocks -= 1;

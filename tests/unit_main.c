@@ -90,6 +90,7 @@ int main(void)
 	Suite *(*const suites[])(void) = {
 		suite_blockdev,
 		suite_dev,
+		suite_store,
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
