@@ -6,6 +6,7 @@
 #include "blockdev/codec.h"
 
 #include "blockdev/crc32c.h"
+#include "blockdev/sockaddr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
+#include <stddef.h>
 
 #include "blockdev/format.h"
 
@@ -28,8 +28,6 @@ int bd_addr_parse(const char *host, uint16_t port, struct bd_addr *out);
 char *bd_addr_format(const struct bd_addr *a, char *buf, size_t len);
 /* Host-only text, without port. */
 char *bd_addr_host(const struct bd_addr *a, char *buf, size_t len);
-int bd_addr_to_sockaddr(const struct bd_addr *a, struct sockaddr_storage *ss, socklen_t *len);
-void bd_addr_from_sockaddr(const struct sockaddr_storage *ss, struct bd_addr *a);
 #define BD_ADDR_STRLEN 64
 
 /*

@@ -6,6 +6,7 @@
 
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
+#include "blockdev/sockaddr.h"
 #include "quorum/fence.h"
 #include "server/proto.h"
 

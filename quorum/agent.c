@@ -22,6 +22,7 @@
 
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
+#include "blockdev/sockaddr.h"
 #include "quorum/fence.h"
 #include "common/prng.h"
 #include "common/thread.h"

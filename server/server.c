@@ -16,6 +16,7 @@
 
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
+#include "blockdev/sockaddr.h"
 #include "common/thread.h"
 #include "quorum/fence.h"
 #include "server/fence.h"

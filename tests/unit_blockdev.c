@@ -7,6 +7,7 @@
 
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
+#include "blockdev/sockaddr.h"
 #include "blockdev/crc32c.h"
 #include "blockdev/dev.h"
 #include "blockdev/tools.h"
