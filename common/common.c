@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 static enum log_level log_max = LOG_LVL_INFO;
+static bool log_muted;
 static bool log_syslog;
 
 mono_ns mono_now(void)
@@ -39,6 +40,11 @@ void log_set_level(enum log_level max)
 	log_max = max;
 }
 
+void log_mute(bool mute)
+{
+	log_muted = mute;
+}
+
 void log_to_syslog(const char *ident)
 {
 	openlog(ident, LOG_PID, LOG_DAEMON);
@@ -59,7 +65,7 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
-	if (lvl > log_max)
+	if (lvl > log_max || log_muted)
 		return;
 
 	va_start(ap, fmt);

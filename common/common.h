@@ -57,6 +57,8 @@ void wall_now(uint64_t *sec, uint32_t *nsec);
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_set_level(enum log_level max);
+/* Silence every line (tests that make errors on purpose, by the thousand). */
+void log_mute(bool mute);
 void log_to_syslog(const char *ident);
 void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -369,6 +369,7 @@ static void crash_everywhere(enum bd_crash_mode mode, uint32_t sector, uint64_t 
 	/* the four modes split the crash points between them; FUSEFS_QUICK thins them more */
 	uint64_t stride = getenv("FUSEFS_QUICK") ? 29 : 4;
 
+	log_mute(true); /* every crash point logs the failing calls */
 	for (uint64_t n = first; n <= calls; n += stride) {
 		struct bd_mem_faults f;
 		struct store *st;
@@ -397,6 +398,7 @@ static void crash_everywhere(enum bd_crash_mode mode, uint32_t sector, uint64_t 
 		bd_close(fx.dev);
 		runs++;
 	}
+	log_mute(false);
 	fprintf(stderr, "store crash test: mode %d, sector %u: %d crash points of %" PRIu64
 		" device calls (%" PRIu64 " checkpoints), %d kept the batch in flight\n", mode, sector,
 		runs, calls, last_run.checkpoints, with_inflight);
