@@ -11,6 +11,26 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <string.h>
+#include <sys/uio.h>
+
+static int mac_run_iov(EVP_MAC_CTX *ctx, const uint8_t *key, size_t key_len,
+		       const struct iovec *iov, int n, uint8_t out[HMAC_SHA256_BYTES])
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	size_t out_len = 0;
+
+	if (EVP_MAC_init(ctx, key, key_len, params) != 1)
+		return -EIO;
+	for (int i = 0; i < n; i++)
+		if (iov[i].iov_len > 0 && EVP_MAC_update(ctx, iov[i].iov_base, iov[i].iov_len) != 1)
+			return -EIO;
+	if (EVP_MAC_final(ctx, out, &out_len, HMAC_SHA256_BYTES) != 1 || out_len != HMAC_SHA256_BYTES)
+		return -EIO;
+	return 0;
+}
 
 static int mac_run(EVP_MAC_CTX *ctx, const uint8_t *key, size_t key_len, const void *data,
 		   size_t len, uint8_t out[HMAC_SHA256_BYTES])
@@ -59,6 +79,12 @@ void hmac_free(struct hmac_ctx *h)
 int hmac_sha256(struct hmac_ctx *h, const void *data, size_t len, uint8_t out[HMAC_SHA256_BYTES])
 {
 	return mac_run(h->ctx, h->key, sizeof(h->key), data, len, out);
+}
+
+int hmac_sha256_iov(struct hmac_ctx *h, const struct iovec *iov, int n,
+		    uint8_t out[HMAC_SHA256_BYTES])
+{
+	return mac_run_iov(h->ctx, h->key, sizeof(h->key), iov, n, out);
 }
 
 int hmac_equal(const uint8_t *a, const uint8_t *b, size_t len)

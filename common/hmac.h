@@ -21,6 +21,10 @@ int hmac_init(struct hmac_ctx *h, const uint8_t *secret, size_t secret_len, cons
 void hmac_free(struct hmac_ctx *h);
 /* out = HMAC-SHA256(key, data).  0 or -EIO. */
 int hmac_sha256(struct hmac_ctx *h, const void *data, size_t len, uint8_t out[HMAC_SHA256_BYTES]);
+/* The same over the concatenation of n pieces. */
+struct iovec;
+int hmac_sha256_iov(struct hmac_ctx *h, const struct iovec *iov, int n,
+		    uint8_t out[HMAC_SHA256_BYTES]);
 /* Constant-time comparison of two tags. */
 int hmac_equal(const uint8_t *a, const uint8_t *b, size_t len);
 

@@ -12,6 +12,7 @@
 Suite *suite_blockdev(void);
 Suite *suite_dev(void);
 Suite *suite_store(void);
+Suite *suite_proto(void);
 Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);

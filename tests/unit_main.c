@@ -91,6 +91,7 @@ int main(void)
 		suite_blockdev,
 		suite_dev,
 		suite_store,
+		suite_proto,
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
