@@ -38,8 +38,8 @@ endif
 # links only the libraries its objects use.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 libs = $(shell pkg-config --libs $(1)) -lpthread
-MKFS_LIBS = $(call libs,liburing libcrypto)
-PRINT_LIBS = $(call libs,liburing)
+MKFS_LIBS = $(call libs,liburing libcrypto sqlite3)
+PRINT_LIBS = $(call libs,liburing sqlite3)
 MOUNT_LIBS = $(call libs,fuse3 liburing libcrypto sqlite3)
 SIM_LIBS = $(call libs,liburing libcrypto)
 ALL_LIBS = $(call libs,$(PKGS))
@@ -53,7 +53,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libfusefs.a
 
 PROGS := $(BUILD)/fusefs-mkfs $(BUILD)/fusefs-print
-PROG_MAINS := blockdev/mkfs_main.c blockdev/print_main.c
+PROG_MAINS := server/mkfs_main.c server/print_main.c
 ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
@@ -90,9 +90,9 @@ $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/fusefs-mkfs: $(BUILD)/blockdev/mkfs_main.o $(LIB)
+$(BUILD)/fusefs-mkfs: $(BUILD)/server/mkfs_main.o $(LIB)
 $(BUILD)/fusefs-mkfs: PROG_LIBS = $(MKFS_LIBS)
-$(BUILD)/fusefs-print: $(BUILD)/blockdev/print_main.o $(LIB)
+$(BUILD)/fusefs-print: $(BUILD)/server/print_main.o $(LIB)
 $(BUILD)/fusefs-print: PROG_LIBS = $(PRINT_LIBS)
 $(BUILD)/fusefs-mount: $(BUILD)/fuse/mount_main.o $(LIB)
 $(BUILD)/fusefs-mount: PROG_LIBS = $(MOUNT_LIBS)

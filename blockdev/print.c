@@ -87,6 +87,34 @@ static void print_qblock(int slot, const struct bd_qblock *qb, FILE *f)
 	}
 }
 
+/* The store's regions, from its header: 0, or 1 when the header is bad. */
+static int print_store_header(struct bd_dev *dev, const struct bd_super *s, FILE *f)
+{
+	struct fusefs_store_header *h = bd_alloc(1);
+	struct bd_store_layout l;
+	char why[256];
+	int ret;
+
+	if (h == NULL)
+		return 1;
+	ret = bd_read(dev, FUSEFS_STORE_HDR_BLKNO, h, 1);
+	if (ret < 0)
+		snprintf(why, sizeof(why), "read failed: %s", errstr(ret));
+	else
+		ret = bd_store_header_decode(h, s, &l, why, sizeof(why));
+	bd_free(h);
+	if (ret < 0) {
+		fprintf(f, "\nstore header (blkno %d): BAD: %s\n", FUSEFS_STORE_HDR_BLKNO, why);
+		return 1;
+	}
+	fprintf(f, "\nstore (header blkno %d)\n", FUSEFS_STORE_HDR_BLKNO);
+	fprintf(f, "  log region      blkno %" PRIu64 "..%" PRIu64 " (%" PRIu64 " MiB)\n",
+		l.log_blkno, l.log_blkno + l.log_blocks - 1, l.log_blocks / 256);
+	fprintf(f, "  database region blkno %" PRIu64 "..%" PRIu64 " (%" PRIu64 " MiB), pages of %u"
+		" bytes\n", l.db_blkno, l.db_blkno + l.db_blocks - 1, l.db_blocks / 256, l.page_size);
+	return 0;
+}
+
 int bd_print(struct bd_dev *dev, FILE *f)
 {
 	struct bd_super s;
@@ -113,5 +141,6 @@ int bd_print(struct bd_dev *dev, FILE *f)
 		}
 		print_qblock(i, &qb, f);
 	}
+	bad += print_store_header(dev, &s, f);
 	return bad;
 }

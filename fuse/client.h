@@ -1,19 +1,94 @@
 /*
  * client.h - the client side of the server protocol: find the server the
- * quorum blocks name and talk to it.  Every wait is bounded.
+ * quorum blocks name, keep one TCP connection to it, and carry requests
+ * and replies (server/proto.h) for the FUSE operations.
+ *
+ * Many threads call at once: each call gets a request id and a slot, its
+ * frame goes out under the send lock, and a receiver thread hands each
+ * reply to the slot that waits for it, so requests from all FUSE threads
+ * are in flight together on the one connection.
+ *
+ * When there is no connection (at start, or after the server went away) a
+ * call connects first: it reads the quorum blocks for the current server,
+ * greets it, and retries every RETRY_MS until the server serves or
+ * wait_ms has passed (then -EHOSTDOWN... with the reason logged once).
+ * A call in flight when the connection breaks fails with -EIO (the
+ * failover work makes such calls resend instead).
+ *
+ * Every wait is bounded.  Functions return 0 or a negative errno; a call's
+ * result is the server's status as a negative errno.
  */
 #ifndef FUSEFS_FUSE_CLIENT_H
 #define FUSEFS_FUSE_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include "fuse/mount.h"
+#include "blockdev/dev.h"
+#include "blockdev/format.h"
+
+struct rpc_client;
+
+struct rpc_client_config {
+	struct bd_dev *dev;
+	const struct bd_super *super;
+	uint64_t rid;
+	uint32_t wait_ms;   /* how long a call waits for a server to answer */
+};
+
+/* One call.  The caller fills the request part and the reply buffers. */
+struct rpc_call {
+	uint32_t op;
+	uint32_t uid, gid, pid;
+	uint32_t ngroups;
+	const uint32_t *groups;
+	const void *fixed;         /* rpc_op_fixed_bytes(op) bytes */
+	const void *tail1;
+	uint32_t tail1_len;
+	const void *tail2;
+	uint32_t tail2_len;
+	/* the reply: its fixed part (rpc_op_reply_fixed_bytes(op)) and tail */
+	void *reply_fixed;
+	void *reply_tail;          /* may be NULL when reply_tail_cap is 0 */
+	uint32_t reply_tail_cap;
+	uint32_t reply_tail_len;   /* set: bytes of tail received */
+};
+
+/* Set up (no connection yet: the first call makes it).  0 or -errno. */
+int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **out);
+void rpc_client_destroy(struct rpc_client *c);
+
+/*
+ * Connect now, waiting up to wait_ms for a server that serves: 0, or
+ * -errno with why (no server recorded, unreachable, not serving yet).
+ */
+int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen);
+
+/*
+ * Send call and wait for its reply: 0, the server's error (-ENOENT...),
+ * -EIO when the connection broke with the call in flight, -EHOSTDOWN when
+ * no server answered within wait_ms, -EPROTO for a reply that does not fit
+ * the buffers given.
+ */
+int rpc_client_call(struct rpc_client *c, struct rpc_call *call);
 
 /*
  * The server in use, per the quorum blocks, checked with a greeting:
  * "ADDR term T rid R serving", "... not serving (...)", "... unreachable: ..."
  * or "none".  Returns the text length or -errno.
  */
-int fsclient_server_text(struct mount_ctx *fs, char *buf, size_t len);
+int rpc_server_text(struct bd_dev *dev, const struct bd_super *super, uint64_t rid, char *buf,
+		    size_t len);
+
+struct rpc_client_stats {
+	uint64_t calls;
+	uint64_t connects;
+	uint64_t disconnects;
+	uint64_t in_flight_failed;
+	uint64_t bad_replies;
+};
+
+void rpc_client_get_stats(struct rpc_client *c, struct rpc_client_stats *out);
 
 #endif

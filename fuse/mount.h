@@ -1,6 +1,6 @@
 /*
  * mount.h - what every FUSE request handler of a mount needs, and the
- * operations table (ops.c).
+ * operations table (ops.c): every operation is forwarded to the server.
  */
 #ifndef FUSEFS_FUSE_MOUNT_H
 #define FUSEFS_FUSE_MOUNT_H
@@ -16,12 +16,19 @@
 #include "quorum/agent.h"
 
 /* What every FUSE request handler needs. */
+struct rpc_client;
+struct u64map;
+struct server;
+
 struct mount_ctx {
 	struct bd_dev *dev;
 	struct bd_super super;
 	uint64_t rid;
 	int slot;                    /* -1: plain client */
 	struct quorum_agent *agent;  /* NULL: plain client */
+	struct server *server;       /* NULL: plain client */
+	struct rpc_client *client;   /* the filesystem, through the server */
+	struct u64map *nodes;         /* the kernel's lookup counts */
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted;

@@ -14,6 +14,8 @@
  */
 #include "fuse/mount.h"
 
+#include "fuse/client.h"
+#include "common/u64map.h"
 #include "fuse/opts.h"
 
 #include "blockdev/blocks.h"
@@ -197,7 +199,12 @@ static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 	return ret;
 }
 
-/* So /proc/mounts shows "DEVICE MOUNTPOINT fuse.fusefs". */
+/*
+ * So /proc/mounts shows "DEVICE MOUNTPOINT fuse.fusefs"; the kernel checks
+ * permissions as a local filesystem would (default_permissions); and, when
+ * root mounts, every user may use the filesystem (allow_other), as with
+ * any other filesystem root mounts.
+ */
 static int add_fs_names(struct mount_opts *o)
 {
 	char *name = NULL, *opts = NULL;
@@ -206,6 +213,8 @@ static int add_fs_names(struct mount_opts *o)
 	if (asprintf(&name, "fsname=%s", o->device) < 0)
 		return -1;
 	if (fuse_opt_add_opt(&opts, "subtype=fusefs") == 0 &&
+	    fuse_opt_add_opt(&opts, "default_permissions") == 0 &&
+	    (getuid() != 0 || fuse_opt_add_opt(&opts, "allow_other") == 0) &&
 	    fuse_opt_add_opt_escaped(&opts, name) == 0 &&
 	    fuse_opt_add_arg(&o->fuse_args, "-o") == 0 && fuse_opt_add_arg(&o->fuse_args, opts) == 0)
 		ret = 0;
@@ -255,6 +264,28 @@ int main(int argc, char **argv)
 	if (o.slot_nr >= 0 && prepare_member(&o, &fs, &self, &udp_fd) < 0)
 		goto out;
 
+	{
+		struct rpc_client_config ccfg = { .dev = fs.dev, .super = &fs.super, .rid = fs.rid,
+						  .wait_ms = o.server_wait_ms };
+
+		if (u64map_create(&fs.nodes) < 0 || rpc_client_create(&ccfg, &fs.client) < 0) {
+			say("out of memory");
+			goto out;
+		}
+	}
+	/*
+	 * A plain client mounts once a server answers; a member cannot wait: it
+	 * may be the one that gets elected, and only after it has mounted.
+	 */
+	if (o.slot_nr < 0) {
+		ret = rpc_client_connect(fs.client, why, sizeof(why));
+		if (ret < 0) {
+			say("no server answered within %u ms (server_wait_ms): %s", o.server_wait_ms,
+			    why);
+			goto out;
+		}
+	}
+
 	if (add_fs_names(&o) < 0) {
 		say("out of memory");
 		goto out;
@@ -290,6 +321,7 @@ int main(int argc, char **argv)
 			say("cannot start the server thread: %s", errstr(ret));
 			goto out;
 		}
+		fs.server = server;
 		acfg.server = server_ops(server);
 		udp_fd = -1; /* the agent owns it now, even if it fails */
 		ret = quorum_agent_start(&acfg, &agent, why, sizeof(why));
@@ -312,7 +344,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
-	fuse_loop_cfg_set_max_threads(loop_cfg, 10);
+	/* a handler waits for its reply: enough threads to keep many requests in flight */
+	fuse_loop_cfg_set_max_threads(loop_cfg, 64);
 	ret = fuse_session_loop_mt(se, loop_cfg);
 	status = ret < 0 ? 1 : 0;
 	log_info(SUB, "unmounting %s", o.mountpoint);
@@ -321,6 +354,8 @@ int main(int argc, char **argv)
 	mounted = false;
 
 out:
+	rpc_client_destroy(fs.client);
+	fs.client = NULL;
 	if (agent != NULL)
 		quorum_agent_shutdown(agent, (int)quorum_agent_hb_timeout(agent) + SHUTDOWN_SLACK_MS);
 	server_destroy(server);
@@ -335,6 +370,7 @@ out:
 		fuse_remove_signal_handlers(se);
 	if (se != NULL)
 		fuse_session_destroy(se);
+	u64map_destroy(fs.nodes);
 	bd_close(fs.dev);
 	tell_parent(&notify_fd, 1);
 	mount_opts_free(&o);

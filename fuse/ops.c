@@ -1,92 +1,716 @@
 /*
- * ops.c - the FUSE low-level operations.  Until the metadata server serves
- * files, the filesystem is an empty root directory; its extended
- * attributes show the quorum (status_xattr.c).
+ * ops.c - the FUSE low-level operations.  Each forwards to the metadata
+ * server over the client connection (client.h) and answers the kernel
+ * with exactly one reply; errors go to libfuse as positive errnos.
  *
- * Every handler ends in exactly one reply; errors are positive errnos to
- * libfuse.
+ * Caches: attribute and entry timeouts are 0, so every path walk and stat
+ * asks the server, and what another mount changed is seen at once.  File
+ * data goes through the page cache without writeback (every write reaches
+ * the server before write(2) returns); with FUSE's automatic invalidation
+ * a changed mtime or size drops cached pages, and every open drops them
+ * too (keep_cache off): data is coherent at the latest on the next open,
+ * as NFS's close-to-open promises.
+ *
+ * Lookup counts are balanced as passthrough_ll does: every entry reply
+ * (lookup, create, mknod, mkdir, symlink, link, readdirplus) adds one in
+ * the mount's count table (u64map), every forget subtracts.  The root's status xattrs are answered
+ * here (status_xattr.c); every other xattr, the root's included, is the
+ * server's.
+ *
+ * Credentials: the caller's uid, gid and pid go with every request.  The
+ * supplementary groups are read (from /proc, which costs) only when the
+ * server refused a request with EACCES or EPERM; the request is then sent
+ * once more with them.  A refused request changed nothing, so this is safe.
  */
 #include "fuse/mount.h"
 
+#include "fuse/client.h"
+#include "common/u64map.h"
 #include "fuse/status.h"
+#include "server/proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
-#define XATTR_MAX (64 * 1024)
 #define ROOT_INO FUSE_ROOT_ID
+#define TIMEOUT 0.0
 
 static struct mount_ctx *ctx_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void root_attr(struct mount_ctx *fs, struct stat *st)
+/* ---- calls ---- */
+
+struct call {
+	struct rpc_call c;
+	uint32_t groups[RPC_GROUPS_MAX];
+};
+
+static void call_init(struct call *k, fuse_req_t req, uint32_t op, const void *fixed)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+
+	memset(k, 0, sizeof(*k));
+	k->c.op = op;
+	k->c.uid = fc->uid;
+	k->c.gid = fc->gid;
+	k->c.pid = (uint32_t)fc->pid;
+	k->c.groups = k->groups;
+	k->c.fixed = fixed;
+}
+
+static void call_tails(struct call *k, const void *t1, size_t l1, const void *t2, size_t l2)
+{
+	k->c.tail1 = t1;
+	k->c.tail1_len = (uint32_t)l1;
+	k->c.tail2 = t2;
+	k->c.tail2_len = (uint32_t)l2;
+}
+
+/* The call's result: 0 or a negative errno; retried once with the groups. */
+static int call_run(fuse_req_t req, struct call *k)
+{
+	struct mount_ctx *m = ctx_of(req);
+	int ret = rpc_client_call(m->client, &k->c);
+
+	if ((ret == -EACCES || ret == -EPERM) && k->c.uid != 0 && k->c.ngroups == 0) {
+		gid_t g[RPC_GROUPS_MAX];
+		int n = fuse_req_getgroups(req, RPC_GROUPS_MAX, g);
+
+		if (n > 0) {
+			k->c.ngroups = (uint32_t)MIN(n, RPC_GROUPS_MAX);
+			for (uint32_t i = 0; i < k->c.ngroups; i++)
+				k->groups[i] = g[i];
+			ret = rpc_client_call(m->client, &k->c);
+		}
+	}
+	/* transport trouble reads as an I/O error to programs */
+	if (ret == -EHOSTDOWN || ret == -ETIMEDOUT || ret == -EPROTO || ret == -ESHUTDOWN)
+		ret = -EIO;
+	return ret;
+}
+
+static void attr_to_stat(const struct rpc_attr *a, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = ROOT_INO;
-	st->st_mode = S_IFDIR | 0755;
-	st->st_nlink = 2;
-	st->st_uid = fs->uid;
-	st->st_gid = fs->gid;
+	st->st_ino = le64_to_cpu(a->ino);
+	st->st_size = (off_t)le64_to_cpu(a->size);
+	st->st_blocks = (blkcnt_t)le64_to_cpu(a->blocks);
+	st->st_rdev = (dev_t)le64_to_cpu(a->rdev);
+	st->st_mode = le32_to_cpu(a->mode);
+	st->st_uid = le32_to_cpu(a->uid);
+	st->st_gid = le32_to_cpu(a->gid);
+	st->st_nlink = le32_to_cpu(a->nlink);
 	st->st_blksize = FUSEFS_BLOCK_SIZE;
-	st->st_atim = st->st_mtim = st->st_ctim = fs->mounted;
+	st->st_atim.tv_sec = (time_t)le64_to_cpu(a->atime_sec);
+	st->st_atim.tv_nsec = le32_to_cpu(a->atime_nsec);
+	st->st_mtim.tv_sec = (time_t)le64_to_cpu(a->mtime_sec);
+	st->st_mtim.tv_nsec = le32_to_cpu(a->mtime_nsec);
+	st->st_ctim.tv_sec = (time_t)le64_to_cpu(a->ctime_sec);
+	st->st_ctim.tv_nsec = le32_to_cpu(a->ctime_nsec);
 }
 
-static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The kernel holds one more lookup on ino (the root is pinned, never counted). */
+static int node_ref(fuse_req_t req, uint64_t ino)
 {
-	struct stat st;
+	return ino == ROOT_INO ? 0 : u64map_add(ctx_of(req)->nodes, ino);
+}
 
-	(void)fi;
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOENT);
+static void node_forget(fuse_req_t req, uint64_t ino, uint64_t n)
+{
+	int ret;
+
+	if (ino == ROOT_INO)
+		return;
+	ret = u64map_sub(ctx_of(req)->nodes, ino, n);
+	if (ret < 0)
+		log_err("fuse", "forget of node %" PRIu64 " by %" PRIu64 " is more than the kernel "
+			"was given (%s): lookup counts are out of balance", ino, n, errstr(ret));
+}
+
+static void entry_of(const struct rpc_attr *a, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = le64_to_cpu(a->ino);
+	e->generation = le64_to_cpu(a->gen);
+	attr_to_stat(a, &e->attr);
+	e->attr_timeout = TIMEOUT;
+	e->entry_timeout = TIMEOUT;
+}
+
+/* Answer with an entry the kernel will hold: one more lookup on it. */
+static void reply_entry(fuse_req_t req, const struct rpc_attr *a)
+{
+	struct fuse_entry_param e;
+
+	entry_of(a, &e);
+	if (node_ref(req, e.ino) < 0) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	root_attr(ctx_of(req), &st);
-	fuse_reply_attr(req, &st, 1.0);
+	if (fuse_reply_entry(req, &e) != 0) /* the kernel did not take it */
+		node_forget(req, e.ino, 1);
 }
+
+static void name_call(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *name,
+		      bool want_entry)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
+	struct rpc_entry out;
+	struct call k;
+	int ret;
+
+	call_init(&k, req, op, &f);
+	call_tails(&k, name, strlen(name), NULL, 0);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else if (want_entry)
+		reply_entry(req, &out.attr);
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* ---- names ---- */
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	(void)name;
-	fuse_reply_err(req, parent == ROOT_INO ? ENOENT : ENOTDIR);
+	if (strlen(name) > RPC_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	name_call(req, RPC_LOOKUP, parent, name, true);
 }
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(req, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(req, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void make(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *name, mode_t mode,
+		 dev_t rdev)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct rpc_make f = { .parent = cpu_to_le64(parent), .rdev = cpu_to_le64(rdev),
+			      .mode = cpu_to_le32(mode), .umask = cpu_to_le32(fc->umask) };
+	struct rpc_entry out;
+	struct call k;
+	int ret;
+
+	if (strlen(name) > RPC_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	call_init(&k, req, op, &f);
+	call_tails(&k, name, strlen(name), NULL, 0);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, &out.attr);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	make(req, RPC_MKNOD, parent, name, mode, rdev);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make(req, RPC_MKDIR, parent, name, mode | S_IFDIR, 0);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	name_call(req, RPC_UNLINK, parent, name, false);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	name_call(req, RPC_RMDIR, parent, name, false);
+}
+
+static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
+	struct rpc_entry out;
+	struct call k;
+	int ret;
+
+	if (strlen(name) > RPC_NAME_MAX || strlen(target) > RPC_PATH_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	call_init(&k, req, RPC_SYMLINK, &f);
+	call_tails(&k, name, strlen(name), target, strlen(target));
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, &out.attr);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
+	char buf[RPC_PATH_MAX + 1];
+	struct call k;
+	int ret;
+
+	call_init(&k, req, RPC_READLINK, &f);
+	k.c.reply_tail = buf;
+	k.c.reply_tail_cap = RPC_PATH_MAX;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	buf[k.c.reply_tail_len] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct rpc_rename f = { .parent = cpu_to_le64(parent), .newparent = cpu_to_le64(newparent) };
+	struct call k;
+	uint32_t fl = 0;
+	int ret;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (strlen(name) > RPC_NAME_MAX || strlen(newname) > RPC_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	if (flags & RENAME_NOREPLACE)
+		fl |= RPC_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		fl |= RPC_RENAME_EXCHANGE;
+	f.flags = cpu_to_le32(fl);
+	call_init(&k, req, RPC_RENAME, &f);
+	call_tails(&k, name, strlen(name), newname, strlen(newname));
+	ret = call_run(req, &k);
+	fuse_reply_err(req, -ret);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct rpc_link f = { .ino = cpu_to_le64(ino), .newparent = cpu_to_le64(newparent) };
+	struct rpc_entry out;
+	struct call k;
+	int ret;
+
+	if (strlen(newname) > RPC_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	call_init(&k, req, RPC_LINK, &f);
+	call_tails(&k, newname, strlen(newname), NULL, 0);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, &out.attr);
+}
+
+/* ---- attributes ---- */
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
+	struct rpc_attr out;
+	struct stat st;
+	struct call k;
+	int ret;
+
+	(void)fi;
+	call_init(&k, req, RPC_GETATTR, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	attr_to_stat(&out, &st);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct rpc_setattr f = { .ino = cpu_to_le64(ino) };
+	struct rpc_attr out;
+	struct stat st;
+	struct call k;
+	uint32_t valid = 0;
+	int ret;
+
+	(void)fi;
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		valid |= RPC_SET_MODE;
+		f.mode = cpu_to_le32(attr->st_mode);
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		valid |= RPC_SET_UID;
+		f.uid = cpu_to_le32(attr->st_uid);
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		valid |= RPC_SET_GID;
+		f.gid = cpu_to_le32(attr->st_gid);
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		valid |= RPC_SET_SIZE;
+		f.size = cpu_to_le64((uint64_t)attr->st_size);
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		valid |= RPC_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		valid |= RPC_SET_ATIME;
+		f.atime_sec = cpu_to_le64((uint64_t)attr->st_atim.tv_sec);
+		f.atime_nsec = cpu_to_le32((uint32_t)attr->st_atim.tv_nsec);
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		valid |= RPC_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		valid |= RPC_SET_MTIME;
+		f.mtime_sec = cpu_to_le64((uint64_t)attr->st_mtim.tv_sec);
+		f.mtime_nsec = cpu_to_le32((uint32_t)attr->st_mtim.tv_nsec);
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		valid |= RPC_SET_CTIME;
+		f.ctime_sec = cpu_to_le64((uint64_t)attr->st_ctim.tv_sec);
+		f.ctime_nsec = cpu_to_le32((uint32_t)attr->st_ctim.tv_nsec);
+	}
+	f.valid = cpu_to_le32(valid);
+	call_init(&k, req, RPC_SETATTR, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	attr_to_stat(&out, &st);
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rpc_access f = { .ino = cpu_to_le64(ino), .mask = cpu_to_le32((uint32_t)mask) };
+	struct call k;
+
+	call_init(&k, req, RPC_ACCESS, &f);
+	fuse_reply_err(req, -call_run(req, &k));
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
+	struct rpc_statfs out;
+	struct statvfs sv;
+	struct call k;
+	int ret;
+
+	call_init(&k, req, RPC_STATFS, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = le32_to_cpu(out.bsize);
+	sv.f_frsize = le32_to_cpu(out.bsize);
+	sv.f_blocks = le64_to_cpu(out.blocks);
+	sv.f_bfree = le64_to_cpu(out.bfree);
+	sv.f_bavail = le64_to_cpu(out.bavail);
+	sv.f_files = le64_to_cpu(out.files);
+	sv.f_ffree = le64_to_cpu(out.ffree);
+	sv.f_favail = le64_to_cpu(out.ffree);
+	sv.f_namemax = le32_to_cpu(out.namemax);
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- files ---- */
+
+static void open_reply(struct fuse_file_info *fi, uint64_t fh)
+{
+	fi->fh = fh;
+	fi->keep_cache = 0;
+	fi->direct_io = 0;
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)fi->flags) };
+	struct rpc_opened out;
+	struct call k;
+	int ret;
+
+	call_init(&k, req, RPC_OPEN, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	open_reply(fi, le64_to_cpu(out.fh));
+	if (fuse_reply_open(req, fi) != 0) {
+		struct rpc_release r = { .ino = cpu_to_le64(ino), .fh = out.fh };
+
+		call_init(&k, req, RPC_RELEASE, &r);
+		call_run(req, &k); /* the open was interrupted: give the handle back */
+	}
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct rpc_make f = { .parent = cpu_to_le64(parent), .mode = cpu_to_le32(mode),
+			      .umask = cpu_to_le32(fc->umask),
+			      .flags = cpu_to_le32((uint32_t)fi->flags) };
+	struct {
+		struct rpc_entry e;
+		struct rpc_opened o;
+	} out;
+	struct fuse_entry_param e;
+	struct call k;
+	int ret;
+
+	if (strlen(name) > RPC_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	call_init(&k, req, RPC_CREATE, &f);
+	call_tails(&k, name, strlen(name), NULL, 0);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	entry_of(&out.e.attr, &e);
+	open_reply(fi, le64_to_cpu(out.o.fh));
+	if (node_ref(req, e.ino) < 0) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		struct rpc_release r = { .ino = cpu_to_le64(e.ino), .fh = out.o.fh };
+
+		node_forget(req, e.ino, 1);
+		call_init(&k, req, RPC_RELEASE, &r);
+		call_run(req, &k);
+	}
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct rpc_io f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
+			    .offset = cpu_to_le64((uint64_t)off) };
+	struct call k;
+	void *buf;
+	int ret;
+
+	size = MIN(size, (size_t)RPC_IO_MAX);
+	f.size = cpu_to_le32((uint32_t)size);
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	call_init(&k, req, RPC_READ, &f);
+	k.c.reply_tail = buf;
+	k.c.reply_tail_cap = (uint32_t)size;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, buf, k.c.reply_tail_len);
+	free(buf);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct rpc_io f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
+			    .offset = cpu_to_le64((uint64_t)off) };
+	struct rpc_written out;
+	struct call k;
+	int ret;
+
+	if (size > RPC_IO_MAX)
+		size = RPC_IO_MAX; /* a short write; the kernel sends the rest */
+	f.size = cpu_to_le32((uint32_t)size);
+	f.flags = cpu_to_le32((uint32_t)fi->flags);
+	call_init(&k, req, RPC_WRITE, &f);
+	call_tails(&k, buf, size, NULL, 0);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, le32_to_cpu(out.size));
+}
+
+/* Every write is durable when it returns: flush and fsync have nothing to do. */
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct rpc_release f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh) };
+	struct call k;
+
+	call_init(&k, req, RPC_RELEASE, &f);
+	call_run(req, &k); /* nothing the kernel could do about an error */
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct rpc_fallocate f = { .ino = cpu_to_le64(ino), .offset = cpu_to_le64((uint64_t)off),
+				   .length = cpu_to_le64((uint64_t)len),
+				   .mode = cpu_to_le32((uint32_t)mode) };
+	struct call k;
+
+	(void)fi;
+	call_init(&k, req, RPC_FALLOCATE, &f);
+	fuse_reply_err(req, -call_run(req, &k));
+}
+
+/* ---- directories ---- */
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOTDIR);
+	(void)ino;
+	fi->fh = 0;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct rpc_readdir f = { .ino = cpu_to_le64(ino), .cookie = cpu_to_le64((uint64_t)off),
+				 .size = cpu_to_le32((uint32_t)MIN(size, (size_t)RPC_READDIR_MAX)),
+				 .plus = cpu_to_le32(plus ? 1 : 0) };
+	uint32_t cap = (uint32_t)MIN(size, (size_t)RPC_READDIR_MAX), pos = 0;
+	char *out = malloc(size ? size : 1);
+	uint8_t *tail = malloc(cap ? cap : 1);
+	struct call k;
+	size_t used = 0;
+	int ret;
+
+	if (out == NULL || tail == NULL) {
+		free(out);
+		free(tail);
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fuse_reply_open(req, fi);
+	call_init(&k, req, RPC_READDIR, &f);
+	k.c.reply_tail = tail;
+	k.c.reply_tail_cap = cap;
+	ret = call_run(req, &k);
+	while (ret == 0) {
+		struct rpc_dirent d;
+		const struct rpc_attr *ap;
+		struct rpc_attr a;
+		const char *name;
+		char nm[RPC_NAME_MAX + 1];
+		size_t n;
+		int r = rpc_dirent_next(tail, k.c.reply_tail_len, &pos, &d, &name, &ap);
+
+		if (r < 0)
+			ret = -EIO;
+		if (r != 0)
+			break;
+		memcpy(nm, name, le16_to_cpu(d.namelen));
+		nm[le16_to_cpu(d.namelen)] = '\0';
+		if (plus) {
+			struct fuse_entry_param e;
+			bool dots = strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0;
+
+			memset(&e, 0, sizeof(e));
+			if (ap != NULL && !dots) {
+				memcpy(&a, ap, sizeof(a));
+				entry_of(&a, &e);
+			} else {
+				e.attr.st_ino = le64_to_cpu(d.ino);
+				e.attr.st_mode = le32_to_cpu(d.mode);
+			}
+			n = fuse_add_direntry_plus(req, NULL, 0, nm, &e, 0);
+			if (used + n > size)
+				break;
+			if (e.ino != 0 && node_ref(req, e.ino) < 0)
+				break;
+			fuse_add_direntry_plus(req, out + used, size - used, nm, &e,
+					       (off_t)le64_to_cpu(d.cookie));
+		} else {
+			struct stat st = { .st_ino = le64_to_cpu(d.ino), .st_mode = le32_to_cpu(d.mode) };
+
+			n = fuse_add_direntry(req, NULL, 0, nm, &st, 0);
+			if (used + n > size)
+				break;
+			fuse_add_direntry(req, out + used, size - used, nm, &st,
+					  (off_t)le64_to_cpu(d.cookie));
+		}
+		used += n;
+	}
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_buf(req, out, used);
+	free(out);
+	free(tail);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	static const char *const names[] = { ".", ".." };
-	char buf[512];
-	size_t used = 0;
-	struct stat st;
-
 	(void)fi;
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	root_attr(ctx_of(req), &st);
-	for (off_t i = off; i < 2; i++) {
-		size_t n = fuse_add_direntry(req, buf + used, MIN(size, sizeof(buf)) - used, names[i],
-					     &st, i + 1);
+	readdir_common(req, ino, size, off, false);
+}
 
-		if (used + n > MIN(size, sizeof(buf)))
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	readdir_common(req, ino, size, off, true);
 }
 
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -96,89 +720,193 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct statvfs sv = { .f_bsize = FUSEFS_BLOCK_SIZE, .f_frsize = FUSEFS_BLOCK_SIZE,
-			      .f_namemax = 255 };
-
 	(void)ino;
-	fuse_reply_statfs(req, &sv);
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
 }
 
-static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-	(void)mask;
-	fuse_reply_err(req, ino == ROOT_INO ? 0 : ENOENT);
-}
+/* ---- extended attributes ---- */
 
 static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	struct rpc_xattr f = { .ino = cpu_to_le64(ino),
+			       .size = cpu_to_le32((uint32_t)MIN(size, (size_t)RPC_XATTR_SIZE_MAX)) };
+	struct rpc_xsize out;
 	char *buf = NULL;
-	int n;
+	struct call k;
+	int ret;
 
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOENT);
+	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
+		if (size > 0 && (buf = malloc(size)) == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		ret = status_xattr_get(ctx_of(req), fuse_req_ctx(req)->pid, name, buf, size);
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)ret);
+		else
+			fuse_reply_buf(req, buf, (size_t)ret);
+		free(buf);
+		return;
+	}
+	if (strlen(name) > RPC_XATTR_NAME_MAX) {
+		fuse_reply_err(req, ERANGE);
 		return;
 	}
 	if (size > 0 && (buf = malloc(size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = status_xattr_get(ctx_of(req), fuse_req_ctx(req)->pid, name, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, -n);
+	call_init(&k, req, RPC_GETXATTR, &f);
+	call_tails(&k, name, strlen(name), NULL, 0);
+	k.c.reply_fixed = &out;
+	k.c.reply_tail = buf;
+	k.c.reply_tail_cap = (uint32_t)MIN(size, (size_t)RPC_XATTR_SIZE_MAX);
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
 	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
+		fuse_reply_xattr(req, le32_to_cpu(out.size));
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		fuse_reply_buf(req, buf, k.c.reply_tail_len);
 	free(buf);
 }
 
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char buf[1024];
-	size_t used;
+	struct mount_ctx *m = ctx_of(req);
+	struct rpc_xattr f = { .ino = cpu_to_le64(ino) };
+	struct rpc_xsize out;
+	size_t ours = ino == ROOT_INO ? status_xattr_list(m, NULL, 0) : 0, theirs;
+	char *buf;
+	struct call k;
+	int ret;
 
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOENT);
+	/* the server's names (all of them: ours are added below) */
+	buf = malloc(RPC_XATTR_SIZE_MAX + ours + 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	used = status_xattr_list(ctx_of(req), buf, sizeof(buf));
+	f.size = cpu_to_le32(RPC_XATTR_SIZE_MAX);
+	call_init(&k, req, RPC_LISTXATTR, &f);
+	k.c.reply_fixed = &out;
+	k.c.reply_tail = buf;
+	k.c.reply_tail_cap = RPC_XATTR_SIZE_MAX;
+	ret = call_run(req, &k);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		free(buf);
+		return;
+	}
+	theirs = k.c.reply_tail_len;
+	if (ours > 0)
+		status_xattr_list(m, buf + theirs, ours);
 	if (size == 0)
-		fuse_reply_xattr(req, used);
-	else if (used > size || used > sizeof(buf))
+		fuse_reply_xattr(req, theirs + ours);
+	else if (theirs + ours > size)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, buf, used);
+		fuse_reply_buf(req, buf, theirs + ours);
+	free(buf);
 }
 
 static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	(void)flags;
-	if (ino != ROOT_INO) {
-		fuse_reply_err(req, ENOENT);
+	struct rpc_xattr f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)flags) };
+	struct call k;
+
+	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
+		fuse_reply_err(req, -status_xattr_set(ctx_of(req), fuse_req_ctx(req)->uid, name,
+						      value, size));
 		return;
 	}
-	fuse_reply_err(req, -status_xattr_set(ctx_of(req), fuse_req_ctx(req)->uid, name, value, size));
+	if (strlen(name) > RPC_XATTR_NAME_MAX) {
+		fuse_reply_err(req, ERANGE);
+		return;
+	}
+	if (size > RPC_XATTR_SIZE_MAX) {
+		fuse_reply_err(req, E2BIG);
+		return;
+	}
+	call_init(&k, req, RPC_SETXATTR, &f);
+	call_tails(&k, name, strlen(name), value, size);
+	fuse_reply_err(req, -call_run(req, &k));
 }
 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	(void)name;
-	fuse_reply_err(req, ino == ROOT_INO ? EPERM : ENOENT);
+	struct rpc_xattr f = { .ino = cpu_to_le64(ino) };
+	struct call k;
+
+	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (strlen(name) > RPC_XATTR_NAME_MAX) {
+		fuse_reply_err(req, ERANGE);
+		return;
+	}
+	call_init(&k, req, RPC_REMOVEXATTR, &f);
+	call_tails(&k, name, strlen(name), NULL, 0);
+	fuse_reply_err(req, -call_run(req, &k));
+}
+
+/* ---- session ---- */
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* every change goes through the server: no writeback caching here */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	conn->max_write = RPC_IO_MAX;
+	conn->max_readahead = RPC_IO_MAX;
 }
 
 const struct fuse_lowlevel_ops mount_fuse_ops = {
+	.init = fs_init,
 	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.fallocate = fs_fallocate,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
 	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
 	.statfs = fs_statfs,
 	.access = fs_access,
 	.getxattr = fs_getxattr,
-	.listxattr = fs_listxattr,
 	.setxattr = fs_setxattr,
+	.listxattr = fs_listxattr,
 	.removexattr = fs_removexattr,
 };

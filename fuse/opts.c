@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 enum {
-	KEY_DEVICE, KEY_SLOT, KEY_HB, KEY_FENCE_CMD, KEY_FENCE_TIMEOUT,
+	KEY_DEVICE, KEY_SLOT, KEY_HB, KEY_FENCE_CMD, KEY_FENCE_TIMEOUT, KEY_SERVER_WAIT,
 	KEY_FOREGROUND, KEY_DEBUG, KEY_HELP, KEY_VERSION,
 };
 
@@ -26,6 +26,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("quorum_heartbeat_timeout_ms=", KEY_HB),
 	FUSE_OPT_KEY("fence_cmd=", KEY_FENCE_CMD),
 	FUSE_OPT_KEY("fence_timeout_ms=", KEY_FENCE_TIMEOUT),
+	FUSE_OPT_KEY("server_wait_ms=", KEY_SERVER_WAIT),
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -111,6 +112,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 				    FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS);
 		o->fence_timeout_ms = (uint32_t)n;
 		return 0;
+	case KEY_SERVER_WAIT:
+		if (parse_u64(v, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, &n) < 0)
+			return fail(c, "server_wait_ms=%s: out of range %d..%d", v, SERVER_WAIT_MIN_MS,
+				    SERVER_WAIT_MAX_MS);
+		o->server_wait_ms = (uint32_t)n;
+		return 0;
 	case KEY_FOREGROUND:
 		o->foreground = true;
 		return 0;
@@ -143,6 +150,7 @@ int mount_opts_parse(int argc, char **argv, struct mount_opts *o, char *why, siz
 	o->slot_nr = -1;
 	o->hb_timeout_ms = QUORUM_HB_TIMEOUT_DEFAULT_MS;
 	o->fence_timeout_ms = FENCE_TIMEOUT_DEFAULT_MS;
+	o->server_wait_ms = SERVER_WAIT_DEFAULT_MS;
 	o->fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	why[0] = '\0';
 
@@ -208,9 +216,13 @@ void mount_usage(FILE *f)
 		"  -o fence_cmd=PATH              fence agent for earlier leaders (default: the\n"
 		"                                 local fencer, for leaders on this host)\n"
 		"  -o fence_timeout_ms=MS         deadline for each fence (%d..%d, default %d)\n"
+		"  -o server_wait_ms=MS           how long a plain client's mount, and any\n"
+		"                                 operation, waits for a server to answer\n"
+		"                                 (%d..%d, default %d)\n"
 		"  -o allow_other, ...            libfuse's mount options\n"
 		"  -h, --help                     this help\n"
 		"  -V, --version                  version\n",
 		QUORUM_HB_TIMEOUT_MIN_MS, QUORUM_HB_TIMEOUT_MAX_MS, QUORUM_HB_TIMEOUT_DEFAULT_MS,
-		FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS, FENCE_TIMEOUT_DEFAULT_MS);
+		FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS, FENCE_TIMEOUT_DEFAULT_MS,
+		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS);
 }

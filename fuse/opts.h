@@ -13,6 +13,9 @@
 #define FENCE_TIMEOUT_DEFAULT_MS 15000
 #define FENCE_TIMEOUT_MIN_MS 100
 #define FENCE_TIMEOUT_MAX_MS 600000
+#define SERVER_WAIT_DEFAULT_MS 30000
+#define SERVER_WAIT_MIN_MS 100
+#define SERVER_WAIT_MAX_MS 3600000
 
 struct mount_opts {
 	char *device;          /* metadev_path=, or DEVICE before MOUNTPOINT */
@@ -21,6 +24,7 @@ struct mount_opts {
 	uint32_t hb_timeout_ms;
 	char *fence_cmd;
 	uint32_t fence_timeout_ms;
+	uint32_t server_wait_ms;  /* waiting for a server: a plain client's mount, every call */
 	bool foreground;
 	bool debug;
 	bool help;

@@ -74,7 +74,7 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 		n = snprintf(buf, len, "%d", snap && snap->st.role == QROLE_LEADER);
 		break;
 	case XA_SERVER:
-		n = fsclient_server_text(fs, buf, len);
+		n = rpc_server_text(fs->dev, &fs->super, fs->rid, buf, len);
 		break;
 	case XA_RID:
 		n = snprintf(buf, len, "%016" PRIx64, fs->rid);

@@ -8,9 +8,11 @@
  * one FENCED or DOWN for its term, each STOP of a running server with one
  * DOWN.
  *
- * For now the service is the greeting: a client connects, sends GREETING,
- * and gets the server's term, rid and slot - while the leader holds its
- * lease; otherwise NOT_SERVING.  (The filesystem service builds on this.)
+ * SERVE opens the store (recovering what the previous server left) and
+ * starts the service (service.h): the network thread and the executor.
+ * STOP, or the service failing (fenced by the term gate, the device),
+ * stops it and closes the store - abandoned, writing nothing more, when
+ * fenced or failed.
  */
 #include "server/server.h"
 
@@ -21,6 +23,8 @@
 #include "quorum/fence.h"
 #include "server/fence.h"
 #include "server/proto.h"
+#include "server/service.h"
+#include "server/store.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -38,14 +42,13 @@
 static const char *const SUB = "server";
 
 #define CMD_MAX 32
-/* a whole greeting exchange, so a slow client never holds up a STOP for long */
-#define CLIENT_DEADLINE_MS 500
 
-enum srv_cmd_type { SC_START, SC_SERVE, SC_STOP, SC_EXIT };
+enum srv_cmd_type { SC_START, SC_SERVE, SC_STOP, SC_FAILED, SC_EXIT };
 
 struct srv_cmd {
 	enum srv_cmd_type type;
 	uint64_t term;
+	int res;
 };
 
 enum srv_phase { PH_IDLE, PH_FENCED, PH_SERVING };
@@ -55,7 +58,6 @@ struct server {
 	struct bd_super super;
 	char fence_cmd[4096];
 	struct quorum_agent *agent; /* set with the first command, under lock */
-	struct srv_codec codec;
 	pthread_t thread;
 	bool thread_started;
 	int cmd_efd;
@@ -66,8 +68,9 @@ struct server {
 	/* the thread's own */
 	enum srv_phase phase;
 	uint64_t term;
-	int listen_fd;
-	mono_ns accept_after; /* back off after accept errors (EMFILE) */
+	struct store *store;  /* open while serving */
+	struct svc *svc;      /* running while serving */
+	uint64_t svc_ctr[SVC_CTR_NR]; /* counters of services that ended */
 };
 
 static void efd_signal(int fd)
@@ -87,17 +90,23 @@ static void efd_clear(int fd)
 		;
 }
 
-static void push(struct server *s, struct quorum_agent *a, enum srv_cmd_type type, uint64_t term)
+static void push_res(struct server *s, struct quorum_agent *a, enum srv_cmd_type type,
+		     uint64_t term, int res)
 {
 	pthread_mutex_lock(&s->lock);
 	if (a != NULL)
 		s->agent = a;
 	if (s->ncmds < CMD_MAX)
-		s->cmds[s->ncmds++] = (struct srv_cmd){ type, term };
+		s->cmds[s->ncmds++] = (struct srv_cmd){ type, term, res };
 	else
 		log_err(SUB, "command queue full; dropped command %d for term %" PRIu64, type, term);
 	pthread_mutex_unlock(&s->lock);
 	efd_signal(s->cmd_efd);
+}
+
+static void push(struct server *s, struct quorum_agent *a, enum srv_cmd_type type, uint64_t term)
+{
+	push_res(s, a, type, term, 0);
 }
 
 static void op_start(void *arg, struct quorum_agent *a, uint64_t term)
@@ -221,7 +230,7 @@ static int fence_earlier(struct server *s, uint64_t term)
 
 /* ---- serving ---- */
 
-static int listen_on_slot(struct server *s, uint64_t term)
+static int listen_on_slot(struct server *s, uint64_t term, int *fd_out)
 {
 	struct sockaddr_storage ss;
 	char addr[BD_ADDR_STRLEN];
@@ -238,71 +247,72 @@ static int listen_on_slot(struct server *s, uint64_t term)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
 		ret = -errno;
 		log_err(SUB, "term %" PRIu64 ": cannot listen on %s: %s", term, addr, errstr(ret));
 		close(fd);
 		return ret;
 	}
 	log_info(SUB, "term %" PRIu64 ": serving on %s (tcp)", term, addr);
-	s->listen_fd = fd;
+	*fd_out = fd;
 	return 0;
 }
 
-/* One connection: read a GREETING, answer it, close. */
-static void serve_client(struct server *s, int fd)
+/* The store's lease check: the agent's, for the term being served. */
+static bool store_lease_ok(void *arg)
 {
-	uint8_t buf[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + HMAC_SHA256_BYTES];
-	uint8_t out[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
-	struct srv_greeting_reply reply = {
-		.fsid = s->super.fsid, .server_rid = s->cfg.rid, .term = s->term,
-		.slot = (uint32_t)s->cfg.slot, .version = SRV_PROTO_VERSION,
-	};
-	mono_ns deadline = mono_now() + CLIENT_DEADLINE_MS * NSEC_PER_MSEC;
-	struct srv_greeting_reply_wire rw;
-	struct quorum_agent *a;
-	struct srv_greeting g;
-	const uint8_t *pl;
-	uint32_t type, plen;
-	ssize_t n, want;
+	struct server *s = arg;
+	struct quorum_agent *a = agent_of(s);
 
-	if (srv_io_full(fd, buf, SRV_FRAME_HDR_BYTES, false, deadline) < 0)
-		return;
-	want = srv_frame_total(&s->codec, buf);
-	if (want < 0 || (size_t)want > sizeof(buf) ||
-	    srv_io_full(fd, buf + SRV_FRAME_HDR_BYTES, (size_t)want - SRV_FRAME_HDR_BYTES, false,
-			deadline) < 0)
-		return;
-	n = srv_frame_decode(&s->codec, buf, (size_t)want, &type, &pl, &plen);
-	if (n < 0 || type != SRV_MSG_GREETING || srv_greeting_decode(pl, plen, &g) < 0)
-		return;
-	if (g.fsid != s->super.fsid)
-		reply.status = SRV_GREET_WRONG_FS;
-	else if (s->phase != PH_SERVING || !(a = agent_of(s)) || !quorum_agent_may_serve(a, s->term))
-		reply.status = SRV_GREET_NOT_SERVING;
-	else
-		reply.status = SRV_GREET_OK;
-	srv_greeting_reply_encode(&reply, &rw);
-	n = srv_frame_encode(&s->codec, SRV_MSG_GREETING_REPLY, &rw, sizeof(rw), out, sizeof(out));
-	if (n > 0)
-		srv_io_full(fd, out, (size_t)n, true, deadline);
+	return a != NULL && quorum_agent_may_serve(a, s->term);
 }
 
-/* One client per call, so commands are looked at between clients. */
-static void accept_client(struct server *s)
+/* From the executor: the service cannot go on. */
+static void svc_failed_cb(void *arg, int res)
 {
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct server *s = arg;
 
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-			log_warn(SUB, "term %" PRIu64 ": accept: %s; pausing 100 ms", s->term,
-				 strerror(errno));
-			s->accept_after = mono_now() + 100 * NSEC_PER_MSEC;
-		}
-		return;
+	push_res(s, NULL, SC_FAILED, s->term, res);
+}
+
+/*
+ * FENCE is durable: open the store (recovering what the previous server
+ * left), listen, and start the service.  0 or -errno with a log line.
+ */
+static int do_serve(struct server *s, uint64_t term)
+{
+	struct store_config scfg = {
+		.dev = s->cfg.dev, .super = &s->super, .term = term,
+		.lease_ok = store_lease_ok, .lease_arg = s,
+	};
+	struct svc_config vcfg = {
+		.dev = s->cfg.dev, .super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid,
+		.term = term, .agent = agent_of(s), .failed = svc_failed_cb, .arg = s,
+	};
+	mono_ns t0 = mono_now();
+	char why[512];
+	int fd = -1, ret;
+
+	ret = store_open(&scfg, &s->store, why, sizeof(why));
+	if (ret < 0) {
+		log_err(SUB, "term %" PRIu64 ": cannot open the store: %s", term, why);
+		return ret;
 	}
-	serve_client(s, fd);
-	close(fd);
+	log_info(SUB, "term %" PRIu64 ": store open (recovered) in %" PRId64 " ms", term,
+		 (mono_now() - t0) / NSEC_PER_MSEC);
+	ret = listen_on_slot(s, term, &fd);
+	if (ret == 0) {
+		vcfg.listen_fd = fd;
+		vcfg.store = s->store;
+		ret = svc_start(&vcfg, &s->svc);
+		if (ret < 0)
+			log_err(SUB, "term %" PRIu64 ": cannot start the service: %s", term, errstr(ret));
+	}
+	if (ret < 0) {
+		store_close(s->store);
+		s->store = NULL;
+	}
+	return ret;
 }
 
 /* ---- the thread ---- */
@@ -311,9 +321,27 @@ static void report_down(struct server *s, uint64_t term, int res)
 {
 	struct quorum_agent *a = agent_of(s);
 
-	if (s->listen_fd >= 0) {
-		close(s->listen_fd);
-		s->listen_fd = -1;
+	if (s->svc != NULL) {
+		uint64_t ctr[SVC_CTR_NR];
+
+		svc_get_counters(s->svc, ctr);
+		pthread_mutex_lock(&s->lock);
+		for (int i = 0; i < SVC_CTR_NR; i++)
+			s->svc_ctr[i] = i == SVC_batch_requests_max ? MAX(s->svc_ctr[i], ctr[i]) :
+					s->svc_ctr[i] + ctr[i];
+		pthread_mutex_unlock(&s->lock);
+		svc_stop(s->svc);
+		s->svc = NULL;
+	}
+	if (s->store != NULL) {
+		struct store_stats st;
+
+		store_get_stats(s->store, &st);
+		if (st.fenced || res < 0)
+			store_abandon(s->store); /* write nothing more */
+		else
+			store_close(s->store);
+		s->store = NULL;
 	}
 	s->phase = PH_IDLE;
 	if (a)
@@ -347,12 +375,19 @@ static bool run_cmd(struct server *s, const struct srv_cmd *c)
 		break;
 	case SC_SERVE:
 		if (s->phase == PH_FENCED && s->term == c->term) {
-			int ret = listen_on_slot(s, c->term);
+			int ret = do_serve(s, c->term);
 
 			if (ret < 0)
 				report_down(s, c->term, ret);
 			else
 				s->phase = PH_SERVING;
+		}
+		break;
+	case SC_FAILED:
+		if (s->phase == PH_SERVING && s->term == c->term) {
+			log_err(SUB, "term %" PRIu64 ": the service failed (%s); stopping it", c->term,
+				errstr(c->res));
+			report_down(s, c->term, c->res);
 		}
 		break;
 	case SC_STOP:
@@ -376,33 +411,25 @@ static void *server_main(void *arg)
 	bool running = true;
 
 	while (running) {
-		bool listening = s->listen_fd >= 0 && mono_now() >= s->accept_after;
-		struct pollfd p[2] = {
-			{ .fd = s->cmd_efd, .events = POLLIN },
-			{ .fd = listening ? s->listen_fd : -1, .events = POLLIN },
-		};
+		struct pollfd p = { .fd = s->cmd_efd, .events = POLLIN };
 		struct srv_cmd cmds[CMD_MAX];
 		int n;
 
-		if (poll(p, 2, listening || s->listen_fd < 0 ? 1000 : 100) < 0) {
+		if (poll(&p, 1, 1000) < 0) {
 			if (errno != EINTR)
 				log_warn(SUB, "poll: %s", strerror(errno));
 			continue;
 		}
-		if (p[0].revents & POLLIN) {
-			/* commands first: a STOP never waits behind clients */
-			efd_clear(s->cmd_efd);
-			pthread_mutex_lock(&s->lock);
-			n = s->ncmds;
-			memcpy(cmds, s->cmds, sizeof(cmds[0]) * (size_t)n);
-			s->ncmds = 0;
-			pthread_mutex_unlock(&s->lock);
-			for (int i = 0; i < n && running; i++)
-				running = run_cmd(s, &cmds[i]);
+		if (!(p.revents & POLLIN))
 			continue;
-		}
-		if ((p[1].revents & POLLIN) && s->listen_fd >= 0)
-			accept_client(s);
+		efd_clear(s->cmd_efd);
+		pthread_mutex_lock(&s->lock);
+		n = s->ncmds;
+		memcpy(cmds, s->cmds, sizeof(cmds[0]) * (size_t)n);
+		s->ncmds = 0;
+		pthread_mutex_unlock(&s->lock);
+		for (int i = 0; i < n && running; i++)
+			running = run_cmd(s, &cmds[i]);
 	}
 	return NULL;
 }
@@ -421,13 +448,11 @@ int server_create(const struct server_config *cfg, struct server **out)
 	if (cfg->fence_cmd)
 		snprintf(s->fence_cmd, sizeof(s->fence_cmd), "%s", cfg->fence_cmd);
 	s->cfg.fence_cmd = NULL;
-	s->listen_fd = -1;
 	s->cmd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->abort_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->lock, NULL);
-	ret = srv_codec_init(&s->codec, &s->super);
-	if (s->cmd_efd < 0 || s->abort_efd < 0 || ret < 0) {
-		ret = ret < 0 ? ret : -EMFILE;
+	if (s->cmd_efd < 0 || s->abort_efd < 0) {
+		ret = -EMFILE;
 		goto fail;
 	}
 	ret = thread_start(&s->thread, server_main, s);
@@ -450,13 +475,10 @@ void server_destroy(struct server *s)
 		push(s, NULL, SC_EXIT, 0);
 		pthread_join(s->thread, NULL);
 	}
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
 	if (s->cmd_efd >= 0)
 		close(s->cmd_efd);
 	if (s->abort_efd >= 0)
 		close(s->abort_efd);
-	srv_codec_free(&s->codec);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

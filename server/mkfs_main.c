@@ -1,9 +1,17 @@
 /*
- * fusefs-mkfs - make a fusefs filesystem on a metadata device.
+ * fusefs-mkfs - make a fusefs filesystem on a metadata device: the super
+ * block and quorum blocks (blockdev/), then the store with its root
+ * directory (server/), and the super block last.
  */
 #include "blockdev/tools.h"
+#include "common/common.h"
+#include "server/fs.h"
+#include "server/store.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <time.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +27,21 @@ static void usage(FILE *f)
 		"                                  IPv4 or IPv6 unicast ADDR and PORT\n"
 		"  -f, --force                     overwrite an existing fusefs filesystem\n"
 		"      --no-auth                   do not authenticate quorum messages\n"
+		"      --root-uid UID, --root-gid GID, --root-mode MODE\n"
+		"                                  owner and mode of the root directory\n"
+		"                                  (default: whoever runs mkfs, 0755)\n"
 		"  -h, --help                      show this help\n");
+}
+
+static int fill(struct sqlite3 *db, void *arg)
+{
+	return fs_format(db, arg);
+}
+
+static int format_store(void *arg, struct bd_dev *dev, const struct bd_super *s, char *why,
+			size_t whylen)
+{
+	return store_create(dev, s, fill, arg, why, whylen);
 }
 
 int main(int argc, char **argv)
@@ -28,10 +50,16 @@ int main(int argc, char **argv)
 		{ "quorum-slot", required_argument, NULL, 'Q' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "no-auth", no_argument, NULL, 'A' },
+		{ "root-uid", required_argument, NULL, 'U' },
+		{ "root-gid", required_argument, NULL, 'G' },
+		{ "root-mode", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bd_mkfs_opts opts = { 0 };
+	struct fs_format_opts fo = { .root_uid = getuid(), .root_gid = getgid(), .root_mode = 0755 };
+	struct bd_mkfs_opts opts = { .format_store = format_store, .format_arg = &fo };
+	struct timespec ts;
+	uint64_t v;
 	struct bd_super s;
 	struct bd_dev *dev = NULL;
 	char why[512];
@@ -53,6 +81,27 @@ int main(int argc, char **argv)
 		case 'A':
 			opts.no_auth = true;
 			break;
+		case 'U':
+		case 'G':
+			if (parse_u64(optarg, 0, UINT32_MAX - 1, &v) < 0) {
+				fprintf(stderr, "fusefs-mkfs: --root-%s %s: not a number 0..%u\n",
+					c == 'U' ? "uid" : "gid", optarg, UINT32_MAX - 1);
+				return 1;
+			}
+			*(c == 'U' ? &fo.root_uid : &fo.root_gid) = (uint32_t)v;
+			break;
+		case 'M': {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+
+			if (optarg[0] == '\0' || *end != '\0' || m > 07777) {
+				fprintf(stderr, "fusefs-mkfs: --root-mode %s: not an octal mode 0..7777\n",
+					optarg);
+				return 1;
+			}
+			fo.root_mode = (uint32_t)m;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -77,6 +126,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fusefs-mkfs: %s\n", why);
 		return 1;
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fo.now = (struct fs_time){ ts.tv_sec, (uint32_t)ts.tv_nsec };
 	ret = bd_mkfs(dev, &s, &opts, why, sizeof(why));
 	if (ret < 0) {
 		fprintf(stderr, "fusefs-mkfs: %s\n", why);
@@ -84,9 +135,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("made fusefs filesystem on %s: fsid %016" PRIx64 ", %" PRIu64
-	       " blocks, quorum slots %s, authentication %s\n",
+	       " blocks, quorum slots %s, authentication %s, root directory %o owned by %u:%u\n",
 	       argv[optind], s.fsid, s.total_blocks, bd_slots_present_list(&s, list, sizeof(list)),
-	       opts.no_auth ? "off" : "on");
+	       opts.no_auth ? "off" : "on", fo.root_mode, fo.root_uid, fo.root_gid);
 	bd_close(dev);
 	return 0;
 }

@@ -1,0 +1,155 @@
+/*
+ * exec.c - the executor: the one thread that touches the store.
+ *
+ * It takes every request queued so far (up to BATCH_MAX, and at most the
+ * store's batch size in bytes), in arrival order, and applies them:
+ *  - a batch with any request that may write runs as one transaction,
+ *    each request in its own savepoint (a failed one changes nothing, the
+ *    others go on), then commits once - the term gate, one WAL append,
+ *    one flush - and only then are its replies released, reads included,
+ *    so nobody ever sees a change that is not durable;
+ *  - a batch of reads only runs without a transaction and commits nothing.
+ * So requests are linearized by the executor's order, and concurrent
+ * requests from all clients share one commit (group commit).
+ *
+ * The lease is checked before a batch runs and again before its replies
+ * are released; without it nothing is answered (the quorum agent stops the
+ * service shortly).  A commit that fails - fenced by the term gate, or the
+ * device - releases no reply of its batch and ends the service: the
+ * lifecycle closes every connection, so no client takes a reply that was
+ * never made durable for a success.
+ */
+#include "server/service.h"
+
+#include "common/common.h"
+#include "server/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+static const char *const SUB = "server";
+
+#define BATCH_MAX 512
+
+struct item {
+	struct svc_req *r;
+	struct svc_reply reply;
+};
+
+/* Release (or drop, when ok is false) the replies of a batch, and free it. */
+static void finish(struct svc *s, struct item *items, uint32_t n, bool ok)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct svc_req *r = items[i].r;
+
+		if (!r->conn_closed)
+			net_reply(s, r->conn, r->req.req_id, r->req.op, ok ? &items[i].reply : NULL);
+		net_conn_put(s, r->conn);
+		free(items[i].reply.tail);
+		free(r->payload);
+		free(r);
+	}
+}
+
+/* Apply one request; in a writing batch inside its own savepoint. 0 or the batch is lost. */
+static int apply(struct store *st, struct dispatch *d, bool writes, struct item *it)
+{
+	int ret, rc;
+
+	memset(&it->reply, 0, sizeof(it->reply));
+	if (writes) {
+		ret = store_op_begin(st);
+		if (ret < 0)
+			return ret;
+	}
+	if (it->r->conn_closed)
+		rc = dispatch_conn_closed(d, it->r->conn);
+	else
+		rc = dispatch_apply(d, it->r, &it->reply);
+	if (rc < 0 && it->reply.status == 0)
+		it->reply.status = (uint32_t)-rc;
+	if (rc < 0) {
+		free(it->reply.tail);
+		it->reply.tail = NULL;
+		it->reply.tail_len = 0;
+	}
+	if (!writes)
+		return 0;
+	ret = store_op_end(st, rc);
+	return ret == -EIO && rc != -EIO ? -EIO : 0;
+}
+
+void *exec_main(void *arg)
+{
+	struct svc *s = arg;
+	struct store *st = svc_store(s);
+	struct dispatch *d = svc_dispatch(s);
+	struct item *items = calloc(BATCH_MAX, sizeof(*items));
+
+	int ret;
+
+	if (items == NULL) {
+		log_err(SUB, "executor: out of memory");
+		svc_failed(s, -ENOMEM);
+		return NULL;
+	}
+	/* recovery: what the previous server left behind */
+	ret = store_begin(st);
+	if (ret == 0) {
+		ret = dispatch_start(d);
+		if (ret == 0)
+			ret = store_commit(st);
+		else
+			store_rollback(st);
+	}
+	if (ret < 0) {
+		log_err(SUB, "executor: recovering the store failed: %s", errstr(ret));
+		svc_failed(s, ret);
+		free(items);
+		return NULL;
+	}
+	while (!svc_stopping(s)) {
+		struct svc_req *list = svc_take(s, BATCH_MAX, store_batch_bytes(st));
+		bool writes = false, ok;
+		uint32_t n = 0;
+
+		ret = 0;
+		if (list == NULL)
+			continue;
+		for (struct svc_req *r = list; r != NULL; r = r->next) {
+			items[n++].r = r;
+			writes |= r->conn_closed || rpc_op_writes(r->req.op);
+		}
+		ok = svc_may_serve(s);
+		if (ok && writes)
+			ret = store_begin(st);
+		for (uint32_t i = 0; ok && ret == 0 && i < n; i++)
+			ret = apply(st, d, writes, &items[i]);
+		if (ok && writes && ret == 0) {
+			ret = store_op_begin(st);
+			if (ret == 0)
+				ret = store_op_end(st, dispatch_flush_deferred(d)) == -EIO ? -EIO : 0;
+			if (ret == 0)
+				ret = store_commit(st);
+			else
+				store_rollback(st);
+		} else if (writes && ret < 0) {
+			store_rollback(st);
+		}
+		svc_count(s, SVC_batches, 1);
+		svc_count_max(s, SVC_batch_requests_max, n);
+		if (writes && ret == 0)
+			svc_count(s, SVC_commits, 1);
+		ok = ok && ret == 0 && svc_may_serve(s);
+		finish(s, items, n, ok);
+		if (ret < 0) {
+			log_err(SUB, "executor: a batch of %u requests failed to commit (%s); the service "
+				"stops and none of them is answered", n, errstr(ret));
+			svc_failed(s, ret);
+			break;
+		}
+	}
+	free(items);
+	return NULL;
+}

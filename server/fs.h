@@ -1,0 +1,227 @@
+/*
+ * fs.h - the filesystem: POSIX rules over the store's tables, one function
+ * per operation.  Pure logic over an SQLite handle: no FUSE, no sockets,
+ * no device; the caller (the server's executor) owns the transaction and
+ * wraps each operation in a savepoint, so an operation that fails leaves
+ * nothing behind.  Every function returns 0 or a negative errno.
+ *
+ * The tables (fs_format creates them; docs/store.md lists them):
+ *   meta      format version, next inode number, generation, inode count
+ *   inodes    ino, gen, mode, uid, gid, size, nlink, times (ns), rdev,
+ *             flags, parent (directories), next readdir cookie, data bytes
+ *   dirents   (dir, name) -> ino, type, cookie: a stable per-directory
+ *             cookie, so readdir offsets stay valid while entries change
+ *   symlinks  ino -> target
+ *   xattrs    (ino, name) -> value
+ *   chunks    rowid (ino << 32 | index) -> data: FS_CHUNK_BYTES of a file;
+ *             an absent chunk, or the part past a short one, reads as zeros
+ *   orphans   inodes unlinked while open, kept until their last release
+ *   replies   (client rid, request id) -> status, payload: recent results,
+ *             so a request retried after a failover is answered, not redone
+ *
+ * Inode numbers are never reused (and carry a generation besides), so an
+ * old node id can never name a new file.
+ */
+#ifndef FUSEFS_FS_H
+#define FUSEFS_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sqlite3;
+struct fs;
+
+#define FS_ROOT_INO 1
+#define FS_FORMAT_VERSION 1
+#define FS_NAME_MAX 255
+#define FS_SYMLINK_MAX 4095
+#define FS_XATTR_NAME_MAX 255
+#define FS_XATTR_SIZE_MAX 65536
+#define FS_XATTR_LIST_MAX 65536
+#define FS_LINK_MAX 65000
+#define FS_GROUPS_MAX 32
+/*
+ * File data chunk: 16 KiB.  A chunk is one row whose blob spills into four
+ * overflow pages, so a 1 MiB write is 64 rows; a 4 KiB write inside an
+ * existing chunk rewrites one page in place (incremental blob I/O), and an
+ * append rewrites at most the chunk's 16 KiB (docs/store.md).
+ */
+#define FS_CHUNK_SHIFT 14
+#define FS_CHUNK_BYTES (1u << FS_CHUNK_SHIFT)
+#define FS_MAX_FILE_BYTES ((uint64_t)1 << 44) /* 16 TiB */
+#define FS_MAX_INO ((uint64_t)1 << 31)         /* chunk keys hold ino << 32 */
+
+struct fs_time {
+	int64_t sec;
+	uint32_t nsec;
+};
+
+struct fs_attr {
+	uint64_t ino;
+	uint64_t gen;
+	uint64_t size;
+	uint64_t blocks;   /* 512-byte units of stored data */
+	uint64_t rdev;
+	uint32_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t nlink;
+	uint32_t flags;
+	struct fs_time atime, mtime, ctime;
+};
+
+struct fs_cred {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t ngroups;
+	uint32_t groups[FS_GROUPS_MAX];
+};
+
+struct fs_hooks {
+	/* the time now (wall clock); NULL: the system's */
+	void (*now)(void *arg, struct fs_time *t);
+	/* is the inode open somewhere (then its last unlink keeps it as an orphan)? */
+	bool (*is_open)(void *arg, uint64_t ino);
+	void *arg;
+};
+
+struct fs_format_opts {
+	uint32_t root_uid;
+	uint32_t root_gid;
+	uint32_t root_mode;   /* permission bits */
+	struct fs_time now;
+};
+
+#define FS_SET_MODE      0x001u
+#define FS_SET_UID       0x002u
+#define FS_SET_GID       0x004u
+#define FS_SET_SIZE      0x008u
+#define FS_SET_ATIME     0x010u
+#define FS_SET_MTIME     0x020u
+#define FS_SET_ATIME_NOW 0x040u
+#define FS_SET_MTIME_NOW 0x080u
+#define FS_SET_CTIME     0x100u
+
+struct fs_setattr {
+	uint32_t valid;   /* FS_SET_* */
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	struct fs_time atime, mtime, ctime;
+};
+
+struct fs_statfs {
+	uint64_t bsize;
+	uint64_t blocks, bfree, bavail;
+	uint64_t files, ffree;
+	uint32_t namemax;
+};
+
+#define FS_RENAME_NOREPLACE 0x1u
+#define FS_RENAME_EXCHANGE 0x2u
+
+/* Create the tables and the root directory (inside the caller's transaction). */
+int fs_format(struct sqlite3 *db, const struct fs_format_opts *o);
+/* Prepare for operations on a formatted database: -EIO with a log line when not ours. */
+int fs_attach(struct sqlite3 *db, const struct fs_hooks *hooks, struct fs **out);
+void fs_detach(struct fs *fs);
+/*
+ * The bytes the database may use (0: no limit): an operation that grows it
+ * past them fails with -ENOSPC; removing files makes room again.
+ */
+void fs_set_space(struct fs *fs, uint64_t bytes);
+/* The bytes the database uses now (its pages less the free ones). */
+uint64_t fs_used_bytes(struct fs *fs);
+
+/* ---- names ---- */
+int fs_lookup(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	      size_t namelen, struct fs_attr *out);
+int fs_mknod(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	     size_t namelen, uint32_t mode, uint64_t rdev, struct fs_attr *out);
+int fs_mkdir(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	     size_t namelen, uint32_t mode, struct fs_attr *out);
+int fs_symlink(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	       size_t namelen, const char *target, size_t targetlen, struct fs_attr *out);
+int fs_link(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t newparent,
+	    const char *name, size_t namelen, struct fs_attr *out);
+int fs_unlink(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	      size_t namelen);
+int fs_rmdir(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	     size_t namelen);
+int fs_rename(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	      size_t namelen, uint64_t newparent, const char *newname, size_t newnamelen,
+	      uint32_t flags);
+/* The target into buf (not terminated); its length in *len.  -ERANGE when it does not fit. */
+int fs_readlink(struct fs *fs, const struct fs_cred *c, uint64_t ino, char *buf, size_t cap,
+		size_t *len);
+
+/* ---- attributes ---- */
+int fs_getattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, struct fs_attr *out);
+int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struct fs_setattr *sa,
+	       struct fs_attr *out);
+/* access(2): mask of R_OK, W_OK, X_OK (F_OK is 0). */
+int fs_access(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mask);
+int fs_statfs(struct fs *fs, struct fs_statfs *out);
+
+/* ---- files ---- */
+/*
+ * Create name in parent and open it (flags as open(2): O_EXCL, O_TRUNC,
+ * the access mode); without O_EXCL an existing file is opened instead.
+ */
+int fs_create(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
+	      size_t namelen, uint32_t mode, int flags, struct fs_attr *out);
+/* Check the access mode of open(2) flags against ino, and apply O_TRUNC. */
+int fs_open(struct fs *fs, const struct fs_cred *c, uint64_t ino, int flags, struct fs_attr *out);
+/* Read up to len bytes at off into buf; *got is how many (short at end of file). */
+int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, size_t *got);
+/* Write len bytes at off (a caller that is not root clears setuid/setgid). */
+int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
+	     const void *buf, size_t len, struct fs_attr *out);
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
+int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode, uint64_t off,
+		 uint64_t len);
+
+/* ---- directories ---- */
+/*
+ * Entries of ino after cookie (0: from the start; "." and ".." come first,
+ * as cookies 1 and 2), in cookie order, each given to emit with the cookie
+ * to continue after it; with plus, its attributes too (else attr is NULL).
+ * emit returns nonzero to stop (the entry was not taken).
+ */
+typedef int (*fs_emit_fn)(void *arg, const char *name, size_t namelen, uint64_t ino,
+			  uint32_t mode, const struct fs_attr *attr, uint64_t cookie);
+int fs_readdir(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t cookie, bool plus,
+	       fs_emit_fn emit, void *arg);
+
+/* ---- extended attributes ---- */
+/* The value into buf (size 0: just its length).  Its length, or -errno (-ERANGE, -ENODATA). */
+int fs_getxattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const char *name,
+		void *buf, size_t size);
+/* flags: XATTR_CREATE, XATTR_REPLACE. */
+int fs_setxattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags);
+/* The names, each NUL-terminated (size 0: the length).  Its length, or -ERANGE. */
+int fs_listxattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, char *buf, size_t size);
+int fs_removexattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const char *name);
+
+/* ---- open files and orphans ---- */
+/* The last handle on ino was released: an orphan goes now. */
+int fs_orphan_release(struct fs *fs, uint64_t ino);
+/* Delete every orphan nothing holds open (a new server's recovery); how many, or -errno. */
+int fs_orphans_purge(struct fs *fs);
+
+/* ---- deferred access times ---- */
+/* Write the access times reads recorded (in a batch that commits anyway). */
+int fs_atime_flush(struct fs *fs);
+
+/* ---- results of recent requests ---- */
+int fs_reply_put(struct fs *fs, uint64_t client, uint64_t req, uint32_t status,
+		 const void *payload, size_t len);
+/* 0 and the result when known; -ENOENT when not.  *len is the payload's length. */
+int fs_reply_get(struct fs *fs, uint64_t client, uint64_t req, uint32_t *status, void *buf,
+		 size_t cap, size_t *len);
+/* The client waits for nothing below oldest: forget those. */
+int fs_reply_trim(struct fs *fs, uint64_t client, uint64_t oldest);
+int fs_reply_forget_client(struct fs *fs, uint64_t client);
+
+#endif

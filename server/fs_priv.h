@@ -1,0 +1,74 @@
+/*
+ * fs_priv.h - inside the filesystem logic: what fs.c, fs_data.c and
+ * fs_xattr.c share.  Not for other modules.
+ */
+#ifndef FUSEFS_FS_PRIV_H
+#define FUSEFS_FS_PRIV_H
+
+#include "server/fs.h"
+
+#include <sqlite3.h>
+
+#define FS_STATFS_BSIZE 4096
+#define FS_ATIME_MAX 4096 /* access times waiting for a commit */
+
+enum fs_stmt {
+	ST_META_GET, ST_META_SET,
+	ST_INODE_GET, ST_INODE_PUT, ST_INODE_DEL,
+	ST_DENT_GET, ST_DENT_ADD, ST_DENT_DEL, ST_DENT_SET_INO, ST_DENT_ANY, ST_DENT_LIST,
+	ST_LINK_GET, ST_LINK_PUT, ST_LINK_DEL,
+	ST_CHUNK_RANGE, ST_CHUNK_GET, ST_CHUNK_PUT, ST_CHUNK_ZERO, ST_CHUNK_DEL_FROM, ST_CHUNK_BYTES,
+	ST_XATTR_GET, ST_XATTR_PUT, ST_XATTR_DEL, ST_XATTR_LIST, ST_XATTR_DEL_ALL,
+	ST_ORPHAN_ADD, ST_ORPHAN_DEL, ST_ORPHAN_GET, ST_ORPHAN_LIST,
+	ST_REPLY_PUT, ST_REPLY_GET, ST_REPLY_TRIM, ST_REPLY_FORGET,
+	ST_PAGE_COUNT, ST_FREE_COUNT,
+	ST_NR,
+};
+
+struct fs_atime {
+	uint64_t ino;
+	struct fs_time t;
+};
+
+struct fs {
+	sqlite3 *db;
+	struct fs_hooks hooks;
+	sqlite3_stmt *st[ST_NR];
+	sqlite3_stmt *st_readdir;  /* its own: readdir runs others between its rows */
+	uint64_t space;            /* 0: no limit */
+	uint32_t page_size;
+	struct fs_atime *atimes;   /* deferred access times */
+	uint32_t natimes;
+};
+
+/* An inode as stored: the attributes and what only the store needs. */
+struct fs_inode {
+	struct fs_attr a;
+	uint64_t parent;           /* directories: the one that holds them */
+	uint64_t next_cookie;      /* directories: the next entry's cookie */
+	uint64_t bytes;            /* data bytes stored in chunks */
+};
+
+/* The statement id, reset and unbound. */
+sqlite3_stmt *fs_st(struct fs *fs, enum fs_stmt id);
+int fs_done(struct fs *fs, sqlite3_stmt *s);
+int fs_sql_err(struct fs *fs, int rc, const char *what);
+void fs_now(struct fs *fs, struct fs_time *t);
+int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in);
+int fs_inode_put(struct fs *fs, struct fs_inode *in);
+int fs_inode_delete(struct fs *fs, struct fs_inode *in);
+bool fs_in_group(const struct fs_cred *c, uint32_t gid);
+int fs_may(const struct fs_cred *c, const struct fs_attr *a, int mask);
+int fs_space_check(struct fs *fs, uint64_t before, int ret);
+
+/* fs_data.c: the size becomes size (chunks past it go, the last is cut). */
+int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size);
+/* Drop every chunk from the one holding byte size on (size 0: all). */
+int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size);
+
+/* fs_xattr.c: deferred access times */
+void fs_atime_pending(struct fs *fs, uint64_t ino, struct fs_time *atime);
+void fs_atime_forget(struct fs *fs, uint64_t ino);
+void fs_atime_touch(struct fs *fs, struct fs_inode *in);
+
+#endif

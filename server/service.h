@@ -1,0 +1,147 @@
+/*
+ * service.h - inside server/: the running service of one term.
+ *
+ *   net.c       one thread: the TCP listener and every client connection
+ *               (epoll), frames in and out, greetings, backpressure;
+ *   exec.c      one thread, the executor: takes requests in arrival order,
+ *               applies them to the store in batches, commits each batch
+ *               once (group commit), and only then releases its replies;
+ *   dispatch.c  one request -> the filesystem logic (fs.h) -> one reply.
+ *
+ * Requests flow net -> exec through a bounded queue; replies flow back
+ * through each connection's output queue.  A connection may have at most
+ * CONN_MAX_INFLIGHT requests and CONN_MAX_BYTES of requests and replies
+ * queued; past either the net thread stops reading it, so a slow or
+ * hostile client costs at most that much memory.
+ */
+#ifndef FUSEFS_SERVER_SERVICE_H
+#define FUSEFS_SERVER_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockdev/dev.h"
+#include "blockdev/format.h"
+#include "server/proto.h"
+
+struct quorum_agent;
+struct store;
+struct fs;
+struct svc;
+struct conn;
+
+#define CONN_MAX_INFLIGHT 256
+#define CONN_MAX_BYTES (8u << 20)
+#define SVC_MAX_BYTES (32u << 20)     /* requests queued over all connections */
+#define SVC_MAX_CONNS 1024
+
+/* Counters of the service, shown in the status xattrs. */
+#define SVC_COUNTERS(X)        \
+	X(conns_accepted)       \
+	X(conns_closed)         \
+	X(bad_frames)           \
+	X(bad_requests)         \
+	X(unauthenticated)      \
+	X(requests)             \
+	X(batches)              \
+	X(commits)              \
+	X(batch_requests_max)   \
+	X(replies_dropped)
+
+enum svc_counter {
+#define X(n) SVC_##n,
+	SVC_COUNTERS(X)
+#undef X
+	SVC_CTR_NR,
+};
+
+struct svc_config {
+	struct bd_dev *dev;
+	const struct bd_super *super;
+	int slot;
+	uint64_t rid;
+	uint64_t term;
+	struct quorum_agent *agent;  /* for the lease; NULL: none (tests) */
+	int listen_fd;               /* bound and listening; the service owns it */
+	struct store *store;         /* open; the service uses it from the executor only */
+	/* called (from the executor) when the service cannot go on: fenced, device failure */
+	void (*failed)(void *arg, int res);
+	void *arg;
+};
+
+/* A request taken off a connection, owned by the executor until replied. */
+struct svc_req {
+	struct svc_req *next;
+	struct conn *conn;
+	struct rpc_req req;          /* points into payload */
+	uint8_t *payload;
+	uint32_t payload_len;
+	bool conn_closed;            /* not a request: the connection went away */
+};
+
+/* A reply being built by dispatch: header, fixed part, tail. */
+struct svc_reply {
+	uint32_t status;             /* positive errno or 0 */
+	uint8_t fixed[sizeof(struct rpc_entry) + sizeof(struct rpc_opened) + 64];
+	uint32_t fixed_len;
+	uint8_t *tail;               /* malloc'd, or NULL */
+	uint32_t tail_len;
+};
+
+int svc_start(const struct svc_config *cfg, struct svc **out);
+/* Stop: no new requests, the batch in progress finishes or fails, connections close. */
+void svc_stop(struct svc *s);
+bool svc_may_serve(struct svc *s);
+void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR]);
+
+/* ---- between net.c and exec.c ---- */
+
+/* Queue a request for the executor (net thread). */
+void exec_submit(struct svc *s, struct svc_req *r);
+/* Hand a finished reply to its connection (executor); NULL reply: drop. */
+void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
+	       struct svc_reply *reply);
+/* The executor is done with a request's connection. */
+void net_conn_put(struct svc *s, struct conn *c);
+/* The client rid of a connection (its greeting). */
+uint64_t net_conn_rid(const struct conn *c);
+void svc_count(struct svc *s, enum svc_counter c, uint64_t n);
+void svc_count_max(struct svc *s, enum svc_counter c, uint64_t v);
+
+/* ---- the executor's side (exec.c) ---- */
+
+void *exec_main(void *arg);
+/*
+ * Take up to max requests and max_bytes of them (at least one) off the
+ * queue, waiting until there is one or the service stops (then NULL, or
+ * what was left).
+ */
+struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes);
+bool svc_stopping(struct svc *s);
+struct dispatch *svc_dispatch(struct svc *s);
+struct store *svc_store(struct svc *s);
+/* Tell the lifecycle the service cannot go on. */
+void svc_failed(struct svc *s, int res);
+
+/* ---- dispatch.c ---- */
+
+struct dispatch;
+
+/* The filesystem logic over the store, for one service (executor thread). */
+int dispatch_open(struct store *st, struct dispatch **out);
+void dispatch_close(struct dispatch *d);
+/*
+ * Apply one request inside the open batch; fill reply.  Returns 0 or the
+ * operation's -errno (already in reply->status); the executor wraps the
+ * call in a savepoint and rolls it back on an error.
+ */
+int dispatch_apply(struct dispatch *d, const struct svc_req *r, struct svc_reply *reply);
+/* First thing, inside a batch: what the previous server left (orphans). */
+int dispatch_start(struct dispatch *d);
+/* A connection went away: release its open files (reaping orphans). */
+int dispatch_conn_closed(struct dispatch *d, const struct conn *c);
+/* Writes that piggyback on a batch that commits anyway (deferred atimes). */
+int dispatch_flush_deferred(struct dispatch *d);
+
+#endif
