@@ -10,7 +10,8 @@
 #                                    remove DIR
 #
 # DIR defaults to ./run.  FUSEFS_PORT (default 7000) is the first of three
-# UDP/TCP ports; FUSEFS_HB_MS (default 2000) the heartbeat timeout.
+# UDP/TCP ports; FUSEFS_HB_MS (default 2000) the heartbeat timeout; FUSEFS_SIZE
+# (default 2G) the size of the metadata file (sparse).
 set -u
 
 # shellcheck source=scripts/lib.sh
@@ -27,6 +28,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 PORT=${FUSEFS_PORT:-7000}
 HB=${FUSEFS_HB_MS:-2000}
+SIZE=${FUSEFS_SIZE:-2G}
 MOUNTS="m0 m1 m2 client"
 
 die() {
@@ -92,7 +94,7 @@ cluster_up() {
 	echo "cluster: building"
 	make -C "$ROOT" -s >/dev/null || die "the build failed"
 	mkdir -p "$DIR/logs" "$DIR/pids"
-	truncate -s 64M "$DIR/meta.img"
+	truncate -s "$SIZE" "$DIR/meta.img"
 	"$BUILD/fusefs-mkfs" --force -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
 		-Q "2,127.0.0.1,$((PORT + 2))" "$DIR/meta.img" || die "mkfs failed"
 	for i in 0 1 2; do
