@@ -540,7 +540,8 @@ out:
 
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 {
-	mono_ns deadline = mono_now() + (int64_t)c->cfg.wait_ms * NSEC_PER_MSEC;
+	mono_ns deadline = mono_now() +
+			   (int64_t)(call->wait_ms ? call->wait_ms : c->cfg.wait_ms) * NSEC_PER_MSEC;
 	struct slot *s = NULL;
 	struct timespec until;
 	char why[256];

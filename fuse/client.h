@@ -53,6 +53,7 @@ struct rpc_call {
 	void *reply_tail;          /* may be NULL when reply_tail_cap is 0 */
 	uint32_t reply_tail_cap;
 	uint32_t reply_tail_len;   /* set: bytes of tail received */
+	uint32_t wait_ms;          /* waiting for a server: 0 is the mount's server_wait_ms */
 };
 
 /* Set up (no connection yet: the first call makes it).  0 or -errno. */

@@ -39,6 +39,8 @@
 
 #define ROOT_INO FUSE_ROOT_ID
 #define TIMEOUT 0.0
+/* how long the root's attributes and xattr names wait for a server before the fallback */
+#define ROOT_WAIT_MS 1000
 
 static struct mount_ctx *ctx_of(fuse_req_t req)
 {
@@ -336,6 +338,27 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 /* ---- attributes ---- */
 
+/*
+ * With no server to ask, the root still has attributes, so that its status
+ * xattrs can be read while there is no leader (getfattr stats the path
+ * first): an empty directory owned by whoever mounted, for a moment.
+ */
+static void root_fallback(fuse_req_t req)
+{
+	struct mount_ctx *m = ctx_of(req);
+	struct stat st;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ROOT_INO;
+	st.st_mode = S_IFDIR | 0755;
+	st.st_nlink = 2;
+	st.st_uid = m->uid;
+	st.st_gid = m->gid;
+	st.st_blksize = FUSEFS_BLOCK_SIZE;
+	st.st_atim = st.st_mtim = st.st_ctim = m->mounted;
+	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
@@ -347,7 +370,13 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)fi;
 	call_init(&k, req, RPC_GETATTR, &f);
 	k.c.reply_fixed = &out;
+	if (ino == ROOT_INO)
+		k.c.wait_ms = ROOT_WAIT_MS;
 	ret = call_run(req, &k);
+	if (ret == -EIO && ino == ROOT_INO) {
+		root_fallback(req);
+		return;
+	}
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -798,7 +827,13 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	k.c.reply_fixed = &out;
 	k.c.reply_tail = buf;
 	k.c.reply_tail_cap = RPC_XATTR_SIZE_MAX;
+	if (ino == ROOT_INO)
+		k.c.wait_ms = ROOT_WAIT_MS;
 	ret = call_run(req, &k);
+	if (ret == -EIO && ino == ROOT_INO) {
+		ret = 0; /* no server: the status names alone */
+		k.c.reply_tail_len = 0;
+	}
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		free(buf);
