@@ -44,6 +44,7 @@ struct slot {
 	bool abandoned;      /* its caller gave up: drop the reply, free the slot */
 	uint64_t req_id;
 	uint64_t gen;        /* the connection it went out on */
+	mono_ns sent_at;
 	struct rpc_call *call;
 	int result;
 	pthread_cond_t cond;
@@ -60,6 +61,11 @@ struct rpc_client {
 	bool stopping;
 	pthread_t rx;
 	bool rx_joinable;
+	pthread_t watch;
+	bool watch_started;
+	pthread_cond_t watch_cond;
+	int server_slot;             /* the server connected to, and its term */
+	uint64_t server_term;
 	pthread_mutex_t send_lock;
 	struct srv_codec tx;
 	struct srv_codec rx_codec;
@@ -201,7 +207,8 @@ int rpc_server_text(struct bd_dev *dev, const struct bd_super *super, uint64_t r
 }
 
 /* One attempt: the server the blocks name, greeted.  0 with *fd, or -errno and why. */
-static int connect_once(struct rpc_client *c, int *fd, char *why, size_t whylen)
+static int connect_once(struct rpc_client *c, int *fd, int *slot_out, uint64_t *term_out,
+			char *why, size_t whylen)
 {
 	struct srv_greeting_reply r;
 	char addr[BD_ADDR_STRLEN];
@@ -231,6 +238,8 @@ static int connect_once(struct rpc_client *c, int *fd, char *why, size_t whylen)
 			 SRV_PROTO_VERSION);
 		return -EPROTO;
 	}
+	*slot_out = slot;
+	*term_out = term;
 	return 0;
 }
 
@@ -373,7 +382,8 @@ static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *ge
 		why[0] = '\0';
 	while (c->fd < 0) {
 		struct timespec ts;
-		int fd = -1;
+		uint64_t term = 0;
+		int fd = -1, slot = -1;
 
 		if (c->stopping)
 			return -ESHUTDOWN;
@@ -399,7 +409,7 @@ static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *ge
 			pthread_mutex_lock(&c->lock);
 		}
 		pthread_mutex_unlock(&c->lock);
-		ret = connect_once(c, &fd, why, whylen);
+		ret = connect_once(c, &fd, &slot, &term, why, whylen);
 		if (ret < 0 && ret != -EINVAL && ret != -EPROTO) {
 			struct timespec pause = { 0, RETRY_MS * 1000000L };
 
@@ -423,6 +433,8 @@ static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *ge
 			}
 			c->rx_joinable = true;
 			c->fd = fd;
+			c->server_slot = slot;
+			c->server_term = term;
 			c->stats.connects++;
 			log_info(SUB, "connected to the server");
 		}
@@ -512,6 +524,7 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 	r.oldest_req_id = oldest_locked(c, s->req_id);
 	s->gen = gen;
 	s->sent = true; /* from here a lost connection fails it */
+	s->sent_at = mono_now();
 	pthread_mutex_unlock(&c->lock);
 	if (fd < 0) {
 		ret = -EIO;
@@ -606,6 +619,61 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	return ret;
 }
 
+/* ---- the watchdog ---- */
+
+/*
+ * A server that was paused (SIGSTOP, a VM stall) keeps its connections
+ * open: its kernel still answers, so nothing breaks by itself while the
+ * cluster elects another.  While a call has waited more than STALL_MS,
+ * the watchdog reads the quorum blocks every WATCH_MS, and when they name
+ * another server than ours it drops the connection (the calls on it fail,
+ * later ones connect to the new server).
+ */
+#define WATCH_MS 500
+#define STALL_MS 1000
+
+static void *watch_main(void *arg)
+{
+	struct rpc_client *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		struct timespec until;
+		bool stalled = false;
+		mono_ns now = mono_now();
+		uint64_t gen = c->gen, term = 0;
+		int slot;
+
+		for (uint32_t i = 0; c->fd >= 0 && i < SLOTS && !stalled; i++)
+			stalled = c->slots[i].busy && c->slots[i].sent && !c->slots[i].done &&
+				  c->slots[i].gen == gen && now - c->slots[i].sent_at > STALL_MS * NSEC_PER_MSEC;
+		if (stalled) {
+			int our_slot = c->server_slot;
+			uint64_t our_term = c->server_term;
+
+			pthread_mutex_unlock(&c->lock);
+			slot = find_server(c->cfg.dev, &c->super, &term);
+			if (slot >= 0 && (slot != our_slot || term != our_term)) {
+				char why[128];
+
+				snprintf(why, sizeof(why), "the quorum blocks name a newer server (slot %d, "
+					 "term %" PRIu64 ")", slot, term);
+				conn_lost(c, gen, why);
+			}
+			pthread_mutex_lock(&c->lock);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += WATCH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->watch_cond, &c->lock, &until);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
 /* ---- set up and tear down ---- */
 
 int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **out)
@@ -627,12 +695,17 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_cond_init(&c->state_cond, &ca);
+	pthread_cond_init(&c->watch_cond, &ca);
 	for (uint32_t i = 0; i < SLOTS; i++)
 		pthread_cond_init(&c->slots[i].cond, &ca);
 	pthread_condattr_destroy(&ca);
 	ret = srv_codec_init(&c->tx, &c->super);
 	if (ret == 0)
 		ret = srv_codec_init(&c->rx_codec, &c->super);
+	if (ret == 0) {
+		ret = thread_start(&c->watch, watch_main, c);
+		c->watch_started = ret == 0;
+	}
 	if (ret < 0) {
 		rpc_client_destroy(c);
 		return ret;
@@ -650,7 +723,10 @@ void rpc_client_destroy(struct rpc_client *c)
 	if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
 	pthread_cond_broadcast(&c->state_cond);
+	pthread_cond_broadcast(&c->watch_cond);
 	pthread_mutex_unlock(&c->lock);
+	if (c->watch_started)
+		pthread_join(c->watch, NULL);
 	if (c->rx_joinable)
 		pthread_join(c->rx, NULL); /* it closes the connection */
 	srv_codec_free(&c->tx);
@@ -658,6 +734,7 @@ void rpc_client_destroy(struct rpc_client *c)
 	for (uint32_t i = 0; i < SLOTS; i++)
 		pthread_cond_destroy(&c->slots[i].cond);
 	pthread_cond_destroy(&c->state_cond);
+	pthread_cond_destroy(&c->watch_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	free(c);

@@ -25,7 +25,7 @@ usage() {
 CMD=${1:-up}
 DIR=$(realpath -m "${2:-$PWD/run}")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$ROOT/build
+BUILD=${FUSEFS_BUILD:-$ROOT/build}
 PORT=${FUSEFS_PORT:-7000}
 HB=${FUSEFS_HB_MS:-2000}
 SIZE=${FUSEFS_SIZE:-2G}
@@ -92,7 +92,7 @@ cluster_up() {
 	fi
 	[ -e /dev/fuse ] || die "/dev/fuse is missing: load the fuse module (modprobe fuse)"
 	echo "cluster: building"
-	make -C "$ROOT" -s >/dev/null || die "the build failed"
+	[ -n "${FUSEFS_BUILD:-}" ] || make -C "$ROOT" -s >/dev/null || die "the build failed"
 	mkdir -p "$DIR/logs" "$DIR/pids"
 	truncate -s "$SIZE" "$DIR/meta.img"
 	"$BUILD/fusefs-mkfs" --force -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \

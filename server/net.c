@@ -227,6 +227,7 @@ static void out_append_locked(struct svc *s, struct conn *c, struct outbuf *o)
 	c->bytes += o->len;
 	if (!c->dirty) {
 		c->dirty = true;
+		c->refs++; /* the dirty list's reference */
 		c->next_dirty = s->dirty;
 		s->dirty = c;
 	}
@@ -295,6 +296,8 @@ static struct outbuf *frame_out(struct srv_codec *codec, uint32_t type, const st
 	memcpy(o->data, &h, sizeof(h));
 	at = sizeof(h);
 	for (int i = 0; i < n; i++) {
+		if (pieces[i].iov_len == 0)
+			continue;
 		memcpy(o->data + at, pieces[i].iov_base, pieces[i].iov_len);
 		at += pieces[i].iov_len;
 	}
@@ -329,6 +332,7 @@ void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
 	}
 	if (!c->dirty && !c->closed) { /* re-arm reading when below the limits */
 		c->dirty = true;
+		c->refs++; /* the dirty list's reference */
 		c->next_dirty = s->dirty;
 		s->dirty = c;
 	}
@@ -568,8 +572,7 @@ static void flush_dirty(struct svc *s)
 		c = s->dirty;
 		if (c != NULL) {
 			s->dirty = c->next_dirty;
-			c->dirty = false;
-			c->refs++; /* keep it while we work on it */
+			c->dirty = false; /* its reference is ours now */
 		}
 		s->wake_pending = false;
 		pthread_mutex_unlock(&s->lock);
@@ -604,14 +607,17 @@ static void *net_main(void *arg)
 
 				if (c->closed)
 					continue;
-				if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+				/* our own reference: closing it below must not free it under us */
+				pthread_mutex_lock(&s->lock);
+				c->refs++;
+				pthread_mutex_unlock(&s->lock);
+				if (evs[i].events & (EPOLLERR | EPOLLHUP))
 					conn_close(s, c, NULL);
-					continue;
-				}
-				if (evs[i].events & EPOLLOUT)
+				if (!c->closed && (evs[i].events & EPOLLOUT))
 					conn_flush(s, c);
 				if (!c->closed && (evs[i].events & (EPOLLIN | EPOLLRDHUP)))
 					conn_read(s, c);
+				net_conn_put(s, c);
 			}
 		}
 		flush_dirty(s);
