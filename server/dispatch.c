@@ -43,6 +43,9 @@ struct dispatch {
 	uint32_t *free;            /* free slot indexes */
 	uint32_t nfree;
 	uint32_t gen;
+	/* orphans whose last handle went: deleted in the next writing batch */
+	uint64_t reap[256];
+	uint32_t nreap;
 };
 
 static bool is_open(void *arg, uint64_t ino)
@@ -126,15 +129,28 @@ static int handle_new(struct dispatch *d, const struct conn *c, uint64_t ino, ui
 	return 0;
 }
 
-/* Let go of a handle; the inode goes when it was an orphan and this was the last. */
+/*
+ * Let go of a handle.  Releasing writes nothing by itself (a close must
+ * not cost a commit): an orphan whose last handle this was is queued and
+ * deleted in the next writing batch, which the executor then runs soon.
+ */
 static int handle_drop(struct dispatch *d, uint32_t idx)
 {
 	uint64_t ino = d->handles[idx].ino;
+	int ret;
 
 	d->handles[idx].used = false;
 	d->free[d->nfree++] = idx;
 	u64map_sub(d->open_inos, ino, 1);
-	return u64map_get(d->open_inos, ino) == 0 ? fs_orphan_release(d->fs, ino) : 0;
+	if (u64map_get(d->open_inos, ino) > 0)
+		return 0;
+	ret = fs_orphan_is(d->fs, ino);
+	if (ret <= 0)
+		return ret;
+	if (d->nreap == ARRAY_SIZE(d->reap))
+		return 0; /* full: the next server's start deletes it */
+	d->reap[d->nreap++] = ino;
+	return 0;
 }
 
 static int handle_release(struct dispatch *d, const struct conn *c, uint64_t fh, uint64_t ino)
@@ -166,7 +182,35 @@ int dispatch_conn_closed(struct dispatch *d, const struct conn *c)
 
 int dispatch_flush_deferred(struct dispatch *d)
 {
-	return fs_atime_flush(d->fs);
+	int ret = 0;
+
+	while (d->nreap > 0 && ret == 0)
+		ret = fs_orphan_release(d->fs, d->reap[--d->nreap]);
+	return ret == 0 ? fs_atime_flush(d->fs) : ret;
+}
+
+bool dispatch_writes(const struct dispatch *d, const struct svc_req *r)
+{
+	(void)d;
+	if (r->conn_closed)
+		return false;
+	switch (r->req.op) {
+	case RPC_OPEN: {
+		struct rpc_open f;
+
+		memcpy(&f, r->req.fixed, sizeof(f));
+		return (le32_to_cpu(f.flags) & O_TRUNC) != 0;
+	}
+	case RPC_RELEASE:
+		return false;
+	default:
+		return rpc_op_writes(r->req.op);
+	}
+}
+
+bool dispatch_must_write(const struct dispatch *d)
+{
+	return d->nreap > 0;
 }
 
 /* ---- encoding ---- */

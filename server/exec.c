@@ -80,6 +80,24 @@ static int apply(struct store *st, struct dispatch *d, bool writes, struct item 
 	return ret == -EIO && rc != -EIO ? -EIO : 0;
 }
 
+/*
+ * The end of a writing batch: the deferred writes (in their own savepoint:
+ * if they fail, the batch still commits without them), then the commit.
+ * On an error the batch is rolled back.
+ */
+static int deferred_and_commit(struct store *st, struct dispatch *d)
+{
+	int ret = store_op_begin(st);
+
+	if (ret == 0 && store_op_end(st, dispatch_flush_deferred(d)) == -EIO)
+		ret = -EIO;
+	if (ret < 0) {
+		store_rollback(st);
+		return ret;
+	}
+	return store_commit(st);
+}
+
 void *exec_main(void *arg)
 {
 	struct svc *s = arg;
@@ -119,7 +137,7 @@ void *exec_main(void *arg)
 			continue;
 		for (struct svc_req *r = list; r != NULL; r = r->next) {
 			items[n++].r = r;
-			writes |= r->conn_closed || rpc_op_writes(r->req.op);
+			writes |= dispatch_writes(d, r);
 		}
 		ok = svc_may_serve(s);
 		if (ok && writes)
@@ -127,13 +145,7 @@ void *exec_main(void *arg)
 		for (uint32_t i = 0; ok && ret == 0 && i < n; i++)
 			ret = apply(st, d, writes, &items[i]);
 		if (ok && writes && ret == 0) {
-			ret = store_op_begin(st);
-			if (ret == 0)
-				ret = store_op_end(st, dispatch_flush_deferred(d)) == -EIO ? -EIO : 0;
-			if (ret == 0)
-				ret = store_commit(st);
-			else
-				store_rollback(st);
+			ret = deferred_and_commit(st, d);
 		} else if (writes && ret < 0) {
 			store_rollback(st);
 		}
@@ -143,6 +155,12 @@ void *exec_main(void *arg)
 			svc_count(s, SVC_commits, 1);
 		ok = ok && ret == 0 && svc_may_serve(s);
 		finish(s, items, n, ok);
+		/* orphans released by a batch that wrote nothing go now, in their own commit */
+		if (ok && dispatch_must_write(d)) {
+			ret = store_begin(st);
+			if (ret == 0)
+				ret = deferred_and_commit(st, d);
+		}
 		if (ret < 0) {
 			log_err(SUB, "executor: a batch of %u requests failed to commit (%s); the service "
 				"stops and none of them is answered", n, errstr(ret));

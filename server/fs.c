@@ -1216,6 +1216,19 @@ int fs_readdir(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t co
 
 /* ---- orphans ---- */
 
+int fs_orphan_is(struct fs *fs, uint64_t ino)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_ORPHAN_GET);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "reading orphans");
+}
+
 int fs_orphan_release(struct fs *fs, uint64_t ino)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_ORPHAN_GET);

@@ -205,6 +205,8 @@ int fs_listxattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, char *buf
 int fs_removexattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const char *name);
 
 /* ---- open files and orphans ---- */
+/* Is ino an orphan (unlinked, kept while open)?  1, 0 or -errno.  Reads only. */
+int fs_orphan_is(struct fs *fs, uint64_t ino);
 /* The last handle on ino was released: an orphan goes now. */
 int fs_orphan_release(struct fs *fs, uint64_t ino);
 /* Delete every orphan nothing holds open (a new server's recovery); how many, or -errno. */

@@ -141,7 +141,11 @@ int dispatch_apply(struct dispatch *d, const struct svc_req *r, struct svc_reply
 int dispatch_start(struct dispatch *d);
 /* A connection went away: release its open files (reaping orphans). */
 int dispatch_conn_closed(struct dispatch *d, const struct conn *c);
-/* Writes that piggyback on a batch that commits anyway (deferred atimes). */
+/* Does the request change the store (and so need the batch to commit)? */
+bool dispatch_writes(const struct dispatch *d, const struct svc_req *r);
+/* Is there deferred work that must not wait for another client's write? */
+bool dispatch_must_write(const struct dispatch *d);
+/* Writes that piggyback on a batch that commits anyway (deferred atimes, orphans). */
 int dispatch_flush_deferred(struct dispatch *d);
 
 #endif

@@ -102,8 +102,18 @@ static bool vfs_may_write(void *arg)
 }
 
 /*
- * After each commit: checkpoint once the log holds a quarter of its
- * region (what wal_autocheckpoint does, counted here).
+ * Checkpoint past this many frames: a quarter of the log region, and at
+ * most 1024 (4 MiB), so the frames a checkpoint copies are still in the
+ * VFS's log cache instead of being read back from the device.
+ */
+static uint64_t checkpoint_frames(const struct store *st)
+{
+	return MIN(st->layout.log_blocks / 4, (uint64_t)1024);
+}
+
+/*
+ * After each commit: checkpoint once the log holds checkpoint_frames
+ * (what wal_autocheckpoint does, counted here).
  */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
@@ -112,7 +122,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 	(void)name;
 	st->stats.log_frames = (uint64_t)frames;
-	if ((uint64_t)frames < st->layout.log_blocks / 4)
+	if ((uint64_t)frames < checkpoint_frames(st))
 		return SQLITE_OK;
 	if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
 		st->stats.checkpoints++;
@@ -295,7 +305,7 @@ uint64_t store_space_bytes(const struct store *st)
 
 uint64_t store_batch_bytes(const struct store *st)
 {
-	return st->layout.log_blocks * FUSEFS_BLOCK_SIZE / 4;
+	return MIN(st->layout.log_blocks * FUSEFS_BLOCK_SIZE / 4, (uint64_t)4 << 20);
 }
 
 /* ---- the term gate ---- */
@@ -487,6 +497,8 @@ void store_get_stats(struct store *st, struct store_stats *out)
 	out->log_writes = v.log_writes;
 	out->db_writes = v.db_writes;
 	out->syncs = v.syncs;
+	out->log_reads = v.log_reads;
+	out->db_reads = v.db_reads;
 	out->db_pages = (uint64_t)MAX(pragma_int(st->db, "PRAGMA page_count"), 0);
 	out->free_pages = (uint64_t)MAX(pragma_int(st->db, "PRAGMA freelist_count"), 0);
 }

@@ -61,6 +61,8 @@ struct store_stats {
 	uint64_t log_writes;      /* device writes into the log region */
 	uint64_t db_writes;       /* device writes into the database region */
 	uint64_t syncs;           /* device flushes */
+	uint64_t log_reads;       /* device reads from the log region */
+	uint64_t db_reads;        /* device reads from the database region */
 	uint64_t db_pages;        /* pages in the database */
 	uint64_t free_pages;      /* of which on SQLite's free list */
 	bool fenced;

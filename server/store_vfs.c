@@ -54,6 +54,14 @@
 #include <stdlib.h>
 
 #define RUN_MAX_BLOCKS 256 /* 1 MiB written out at a time at most */
+/*
+ * The log blocks written last, kept in memory: a checkpoint reads back the
+ * frames it copies into the database, and without this every frame would
+ * be a device read.  The log is written in order, so a direct-mapped table
+ * of the last LOG_CACHE_BLOCKS blocks holds everything since the last
+ * checkpoint (store.c checkpoints well before that much is written).
+ */
+#define LOG_CACHE_BLOCKS 2048 /* 8 MiB */
 #define BLK FUSEFS_BLOCK_SIZE
 
 static const char *const SUB = "store";
@@ -72,6 +80,8 @@ struct svfs {
 	atomic_bool fenced;
 	struct svfs_stats stats;
 	struct vfile *open_log; /* the open WAL or journal, if any */
+	uint8_t *lcache;        /* LOG_CACHE_BLOCKS blocks of the log region */
+	uint64_t *ltag;         /* the log block each holds, or UINT64_MAX */
 };
 
 struct vfile {
@@ -81,6 +91,7 @@ struct vfile {
 	uint64_t region_blkno;
 	uint64_t region_blocks;
 	int64_t size;          /* logical size in bytes */
+	int64_t frontier;      /* log: the end of the newest generation's writes */
 	int lock;
 	/* the dirty run: blocks [run_blk, run_blk + run_n) of the region */
 	uint8_t *run;
@@ -129,6 +140,24 @@ static bool write_allowed(struct svfs *v)
 	return true;
 }
 
+static void lcache_put(struct svfs *v, uint64_t blk, const uint8_t *data)
+{
+	uint32_t slot = (uint32_t)(blk % LOG_CACHE_BLOCKS);
+
+	memcpy(v->lcache + (size_t)slot * BLK, data, BLK);
+	v->ltag[slot] = blk;
+}
+
+static bool lcache_get(struct svfs *v, uint64_t blk, uint8_t *out)
+{
+	uint32_t slot = (uint32_t)(blk % LOG_CACHE_BLOCKS);
+
+	if (v->ltag[slot] != blk)
+		return false;
+	memcpy(out, v->lcache + (size_t)slot * BLK, BLK);
+	return true;
+}
+
 static int run_flush(struct vfile *f)
 {
 	struct svfs *v = f->v;
@@ -153,6 +182,8 @@ static int run_flush(struct vfile *f)
 	} else {
 		v->stats.log_writes++;
 		v->stats.log_bytes += (uint64_t)f->run_n * BLK;
+		for (uint32_t i = 0; i < f->run_n; i++)
+			lcache_put(v, f->run_blk + i, f->run + (size_t)i * BLK);
 	}
 	memcpy(f->tail, f->run + (size_t)(f->run_n - 1) * BLK, BLK);
 	f->tail_blk = f->run_blk + f->run_n - 1;
@@ -164,6 +195,12 @@ static int run_flush(struct vfile *f)
 static int dev_read(struct vfile *f, uint64_t blk, uint32_t n, uint8_t *buf)
 {
 	int ret = bd_read(f->v->dev, f->region_blkno + blk, buf, n);
+
+	if (f->kind == VK_DB)
+		f->v->stats.db_reads++;
+	else
+		f->v->stats.log_reads++;
+
 
 	if (ret < 0) {
 		log_err(SUB, "%s: reading %u blocks at block %" PRIu64 " of the %s region failed: %s",
@@ -179,14 +216,24 @@ static bool in_run(const struct vfile *f, uint64_t blk)
 }
 
 /* The current content of block blk (not in the run) into buf. */
-static int block_fetch(struct vfile *f, uint64_t blk, uint8_t *buf)
+/*
+ * The current content of block blk, which a write covers only in part.
+ * at_frontier: the block's only other bytes lie past the end of a write
+ * that extends the log - an older generation's frames or room for the
+ * next frame, never read - so they may as well be zeros.  (The log is
+ * written in order from its header at offset 0; SQLite rewrites a frame
+ * of the open transaction in place only before the frontier.)
+ */
+static int block_fetch(struct vfile *f, uint64_t blk, uint8_t *buf, bool at_frontier)
 {
 	if (f->tail_valid && blk == f->tail_blk) {
 		memcpy(buf, f->tail, BLK);
 		return SQLITE_OK;
 	}
-	if ((int64_t)(blk * BLK) >= f->size) {
-		memset(buf, 0, BLK); /* beyond the logical end: nothing SQLite reads */
+	if (f->kind != VK_DB && lcache_get(f->v, blk, buf))
+		return SQLITE_OK;
+	if ((int64_t)(blk * BLK) >= f->size || (f->kind != VK_DB && at_frontier)) {
+		memset(buf, 0, BLK); /* nothing SQLite reads */
 		return SQLITE_OK;
 	}
 	return dev_read(f, blk, 1, buf);
@@ -240,27 +287,29 @@ static int v_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
 		if (f->scratch == NULL)
 			return SQLITE_IOERR_NOMEM;
 	}
-	/* from the device what the run and the tail do not hold, in one read */
-	{
-		uint64_t lo = first, hi = last;
+	/* what the run, the tail or the log cache hold; the rest from the device */
+	for (uint64_t b = first; b <= last;) {
+		uint8_t *dst = f->scratch + (b - first) * BLK;
+		uint64_t e;
 
-		while (lo <= hi && (in_run(f, lo) || (f->tail_valid && lo == f->tail_blk)))
-			lo++;
-		while (hi >= lo && hi > 0 && (in_run(f, hi) || (f->tail_valid && hi == f->tail_blk)))
-			hi--;
-		if (lo <= hi) {
-			rc = dev_read(f, lo, (uint32_t)(hi - lo + 1), f->scratch + (lo - first) * BLK);
+		if (in_run(f, b)) {
+			memcpy(dst, f->run + (b - f->run_blk) * BLK, BLK);
+		} else if (f->tail_valid && b == f->tail_blk) {
+			memcpy(dst, f->tail, BLK);
+		} else if (f->kind == VK_DB || !lcache_get(f->v, b, dst)) {
+			/* a stretch of blocks nobody holds: one read */
+			for (e = b + 1; e <= last && !in_run(f, e) && !(f->tail_valid && e == f->tail_blk);)
+				e++;
+			rc = dev_read(f, b, (uint32_t)(e - b), dst);
 			if (rc != SQLITE_OK)
 				return rc;
+			if (f->kind != VK_DB)
+				for (uint64_t i = b; i < e; i++)
+					lcache_put(f->v, i, f->scratch + (i - first) * BLK);
+			b = e;
+			continue;
 		}
-	}
-	for (uint64_t b = first; b <= last; b++) {
-		uint8_t *dst = f->scratch + (b - first) * BLK;
-
-		if (in_run(f, b))
-			memcpy(dst, f->run + (b - f->run_blk) * BLK, BLK);
-		else if (f->tail_valid && b == f->tail_blk)
-			memcpy(dst, f->tail, BLK);
+		b++;
 	}
 	memcpy(out, f->scratch + (uint64_t)off % BLK, (size_t)amt);
 	return SQLITE_OK;
@@ -271,6 +320,7 @@ static int v_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 
 	struct vfile *f = (struct vfile *)file;
 	const uint8_t *d = data;
 	uint64_t first, last;
+	bool frontier;
 	int rc;
 
 	if (amt <= 0 || off < 0)
@@ -297,6 +347,10 @@ static int v_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 
 			return rc;
 		f->run_blk = first;
 	}
+	/* a write at 0 starts the log's new generation (its header) */
+	if (f->kind != VK_DB && off == 0)
+		f->frontier = 0;
+	frontier = f->kind != VK_DB && off + amt >= f->frontier;
 	/* blocks new to the run start as what is there now */
 	for (uint64_t b = f->run_blk + f->run_n; b <= last; b++) {
 		uint8_t *dst = f->run + (b - f->run_blk) * BLK;
@@ -304,13 +358,15 @@ static int v_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 
 		bool whole = bstart >= (uint64_t)off && bstart + BLK <= (uint64_t)off + (uint64_t)amt;
 
 		if (!whole) {
-			rc = block_fetch(f, b, dst);
+			rc = block_fetch(f, b, dst, bstart >= (uint64_t)off && frontier);
 			if (rc != SQLITE_OK)
 				return rc;
 		}
 		f->run_n++;
 	}
 	memcpy(f->run + ((uint64_t)off - f->run_blk * BLK), d, (size_t)amt);
+	if (off + amt > f->frontier)
+		f->frontier = off + amt;
 	if (off + amt > f->size)
 		f->size = off + amt;
 	/* a block written again is no longer what the tail holds */
@@ -568,6 +624,8 @@ static int vfs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
 	if (b == NULL)
 		return SQLITE_IOERR_NOMEM;
 	ret = bd_write(v->dev, v->layout.log_blkno, b, 1, BD_WRITE_DURABLE);
+	if (ret == 0)
+		lcache_put(v, 0, b);
 	bd_free(b);
 	if (ret < 0) {
 		log_err(SUB, "%s: clearing the log header failed: %s", bd_path(v->dev), errstr(ret));
@@ -660,6 +718,15 @@ int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_o
 		free(v);
 		return -ENOSYS;
 	}
+	v->lcache = malloc((size_t)LOG_CACHE_BLOCKS * BLK);
+	v->ltag = malloc(LOG_CACHE_BLOCKS * sizeof(*v->ltag));
+	if (v->lcache == NULL || v->ltag == NULL) {
+		free(v->lcache);
+		free(v->ltag);
+		free(v);
+		return -ENOMEM;
+	}
+	memset(v->ltag, 0xff, LOG_CACHE_BLOCKS * sizeof(*v->ltag));
 	v->dev = dev;
 	v->layout = *l;
 	v->read_only = read_only;
@@ -683,6 +750,8 @@ int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_o
 	};
 	rc = sqlite3_vfs_register(&v->vfs, 0);
 	if (rc != SQLITE_OK) {
+		free(v->lcache);
+		free(v->ltag);
 		free(v);
 		return -ENOMEM;
 	}
@@ -695,6 +764,8 @@ void svfs_destroy(struct svfs *v)
 	if (v == NULL)
 		return;
 	sqlite3_vfs_unregister(&v->vfs);
+	free(v->lcache);
+	free(v->ltag);
 	free(v);
 }
 

@@ -20,6 +20,8 @@ struct svfs_stats {
 	uint64_t db_writes;    /* device writes into the database region */
 	uint64_t db_bytes;
 	uint64_t syncs;        /* flushes */
+	uint64_t log_reads;    /* device reads from the log region */
+	uint64_t db_reads;     /* device reads from the database region */
 	uint64_t refused;      /* writes refused: fenced, or the lease was gone */
 };
 

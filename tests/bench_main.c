@@ -3,6 +3,8 @@
  * and table), the quorum message codec, the election step, and durable
  * quorum block writes.  Wall-clock figures; run on an idle machine.
  */
+#include "tests/bench.h"
+
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "blockdev/crc32c.h"
@@ -168,5 +170,6 @@ int main(void)
 	bench_codec(true);
 	bench_step();
 	bench_block_write();
+	bench_store();
 	return 0;
 }
