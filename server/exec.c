@@ -1,5 +1,6 @@
 /*
- * exec.c - the executor: the one thread that touches the store.
+ * exec.c - the executor: what the service's thread does with the requests
+ * it has read (net.c runs a batch after each round of reading).
  *
  * It takes every request queued so far (up to BATCH_MAX, and at most the
  * store's batch size in bytes), in arrival order, and applies them:
@@ -98,76 +99,89 @@ static int deferred_and_commit(struct store *st, struct dispatch *d)
 	return store_commit(st);
 }
 
-void *exec_main(void *arg)
-{
-	struct svc *s = arg;
-	struct store *st = svc_store(s);
-	struct dispatch *d = svc_dispatch(s);
-	struct item *items = calloc(BATCH_MAX, sizeof(*items));
+struct exec {
+	struct svc *svc;
+	struct store *st;
+	struct dispatch *d;
+	struct item items[BATCH_MAX];
+};
 
+int exec_create(struct svc *s, struct exec **out)
+{
+	struct exec *e = calloc(1, sizeof(*e));
 	int ret;
 
-	if (items == NULL) {
-		log_err(SUB, "executor: out of memory");
-		svc_failed(s, -ENOMEM);
-		return NULL;
-	}
+	*out = NULL;
+	if (e == NULL)
+		return -ENOMEM;
+	e->svc = s;
+	e->st = svc_store(s);
+	e->d = svc_dispatch(s);
 	/* recovery: what the previous server left behind */
-	ret = store_begin(st);
+	ret = store_begin(e->st);
 	if (ret == 0) {
-		ret = dispatch_start(d);
+		ret = dispatch_start(e->d);
 		if (ret == 0)
-			ret = store_commit(st);
+			ret = store_commit(e->st);
 		else
-			store_rollback(st);
+			store_rollback(e->st);
 	}
 	if (ret < 0) {
 		log_err(SUB, "executor: recovering the store failed: %s", errstr(ret));
-		svc_failed(s, ret);
-		free(items);
-		return NULL;
+		free(e);
+		return ret;
 	}
-	while (!svc_stopping(s)) {
-		struct svc_req *list = svc_take(s, BATCH_MAX, store_batch_bytes(st));
-		bool writes = false, ok;
-		uint32_t n = 0;
+	*out = e;
+	return 0;
+}
 
-		ret = 0;
-		if (list == NULL)
-			continue;
-		for (struct svc_req *r = list; r != NULL; r = r->next) {
-			items[n++].r = r;
-			writes |= dispatch_writes(d, r);
-		}
-		ok = svc_may_serve(s);
-		if (ok && writes)
-			ret = store_begin(st);
-		for (uint32_t i = 0; ok && ret == 0 && i < n; i++)
-			ret = apply(st, d, writes, &items[i]);
-		if (ok && writes && ret == 0) {
-			ret = deferred_and_commit(st, d);
-		} else if (writes && ret < 0) {
-			store_rollback(st);
-		}
-		svc_count(s, SVC_batches, 1);
-		svc_count_max(s, SVC_batch_requests_max, n);
-		if (writes && ret == 0)
-			svc_count(s, SVC_commits, 1);
-		ok = ok && ret == 0 && svc_may_serve(s);
-		finish(s, items, n, ok);
-		/* orphans released by a batch that wrote nothing go now, in their own commit */
-		if (ok && dispatch_must_write(d)) {
-			ret = store_begin(st);
-			if (ret == 0)
-				ret = deferred_and_commit(st, d);
-		}
-		if (ret < 0) {
-			log_err(SUB, "executor: a batch of %u requests failed to commit (%s); the service "
-				"stops and none of them is answered", n, errstr(ret));
-			svc_failed(s, ret);
-			break;
-		}
+void exec_destroy(struct exec *e)
+{
+	free(e);
+}
+
+int exec_batch(struct exec *e)
+{
+	struct svc *s = e->svc;
+	struct store *st = e->st;
+	struct dispatch *d = e->d;
+	struct item *items = e->items;
+	struct svc_req *list = svc_take(s, BATCH_MAX, store_batch_bytes(st));
+	bool writes = false, ok;
+	uint32_t n = 0;
+	int ret = 0;
+
+	if (list == NULL)
+		return 0;
+	for (struct svc_req *r = list; r != NULL; r = r->next) {
+		items[n++].r = r;
+		writes |= dispatch_writes(d, r);
 	}
-	free(items);
-	return NULL;
+	ok = svc_may_serve(s);
+	if (ok && writes)
+		ret = store_begin(st);
+	for (uint32_t i = 0; ok && ret == 0 && i < n; i++)
+		ret = apply(st, d, writes, &items[i]);
+	if (ok && writes && ret == 0)
+		ret = deferred_and_commit(st, d);
+	else if (writes && ret < 0)
+		store_rollback(st);
+	svc_count(s, SVC_batches, 1);
+	svc_count_max(s, SVC_batch_requests_max, n);
+	if (writes && ret == 0) {
+		svc_count(s, SVC_commits, 1);
+		svc_count(s, SVC_committed_requests, n);
+	}
+	ok = ok && ret == 0 && svc_may_serve(s);
+	finish(s, items, n, ok);
+	/* orphans released by a batch that wrote nothing go now, in their own commit */
+	if (ok && dispatch_must_write(d)) {
+		ret = store_begin(st);
+		if (ret == 0)
+			ret = deferred_and_commit(st, d);
+	}
+	if (ret < 0)
+		log_err(SUB, "executor: a batch of %u requests failed to commit (%s); the service "
+			"stops and none of them is answered", n, errstr(ret));
+	return ret;
 }

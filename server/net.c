@@ -1,6 +1,7 @@
 /*
- * net.c - the service's network thread: the TCP listener and every client
- * connection, on one epoll.  See service.h.
+ * net.c - the service's thread: the TCP listener and every client
+ * connection on one epoll, and after each round of reading, the batch of
+ * what arrived (exec.c).  See service.h.
  *
  * A connection must first send a GREETING; a reply with status OK (the
  * right filesystem, and our lease holds) attaches it, anything else is
@@ -75,14 +76,13 @@ struct svc {
 	struct svc_config cfg;
 	struct bd_super super;
 	pthread_mutex_t lock;
-	pthread_cond_t exec_cond;
 	struct svc_req *q_head, *q_tail;
 	size_t q_bytes;
 	int epfd;
 	int wake_fd;
 	bool wake_pending;
-	pthread_t net_thread, exec_thread;
-	bool net_started, exec_started;
+	pthread_t net_thread;
+	bool net_started;
 	atomic_bool stopping;
 	struct conn *conns;
 	uint32_t nconns;
@@ -190,13 +190,14 @@ static void conn_close(struct svc *s, struct conn *c, const char *why)
 	if (why != NULL)
 		log_warn(SUB, "term %" PRIu64 ": closing connection %" PRIu64 " from %s: %s",
 			 s->cfg.term, c->id, c->peer, why);
+	r = calloc(1, sizeof(*r));
+	/* closed first, under the lock: the executor sends on c->fd only while it is not */
+	pthread_mutex_lock(&s->lock);
+	c->closed = true;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
-	svc_count(s, SVC_conns_closed, 1);
-	r = calloc(1, sizeof(*r));
-	pthread_mutex_lock(&s->lock);
-	c->closed = true;
+	s->ctr[SVC_conns_closed]++;
 	if (r != NULL && c->greeted) {
 		r->conn = c;
 		r->conn_closed = true;
@@ -206,7 +207,6 @@ static void conn_close(struct svc *s, struct conn *c, const char *why)
 		else
 			s->q_head = r;
 		s->q_tail = r;
-		pthread_cond_signal(&s->exec_cond);
 		r = NULL;
 	}
 	if (--c->refs == 0)
@@ -318,26 +318,41 @@ void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
 		{ reply ? reply->tail : NULL, reply && reply->status == 0 ? reply->tail_len : 0 },
 	};
 	struct outbuf *o = reply ? frame_out(&s->exec_codec, SRV_MSG_REPLY, pieces, 3) : NULL;
-	bool need_wake;
+	bool need_wake = false;
 
 	pthread_mutex_lock(&s->lock);
 	c->inflight--;
-	if (o == NULL || c->closed) {
-		if (reply != NULL)
-			s->ctr[SVC_replies_dropped]++;
+	if (o != NULL && c->closed) {
+		s->ctr[SVC_replies_dropped]++;
 		free(o);
 		o = NULL;
-	} else {
-		out_append_locked(s, c, o);
+	} else if (reply != NULL && o == NULL) {
+		s->ctr[SVC_replies_dropped]++;
 	}
-	if (!c->dirty && !c->closed) { /* re-arm reading when below the limits */
+	/* nothing queued before it: straight onto the socket, no hop through the net thread */
+	if (o != NULL && c->out_head == NULL) {
+		ssize_t n = send(c->fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)o->len) {
+			free(o);
+			o = NULL;
+		} else if (n > 0) {
+			o->off = (size_t)n;
+		}
+	}
+	if (o != NULL)
+		out_append_locked(s, c, o); /* the net thread writes the rest */
+	/* the net thread re-arms reading once the connection is below its limits */
+	if (!c->closed && !c->reading && !c->dirty) {
 		c->dirty = true;
 		c->refs++; /* the dirty list's reference */
 		c->next_dirty = s->dirty;
 		s->dirty = c;
 	}
-	need_wake = !s->wake_pending;
-	s->wake_pending = true;
+	if (s->dirty != NULL && !s->wake_pending) {
+		s->wake_pending = true;
+		need_wake = true;
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (need_wake)
 		wake(s);
@@ -425,7 +440,6 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	else
 		s->q_head = r;
 	s->q_tail = r;
-	pthread_cond_signal(&s->exec_cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -588,9 +602,18 @@ static void *net_main(void *arg)
 {
 	struct svc *s = arg;
 	struct epoll_event evs[EPOLL_BATCH];
+	struct exec *e = NULL;
+	bool failed = false;
+	int ret;
 
+	ret = exec_create(s, &e);
+	if (ret < 0) {
+		svc_failed(s, ret);
+		failed = true;
+	}
 	while (!atomic_load(&s->stopping)) {
-		int n = epoll_wait(s->epfd, evs, EPOLL_BATCH, 200);
+		/* with requests waiting, only look what else came, then run them */
+		int n = epoll_wait(s->epfd, evs, EPOLL_BATCH, svc_queued(s) && !failed ? 0 : 200);
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
@@ -621,7 +644,15 @@ static void *net_main(void *arg)
 			}
 		}
 		flush_dirty(s);
+		if (!failed && svc_queued(s)) {
+			ret = exec_batch(e);
+			if (ret < 0) {
+				svc_failed(s, ret); /* the lifecycle stops us; nothing more is applied */
+				failed = true;
+			}
+		}
 	}
+	exec_destroy(e);
 	/* stopping: every connection goes */
 	for (;;) {
 		struct conn *c;
@@ -657,7 +688,6 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 	s->epfd = -1;
 	s->wake_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->exec_cond, NULL);
 	ret = srv_codec_init(&s->net_codec, &s->super);
 	if (ret == 0)
 		ret = srv_codec_init(&s->exec_codec, &s->super);
@@ -681,10 +711,6 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 		ret = -errno;
 		goto fail;
 	}
-	ret = thread_start(&s->exec_thread, exec_main, s);
-	if (ret < 0)
-		goto fail;
-	s->exec_started = true;
 	ret = thread_start(&s->net_thread, net_main, s);
 	if (ret < 0)
 		goto fail;
@@ -701,15 +727,10 @@ void svc_stop(struct svc *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stopping, true);
-	pthread_mutex_lock(&s->lock);
-	pthread_cond_broadcast(&s->exec_cond);
-	pthread_mutex_unlock(&s->lock);
 	if (s->wake_fd >= 0)
 		wake(s);
 	if (s->net_started)
 		pthread_join(s->net_thread, NULL);
-	if (s->exec_started)
-		pthread_join(s->exec_thread, NULL);
 	/* requests the executor never took */
 	while (s->q_head != NULL) {
 		struct svc_req *r = s->q_head;
@@ -730,7 +751,6 @@ void svc_stop(struct svc *s)
 	if (s->cfg.listen_fd >= 0)
 		close(s->cfg.listen_fd);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->exec_cond);
 	free(s);
 }
 
@@ -743,8 +763,6 @@ struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes)
 	uint32_t n = 0;
 
 	pthread_mutex_lock(&s->lock);
-	while (s->q_head == NULL && !atomic_load(&s->stopping))
-		pthread_cond_wait(&s->exec_cond, &s->lock);
 	while (s->q_head != NULL && n < max &&
 	       (n == 0 || bytes + s->q_head->payload_len <= max_bytes)) {
 		struct svc_req *r = s->q_head;
@@ -763,6 +781,16 @@ struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return head;
+}
+
+bool svc_queued(struct svc *s)
+{
+	bool q;
+
+	pthread_mutex_lock(&s->lock);
+	q = s->q_head != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return q;
 }
 
 bool svc_stopping(struct svc *s)

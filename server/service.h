@@ -1,15 +1,18 @@
 /*
  * service.h - inside server/: the running service of one term.
  *
- *   net.c       one thread: the TCP listener and every client connection
- *               (epoll), frames in and out, greetings, backpressure;
- *   exec.c      one thread, the executor: takes requests in arrival order,
- *               applies them to the store in batches, commits each batch
- *               once (group commit), and only then releases its replies;
+ *   net.c       the service's one thread: the TCP listener and every
+ *               client connection (epoll), frames in and out, greetings,
+ *               backpressure; after each round of reading it runs what
+ *               arrived as one batch;
+ *   exec.c      the executor: applies a batch to the store in arrival
+ *               order, commits it once (group commit: while a commit
+ *               waits for the device, requests pile up in the sockets and
+ *               make the next batch), and only then releases its replies;
  *   dispatch.c  one request -> the filesystem logic (fs.h) -> one reply.
  *
- * Requests flow net -> exec through a bounded queue; replies flow back
- * through each connection's output queue.  A connection may have at most
+ * Requests go through a bounded queue; replies go straight to the socket,
+ * or, when it is full, into the connection's output queue.  A connection may have at most
  * CONN_MAX_INFLIGHT requests and CONN_MAX_BYTES of requests and replies
  * queued; past either the net thread stops reading it, so a slow or
  * hostile client costs at most that much memory.
@@ -46,6 +49,7 @@ struct conn;
 	X(requests)             \
 	X(batches)              \
 	X(commits)              \
+	X(committed_requests)   \
 	X(batch_requests_max)   \
 	X(replies_dropped)
 
@@ -109,15 +113,21 @@ uint64_t net_conn_rid(const struct conn *c);
 void svc_count(struct svc *s, enum svc_counter c, uint64_t n);
 void svc_count_max(struct svc *s, enum svc_counter c, uint64_t v);
 
-/* ---- the executor's side (exec.c) ---- */
+/* ---- the executor (exec.c) ---- */
 
-void *exec_main(void *arg);
+struct exec;
+
+/* Set up, and recover what the previous server left.  0 or -errno. */
+int exec_create(struct svc *s, struct exec **out);
+void exec_destroy(struct exec *e);
 /*
- * Take up to max requests and max_bytes of them (at least one) off the
- * queue, waiting until there is one or the service stops (then NULL, or
- * what was left).
+ * Apply what is queued (one batch, one commit when anything writes) and
+ * answer it.  0, or -errno when the service cannot go on.
  */
+int exec_batch(struct exec *e);
+/* Take up to max requests and max_bytes of them (at least one) off the queue; NULL: none. */
 struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes);
+bool svc_queued(struct svc *s);
 bool svc_stopping(struct svc *s);
 struct dispatch *svc_dispatch(struct svc *s);
 struct store *svc_store(struct svc *s);
