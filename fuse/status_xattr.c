@@ -15,6 +15,7 @@
 
 #include "fuse/client.h"
 #include "quorum/status.h"
+#include "server/server.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -82,6 +83,22 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 	case XA_COUNTERS:
 		n = snap ? quorum_counters_text(snap, buf, len) :
 			   snprintf(buf, len, "plain_client 1\n");
+		if (n >= 0 && (size_t)n < len && fs->server != NULL) {
+			int m = server_counters_text(fs->server, buf + n, len - (size_t)n);
+
+			n = m < 0 ? m : n + m;
+		}
+		if (n >= 0 && (size_t)n < len && fs->client != NULL) {
+			struct rpc_client_stats cs;
+			int m;
+
+			rpc_client_get_stats(fs->client, &cs);
+			m = snprintf(buf + n, len - (size_t)n, "client_calls %" PRIu64 "\nclient_connects %"
+				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_in_flight_failed %"
+				     PRIu64 "\n", cs.calls, cs.connects, cs.disconnects,
+				     cs.in_flight_failed);
+			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
+		}
 		break;
 	case XA_HB_TIMEOUT:
 		n = fs->agent ? snprintf(buf, len, "%u", quorum_agent_hb_timeout(fs->agent)) : -ENODATA;

@@ -304,7 +304,12 @@ static int do_serve(struct server *s, uint64_t term)
 	if (ret == 0) {
 		vcfg.listen_fd = fd;
 		vcfg.store = s->store;
-		ret = svc_start(&vcfg, &s->svc);
+		struct svc *v = NULL;
+
+		ret = svc_start(&vcfg, &v);
+		pthread_mutex_lock(&s->lock);
+		s->svc = v;
+		pthread_mutex_unlock(&s->lock);
 		if (ret < 0)
 			log_err(SUB, "term %" PRIu64 ": cannot start the service: %s", term, errstr(ret));
 	}
@@ -322,16 +327,18 @@ static void report_down(struct server *s, uint64_t term, int res)
 	struct quorum_agent *a = agent_of(s);
 
 	if (s->svc != NULL) {
+		struct svc *v = s->svc;
 		uint64_t ctr[SVC_CTR_NR];
 
-		svc_get_counters(s->svc, ctr);
+		/* readers of the counters hold the lock while they use s->svc */
 		pthread_mutex_lock(&s->lock);
+		svc_get_counters(v, ctr);
 		for (int i = 0; i < SVC_CTR_NR; i++)
 			s->svc_ctr[i] = i == SVC_batch_requests_max ? MAX(s->svc_ctr[i], ctr[i]) :
 					s->svc_ctr[i] + ctr[i];
-		pthread_mutex_unlock(&s->lock);
-		svc_stop(s->svc);
 		s->svc = NULL;
+		pthread_mutex_unlock(&s->lock);
+		svc_stop(v);
 	}
 	if (s->store != NULL) {
 		struct store_stats st;
@@ -432,6 +439,32 @@ static void *server_main(void *arg)
 			running = run_cmd(s, &cmds[i]);
 	}
 	return NULL;
+}
+
+int server_counters_text(struct server *s, char *buf, size_t len)
+{
+	static const char *const names[SVC_CTR_NR] = {
+#define X(n) #n,
+		SVC_COUNTERS(X)
+#undef X
+	};
+	uint64_t ctr[SVC_CTR_NR];
+	struct strbuf sb;
+
+	pthread_mutex_lock(&s->lock);
+	memcpy(ctr, s->svc_ctr, sizeof(ctr));
+	if (s->svc != NULL) {
+		uint64_t now[SVC_CTR_NR];
+
+		svc_get_counters(s->svc, now);
+		for (int i = 0; i < SVC_CTR_NR; i++)
+			ctr[i] = i == SVC_batch_requests_max ? MAX(ctr[i], now[i]) : ctr[i] + now[i];
+	}
+	pthread_mutex_unlock(&s->lock);
+	strbuf_init(&sb, buf, len);
+	for (int i = 0; i < SVC_CTR_NR; i++)
+		strbuf_addf(&sb, "server_%s %" PRIu64 "\n", names[i], ctr[i]);
+	return sb.truncated ? -ERANGE : (int)sb.len;
 }
 
 int server_create(const struct server_config *cfg, struct server **out)

@@ -15,6 +15,7 @@
 #define FUSEFS_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,5 +41,11 @@ struct server_config {
 int server_create(const struct server_config *cfg, struct server **out);
 struct quorum_server_ops server_ops(struct server *s);
 void server_destroy(struct server *s);
+/*
+ * "server_NAME VALUE" lines: the service's counters (connections, bad
+ * frames, batches, commits, requests committed...) over every term this
+ * mount served.  Its length or -ERANGE.
+ */
+int server_counters_text(struct server *s, char *buf, size_t len);
 
 #endif

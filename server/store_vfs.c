@@ -55,13 +55,16 @@
 
 #define RUN_MAX_BLOCKS 256 /* 1 MiB written out at a time at most */
 /*
- * The log blocks written last, kept in memory: a checkpoint reads back the
- * frames it copies into the database, and without this every frame would
- * be a device read.  The log is written in order, so a direct-mapped table
- * of the last LOG_CACHE_BLOCKS blocks holds everything since the last
- * checkpoint (store.c checkpoints well before that much is written).
+ * Block caches, direct-mapped, one per region, holding what was last
+ * written or read there.  The log's: a checkpoint reads back the frames it
+ * copies into the database, and without it every frame would be a device
+ * read; the log is written in order, so it holds everything since the
+ * last checkpoint (store.c checkpoints well before CACHE_BLOCKS frames).
+ * The database's: a miss reads READ_AHEAD blocks at once, so the pages
+ * of a file's chunks, which are mostly neighbours, come in one read.
  */
-#define LOG_CACHE_BLOCKS 2048 /* 8 MiB */
+#define CACHE_BLOCKS 2048 /* 8 MiB each */
+#define READ_AHEAD 32
 #define BLK FUSEFS_BLOCK_SIZE
 
 static const char *const SUB = "store";
@@ -80,8 +83,11 @@ struct svfs {
 	atomic_bool fenced;
 	struct svfs_stats stats;
 	struct vfile *open_log; /* the open WAL or journal, if any */
-	uint8_t *lcache;        /* LOG_CACHE_BLOCKS blocks of the log region */
-	uint64_t *ltag;         /* the log block each holds, or UINT64_MAX */
+	struct bcache {
+		uint8_t *data;      /* CACHE_BLOCKS blocks */
+		uint64_t *tag;      /* the region block each holds, or UINT64_MAX */
+	} cache[2];             /* [0] the database region, [1] the log region */
+	uint8_t *ra;            /* READ_AHEAD blocks for read-ahead */
 };
 
 struct vfile {
@@ -140,21 +146,26 @@ static bool write_allowed(struct svfs *v)
 	return true;
 }
 
-static void lcache_put(struct svfs *v, uint64_t blk, const uint8_t *data)
+static struct bcache *cache_of(struct vfile *f)
 {
-	uint32_t slot = (uint32_t)(blk % LOG_CACHE_BLOCKS);
-
-	memcpy(v->lcache + (size_t)slot * BLK, data, BLK);
-	v->ltag[slot] = blk;
+	return &f->v->cache[f->kind == VK_DB ? 0 : 1];
 }
 
-static bool lcache_get(struct svfs *v, uint64_t blk, uint8_t *out)
+static void cache_put(struct bcache *c, uint64_t blk, const uint8_t *data)
 {
-	uint32_t slot = (uint32_t)(blk % LOG_CACHE_BLOCKS);
+	uint32_t slot = (uint32_t)(blk % CACHE_BLOCKS);
 
-	if (v->ltag[slot] != blk)
+	memcpy(c->data + (size_t)slot * BLK, data, BLK);
+	c->tag[slot] = blk;
+}
+
+static bool cache_get(struct bcache *c, uint64_t blk, uint8_t *out)
+{
+	uint32_t slot = (uint32_t)(blk % CACHE_BLOCKS);
+
+	if (c->tag[slot] != blk)
 		return false;
-	memcpy(out, v->lcache + (size_t)slot * BLK, BLK);
+	memcpy(out, c->data + (size_t)slot * BLK, BLK);
 	return true;
 }
 
@@ -182,9 +193,9 @@ static int run_flush(struct vfile *f)
 	} else {
 		v->stats.log_writes++;
 		v->stats.log_bytes += (uint64_t)f->run_n * BLK;
-		for (uint32_t i = 0; i < f->run_n; i++)
-			lcache_put(v, f->run_blk + i, f->run + (size_t)i * BLK);
 	}
+	for (uint32_t i = 0; i < f->run_n; i++)
+		cache_put(cache_of(f), f->run_blk + i, f->run + (size_t)i * BLK);
 	memcpy(f->tail, f->run + (size_t)(f->run_n - 1) * BLK, BLK);
 	f->tail_blk = f->run_blk + f->run_n - 1;
 	f->tail_valid = true;
@@ -230,13 +241,37 @@ static int block_fetch(struct vfile *f, uint64_t blk, uint8_t *buf, bool at_fron
 		memcpy(buf, f->tail, BLK);
 		return SQLITE_OK;
 	}
-	if (f->kind != VK_DB && lcache_get(f->v, blk, buf))
+	if (cache_get(cache_of(f), blk, buf))
 		return SQLITE_OK;
 	if ((int64_t)(blk * BLK) >= f->size || (f->kind != VK_DB && at_frontier)) {
 		memset(buf, 0, BLK); /* nothing SQLite reads */
 		return SQLITE_OK;
 	}
 	return dev_read(f, blk, 1, buf);
+}
+
+/*
+ * A miss at block b: read it and the blocks after it (up to READ_AHEAD, the
+ * logical end and the region's end) in one read, into the cache.  Blocks
+ * the run holds are newer than the device's: not cached from the read.
+ */
+static int read_ahead(struct vfile *f, uint64_t b, uint8_t *dst)
+{
+	uint64_t end = MIN(b + READ_AHEAD, f->region_blocks);
+	uint64_t size_blocks = ((uint64_t)f->size + BLK - 1) / BLK;
+	int rc;
+
+	if (f->kind != VK_DB)
+		end = b + 1; /* the log is read back only by checkpoints: the cache has it */
+	end = MAX(MIN(end, size_blocks), b + 1);
+	rc = dev_read(f, b, (uint32_t)(end - b), f->v->ra);
+	if (rc != SQLITE_OK)
+		return rc;
+	for (uint64_t i = b; i < end; i++)
+		if (!in_run(f, i))
+			cache_put(cache_of(f), i, f->v->ra + (i - b) * BLK);
+	memcpy(dst, f->v->ra, BLK);
+	return SQLITE_OK;
 }
 
 /* ---- io methods ---- */
@@ -287,29 +322,16 @@ static int v_read(sqlite3_file *file, void *out, int amt, sqlite3_int64 off)
 		if (f->scratch == NULL)
 			return SQLITE_IOERR_NOMEM;
 	}
-	/* what the run, the tail or the log cache hold; the rest from the device */
-	for (uint64_t b = first; b <= last;) {
+	/* what the run, the tail or the cache hold; the rest from the device */
+	for (uint64_t b = first; b <= last; b++) {
 		uint8_t *dst = f->scratch + (b - first) * BLK;
-		uint64_t e;
 
-		if (in_run(f, b)) {
+		if (in_run(f, b))
 			memcpy(dst, f->run + (b - f->run_blk) * BLK, BLK);
-		} else if (f->tail_valid && b == f->tail_blk) {
+		else if (f->tail_valid && b == f->tail_blk)
 			memcpy(dst, f->tail, BLK);
-		} else if (f->kind == VK_DB || !lcache_get(f->v, b, dst)) {
-			/* a stretch of blocks nobody holds: one read */
-			for (e = b + 1; e <= last && !in_run(f, e) && !(f->tail_valid && e == f->tail_blk);)
-				e++;
-			rc = dev_read(f, b, (uint32_t)(e - b), dst);
-			if (rc != SQLITE_OK)
-				return rc;
-			if (f->kind != VK_DB)
-				for (uint64_t i = b; i < e; i++)
-					lcache_put(f->v, i, f->scratch + (i - first) * BLK);
-			b = e;
-			continue;
-		}
-		b++;
+		else if (!cache_get(cache_of(f), b, dst) && (rc = read_ahead(f, b, dst)) != SQLITE_OK)
+			return rc;
 	}
 	memcpy(out, f->scratch + (uint64_t)off % BLK, (size_t)amt);
 	return SQLITE_OK;
@@ -625,7 +647,7 @@ static int vfs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
 		return SQLITE_IOERR_NOMEM;
 	ret = bd_write(v->dev, v->layout.log_blkno, b, 1, BD_WRITE_DURABLE);
 	if (ret == 0)
-		lcache_put(v, 0, b);
+		cache_put(&v->cache[1], 0, b);
 	bd_free(b);
 	if (ret < 0) {
 		log_err(SUB, "%s: clearing the log header failed: %s", bd_path(v->dev), errstr(ret));
@@ -702,6 +724,16 @@ static int vfs_last_error(sqlite3_vfs *vfs, int n, char *out)
 	return 0;
 }
 
+static void svfs_free(struct svfs *v)
+{
+	for (int i = 0; i < 2; i++) {
+		free(v->cache[i].data);
+		free(v->cache[i].tag);
+	}
+	bd_free(v->ra);
+	free(v);
+}
+
 int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_only,
 		bool (*may_write)(void *arg), void *arg, struct svfs **out)
 {
@@ -718,15 +750,18 @@ int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_o
 		free(v);
 		return -ENOSYS;
 	}
-	v->lcache = malloc((size_t)LOG_CACHE_BLOCKS * BLK);
-	v->ltag = malloc(LOG_CACHE_BLOCKS * sizeof(*v->ltag));
-	if (v->lcache == NULL || v->ltag == NULL) {
-		free(v->lcache);
-		free(v->ltag);
-		free(v);
+	for (int i = 0; i < 2; i++) {
+		v->cache[i].data = malloc((size_t)CACHE_BLOCKS * BLK);
+		v->cache[i].tag = malloc(CACHE_BLOCKS * sizeof(*v->cache[i].tag));
+		if (v->cache[i].tag != NULL)
+			memset(v->cache[i].tag, 0xff, CACHE_BLOCKS * sizeof(*v->cache[i].tag));
+	}
+	v->ra = bd_alloc(READ_AHEAD);
+	if (v->cache[0].data == NULL || v->cache[0].tag == NULL || v->cache[1].data == NULL ||
+	    v->cache[1].tag == NULL || v->ra == NULL) {
+		svfs_free(v);
 		return -ENOMEM;
 	}
-	memset(v->ltag, 0xff, LOG_CACHE_BLOCKS * sizeof(*v->ltag));
 	v->dev = dev;
 	v->layout = *l;
 	v->read_only = read_only;
@@ -750,9 +785,7 @@ int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_o
 	};
 	rc = sqlite3_vfs_register(&v->vfs, 0);
 	if (rc != SQLITE_OK) {
-		free(v->lcache);
-		free(v->ltag);
-		free(v);
+		svfs_free(v);
 		return -ENOMEM;
 	}
 	*out = v;
@@ -764,9 +797,7 @@ void svfs_destroy(struct svfs *v)
 	if (v == NULL)
 		return;
 	sqlite3_vfs_unregister(&v->vfs);
-	free(v->lcache);
-	free(v->ltag);
-	free(v);
+	svfs_free(v);
 }
 
 const char *svfs_name(const struct svfs *v)

@@ -1,0 +1,109 @@
+#!/bin/bash
+# bench-fs.sh - the filesystem benchmark table (make bench): the same
+# workload (fusefs-fsbench) through the leader's own mount, through a plain
+# client mount, and through libfuse's passthrough_ll example over a local
+# directory as the reference, with the ratio to it on every row.  Also the
+# average number of requests a commit carries and a member's peak resident
+# set.  Needs root and /dev/fuse.
+#
+# Usage: scripts/bench-fs.sh [BUILD_DIR]
+set -u
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+BUILD=$(realpath "${1:-build}")
+EXAMPLES=/usr/share/doc/libfuse3-dev/examples
+
+[ "$(id -u)" = 0 ] || { echo "bench-fs: needs root (FUSE mounts, dropping caches); skipped"; exit 0; }
+[ -c /dev/fuse ] || { echo "bench-fs: needs /dev/fuse; skipped"; exit 0; }
+
+T=$(mktemp -d /var/tmp/fusefs-bench.XXXXXX)
+PORT=$((30000 + RANDOM % 10000))
+PIDS=()
+cleanup() {
+	local m p
+	for m in "$T"/*/; do
+		is_mounted "$m" && fusermount3 -u -z "$m" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		gone "$p" 50 || kill -9 "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# the reference: passthrough_ll, built from the examples libfuse3-dev installs
+PLL=$BUILD/passthrough_ll
+if [ ! -x "$PLL" ]; then
+	cc -O2 -Wall -o "$PLL" "$EXAMPLES/passthrough_ll.c" $(pkg-config fuse3 --cflags --libs) ||
+		{ echo "bench-fs: cannot build passthrough_ll from $EXAMPLES"; exit 1; }
+fi
+
+wait_mount() {
+	local i
+	for ((i = 0; i < 150; i++)); do is_mounted "$1" && return 0; sleep 0.1; done
+	return 1
+}
+
+mkdir -p "$T/src" "$T/pll"
+"$PLL" -f -o source="$T/src" "$T/pll" >"$T/pll.log" 2>&1 &
+PIDS+=($!)
+wait_mount "$T/pll" || { echo "bench-fs: passthrough_ll did not mount"; cat "$T/pll.log"; exit 1; }
+echo "bench-fs: passthrough_ll over $T/src"
+"$BUILD/fusefs-fsbench" "$T/pll" "$T/pll" >"$T/ref.out" || exit 1
+fusermount3 -u "$T/pll"
+
+DEV=$T/meta.img
+truncate -s 4G "$DEV"
+"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
+	-Q "2,127.0.0.1,$((PORT + 2))" "$DEV" >/dev/null || exit 1
+declare -A MPID
+for i in 0 1 2; do
+	mkdir -p "$T/m$i"
+	"$BUILD/fusefs-mount" -f -o "metadev_path=$DEV,quorum_slot_nr=$i,quorum_heartbeat_timeout_ms=2000" \
+		"$T/m$i" >"$T/m$i.log" 2>&1 &
+	MPID[m$i]=$!
+	PIDS+=($!)
+	wait_mount "$T/m$i" || { echo "bench-fs: m$i did not mount"; exit 1; }
+done
+mkdir -p "$T/c"
+"$BUILD/fusefs-mount" -f -o "metadev_path=$DEV" "$T/c" >"$T/c.log" 2>&1 &
+PIDS+=($!)
+wait_mount "$T/c" || { echo "bench-fs: the client did not mount"; cat "$T/c.log"; exit 1; }
+L=
+for i in 0 1 2; do
+	[ "$(getfattr --only-values -n user.fusefs.quorum.is_leader "$T/m$i" 2>/dev/null)" = 1 ] && L=$i
+done
+[ -n "$L" ] || { echo "bench-fs: no leader"; exit 1; }
+ctr() { getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null | awk -v k="$1" '$1 == k {print $2}'; }
+
+echo "bench-fs: the leader's mount (slot $L)"
+mkdir "$T/m$L/b1"
+c0=$(ctr server_commits)
+r0=$(ctr server_committed_requests)
+"$BUILD/fusefs-fsbench" "$T/m$L/b1" "$T/c/b1" >"$T/leader.out" || exit 1
+echo "bench-fs: a plain client's mount"
+mkdir "$T/c/b2"
+"$BUILD/fusefs-fsbench" "$T/c/b2" "$T/m$(((L + 1) % 3))/b2" >"$T/client.out" || exit 1
+c1=$(ctr server_commits)
+r1=$(ctr server_committed_requests)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/${MPID[m$L]}/status")
+bmax=$(ctr server_batch_requests_max)
+
+printf '\n%-22s %12s %7s %12s %7s %14s\n' "operation" "leader" "ratio" "client" "ratio" "passthrough_ll"
+while read -r name ref unit; do
+	l=$(awk -v k="$name" '$1 == k {print $2}' "$T/leader.out")
+	c=$(awk -v k="$name" '$1 == k {print $2}' "$T/client.out")
+	printf '%-22s %12s %7s %12s %7s %14s %s\n' "$name" "$l" \
+		"$(awk -v a="$l" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" "$c" \
+		"$(awk -v a="$c" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" "$ref" "$unit"
+done <"$T/ref.out"
+echo
+echo "requests per commit (both runs): $(awk -v r=$((r1 - r0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.2f", (c > 0 ? r / c : 0)}') on average, $bmax in the largest batch"
+echo "the leader's peak resident set: $((hwm / 1024)) MiB"
+for n in leader client; do
+	s16=$(awk '$1 == "creates_16_threads" {print $2}' "$T/$n.out")
+	s1=$(awk '$1 == "creates_1_thread" {print $2}' "$T/$n.out")
+	echo "$n: 16 concurrent creators / 1 creator = $(awk -v a="$s16" -v b="$s1" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
+done
