@@ -3,15 +3,15 @@
  * it has read (net.c runs a batch after each round of reading).
  *
  * It takes every request queued so far (up to BATCH_MAX, and at most the
- * store's batch size in bytes), in arrival order, and applies them:
- *  - a batch with any request that may write runs as one transaction,
- *    each request in its own savepoint (a failed one changes nothing, the
- *    others go on), then commits once - the term gate, one WAL append,
- *    one flush - and only then are its replies released, reads included,
- *    so nobody ever sees a change that is not durable;
- *  - a batch of reads only runs without a transaction and commits nothing.
- * So requests are linearized by the executor's order, and concurrent
- * requests from all clients share one commit (group commit).
+ * store's batch size in bytes) and applies them:
+ *  - the reads first, without a transaction, against the committed state,
+ *    answered at once (every request of a batch was outstanding at the
+ *    same time, so reads first is as good a linearization as any);
+ *  - then the writes, in arrival order, as one transaction, each in its
+ *    own savepoint (a failed one changes nothing, the others go on), then
+ *    one commit - the term gate, one WAL append, one flush - and only then
+ *    their replies, so nobody ever sees a change that is not durable.
+ * So concurrent requests from all clients share one commit (group commit).
  *
  * The lease is checked before a batch runs and again before its replies
  * are released; without it nothing is answered (the quorum agent stops the
@@ -103,7 +103,8 @@ struct exec {
 	struct svc *svc;
 	struct store *st;
 	struct dispatch *d;
-	struct item items[BATCH_MAX];
+	struct item items[BATCH_MAX];   /* a batch's reads */
+	struct item witems[BATCH_MAX];  /* and its writes */
 };
 
 int exec_create(struct svc *s, struct exec **out)
@@ -145,43 +146,55 @@ int exec_batch(struct exec *e)
 	struct svc *s = e->svc;
 	struct store *st = e->st;
 	struct dispatch *d = e->d;
-	struct item *items = e->items;
+	struct item *reads = e->items, *writes = e->witems;
 	struct svc_req *list = svc_take(s, BATCH_MAX, store_batch_bytes(st));
-	bool writes = false, ok;
-	uint32_t n = 0;
+	uint32_t nr = 0, nw = 0;
+	bool ok;
 	int ret = 0;
 
 	if (list == NULL)
 		return 0;
-	for (struct svc_req *r = list; r != NULL; r = r->next) {
-		items[n++].r = r;
-		writes |= dispatch_writes(d, r);
+	for (struct svc_req *r = list, *next; r != NULL; r = next) {
+		next = r->next;
+		if (dispatch_writes(d, r))
+			writes[nw++].r = r;
+		else
+			reads[nr++].r = r;
 	}
+	/*
+	 * Every request of a batch was outstanding at once, so any order of
+	 * them is a linearization: the reads go first, against the committed
+	 * state, and are answered at once; they never wait for the commit.
+	 */
 	ok = svc_may_serve(s);
-	if (ok && writes)
-		ret = store_begin(st);
-	for (uint32_t i = 0; ok && ret == 0 && i < n; i++)
-		ret = apply(st, d, writes, &items[i]);
-	if (ok && writes && ret == 0)
-		ret = deferred_and_commit(st, d);
-	else if (writes && ret < 0)
-		store_rollback(st);
-	svc_count(s, SVC_batches, 1);
-	svc_count_max(s, SVC_batch_requests_max, n);
-	if (writes && ret == 0) {
-		svc_count(s, SVC_commits, 1);
-		svc_count(s, SVC_committed_requests, n);
+	for (uint32_t i = 0; ok && i < nr; i++)
+		apply(st, d, false, &reads[i]);
+	finish(s, reads, nr, ok && svc_may_serve(s));
+	if (nw > 0) {
+		if (ok)
+			ret = store_begin(st);
+		for (uint32_t i = 0; ok && ret == 0 && i < nw; i++)
+			ret = apply(st, d, true, &writes[i]);
+		if (ok && ret == 0)
+			ret = deferred_and_commit(st, d);
+		else if (ret < 0)
+			store_rollback(st);
+		if (ret == 0 && ok) {
+			svc_count(s, SVC_commits, 1);
+			svc_count(s, SVC_committed_requests, nw);
+		}
+		finish(s, writes, nw, ok && ret == 0 && svc_may_serve(s));
 	}
-	ok = ok && ret == 0 && svc_may_serve(s);
-	finish(s, items, n, ok);
-	/* orphans released by a batch that wrote nothing go now, in their own commit */
-	if (ok && dispatch_must_write(d)) {
+	svc_count(s, SVC_batches, 1);
+	svc_count_max(s, SVC_batch_requests_max, nr + nw);
+	/* orphans released by reads go now, in their own commit */
+	if (ret == 0 && ok && dispatch_must_write(d)) {
 		ret = store_begin(st);
 		if (ret == 0)
 			ret = deferred_and_commit(st, d);
 	}
 	if (ret < 0)
-		log_err(SUB, "executor: a batch of %u requests failed to commit (%s); the service "
-			"stops and none of them is answered", n, errstr(ret));
+		log_err(SUB, "executor: a batch of %u writes failed to commit (%s); the service "
+			"stops and none of them is answered", nw, errstr(ret));
 	return ret;
 }
