@@ -127,11 +127,14 @@ check-layers:
 unit: $(UNIT)
 	$(UNIT)
 
+# test-fs.sh runs its hostile-client scenario on members built with ASan+UBSan.
 test: all check-layers
 	$(UNIT)
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
 	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh; do \
 		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 build-asan/fusefs-mount
+	$(Q)scripts/test-fs.sh $(BUILD)
 	@echo "make test: all tests passed"
 
 asan:
@@ -140,15 +143,17 @@ asan:
 	$(Q)if [ -x scripts/test-sim.sh ]; then SIM_QUICK=1 scripts/test-sim.sh build-asan; fi
 	$(Q)if [ -x scripts/test-cli.sh ]; then scripts/test-cli.sh build-asan; fi
 	$(Q)if [ -x scripts/test-integration.sh ]; then scripts/test-integration.sh build-asan; fi
+	$(Q)scripts/test-fs.sh build-asan
 
 valgrind: $(UNIT)
 	$(Q)scripts/install-deps.sh --with-valgrind
-	CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	FUSEFS_QUICK=1 CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		--show-leak-kinds=definite -q $(UNIT)
 
 bench: $(BENCH) $(PROGS)
 	$(BENCH)
 	$(Q)scripts/bench-cluster.sh $(BUILD) 10 60
+	$(Q)scripts/bench-fs.sh $(BUILD)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

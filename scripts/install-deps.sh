@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make pkg-config libfuse3-dev fuse3 liburing-dev libssl-dev check \
-libsqlite3-dev attr iproute2 procps util-linux"
+libsqlite3-dev attr iproute2 procps util-linux git tar diffutils"
 [ "${1:-}" = "--with-valgrind" ] && PKGS="$PKGS valgrind"
 
 missing=""

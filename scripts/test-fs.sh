@@ -166,7 +166,7 @@ tail -1 "$T/posix1.out"
 
 echo "test-fs: a real tree, cp -a, git"
 t0=$(now_ms)
-if (tar -C "$(dirname "$TREE")" -cf - "$(basename "$TREE")" | tar -C "$T/c" -xpf -) 2>"$T/tar.err"; then
+if (tar --format=posix -C "$(dirname "$TREE")" -cf - "$(basename "$TREE")" | tar -C "$T/c" -xpf -) 2>"$T/tar.err"; then
 	ok "tar x of $TREE ($(du -sh "$TREE" 2>/dev/null | cut -f1), $(find "$TREE" | wc -l) entries) through the client in $(($(now_ms) - t0)) ms"
 else
 	bad "tar x of $TREE: $(head -3 "$T/tar.err")"
