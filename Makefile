@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -102,6 +102,8 @@ $(BUILD)/fusefs-posix: $(BUILD)/tests/posix_main.o
 $(BUILD)/fusefs-posix: PROG_LIBS =
 $(BUILD)/fusefs-fsbench: $(BUILD)/tests/fsbench_main.o
 $(BUILD)/fusefs-fsbench: PROG_LIBS = -lpthread
+$(BUILD)/fusefs-crashtest: $(BUILD)/tests/crash_main.o $(LIB)
+$(BUILD)/fusefs-crashtest: PROG_LIBS = $(call libs,liburing libcrypto sqlite3)
 $(BUILD)/fusefs-hostile: $(BUILD)/tests/hostile_main.o $(LIB)
 $(BUILD)/fusefs-hostile: PROG_LIBS = $(call libs,liburing libcrypto)
 $(BUILD)/fusefs-sim: $(BUILD)/tests/sim_main.o $(LIB)
@@ -130,6 +132,7 @@ unit: $(UNIT)
 # test-fs.sh runs its hostile-client scenario on members built with ASan+UBSan.
 test: all check-layers
 	$(UNIT)
+	$(Q)$(BUILD)/fusefs-crashtest /var/tmp/fusefs-crashtest.$$$$.img 200
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
 	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh; do \
 		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
@@ -157,7 +160,7 @@ bench: $(BENCH) $(PROGS)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
