@@ -11,9 +11,11 @@
 #include "blockdev/dev.h"
 #include "blockdev/tools.h"
 #include "common/prng.h"
+#include "server/fs.h"
 #include "server/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -428,6 +430,85 @@ START_TEST(crash_kept_everywhere)
 }
 END_TEST
 
+static int fs_fill(sqlite3 *db, void *arg)
+{
+	return fs_format(db, arg);
+}
+
+/*
+ * A full device: writes fail with ENOSPC and change nothing, the store
+ * still commits, and removing files makes room again.
+ */
+START_TEST(full_device)
+{
+	static uint8_t buf[1 << 20];
+	struct fs_format_opts fo = { .root_mode = 0755 };
+	struct bd_mkfs_opts mo = { .force = false };
+	struct store_config cfg;
+	struct fixture fx;
+	struct store *st;
+	struct fs *fs;
+	struct fs_cred root = { 0 };
+	struct fs_attr a;
+	char why[256], name[16];
+	int written = 0, ret = 0;
+
+	memset(&fx, 0, sizeof(fx));
+	memset(buf, 0x77, sizeof(buf));
+	ck_assert_int_eq(bd_mem_open(DEV_BLOCKS, 512, 5, &fx.dev), 0);
+	ck_assert_int_eq(bd_mkfs_add_slot(&fx.super, "0,127.0.0.1,7001", why, sizeof(why)), 0);
+	ck_assert_msg(bd_mkfs(fx.dev, &fx.super, &mo, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_msg(store_create(fx.dev, &fx.super, fs_fill, &fo, why, sizeof(why)) == 0, "%s", why);
+	cfg = (struct store_config){ .dev = fx.dev, .super = &fx.super };
+	ck_assert_int_eq(store_open(&cfg, &st, why, sizeof(why)), 0);
+	ck_assert_int_eq(fs_attach(store_db(st), NULL, &fs), 0);
+	fs_set_space(fs, store_space_bytes(st));
+
+	/* 1 MiB files, one per commit, until the store says no */
+	for (int i = 0; i < 100 && ret == 0; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ck_assert_int_eq(store_begin(st), 0);
+		ck_assert_int_eq(store_op_begin(st), 0);
+		ret = fs_create(fs, &root, FS_ROOT_INO, name, strlen(name), 0644, O_CREAT | O_WRONLY, &a);
+		if (ret == 0)
+			ret = fs_write(fs, &root, a.ino, 0, buf, sizeof(buf), &a);
+		ck_assert_int_eq(store_op_end(st, ret), ret);
+		ck_assert_int_eq(store_commit(st), 0); /* the failed one rolled back alone */
+		if (ret == 0)
+			written++;
+	}
+	ck_assert_int_eq(ret, -ENOSPC);
+	ck_assert_int_gt(written, 5);
+	/* what failed left nothing: the name does not exist */
+	snprintf(name, sizeof(name), "f%d", written);
+	ck_assert_int_eq(fs_lookup(fs, &root, FS_ROOT_INO, name, strlen(name), &a), -ENOENT);
+	/* remove a few files: room again, and it survives a reopen */
+	ck_assert_int_eq(store_begin(st), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		ck_assert_int_eq(store_op_begin(st), 0);
+		ck_assert_int_eq(store_op_end(st, fs_unlink(fs, &root, FS_ROOT_INO, name, strlen(name))), 0);
+	}
+	ck_assert_int_eq(store_commit(st), 0);
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_op_begin(st), 0);
+	ret = fs_create(fs, &root, FS_ROOT_INO, "again", 5, 0644, O_CREAT | O_WRONLY, &a);
+	if (ret == 0)
+		ret = fs_write(fs, &root, a.ino, 0, buf, sizeof(buf), &a);
+	ck_assert_int_eq(store_op_end(st, ret), 0);
+	ck_assert_int_eq(store_commit(st), 0);
+	fs_detach(fs);
+	store_close(st);
+	ck_assert_int_eq(store_open(&cfg, &st, why, sizeof(why)), 0);
+	ck_assert_int_eq(fs_attach(store_db(st), NULL, &fs), 0);
+	ck_assert_int_eq(fs_lookup(fs, &root, FS_ROOT_INO, "again", 5, &a), 0);
+	ck_assert_uint_eq(a.size, sizeof(buf));
+	fs_detach(fs);
+	store_close(st);
+	bd_close(fx.dev);
+}
+END_TEST
+
 Suite *suite_store(void)
 {
 	Suite *s = suite_create("store");
@@ -436,6 +517,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, create_open_commit_reopen);
 	tcase_add_test(tc, commit_is_durable);
 	tcase_add_test(tc, term_gate_refuses);
+	tcase_add_test(tc, full_device);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("crash");
 	tcase_set_timeout(tc, 300);
