@@ -41,9 +41,11 @@ static uint32_t build(uint8_t *buf, uint32_t op, uint32_t ngroups, const void *f
 	n += 4 * ngroups;
 	memcpy(buf + n, fixed, fixed_len);
 	n += fixed_len;
-	memcpy(buf + n, t1, l1);
+	if (l1 > 0)
+		memcpy(buf + n, t1, l1);
 	n += l1;
-	memcpy(buf + n, t2, l2);
+	if (l2 > 0)
+		memcpy(buf + n, t2, l2);
 	return n + l2;
 }
 
