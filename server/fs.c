@@ -276,9 +276,7 @@ int fs_inode_delete(struct fs *fs, struct fs_inode *in)
 /* An inode lost a link: gone when none is left and nothing holds it open. */
 static int inode_unlinked(struct fs *fs, struct fs_inode *in, const struct fs_time *now)
 {
-	if (in->a.nlink > 0 || S_ISDIR(in->a.mode)) {
-		if (S_ISDIR(in->a.mode) && in->a.nlink <= 1)
-			return fs_inode_delete(fs, in);
+	if (in->a.nlink > 0) {
 		in->a.ctime = *now;
 		return fs_inode_put(fs, in);
 	}
@@ -628,6 +626,7 @@ int fs_readlink(struct fs *fs, const struct fs_cred *c, uint64_t ino, char *buf,
 		} else {
 			memcpy(buf, sqlite3_column_blob(s, 0), n);
 			*len = n;
+			fs_atime_touch(fs, &in);
 		}
 	} else {
 		ret = rc == SQLITE_DONE ? -EIO : fs_sql_err(fs, rc, "reading a symlink");
@@ -712,7 +711,7 @@ int fs_unlink(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 	int ret;
 
 	if (is_dot(name, namelen))
-		return namelen == 1 ? -EINVAL : -EISDIR;
+		return -EISDIR; /* unlink(2) of "." and ".." (as Linux) */
 	ret = victim_get(fs, c, parent, name, namelen, &dir, &in);
 	if (ret < 0)
 		return ret;
@@ -757,8 +756,10 @@ int fs_rmdir(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char
 		dir.a.mtime = dir.a.ctime = now;
 		ret = fs_inode_put(fs, &dir);
 	}
-	if (ret == 0)
-		ret = fs_inode_delete(fs, &in);
+	if (ret == 0) {
+		in.a.nlink = 0;
+		ret = inode_unlinked(fs, &in, &now);
+	}
 	return ret;
 }
 
@@ -968,15 +969,16 @@ int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struc
 	owner = c->uid == 0 || c->uid == in.a.uid;
 	fs_now(fs, &now);
 
+	/* as Linux's chown_ok and chgrp_ok: only the owner may "change" to the same ids */
 	if (sa->valid & FS_SET_UID) {
-		if (sa->uid != in.a.uid && c->uid != 0)
+		if (c->uid != 0 && !(c->uid == in.a.uid && sa->uid == in.a.uid))
 			return -EPERM;
 		if (sa->uid != in.a.uid)
 			chowned = true;
 	}
 	if (sa->valid & FS_SET_GID) {
-		if (sa->gid != in.a.gid && !(c->uid == 0 || (c->uid == in.a.uid &&
-							   fs_in_group(c, sa->gid))))
+		if (c->uid != 0 && !(c->uid == in.a.uid &&
+				     (sa->gid == in.a.gid || fs_in_group(c, sa->gid))))
 			return -EPERM;
 		if (sa->gid != in.a.gid)
 			chowned = true;
@@ -1123,7 +1125,8 @@ int fs_open(struct fs *fs, const struct fs_cred *c, uint64_t ino, int flags, str
 	ret = open_check(c, &in.a, flags);
 	if (ret < 0)
 		return ret;
-	if ((flags & O_TRUNC) && S_ISREG(in.a.mode) && in.a.size > 0) {
+	if ((flags & O_TRUNC) && S_ISREG(in.a.mode)) {
+		/* the times change even when the file was empty already (as Linux) */
 		fs_now(fs, &now);
 		ret = fs_data_truncate(fs, &in, 0);
 		if (ret < 0)
@@ -1143,17 +1146,21 @@ int fs_create(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 {
 	uint64_t before = fs_used_bytes(fs);
 	struct fs_inode in;
+	struct fs_attr a;
 	int ret;
 
-	ret = make_node(fs, c, parent, name, namelen, S_IFREG | (mode & 07777), 0, &in);
-	if (ret == -EEXIST && !(flags & O_EXCL) && !is_dot(name, namelen)) {
-		struct fs_attr a;
-
-		ret = fs_lookup(fs, c, parent, name, namelen, &a);
-		if (ret == 0)
-			ret = fs_open(fs, c, a.ino, flags, out);
-		return fs_space_check(fs, before, ret);
+	/* an existing name needs no write permission on the directory: it is an open */
+	ret = is_dot(name, namelen) ? -EEXIST : fs_lookup(fs, c, parent, name, namelen, &a);
+	if (ret == 0 || ret == -EEXIST) {
+		if (flags & O_EXCL)
+			return -EEXIST;
+		if (ret == -EEXIST || S_ISDIR(a.mode))
+			return -EISDIR;
+		return fs_space_check(fs, before, fs_open(fs, c, a.ino, flags, out));
 	}
+	if (ret != -ENOENT)
+		return ret;
+	ret = make_node(fs, c, parent, name, namelen, S_IFREG | (mode & 07777), 0, &in);
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)
 		*out = in.a;
@@ -1172,6 +1179,7 @@ int fs_readdir(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t co
 	ret = dir_get(fs, c, ino, &dir, 4);
 	if (ret < 0)
 		return ret;
+	fs_atime_touch(fs, &dir);
 	if (cookie < 1) {
 		if (emit(arg, ".", 1, ino, S_IFDIR, plus ? &dir.a : NULL, 1))
 			return 0;
@@ -1252,32 +1260,36 @@ int fs_orphan_release(struct fs *fs, uint64_t ino)
 
 int fs_orphans_purge(struct fs *fs)
 {
-	uint64_t inos[256];
-	int n, total = 0;
+	sqlite3_stmt *s = fs_st(fs, ST_ORPHAN_LIST);
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+	int rc, ret = 0, total = 0;
 
-	do {
-		sqlite3_stmt *s = fs_st(fs, ST_ORPHAN_LIST);
-		int rc;
+	/* the list first: releasing changes the table being read */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			uint64_t *bigger = realloc(inos, (cap ? cap * 2 : 64) * sizeof(*inos));
 
-		n = 0;
-		while (n < (int)ARRAY_SIZE(inos) && (rc = sqlite3_step(s)) == SQLITE_ROW)
-			inos[n++] = (uint64_t)sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-		for (int i = 0; i < n; i++) {
-			bool open = fs->hooks.is_open && fs->hooks.is_open(fs->hooks.arg, inos[i]);
-			int ret;
-
-			if (open) {
-				n = 0; /* something holds them: stop here, they stay */
+			if (bigger == NULL) {
+				ret = -ENOMEM;
 				break;
 			}
-			ret = fs_orphan_release(fs, inos[i]);
-			if (ret < 0)
-				return ret;
-			total++;
+			inos = bigger;
+			cap = cap ? cap * 2 : 64;
 		}
-	} while (n == (int)ARRAY_SIZE(inos));
-	return total;
+		inos[n++] = (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = fs_sql_err(fs, rc, "listing orphans");
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (fs->hooks.is_open && fs->hooks.is_open(fs->hooks.arg, inos[i]))
+			continue; /* held: it stays */
+		ret = fs_orphan_release(fs, inos[i]);
+		total++;
+	}
+	free(inos);
+	return ret < 0 ? ret : total;
 }
 
 /* ---- format and open ---- */

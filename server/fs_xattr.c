@@ -96,7 +96,8 @@ int fs_getxattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const char
 		else if ((size_t)n > size)
 			ret = -ERANGE;
 		else {
-			memcpy(buf, sqlite3_column_blob(s, 0), (size_t)n);
+			if (n > 0)
+				memcpy(buf, sqlite3_column_blob(s, 0), (size_t)n);
 			ret = n;
 		}
 	} else {
