@@ -14,6 +14,7 @@
 #include "fuse/status.h"
 
 #include "fuse/client.h"
+#include "common/u64map.h"
 #include "quorum/status.h"
 #include "server/server.h"
 
@@ -95,8 +96,8 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 			rpc_client_get_stats(fs->client, &cs);
 			m = snprintf(buf + n, len - (size_t)n, "client_calls %" PRIu64 "\nclient_connects %"
 				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_in_flight_failed %"
-				     PRIu64 "\n", cs.calls, cs.connects, cs.disconnects,
-				     cs.in_flight_failed);
+				     PRIu64 "\nkernel_nodes %" PRIu64 "\n", cs.calls, cs.connects,
+				     cs.disconnects, cs.in_flight_failed, u64map_size(fs->nodes));
 			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 		}
 		break;

@@ -163,6 +163,18 @@ check "fusefs-posix through the client and the leader's mount" \
 	"$BUILD/fusefs-posix" "$T/c" "$T/m${L:-0}" >"$T/posix2.out" 2>&1
 grep FAIL "$T/posix2.out"
 tail -1 "$T/posix1.out"
+# lookup counts: every entry the kernel was given is forgotten again
+mkdir "$T/c/lk" && for ((i = 0; i < 300; i++)); do : >"$T/c/lk/f$i"; done
+ls -l "$T/c/lk" >/dev/null
+nodes_before=$(xattr c counters | awk '$1 == "kernel_nodes" {print $2}')
+sync
+echo 2 >/proc/sys/vm/drop_caches
+sleep 0.5
+nodes_after=$(xattr c counters | awk '$1 == "kernel_nodes" {print $2}')
+check "the kernel forgets what it looked up: $nodes_before nodes held, $nodes_after after dropping caches" \
+	test "${nodes_before:-0}" -ge 300 -a "${nodes_after:-999}" -lt 10
+check "no lookup count ever went below zero" \
+	test "$(cat "$T"/*.log | grep -c "out of balance")" = 0
 
 echo "test-fs: a real tree, cp -a, git"
 t0=$(now_ms)
