@@ -160,35 +160,49 @@ static void reply_entry(fuse_req_t req, const struct rpc_attr *a)
 		node_forget(req, e.ino, 1);
 }
 
+/* Run a call whose reply is an entry, and answer the kernel with it. */
+static void entry_call(fuse_req_t req, struct call *k)
+{
+	struct rpc_entry out;
+	int ret;
+
+	k->c.reply_fixed = &out;
+	ret = call_run(req, k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		reply_entry(req, &out.attr);
+}
+
+/* A name longer than the limit never reaches the server. */
+static bool name_too_long(fuse_req_t req, const char *name, size_t max)
+{
+	if (strlen(name) <= max)
+		return false;
+	fuse_reply_err(req, ENAMETOOLONG);
+	return true;
+}
+
 static void name_call(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *name,
 		      bool want_entry)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
-	struct rpc_entry out;
 	struct call k;
-	int ret;
 
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else if (want_entry)
-		reply_entry(req, &out.attr);
+	if (want_entry)
+		entry_call(req, &k);
 	else
-		fuse_reply_err(req, 0);
+		fuse_reply_err(req, -call_run(req, &k));
 }
 
 /* ---- names ---- */
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (strlen(name) > RPC_NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return;
-	}
-	name_call(req, RPC_LOOKUP, parent, name, true);
+	if (!name_too_long(req, name, RPC_NAME_MAX))
+		name_call(req, RPC_LOOKUP, parent, name, true);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -210,22 +224,13 @@ static void make(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *nam
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct rpc_make f = { .parent = cpu_to_le64(parent), .rdev = cpu_to_le64(rdev),
 			      .mode = cpu_to_le32(mode), .umask = cpu_to_le32(fc->umask) };
-	struct rpc_entry out;
 	struct call k;
-	int ret;
 
-	if (strlen(name) > RPC_NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (name_too_long(req, name, RPC_NAME_MAX))
 		return;
-	}
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else
-		reply_entry(req, &out.attr);
+	entry_call(req, &k);
 }
 
 static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -251,22 +256,13 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
-	struct rpc_entry out;
 	struct call k;
-	int ret;
 
-	if (strlen(name) > RPC_NAME_MAX || strlen(target) > RPC_PATH_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (name_too_long(req, name, RPC_NAME_MAX) || name_too_long(req, target, RPC_PATH_MAX))
 		return;
-	}
 	call_init(&k, req, RPC_SYMLINK, &f);
 	call_tails(&k, name, strlen(name), target, strlen(target));
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else
-		reply_entry(req, &out.attr);
+	entry_call(req, &k);
 }
 
 static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -300,10 +296,8 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (strlen(name) > RPC_NAME_MAX || strlen(newname) > RPC_NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (name_too_long(req, name, RPC_NAME_MAX) || name_too_long(req, newname, RPC_NAME_MAX))
 		return;
-	}
 	if (flags & RENAME_NOREPLACE)
 		fl |= RPC_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
@@ -318,22 +312,13 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct rpc_link f = { .ino = cpu_to_le64(ino), .newparent = cpu_to_le64(newparent) };
-	struct rpc_entry out;
 	struct call k;
-	int ret;
 
-	if (strlen(newname) > RPC_NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (name_too_long(req, newname, RPC_NAME_MAX))
 		return;
-	}
 	call_init(&k, req, RPC_LINK, &f);
 	call_tails(&k, newname, strlen(newname), NULL, 0);
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else
-		reply_entry(req, &out.attr);
+	entry_call(req, &k);
 }
 
 /* ---- attributes ---- */
@@ -527,10 +512,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct call k;
 	int ret;
 
-	if (strlen(name) > RPC_NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
+	if (name_too_long(req, name, RPC_NAME_MAX))
 		return;
-	}
 	call_init(&k, req, RPC_CREATE, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
 	k.c.reply_fixed = &out;
