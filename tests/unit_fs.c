@@ -523,6 +523,30 @@ START_TEST(names_with_slash_or_empty_refused)
 }
 END_TEST
 
+/* A name is its bytes: case, high bytes, and dots beyond "." and ".." are plain names. */
+START_TEST(names_are_bytes)
+{
+	static const char *const names[] = { "a", "A", "\xc3\xa9", "e\xcc\x81", "...", ".a", "..a",
+					      "a.", " ", "\x01" };
+	uint64_t ino[ARRAY_SIZE(names)];
+	struct dents d = { .count = 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		ino[i] = mkfile(&ROOT, FS_ROOT_INO, names[i], 0644);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		ck_assert_uint_eq(lookup(FS_ROOT_INO, names[i]), ino[i]);
+		for (size_t j = 0; j < i; j++)
+			ck_assert_uint_ne(ino[i], ino[j]);
+	}
+	ck_assert_int_eq(fs_readdir(fs, &ROOT, FS_ROOT_INO, 0, false, collect, &d), 0);
+	ck_assert_uint_eq(d.count, ARRAY_SIZE(names) + 2);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		ck_assert_uint_eq(dent_find(&d, names[i])->ino, ino[i]);
+	ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("A")), 0);
+	ck_assert_uint_eq(lookup(FS_ROOT_INO, "a"), ino[0]);
+}
+END_TEST
+
 START_TEST(mknod_every_type)
 {
 	static const struct {
@@ -857,6 +881,9 @@ START_TEST(rename_noreplace)
 	ck_assert_int_eq(fs_rename(fs, &ROOT, FS_ROOT_INO, N("f"), FS_ROOT_INO, N("h"),
 				   FS_RENAME_NOREPLACE), 0);
 	ck_assert_uint_eq(lookup(FS_ROOT_INO, "h"), f);
+	/* NOREPLACE onto the same name: it exists */
+	ck_assert_int_eq(OP(fs_rename(fs, &ROOT, FS_ROOT_INO, N("h"), FS_ROOT_INO, N("h"),
+				      FS_RENAME_NOREPLACE)), -EEXIST);
 	/* both flags at once make no sense */
 	ck_assert_int_eq(fs_rename(fs, &ROOT, FS_ROOT_INO, N("h"), FS_ROOT_INO, N("g"),
 				   FS_RENAME_NOREPLACE | FS_RENAME_EXCHANGE), -EINVAL);
@@ -1098,6 +1125,27 @@ START_TEST(open_permission)
 	/* create (not exclusive) of an existing file checks its bits like open */
 	chmod_(d, 0777);
 	ck_assert_int_eq(fs_create(fs, &BOB, d, N("ro"), 0644, O_CREAT | O_WRONLY, &a), -EACCES);
+}
+END_TEST
+
+/*
+ * Moving a directory to another parent rewrites its "..": that needs write
+ * permission on the directory itself (Linux vfs_rename), even for its owner.
+ */
+START_TEST(rename_dir_across_needs_write_on_it)
+{
+	uint64_t p1 = mkdir_(&ROOT, FS_ROOT_INO, "p1", 0777);
+	uint64_t p2 = mkdir_(&ROOT, FS_ROOT_INO, "p2", 0777);
+	uint64_t d = mkdir_(&ALICE, p1, "d", 0555);
+
+	ck_assert_int_eq(OP(fs_rename(fs, &ALICE, p1, N("d"), p2, N("d"), 0)), -EACCES);
+	ck_assert_uint_eq(lookup(p1, "d"), d);
+	ck_assert_uint_eq(getattr(p1).nlink, 3);
+	ck_assert_int_eq(fs_rename(fs, &ALICE, p1, N("d"), p1, N("e"), 0), 0);
+	ck_assert_int_eq(fs_rename(fs, &ROOT, p1, N("e"), p2, N("e"), 0), 0);
+	chmod_(d, 0755);
+	ck_assert_int_eq(fs_rename(fs, &ALICE, p2, N("e"), p1, N("d"), 0), 0);
+	ck_assert_uint_eq(lookup(p1, "d"), d);
 }
 END_TEST
 
@@ -2104,6 +2152,13 @@ START_TEST(enospc_and_room_again)
 	read_(f, off - sizeof(got), got, sizeof(got));
 	ck_assert_int_eq(memcmp(got, b, sizeof(got)), 0);
 	integrity_ok();
+	/* so do a big xattr and an allocation, leaving nothing */
+	ck_assert_int_eq(OP(fs_setxattr(fs, &ROOT, f, "user.big", b, sizeof(b) - 1, 0)), -ENOSPC);
+	ck_assert_int_eq(fs_getxattr(fs, &ROOT, f, "user.big", NULL, 0), -ENODATA);
+	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, 0, off, 1u << 20)), -ENOSPC);
+	ck_assert_uint_eq(getattr(f).size, off);
+	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, off, 1u << 20)), -ENOSPC);
+	ck_assert_uint_le(getattr(f).blocks * 512, off);
 	/* creating files fails too, sooner or later, and leaves no half file */
 	{
 		uint64_t used = inodes_used();
@@ -2719,6 +2774,38 @@ START_TEST(bug_getxattr_empty_value)
 }
 END_TEST
 
+/*
+ * POSIX readdir(): "mark for update the last data access timestamp of the
+ * directory each time the directory is actually read"; Linux does (with
+ * relatime: when the atime is not after the mtime).  fs_readdir never does.
+ */
+START_TEST(bug_readdir_atime)
+{
+	static struct dents d;
+	uint64_t dir = mkdir_(&ROOT, FS_ROOT_INO, "d", 0755);
+
+	mkfile(&ROOT, dir, "f", 0644);
+	tick();
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(fs_readdir(fs, &ROOT, dir, 0, false, collect, &d), 0);
+	ck_assert_time_eq(getattr(dir).atime, clock_now);
+}
+END_TEST
+
+/* The same for readlink() ("mark for update the last data access timestamp"). */
+START_TEST(bug_readlink_atime)
+{
+	char buf[8];
+	size_t len;
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_symlink(fs, &ROOT, FS_ROOT_INO, N("s"), N("t"), &a), 0);
+	tick();
+	ck_assert_int_eq(fs_readlink(fs, &ROOT, a.ino, buf, sizeof(buf), &len), 0);
+	ck_assert_time_eq(getattr(a.ino).atime, clock_now);
+}
+END_TEST
+
 /* unlink(".") is EISDIR on Linux (unlink(2)); fs_unlink says EINVAL. */
 START_TEST(bug_unlink_dot_is_eisdir)
 {
@@ -2748,6 +2835,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, eexist_every_creation);
 	tcase_add_test(tc, enametoolong_256_but_255_works);
 	tcase_add_test(tc, names_with_slash_or_empty_refused);
+	tcase_add_test(tc, names_are_bytes);
 	tcase_add_test(tc, mknod_every_type);
 	tcase_add_test(tc, mknod_device_needs_root);
 	tcase_add_test(tc, mkdir_and_rmdir_link_counts);
@@ -2772,6 +2860,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, search_permission);
 	tcase_add_test(tc, dir_write_permission);
 	tcase_add_test(tc, open_permission);
+	tcase_add_test(tc, rename_dir_across_needs_write_on_it);
 	tcase_add_test(tc, permission_classes_are_exclusive);
 	tcase_add_test(tc, root_bypass_but_exec_needs_a_bit);
 	tcase_add_test(tc, chmod_chown_need_ownership);
@@ -2832,6 +2921,8 @@ Suite *suite_fs(void)
 		tcase_add_test(tc, bug_rmdir_of_open_dir_deletes_it);
 		tcase_add_test(tc, bug_unlink_dot_is_eisdir);
 		tcase_add_test(tc, bug_getxattr_empty_value);
+		tcase_add_test(tc, bug_readdir_atime);
+		tcase_add_test(tc, bug_readlink_atime);
 	}
 #undef TC
 	return s;
