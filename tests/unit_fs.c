@@ -2682,7 +2682,9 @@ START_TEST(random_namespace_ops_keep_invariants)
 	ns_walk(&before);
 	for (int op = 0; op < 1500; op++) {
 		struct ns_expect e = { .count = 0 };
-		uint64_t kind = prng_below(&st, 8);
+		/* weights that keep the tree small and its directories often empty */
+		static const uint8_t kinds[] = { 0, 1, 2, 2, 3, 4, 4, 5, 5, 5, 6, 7, 7 };
+		uint64_t kind = kinds[prng_below(&st, ARRAY_SIZE(kinds))];
 		/* two places: a directory of the tree and a name from the pool */
 		uint64_t d1 = before.n[prng_below(&st, before.count)].ino;
 		uint64_t d2 = before.n[prng_below(&st, before.count)].ino;
@@ -2790,7 +2792,8 @@ rename:
 	}
 	/* every kind of operation succeeded now and then */
 	for (int k = 0; k < 8; k++)
-		ok_msg(done[k] > 10, "kind %d succeeded only %d times", k, done[k]);
+		ok_msg(done[k] >= 3, "seed %" PRIu64 ": kind %d succeeded only %d times", seed, k,
+		       done[k]);
 }
 END_TEST
 
