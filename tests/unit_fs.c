@@ -2926,8 +2926,15 @@ START_TEST(replies_table)
 	ck_assert_uint_eq(len, 0);
 	ck_assert_int_eq(fs_reply_get(fs, 8, 1, &status, buf, sizeof(buf), &len), 0);
 	ck_assert_int_eq(memcmp(buf, "other", 5), 0);
-	/* too small a buffer */
+	/* too small a buffer: ERANGE, and the length it needs */
+	len = 0;
 	ck_assert_int_eq(fs_reply_get(fs, 7, 3, &status, buf, 2, &len), -ERANGE);
+	ck_assert_uint_eq(len, 5);
+	/* a retried put of the same request replaces the result */
+	ck_assert_int_eq(fs_reply_put(fs, 8, 1, 3, "again", 5), 0);
+	ck_assert_int_eq(fs_reply_get(fs, 8, 1, &status, buf, sizeof(buf), &len), 0);
+	ck_assert_uint_eq(status, 3);
+	ck_assert_int_eq(memcmp(buf, "again", 5), 0);
 	/* trim: everything below oldest goes, oldest itself stays */
 	ck_assert_int_eq(fs_reply_trim(fs, 7, 3), 0);
 	ck_assert_int_eq(fs_reply_get(fs, 7, 1, &status, buf, sizeof(buf), &len), -ENOENT);
