@@ -17,6 +17,7 @@ Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);
 Suite *suite_mount(void);
+Suite *suite_fs(void);
 
 /*
  * A fresh directory for test files on a filesystem that takes O_DIRECT

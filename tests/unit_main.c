@@ -96,6 +96,7 @@ int main(void)
 		suite_election,
 		suite_fence,
 		suite_mount,
+		suite_fs,
 	};
 	SRunner *sr = NULL;
 	int failed;
