@@ -547,7 +547,7 @@ int fs_mknod(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char
 			return -EPERM;
 		break;
 	case S_IFDIR:
-		return -EINVAL; /* mkdir makes directories */
+		return -EPERM; /* mkdir makes directories (as Linux's mknod) */
 	default:
 		return -EINVAL;
 	}
@@ -908,13 +908,9 @@ int fs_rename(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 		    !S_ISDIR(src.a.mode))
 			ret = -EIO; /* excluded above */
 		if (ret == 0 && have_dst) {
-			if (S_ISDIR(dst.a.mode)) {
-				dst.a.nlink = 0;
-				ret = fs_inode_delete(fs, &dst);
-			} else {
-				dst.a.nlink--;
-				ret = inode_unlinked(fs, &dst, &now);
-			}
+			/* a replaced directory goes (or stays an orphan while open), as a file */
+			dst.a.nlink = S_ISDIR(dst.a.mode) ? 0 : dst.a.nlink - 1;
+			ret = inode_unlinked(fs, &dst, &now);
 		}
 	}
 	src.a.ctime = now;

@@ -19,10 +19,9 @@
  * data operations.  Every failure message names the seed and the step.
  *
  * What is asserted is the contract (fs.h, POSIX, what Linux does), not the
- * implementation.  Tests that show the implementation wrong are kept in the
- * TCase "known_bugs", registered only when FUSEFS_KNOWN_BUGS is set, so
- * `make test` stays green while they wait for a fix; each says which rule
- * it holds the code to.
+ * implementation.  The TCase "fixed_bugs" holds the tests that first showed
+ * the implementation wrong (all fixed since); each says which rule it holds
+ * the code to.
  *
  * Not tested here: EMLINK for subdirectories (65000 mkdirs; the rule is the
  * same as for links, which is tested), and what the engine's batches do
@@ -2973,7 +2972,7 @@ START_TEST(replies_table)
 END_TEST
 
 /* ================================================================ */
-/* known bugs: run with FUSEFS_KNOWN_BUGS=1                         */
+/* bugs these tests found, fixed since                              */
 /* ================================================================ */
 
 /*
@@ -3241,8 +3240,8 @@ Suite *suite_fs(void)
 	TC("replies");
 	tcase_add_test(tc, replies_table);
 
-	if (getenv("FUSEFS_KNOWN_BUGS") != NULL) {
-		TC("known_bugs");
+	{
+		TC("fixed_bugs");
 		tcase_add_test(tc, bug_create_over_existing_dir);
 		tcase_add_test(tc, bug_create_existing_in_readonly_dir);
 		tcase_add_test(tc, bug_purge_stops_at_first_open_orphan);
