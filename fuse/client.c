@@ -322,45 +322,58 @@ static void deliver(struct rpc_client *c, const struct rpc_reply *r, uint64_t ge
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * The receiver: one recv takes whatever has arrived (several replies at
+ * once under load), every whole frame in the buffer is handed over, and
+ * what is left of a frame moves to the front for the next recv.
+ */
 static void *rx_main(void *arg)
 {
 	struct rx_arg a = *(struct rx_arg *)arg;
 	struct rpc_client *c = a.c;
-	size_t cap = srv_frame_bytes(&c->rx_codec, SRV_FRAME_MAX_PAYLOAD);
+	size_t cap = srv_frame_bytes(&c->rx_codec, SRV_FRAME_MAX_PAYLOAD) + 65536;
 	uint8_t *buf = malloc(cap);
 	const char *why = "out of memory";
+	size_t have = 0;
 
 	free(arg);
 	while (buf != NULL) {
-		const uint8_t *pl;
-		uint32_t type, plen;
-		struct rpc_reply r;
-		ssize_t total;
-		int ret;
+		size_t at = 0;
+		ssize_t n = recv(a.fd, buf + have, cap - have, 0);
 
-		ret = srv_io_full(a.fd, buf, SRV_FRAME_HDR_BYTES, false, INT64_MAX);
-		if (ret < 0) {
-			why = ret == -ECONNRESET ? "the server closed it" : errstr(ret);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			why = n == 0 ? "the server closed it" : strerror(errno);
 			break;
 		}
-		total = srv_frame_total(&c->rx_codec, buf);
-		if (total < 0 || (size_t)total > cap) {
-			why = "a malformed frame";
-			break;
+		have += (size_t)n;
+		while (have - at >= SRV_FRAME_HDR_BYTES) {
+			ssize_t total = srv_frame_total(&c->rx_codec, buf + at);
+			const uint8_t *pl;
+			uint32_t type, plen;
+			struct rpc_reply r;
+
+			if (total < 0 || (size_t)total > cap) {
+				why = "a malformed frame";
+				goto out;
+			}
+			if (have - at < (size_t)total)
+				break;
+			if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0 ||
+			    type != SRV_MSG_REPLY || rpc_reply_decode(pl, plen, &r) < 0) {
+				why = "a frame that failed its checks";
+				goto out;
+			}
+			deliver(c, &r, a.gen);
+			at += (size_t)total;
 		}
-		ret = srv_io_full(a.fd, buf + SRV_FRAME_HDR_BYTES, (size_t)total - SRV_FRAME_HDR_BYTES,
-				  false, INT64_MAX);
-		if (ret < 0) {
-			why = errstr(ret);
-			break;
+		if (at > 0) {
+			memmove(buf, buf + at, have - at);
+			have -= at;
 		}
-		if (srv_frame_decode(&c->rx_codec, buf, (size_t)total, &type, &pl, &plen) < 0 ||
-		    type != SRV_MSG_REPLY || rpc_reply_decode(pl, plen, &r) < 0) {
-			why = "a frame that failed its checks";
-			break;
-		}
-		deliver(c, &r, a.gen);
 	}
+out:
 	free(buf);
 	conn_lost(c, a.gen, why);
 	pthread_mutex_lock(&c->send_lock); /* no send is writing to it any more */
@@ -582,6 +595,8 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 			break;
 		}
 	c->free_slots--;
+	if (SLOTS - c->free_slots > c->stats.max_in_flight)
+		c->stats.max_in_flight = SLOTS - c->free_slots;
 	s->busy = true;
 	s->sent = s->done = s->abandoned = false;
 	s->call = call;

@@ -88,6 +88,7 @@ struct rpc_client_stats {
 	uint64_t disconnects;
 	uint64_t in_flight_failed;
 	uint64_t bad_replies;
+	uint64_t max_in_flight;   /* the most calls waiting at once */
 };
 
 void rpc_client_get_stats(struct rpc_client *c, struct rpc_client_stats *out);

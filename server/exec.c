@@ -105,7 +105,18 @@ struct exec {
 	struct dispatch *d;
 	struct item items[BATCH_MAX];   /* a batch's reads */
 	struct item witems[BATCH_MAX];  /* and its writes */
+	uint32_t last_writes;           /* writes the last commit carried */
+	mono_ns last_commit_ns;         /* and how long it took */
 };
+
+#define LINGER_MAX_NS (500 * 1000)
+
+mono_ns exec_linger_ns(struct exec *e)
+{
+	if (e->last_writes < 2)
+		return 0;
+	return MIN(e->last_commit_ns / 2, (mono_ns)LINGER_MAX_NS);
+}
 
 int exec_create(struct svc *s, struct exec **out)
 {
@@ -171,6 +182,8 @@ int exec_batch(struct exec *e)
 		apply(st, d, false, &reads[i]);
 	finish(s, reads, nr, ok && svc_may_serve(s));
 	if (nw > 0) {
+		mono_ns t0 = mono_now();
+
 		if (ok)
 			ret = store_begin(st);
 		for (uint32_t i = 0; ok && ret == 0 && i < nw; i++)
@@ -182,6 +195,8 @@ int exec_batch(struct exec *e)
 		if (ret == 0 && ok) {
 			svc_count(s, SVC_commits, 1);
 			svc_count(s, SVC_committed_requests, nw);
+			e->last_writes = nw;
+			e->last_commit_ns = mono_now() - t0;
 		}
 		finish(s, writes, nw, ok && ret == 0 && svc_may_serve(s));
 	}

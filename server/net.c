@@ -78,6 +78,7 @@ struct svc {
 	pthread_mutex_t lock;
 	struct svc_req *q_head, *q_tail;
 	size_t q_bytes;
+	uint32_t q_writes;      /* queued requests whose op may write */
 	int epfd;
 	int wake_fd;
 	bool wake_pending;
@@ -434,6 +435,7 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	c->inflight++;
 	c->bytes += plen;
 	s->q_bytes += plen;
+	s->q_writes += rpc_op_writes(r->req.op);
 	s->ctr[SVC_requests]++;
 	if (s->q_tail)
 		s->q_tail->next = r;
@@ -604,6 +606,7 @@ static void *net_main(void *arg)
 	struct epoll_event evs[EPOLL_BATCH];
 	struct exec *e = NULL;
 	bool failed = false;
+	mono_ns linger_until = 0;
 	int ret;
 
 	ret = exec_create(s, &e);
@@ -612,8 +615,20 @@ static void *net_main(void *arg)
 		failed = true;
 	}
 	while (!atomic_load(&s->stopping)) {
-		/* with requests waiting, only look what else came, then run them */
-		int n = epoll_wait(s->epfd, evs, EPOLL_BATCH, svc_queued(s) && !failed ? 0 : 200);
+		/*
+		 * With requests waiting, only look what else came, then run them -
+		 * or, when writes wait and commits have been carrying several, linger
+		 * a little for more to share the commit (exec_linger_ns).
+		 */
+		mono_ns now = mono_now(), left = linger_until - now;
+		struct timespec to = { 0, 0 };
+		int n;
+
+		if (!svc_queued(s) || failed)
+			to.tv_nsec = 200 * NSEC_PER_MSEC;
+		else if (left > 0)
+			to.tv_nsec = (long)left;
+		n = epoll_pwait2(s->epfd, evs, EPOLL_BATCH, &to, NULL);
 
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
@@ -645,6 +660,17 @@ static void *net_main(void *arg)
 		}
 		flush_dirty(s);
 		if (!failed && svc_queued(s)) {
+			if (linger_until == 0 && svc_queued_writes(s)) {
+				mono_ns linger = exec_linger_ns(e);
+
+				if (linger > 0) {
+					linger_until = mono_now() + linger;
+					continue;
+				}
+			}
+			if (linger_until != 0 && mono_now() < linger_until)
+				continue;
+			linger_until = 0;
 			ret = exec_batch(e);
 			if (ret < 0) {
 				svc_failed(s, ret); /* the lifecycle stops us; nothing more is applied */
@@ -775,12 +801,24 @@ struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes)
 		tail = &r->next;
 		bytes += r->payload_len;
 		s->q_bytes -= r->payload_len;
+		if (!r->conn_closed && rpc_op_writes(r->req.op))
+			s->q_writes--;
 		if (r->conn != NULL && !r->conn_closed)
 			r->conn->bytes -= r->payload_len;
 		n++;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return head;
+}
+
+bool svc_queued_writes(struct svc *s)
+{
+	bool q;
+
+	pthread_mutex_lock(&s->lock);
+	q = s->q_writes > 0;
+	pthread_mutex_unlock(&s->lock);
+	return q;
 }
 
 bool svc_queued(struct svc *s)

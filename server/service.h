@@ -128,6 +128,14 @@ int exec_batch(struct exec *e);
 /* Take up to max requests and max_bytes of them (at least one) off the queue; NULL: none. */
 struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes);
 bool svc_queued(struct svc *s);
+bool svc_queued_writes(struct svc *s);
+/*
+ * How long to wait for more writes before committing the queued ones: half
+ * the last commit's time (at most LINGER_MAX_NS) when the last commit
+ * carried several writes, so concurrent writers share commits; 0 for a
+ * lone writer, who would only lose the time.
+ */
+mono_ns exec_linger_ns(struct exec *e);
 bool svc_stopping(struct svc *s);
 struct dispatch *svc_dispatch(struct svc *s);
 struct store *svc_store(struct svc *s);
