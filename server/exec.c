@@ -45,7 +45,7 @@ static void finish(struct svc *s, struct item *items, uint32_t n, bool ok)
 		struct svc_req *r = items[i].r;
 
 		if (!r->conn_closed)
-			net_reply(s, r->conn, r->req.req_id, r->req.op, ok ? &items[i].reply : NULL);
+			net_reply(s, r->conn, r, ok ? &items[i].reply : NULL);
 		net_conn_put(s, r->conn);
 		free(items[i].reply.tail);
 		free(r->payload);

@@ -307,12 +307,11 @@ static struct outbuf *frame_out(struct srv_codec *codec, uint32_t type, const st
 	return o;
 }
 
-void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
-	       struct svc_reply *reply)
+void net_reply(struct svc *s, struct conn *c, const struct svc_req *r, struct svc_reply *reply)
 {
-	struct rpc_reply_hdr h = { .req_id = cpu_to_le64(req_id),
+	struct rpc_reply_hdr h = { .req_id = cpu_to_le64(r->req.req_id),
 				   .status = cpu_to_le32(reply ? reply->status : 0),
-				   .op = cpu_to_le32(op) };
+				   .op = cpu_to_le32(r->req.op) };
 	struct iovec pieces[3] = {
 		{ &h, sizeof(h) },
 		{ reply ? reply->fixed : NULL, reply && reply->status == 0 ? reply->fixed_len : 0 },
@@ -323,6 +322,7 @@ void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
 
 	pthread_mutex_lock(&s->lock);
 	c->inflight--;
+	c->bytes -= r->budget;
 	if (o != NULL && c->closed) {
 		s->ctr[SVC_replies_dropped]++;
 		free(o);
@@ -407,6 +407,40 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	}
 }
 
+/* The most a request's reply may take. */
+static uint32_t reply_budget(const struct rpc_req *q)
+{
+	uint32_t base = (uint32_t)(SRV_FRAME_HDR_BYTES + sizeof(struct rpc_reply_hdr) +
+				   sizeof(struct rpc_entry) + sizeof(struct rpc_opened) +
+				   HMAC_SHA256_BYTES);
+
+	switch (q->op) {
+	case RPC_READ: {
+		struct rpc_io io;
+
+		memcpy(&io, q->fixed, sizeof(io));
+		return base + MIN(le32_to_cpu(io.size), RPC_IO_MAX);
+	}
+	case RPC_READDIR: {
+		struct rpc_readdir rd;
+
+		memcpy(&rd, q->fixed, sizeof(rd));
+		return base + MIN(le32_to_cpu(rd.size), RPC_READDIR_MAX);
+	}
+	case RPC_GETXATTR:
+	case RPC_LISTXATTR: {
+		struct rpc_xattr x;
+
+		memcpy(&x, q->fixed, sizeof(x));
+		return base + MIN(le32_to_cpu(x.size), RPC_XATTR_SIZE_MAX);
+	}
+	case RPC_READLINK:
+		return base + RPC_PATH_MAX;
+	default:
+		return base;
+	}
+}
+
 static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
 {
 	struct svc_req *r = malloc(sizeof(*r));
@@ -430,10 +464,11 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	r->conn = c;
 	r->payload = copy;
 	r->payload_len = plen;
+	r->budget = reply_budget(&r->req);
 	pthread_mutex_lock(&s->lock);
 	c->refs++;
 	c->inflight++;
-	c->bytes += plen;
+	c->bytes += plen + r->budget;
 	s->q_bytes += plen;
 	s->q_writes += rpc_op_writes(r->req.op);
 	s->ctr[SVC_requests]++;

@@ -12,7 +12,10 @@
  *   dispatch.c  one request -> the filesystem logic (fs.h) -> one reply.
  *
  * Requests go through a bounded queue; replies go straight to the socket,
- * or, when it is full, into the connection's output queue.  A connection may have at most
+ * or, when it is full, into the connection's output queue.  Each request
+ * holds the most its reply may take (a read's size) against its
+ * connection's limit until the reply is built, so requests that are small
+ * cannot pile up replies that are not.  A connection may have at most
  * CONN_MAX_INFLIGHT requests and CONN_MAX_BYTES of requests and replies
  * queued; past either the net thread stops reading it, so a slow or
  * hostile client costs at most that much memory.
@@ -81,6 +84,7 @@ struct svc_req {
 	struct rpc_req req;          /* points into payload */
 	uint8_t *payload;
 	uint32_t payload_len;
+	uint32_t budget;             /* reply bytes held against the connection's limit */
 	bool conn_closed;            /* not a request: the connection went away */
 };
 
@@ -104,8 +108,7 @@ void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR]);
 /* Queue a request for the executor (net thread). */
 void exec_submit(struct svc *s, struct svc_req *r);
 /* Hand a finished reply to its connection (executor); NULL reply: drop. */
-void net_reply(struct svc *s, struct conn *c, uint64_t req_id, uint32_t op,
-	       struct svc_reply *reply);
+void net_reply(struct svc *s, struct conn *c, const struct svc_req *r, struct svc_reply *reply);
 /* The executor is done with a request's connection. */
 void net_conn_put(struct svc *s, struct conn *c);
 /* The client rid of a connection (its greeting). */
