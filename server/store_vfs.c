@@ -30,7 +30,9 @@
  * blocks are completed from the device (or from the last block written
  * out, kept for the frame that starts inside it) before they join the run.
  * xSync writes the run out and then flushes the device: only after the
- * flush is anything promised durable, as SQLite expects.  Rewriting the
+ * flush is anything promised durable, as SQLite expects.  (When the run
+ * holds everything written since the last sync, as it does for a commit
+ * that fits in it, xSync is one durable write instead: RWF_DSYNC.)  Rewriting the
  * unchanged bytes of a block with the same values is why the VFS can
  * claim SQLITE_IOCAP_POWERSAFE_OVERWRITE: a write torn at sector
  * granularity leaves every sector either old or new, and for bytes SQLite
@@ -98,6 +100,7 @@ struct vfile {
 	uint64_t region_blocks;
 	int64_t size;          /* logical size in bytes */
 	int64_t frontier;      /* log: the end of the newest generation's writes */
+	bool unsynced;         /* runs were written out since the last sync */
 	int lock;
 	/* the dirty run: blocks [run_blk, run_blk + run_n) of the region */
 	uint8_t *run;
@@ -169,7 +172,8 @@ static bool cache_get(struct bcache *c, uint64_t blk, uint8_t *out)
 	return true;
 }
 
-static int run_flush(struct vfile *f)
+/* Write the run out; durable: as a durable write (no flush needed after it). */
+static int run_write(struct vfile *f, bool durable)
 {
 	struct svfs *v = f->v;
 	int ret;
@@ -180,7 +184,8 @@ static int run_flush(struct vfile *f)
 		v->stats.refused++;
 		return SQLITE_IOERR_WRITE;
 	}
-	ret = bd_write(v->dev, f->region_blkno + f->run_blk, f->run, f->run_n, 0);
+	ret = bd_write(v->dev, f->region_blkno + f->run_blk, f->run, f->run_n,
+		       durable ? BD_WRITE_DURABLE : 0);
 	if (ret < 0) {
 		log_err(SUB, "%s: writing %u blocks at block %" PRIu64 " of the %s region failed: %s",
 			bd_path(v->dev), f->run_n, f->run_blk, f->kind == VK_DB ? "database" : "log",
@@ -200,7 +205,14 @@ static int run_flush(struct vfile *f)
 	f->tail_blk = f->run_blk + f->run_n - 1;
 	f->tail_valid = true;
 	f->run_n = 0;
+	if (!durable)
+		f->unsynced = true;
 	return SQLITE_OK;
+}
+
+static int run_flush(struct vfile *f)
+{
+	return run_write(f, false);
 }
 
 static int dev_read(struct vfile *f, uint64_t blk, uint32_t n, uint8_t *buf)
@@ -424,6 +436,16 @@ static int v_sync(sqlite3_file *file, int flags)
 	int rc, ret;
 
 	(void)flags;
+	/*
+	 * Everything since the last sync is in the run (a commit's frames,
+	 * usually): one durable write makes it so, no flush round trip after.
+	 */
+	if (!f->unsynced && f->run_n > 0) {
+		rc = run_write(f, true);
+		if (rc == SQLITE_OK)
+			v->stats.syncs++;
+		return rc;
+	}
 	rc = run_flush(f);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -436,6 +458,7 @@ static int v_sync(sqlite3_file *file, int flags)
 		log_err(SUB, "%s: flush failed: %s", bd_path(v->dev), errstr(ret));
 		return SQLITE_IOERR_FSYNC;
 	}
+	f->unsynced = false;
 	v->stats.syncs++;
 	return SQLITE_OK;
 }
