@@ -346,6 +346,8 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
 	/* a handler waits for its reply: enough threads to keep many requests in flight */
 	fuse_loop_cfg_set_max_threads(loop_cfg, 64);
+	/* and keep them: a thread made and ended for every burst costs more than it saves */
+	fuse_loop_cfg_set_idle_threads(loop_cfg, 64);
 	ret = fuse_session_loop_mt(se, loop_cfg);
 	status = ret < 0 ? 1 : 0;
 	log_info(SUB, "unmounting %s", o.mountpoint);
