@@ -197,6 +197,7 @@ int exec_batch(struct exec *e)
 			svc_count(s, SVC_committed_requests, nw);
 			e->last_writes = nw;
 			e->last_commit_ns = mono_now() - t0;
+			svc_count(s, SVC_commit_us, (uint64_t)e->last_commit_ns / 1000);
 		}
 		finish(s, writes, nw, ok && ret == 0 && svc_may_serve(s));
 	}

@@ -53,6 +53,7 @@ struct conn;
 	X(batches)              \
 	X(commits)              \
 	X(committed_requests)   \
+	X(commit_us)            \
 	X(batch_requests_max)   \
 	X(replies_dropped)
 
