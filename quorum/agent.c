@@ -23,8 +23,8 @@
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "blockdev/sockaddr.h"
-#include "quorum/fence.h"
 #include "common/prng.h"
+#include "quorum/glue.h"
 #include "common/thread.h"
 
 #include <errno.h>
@@ -88,13 +88,11 @@ struct quorum_agent {
 
 	struct quorum_state st;
 	struct quorum_input start_in; /* what the blocks said, read before the thread */
+	struct quorum_glue glue;      /* blocks <-> the election (quorum/glue.c) */
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t rng;
 	mono_ns deadline;
-	uint64_t begin_rid_seen; /* BEGIN's rid when we read the block at start */
-	uint64_t prev_holder_rid;
-	uint64_t seq_base;       /* our sequence numbers start above this */
 
 	/* standing operations */
 	struct io_ctx recv_io;
@@ -375,7 +373,6 @@ static void persist_start(struct quorum_agent *a, const struct quorum_action *ac
 static void on_block_read(struct quorum_agent *a, int res)
 {
 	const struct quorum_action *p = &a->persist;
-	const bool begin = p->events & (1u << FUSEFS_QEV_BEGIN);
 	struct bd_qblock qb;
 	uint64_t sec;
 	uint32_t nsec;
@@ -397,36 +394,16 @@ static void on_block_read(struct quorum_agent *a, int res)
 		persist_finish(a, ret);
 		return;
 	}
-	/* one mount per slot: nobody else may have begun on it since we did */
-	if (qb.ev[FUSEFS_QEV_BEGIN].rid != (begin ? a->begin_rid_seen : a->cfg.rid)) {
+	wall_now(&sec, &nsec);
+	ret = quorum_glue_persist(&a->glue, p, sec, nsec, &qb);
+	if (ret < 0) {
 		log_err(SUB, "slot %d: quorum block BEGIN rid changed to %016" PRIx64
-			" (ours %016" PRIx64 "): another mount is using quorum slot %d",
-			a->cfg.slot, qb.ev[FUSEFS_QEV_BEGIN].rid, a->cfg.rid, a->cfg.slot);
-		persist_finish(a, -EEXIST);
+			" (expected %016" PRIx64 "): another mount is using quorum slot %d",
+			a->cfg.slot, qb.ev[FUSEFS_QEV_BEGIN].rid,
+			quorum_glue_expected_begin_rid(&a->glue, p), a->cfg.slot);
+		persist_finish(a, ret);
 		return;
 	}
-
-	wall_now(&sec, &nsec);
-	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
-		if (!(p->events & (1u << ev)))
-			continue;
-		bd_qblock_set_event(&qb, ev, a->cfg.rid,
-				    ev == FUSEFS_QEV_TERM ? p->image.term : p->image.ev_term[ev], sec, nsec);
-	}
-	qb.vote_term = p->image.vote_term;
-	qb.vote_slot = p->image.vote_slot;
-	qb.hb_timeout_ms = p->image.hb_ms;
-	if (begin) {
-		qb.holder_rid = a->cfg.rid;
-		qb.holder_pid = a->cfg.self.pid;
-		qb.holder_start_ticks = a->cfg.self.start_ticks;
-		memcpy(qb.holder_boot_id, a->cfg.self.boot_id, sizeof(qb.holder_boot_id));
-		memcpy(qb.holder_host, a->cfg.self.host, sizeof(qb.holder_host));
-		qb.holder_pidns = a->cfg.self.pidns;
-		qb.prev_holder_rid = a->prev_holder_rid;
-		qb.seq_hwm = a->seq_base + QUORUM_SEQ_RANGE; /* our range is taken */
-	}
-	qb.seq++;
 	bd_qblock_encode(&qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), a->blk_buf);
 
 	ret = block_io(a, BD_AIO_WRITE, &a->blk_write_io, CTX_BLOCK_WRITE);
@@ -918,10 +895,8 @@ static int read_start_state(struct quorum_agent *a, char *why, size_t whylen)
 {
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
 	const struct bd_qblock *own = &blocks[a->cfg.slot];
-	struct quorum_input *in = &a->start_in;
 	char bwhy[200];
 	uint16_t ok;
-	uint64_t leader_term;
 	int ret;
 
 	ok = bd_read_qblocks(a->cfg.dev, &a->super, blocks, bwhy, sizeof(bwhy));
@@ -934,33 +909,15 @@ static int read_start_state(struct quorum_agent *a, char *why, size_t whylen)
 	ret = quorum_slot_check_free(own, a->cfg.slot, &a->cfg.self, why, whylen);
 	if (ret < 0)
 		return ret;
-
-	a->begin_rid_seen = own->ev[FUSEFS_QEV_BEGIN].rid;
-	a->seq_base = own->seq_hwm;
-	a->prev_holder_rid = 0;
-	if (own->holder_rid != 0) {
-		if (quorum_block_ended(own) || quorum_holder_same_host(own, &a->cfg.self))
-			a->prev_holder_rid = own->holder_rid; /* it is gone: ended, or dead here */
-		else
-			log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
-				 "unmount cleanly and ran on another host; if it was a leader it will be "
-				 "fenced", a->cfg.slot, own->holder_rid, own->holder_host);
+	ret = quorum_glue_start(&a->glue, blocks, ok, &a->start_in);
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot read our own quorum block");
+		return ret;
 	}
-
-	memset(in, 0, sizeof(*in));
-	in->type = QIN_START;
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
-		if (ok & (1u << i))
-			in->start.greatest_term = MAX(in->start.greatest_term,
-						      bd_qblock_greatest_term(&blocks[i]));
-	in->start.own.term = own->ev[FUSEFS_QEV_TERM].term;
-	in->start.own.vote_term = own->vote_term;
-	in->start.own.vote_slot = own->vote_slot;
-	in->start.own.hb_ms = own->hb_timeout_ms;
-	for (int e = 0; e < FUSEFS_QEV_NR; e++)
-		in->start.own.ev_term[e] = own->ev[e].term;
-	in->start.prev_unclean = !quorum_block_ended(own);
-	in->start.leader_recorded = quorum_find_leader(blocks, ok, &leader_term) >= 0;
+	if (a->glue.prev_holder_elsewhere)
+		log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
+			 "unmount cleanly and ran on another host; if it was a leader it will be "
+			 "fenced", a->cfg.slot, own->holder_rid, own->holder_host);
 	return 0;
 }
 
@@ -1039,6 +996,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	a->snap.slot = cfg->slot;
 	a->snap.rid = cfg->rid;
 	quorum_init(&a->st, &qcfg);
+	quorum_glue_init(&a->glue, cfg->slot, cfg->rid, &cfg->self);
 	a->snap.st = a->st;
 
 	a->blk_buf = bd_alloc(1);
@@ -1050,7 +1008,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	ret = read_start_state(a, why, whylen);
 	if (ret < 0)
 		goto fail;
-	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->seq_base);
+	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->glue.seq_base);
 	if (ret < 0) {
 		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
 		goto fail;

@@ -25,8 +25,6 @@ struct quorum_holder {
 int quorum_holder_self(struct quorum_holder *h);
 /* Does the process pid exist (not a zombie) and did it start at start_ticks? */
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks);
-/* Did the block's holder run on this host (same boot id and pid namespace)? */
-bool quorum_holder_same_host(const struct bd_qblock *qb, const struct quorum_holder *self);
 /* Is the block's holder a live process on this host? */
 bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self);
 /*
@@ -35,7 +33,5 @@ bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_ho
  */
 int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct quorum_holder *self,
 			   char *why, size_t whylen);
-/* The slot's last mount ended cleanly (END written after its BEGIN). */
-bool quorum_block_ended(const struct bd_qblock *qb);
 
 #endif

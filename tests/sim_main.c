@@ -1,8 +1,10 @@
 /*
  * fusefs-sim - run the real election code (quorum_step, the message codec,
- * fence selection) for 1..15 members against simulated time, a simulated
- * network and a simulated disk, all from one seed, and check the election
- * invariants of design.md section 10 after every step.
+ * fence selection, and the glue between the election and the quorum blocks
+ * that the daemon uses, sequence-number reservation included) for 1..15
+ * members against simulated time, a simulated network and a simulated
+ * disk, all from one seed, and check the election invariants of design.md
+ * section 10 after every step.
  *
  * Everything random comes from one PRNG seeded by --seed, and events are
  * processed in (time, sequence) order, so a seed always replays the same
@@ -42,6 +44,7 @@
 #include "quorum/agent.h"
 #include "quorum/election.h"
 #include "quorum/fence.h"
+#include "quorum/glue.h"
 #include "quorum/holder.h"
 #include "quorum/msg.h"
 #include "quorum/status.h"
@@ -187,6 +190,7 @@ struct member {
 	int64_t offset;
 	uint32_t hb_ms;
 	struct quorum_state st;
+	struct quorum_glue glue;
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t timer_gen;
@@ -477,19 +481,12 @@ static void persist_start(struct member *m, const struct quorum_action *a)
 	struct bd_qblock nb = W.disk[m->slot];
 	struct event e = { .type = E_PERSIST, .m = m->slot, .inc = m->inc };
 
-	/* the agent's read-modify-write: stamp the asked-for events, set the vote */
-	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
-		if (!(a->events & (1u << ev)))
-			continue;
-		bd_qblock_set_event(&nb, ev, m->rid,
-				    ev == FUSEFS_QEV_TERM ? a->image.term : a->image.ev_term[ev],
-				    (uint64_t)(W.now / NSEC_PER_SEC), 0);
+	/* the agent's read-modify-write, through the same glue */
+	if (quorum_glue_persist(&m->glue, a, (uint64_t)(W.now / NSEC_PER_SEC), 0, &nb) < 0) {
+		violation("glue: slot %d rid %" PRIx64 " finds BEGIN rid %" PRIx64 " on its block",
+			  m->slot, m->rid, nb.ev[FUSEFS_QEV_BEGIN].rid);
+		return;
 	}
-	nb.vote_term = a->image.vote_term;
-	nb.vote_slot = a->image.vote_slot;
-	nb.hb_timeout_ms = a->image.hb_ms;
-	nb.holder_rid = m->rid;
-	nb.seq++;
 	m->pblk = nb;
 	m->persisting = true;
 	e.t = W.now + rng_range(MS(1) / 5, MS(3));
@@ -647,8 +644,8 @@ static void member_start(struct member *m)
 		.hb_timeout_ms = m->hb_ms,
 		.breaks = opt.breaks,
 	};
-	struct quorum_input in = { .type = QIN_START };
-	uint64_t leader_term;
+	struct quorum_holder self = { .pid = 1000 + (uint64_t)m->slot, .start_ticks = (uint64_t)m->inc };
+	struct quorum_input in;
 
 	m->alive = true;
 	m->paused = false;
@@ -662,28 +659,19 @@ static void member_start(struct member *m)
 	m->nbacklog = 0;
 	m->leading = false;
 	quorum_init(&m->st, &cfg);
+	/* what the agent reads from the blocks at start, through the same glue */
+	self.boot_id[0] = (uint8_t)(m->slot + 1); /* each slot on a host of its own */
+	quorum_glue_init(&m->glue, m->slot, m->rid, &self);
+	if (quorum_glue_start(&m->glue, W.disk, (uint16_t)((1u << W.n) - 1), &in) < 0)
+		die("slot %d: own block unreadable at start", m->slot);
 	if (W.use_codec) {
 		if (m->codec_ready)
 			quorum_codec_free(&m->codec);
-		if (quorum_codec_init(&m->codec, &W.super, m->slot, m->rid,
-				      (uint64_t)W.now * 16 + 1) < 0)
+		/* sequence numbers from the disk, as the agent takes them */
+		if (quorum_codec_init(&m->codec, &W.super, m->slot, m->rid, m->glue.seq_base) < 0)
 			die("codec init failed");
 		m->codec_ready = true;
 	}
-	/* what the agent reads from the blocks at start */
-	in.start.own.term = W.disk[m->slot].ev[FUSEFS_QEV_TERM].term;
-	in.start.own.vote_term = W.disk[m->slot].vote_term;
-	in.start.own.vote_slot = W.disk[m->slot].vote_slot;
-	for (int e = 0; e < FUSEFS_QEV_NR; e++)
-		in.start.own.ev_term[e] = W.disk[m->slot].ev[e].term;
-	in.start.own.hb_ms = W.disk[m->slot].hb_timeout_ms;
-	in.start.prev_unclean = W.disk[m->slot].ev[FUSEFS_QEV_BEGIN].write_nr >
-				W.disk[m->slot].ev[FUSEFS_QEV_END].write_nr;
-	for (int i = 0; i < W.n; i++)
-		in.start.greatest_term = MAX(in.start.greatest_term,
-					     bd_qblock_greatest_term(&W.disk[i]));
-	in.start.leader_recorded = quorum_find_leader(W.disk, (uint16_t)((1u << W.n) - 1),
-						      &leader_term) >= 0;
 	trace("slot %d: start (incarnation %d, rid %" PRIx64 ", hb timeout %u ms)", m->slot, m->inc,
 	      m->rid, m->hb_ms);
 	member_step(m, &in);
