@@ -244,6 +244,7 @@ enum quorum_note {
 	QNOTE_LEADER_RESIGNED,    /* a: term, b: slot */
 	QNOTE_PERSIST_FAILED,     /* a: res */
 	QNOTE_HB_TIMEOUT_SET,     /* a: ms */
+	QNOTE_NR,                 /* one past the last */
 };
 
 const char *quorum_note_text(int note);

@@ -389,6 +389,59 @@ START_TEST(follower_vote_durable_before_sent)
 }
 END_TEST
 
+/*
+ * The vote alone: the term is durable already, so only the vote is written.
+ * The VOTE waits for that write (a check on the term alone would let it
+ * out at once).
+ */
+START_TEST(vote_durable_before_sent_term_already_durable)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 5); /* term 5 is durable, no vote in it */
+	ck_assert_uint_eq(h.st.durable.term, 5);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, 0);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->image.vote_term, 5);
+	ck_assert_int_eq(p->image.vote_slot, 0);
+	ck_assert(!(p->events & (1u << FUSEFS_QEV_TERM))); /* nothing new about the term */
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	/* the candidate asks again and time passes while the write is out */
+	h.now += MS(50);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	h_timer_at(&h, h.now + MS(10));
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(find_send(&h, QMSG_VOTE)->to, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_VOTE)->msg.term, 5);
+}
+END_TEST
+
+/* A failed vote write never lets the VOTE out. */
+START_TEST(vote_not_sent_when_its_write_fails)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 5);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, -EIO);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	for (int i = 0; i < 20; i++) {
+		h_timer_at(&h, h.now + MS(100));
+		ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+		if (find_act(&h, QACT_PERSIST))
+			h_persist_done(&h, -EIO);
+	}
+}
+END_TEST
+
 START_TEST(broken_vote_persist_sends_undurable_vote)
 {
 	struct h h;
@@ -656,6 +709,118 @@ START_TEST(paused_leader_checks_lease_before_acting)
 	ck_assert_int_eq(h.out.act[0].note, QNOTE_LEASE_LOST);
 	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT));
 	ck_assert(!quorum_may_serve(&h.st, h.now));
+}
+END_TEST
+
+/*
+ * Whether the server may serve is a function of the time asked, not of
+ * the last step: a lease that runs out between two steps is over at once.
+ */
+START_TEST(may_serve_ends_with_lease_between_steps)
+{
+	struct h h;
+	mono_ns sent, until;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	sent = h.now;
+	h_ack(&h, 1, 2, sent, 2000);
+	until = sent + quorum_lease_ns(2000);
+	ck_assert_int_eq(h.st.lease_until, until);
+	/* no step from here on: only the time asked about changes */
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+	ck_assert(quorum_may_serve(&h.st, h.now));
+	ck_assert(quorum_may_serve(&h.st, until - 1));
+	ck_assert(!quorum_lease_valid(&h.st, until));
+	ck_assert(!quorum_may_serve(&h.st, until));
+	ck_assert(!quorum_may_serve(&h.st, until + MS(5000)));
+	/* and a step at the end of the lease gives up leadership */
+	h_timer_at(&h, until);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+}
+END_TEST
+
+/* Serving needs the server up in our term, as well as the lease. */
+START_TEST(may_serve_needs_server_up)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 1, 2, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 1, 2, 0, 0);
+	h_persist_done(&h, 0); /* ELECT durable: fencing */
+	h_ack(&h, 1, 2, h.now, 2000);
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+	ck_assert(!quorum_may_serve(&h.st, h.now)); /* fencing, not up */
+	h_server(&h, QIN_SERVER_FENCED, 2, 0);
+	ck_assert(!quorum_may_serve(&h.st, h.now)); /* FENCE not yet durable */
+	h_persist_done(&h, 0);
+	ck_assert(quorum_may_serve(&h.st, h.now));
+}
+END_TEST
+
+/*
+ * Messages of a term below ours count for nothing where they would
+ * matter: a candidate is not elected by old votes, a member that has not
+ * voted in its term does not vote for an old candidate, a leader's lease
+ * is not extended by old acks, and an old pre-vote grant for another
+ * proposal is not counted.
+ */
+START_TEST(old_term_messages_not_counted)
+{
+	struct h h;
+
+	/* a candidate in term 6 with its REQUEST_VOTE out, one vote short */
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 5, 6, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	ck_assert(h.st.request_sent);
+	ck_assert_uint_eq(h.st.term, 6);
+	h_msg(&h, QMSG_VOTE, 1, 5, 0, 0);
+	h_msg(&h, QMSG_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert_uint_eq(h.st.vote_bits, 1u << 0);
+	h_msg(&h, QMSG_VOTE, 2, 6, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+
+	/* a follower in term 5 that has not voted: an old candidate gets nothing */
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert_uint_eq(h.st.ctr.stale_msgs, 1);
+	/* ... and still votes for a candidate of its own term afterwards */
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 5, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, 2);
+
+	/* a leader in term 2: acks of term 1 buy no lease */
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_ack(&h, 1, 1, h.now, 2000);
+	h_ack(&h, 2, 1, h.now, 2000);
+	ck_assert(!quorum_lease_valid(&h.st, h.now));
+	ck_assert_int_eq(h.st.ack_lease[1], 0);
+	ck_assert_int_eq(h.st.ack_lease[2], 0);
+	/* an old-term heartbeat does not make it yield */
+	h_msg(&h, QMSG_HEARTBEAT, 1, 1, 5, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+
+	/* a pre-voting member: a grant for an older proposal is not counted */
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	ck_assert(h.st.prevote);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 4, 5, QMSG_F_GRANTED);
+	ck_assert(h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 5);
 }
 END_TEST
 
@@ -1256,6 +1421,8 @@ Suite *suite_election(void)
 	tcase_add_test(tc, candidate_elected_records_elect_before_server);
 	tcase_add_test(tc, single_slot_elects_itself);
 	tcase_add_test(tc, follower_vote_durable_before_sent);
+	tcase_add_test(tc, vote_durable_before_sent_term_already_durable);
+	tcase_add_test(tc, vote_not_sent_when_its_write_fails);
 	tcase_add_test(tc, broken_vote_persist_sends_undurable_vote);
 	tcase_add_test(tc, sticky_follower_refuses_and_keeps_term);
 	tcase_add_test(tc, prevote_grant_needs_greater_proposal);
@@ -1268,6 +1435,9 @@ Suite *suite_election(void)
 	tcase_add_test(tc, leader_lease_from_acks);
 	tcase_add_test(tc, leader_without_acks_steps_down);
 	tcase_add_test(tc, paused_leader_checks_lease_before_acting);
+	tcase_add_test(tc, may_serve_ends_with_lease_between_steps);
+	tcase_add_test(tc, may_serve_needs_server_up);
+	tcase_add_test(tc, old_term_messages_not_counted);
 	tcase_add_test(tc, leader_keeps_lease_with_acks);
 	tcase_add_test(tc, broken_lease_never_steps_down);
 	tcase_add_test(tc, greater_heartbeat_deposes_leader);

@@ -95,6 +95,7 @@ int main(void)
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
+		suite_glue,
 		suite_mount,
 	};
 	SRunner *sr = NULL;
