@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
 #define T0 MS(1000000)
@@ -879,7 +880,7 @@ START_TEST(resignation_starts_prompt_election)
 	h_init(&h, 1, 3, 10000);
 	h_started(&h, 4);
 	h_msg(&h, QMSG_HEARTBEAT, 0, 4, 1, 0);
-	ck_assert_int_ge(h.out.deadline, h.now + MS(10000));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(10000));
 	h_msg(&h, QMSG_RESIGNATION, 2, 4, 0, 0); /* not our leader */
 	ck_assert_int_ge(h.st.deadline, h.now + MS(10000));
 	h_msg(&h, QMSG_RESIGNATION, 0, 4, 0, 0);
@@ -1014,10 +1015,19 @@ START_TEST(promise_lowered_after_old_promises_expire)
 	changed = h.now;
 	/* heartbeats keep coming; the disk keeps 5000 until those acks are old */
 	for (int i = 1; i <= 49; i++) {
+		const struct quorum_action *p;
+
 		h.now = changed + MS(100) * i;
 		h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
 		ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 1000);
-		ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+		p = find_act(&h, QACT_PERSIST);
+		if (p != NULL) {
+			/* only the periodic read-back, which keeps the promise as it is */
+			ck_assert(p->check);
+			ck_assert_uint_eq(p->events, 0);
+			ck_assert_uint_eq(p->image.hb_ms, 5000);
+			h_persist_done(&h, 0);
+		}
 	}
 	h.now = changed + MS(5000);
 	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
@@ -1068,6 +1078,7 @@ START_TEST(shutdown_follower_writes_end)
 }
 END_TEST
 
+/* Only what retrying cannot fix ends membership: another mount on our slot. */
 START_TEST(persist_failure_leaves_quorum)
 {
 	struct h h;
@@ -1075,13 +1086,266 @@ START_TEST(persist_failure_leaves_quorum)
 	h_init(&h, 0, 3, 2000);
 	h_make_leader(&h, 1);
 	h_server(&h, QIN_SERVER_DOWN, 2, 0);
-	h_persist_done(&h, -EIO);
+	h_persist_done(&h, -EEXIST);
 	ck_assert_ptr_nonnull(find_act(&h, QACT_FAILED));
-	ck_assert_int_eq(find_act(&h, QACT_FAILED)->a, -EIO);
+	ck_assert_int_eq(find_act(&h, QACT_FAILED)->a, -EEXIST);
 	ck_assert(has_note(&h, QNOTE_PERSIST_FAILED));
 	h_msg(&h, QMSG_REQUEST_VOTE, 1, 9, 0, 0);
 	ck_assert_int_eq(h.out.count, 0);
 	ck_assert_int_eq(h.out.deadline, INT64_MAX);
+}
+END_TEST
+
+/*
+ * A write that fails with an I/O error: the leader steps down (resigns,
+ * stops its server) with one note, stays out of elections, and retries
+ * with a backoff of 100 ms doubling to 1 s; the first write that succeeds
+ * brings it back, and it then campaigns again.
+ */
+START_TEST(device_failure_steps_down_retries_rejoins)
+{
+	static const int64_t backoff_ms[] = { 100, 200, 400, 800, 1000, 1000, 1000 };
+	const struct quorum_action *p;
+	mono_ns failed_at;
+	struct h h;
+	int notes = 0;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h.now = h.st.check_at - MS(1000);
+	h_ack(&h, 1, 2, h.now, 2000);
+	/* the periodic read-back of our block fails */
+	h_timer_at(&h, h.st.check_at);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->check);
+	h_persist_done(&h, -EIO);
+	failed_at = h.now;
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert(h.st.dev_failing);
+	ck_assert_int_eq(h.st.dev_err, -EIO);
+	ck_assert(has_note(&h, QNOTE_DEVICE_FAILED));
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_null(find_act(&h, QACT_FAILED));
+	ck_assert(!quorum_may_serve(&h.st, h.now));
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST)); /* the STOP waits for the retry */
+
+	for (size_t i = 0; i < ARRAY_SIZE(backoff_ms); i++) {
+		/* out of elections meanwhile: no vote, no pre-vote grant, no candidacy */
+		h.now += MS(10);
+		h_msg(&h, QMSG_REQUEST_VOTE, 1, 2, 0, 0);
+		ck_assert_int_eq(h.st.vote_for, 0); /* still its own vote of term 2 */
+		h_msg(&h, QMSG_PRE_VOTE, 2, 2, 3, 0);
+		ck_assert(!(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED));
+		ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+		ck_assert_int_le(h.out.deadline, h.st.dev_retry_at);
+		h_timer_at(&h, h.st.dev_retry_at - 1);
+		ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+		h_timer_at(&h, h.st.dev_retry_at);
+		p = find_act(&h, QACT_PERSIST);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(!p->check);
+		ck_assert(p->events & (1u << FUSEFS_QEV_STOP));
+		notes += has_note(&h, QNOTE_DEVICE_FAILED);
+		h_persist_done(&h, -EIO);
+		notes += has_note(&h, QNOTE_DEVICE_FAILED);
+		ck_assert_int_eq(h.st.dev_retry_at - h.now, MS(i + 1 < ARRAY_SIZE(backoff_ms) ?
+							       backoff_ms[i + 1] : 1000));
+	}
+	ck_assert_int_eq(notes, 0); /* one note for the whole outage */
+	ck_assert_uint_eq(h.st.dev_retries, ARRAY_SIZE(backoff_ms) + 1);
+	ck_assert_int_eq(h.st.dev_since, failed_at);
+	/* the device answers again */
+	h_timer_at(&h, h.st.dev_retry_at);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, 0);
+	ck_assert(!h.st.dev_failing);
+	ck_assert(has_note(&h, QNOTE_DEVICE_OK));
+	ck_assert_uint_eq(h.st.durable.ev_term[FUSEFS_QEV_STOP], 2);
+	ck_assert_uint_eq(h.st.ctr.device_recoveries, 1);
+	h_timer_at(&h, h.st.deadline);
+	ck_assert(h.st.prevote); /* campaigns again */
+}
+END_TEST
+
+/* A vote whose write fails is never sent, and the member votes no more. */
+START_TEST(device_failure_during_vote)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, -ETIMEDOUT);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert(h.st.dev_failing);
+	/* the retry carries term and vote again; once durable, the VOTE may go */
+	h_timer_at(&h, h.st.dev_retry_at);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.vote_term, 4);
+	ck_assert_int_eq(find_act(&h, QACT_PERSIST)->image.vote_slot, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+/* Rule 8: nothing goes out before BEGIN (our sequence numbers) is durable. */
+START_TEST(nothing_sent_before_begin_durable)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_start(&h, 3, 3, false);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_PRE_VOTE_REPLY));
+	h_timer_at(&h, h.out.deadline); /* an election timeout while BEGIN is out */
+	ck_assert_ptr_null(find_send(&h, QMSG_PRE_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert(h.st.begun);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_PRE_VOTE_REPLY));
+}
+END_TEST
+
+/*
+ * In a steady role the member reads its block back every min(H, 2 s); not
+ * while an election may need its writes.
+ */
+START_TEST(steady_members_check_their_block)
+{
+	const struct quorum_action *p;
+	struct h h;
+
+	h_init(&h, 1, 3, 5000);
+	h_started(&h, 3);
+	/* no leader heard: no check */
+	h_timer_at(&h, h.now + MS(2000));
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 1, 0);
+	h_timer_at(&h, h.st.check_at);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->check);
+	ck_assert_uint_eq(p->events, 0);
+	ck_assert_uint_eq(p->image.term, 3);
+	ck_assert_int_eq(h.st.check_at, h.now + MS(2000));
+	h_persist_done(&h, 0);
+	ck_assert_uint_eq(h.st.ctr.checks, 1);
+	/* a check that fails is a device failure like any other */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 2, 0);
+	h_timer_at(&h, h.st.check_at);
+	ck_assert(find_act(&h, QACT_PERSIST)->check);
+	h_persist_done(&h, -EIO);
+	ck_assert(h.st.dev_failing);
+	/* still acks its leader: the promise on disk is unchanged */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 3, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+}
+END_TEST
+
+/* After the member left the quorum, its status still follows its server. */
+START_TEST(server_down_recorded_after_leaving)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h.now = h.st.check_at - MS(1000);
+	h_ack(&h, 1, 2, h.now, 2000);
+	h_timer_at(&h, h.st.check_at);
+	h_persist_done(&h, -EEXIST); /* another mount took our slot */
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_FAILED));
+	ck_assert_int_eq(h.st.srv, QSRV_STOPPING);
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert_int_eq(h.st.srv, QSRV_DOWN);
+	ck_assert_int_eq(h.out.count, 0);
+}
+END_TEST
+
+/*
+ * Slow writes: a candidacy's round starts when its term and vote are
+ * durable, however long that took, and lasts a timeout plus two writes.
+ */
+START_TEST(slow_device_round_from_durability)
+{
+	struct h h;
+	mono_ns asked;
+
+	h_init(&h, 1, 3, 2000);
+	h_start(&h, 3, 3, false);
+	h.now += MS(1500); /* BEGIN takes 1.5 s */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.persist_est_ns, MS(1500));
+	h_timer_at(&h, h.out.deadline);
+	ck_assert(h.st.prevote);
+	/* the spread of the timeout grew with the writes' time */
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 3, 4, QMSG_F_GRANTED);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert_int_eq(h.st.deadline, INT64_MAX); /* nothing to time out while writing */
+	asked = h.now;
+	h_timer_at(&h, asked + MS(1400));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert(!h.st.prevote);
+	h.now = asked + MS(1500);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_REQUEST_VOTE));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 2 * MS(1500));
+	ck_assert_int_lt(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS + QUORUM_ELECT_VAR_MS) +
+					     3 * MS(1500));
+	/* a vote that took a write arrives within the round */
+	h_timer_at(&h, h.now + MS(2900));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	h_msg(&h, QMSG_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+}
+END_TEST
+
+/* A candidacy still waiting on its write that ends any other way times out again. */
+START_TEST(candidate_waiting_on_write_keeps_a_deadline)
+{
+	struct h h;
+
+	for (int how = 0; how < 2; how++) {
+		h_init(&h, 1, 3, 2000);
+		h_started(&h, 5);
+		h_timer_at(&h, h.out.deadline);
+		h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 5, 6, QMSG_F_GRANTED);
+		ck_assert_int_eq(h.st.deadline, INT64_MAX);
+		if (how == 0)
+			h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 9, 10, 0); /* a greater term */
+		else
+			h_persist_done(&h, -EIO);                     /* its write failed */
+		ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+		ck_assert_int_lt(h.st.deadline, h.now + MS(10000));
+		ck_assert_int_lt(h.out.deadline, h.now + MS(10000));
+	}
+}
+END_TEST
+
+/* A voter and a pre-vote granter hold off their own elections for a round. */
+START_TEST(slow_device_backers_hold_off)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_start(&h, 3, 3, true); /* a leader on record: wait H before campaigning */
+	h.now += MS(1000);
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 3 * MS(1000));
+	h.now += MS(1000);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0);
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 3 * MS(1000));
+	h.now += MS(1000);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 2 * MS(1000));
 }
 END_TEST
 
@@ -1188,6 +1452,7 @@ struct cl {
 	struct cl_msg q[CL_QUEUE];
 	int qlen;
 	mono_ns now;
+	int64_t persist_ns;         /* how long a write takes */
 	int leader_of_term[64];
 };
 
@@ -1200,7 +1465,7 @@ static void cl_apply(struct cl *c, int i)
 
 		switch (a->type) {
 		case QACT_PERSIST:
-			c->persist_at[i] = c->now + MS(1);
+			c->persist_at[i] = c->now + c->persist_ns;
 			break;
 		case QACT_SEND:
 			for (int to = 0; to < c->n; to++) {
@@ -1232,7 +1497,16 @@ static void cl_apply(struct cl *c, int i)
 	}
 }
 
+static void cl_init_with(struct cl *c, int n, const uint64_t *terms, uint32_t hb_ms,
+			int64_t persist_ns, uint32_t breaks, uint32_t seed);
+
 static void cl_init(struct cl *c, int n, const uint64_t *terms)
+{
+	cl_init_with(c, n, terms, 1000, MS(1), 0, 0);
+}
+
+static void cl_init_with(struct cl *c, int n, const uint64_t *terms, uint32_t hb_ms,
+			 int64_t persist_ns, uint32_t breaks, uint32_t seed)
 {
 	uint64_t greatest = 0;
 
@@ -1243,9 +1517,11 @@ static void cl_init(struct cl *c, int n, const uint64_t *terms)
 		c->leader_of_term[t] = -1;
 	for (int i = 0; i < n; i++)
 		greatest = MAX(greatest, terms[i]);
+	c->persist_ns = persist_ns;
 	for (int i = 0; i < n; i++) {
-		h_init(&c->m[i], i, n, 1000);
-		c->m[i].rnd = 1000u * (unsigned)i + 1;
+		h_init(&c->m[i], i, n, hb_ms);
+		c->m[i].st.cfg.breaks = breaks;
+		c->m[i].rnd = 1000u * (unsigned)i + 1 + seed * 7919u;
 		c->m[i].now = c->now;
 		h_start(&c->m[i], terms[i], greatest, false);
 		cl_apply(c, i);
@@ -1406,6 +1682,56 @@ START_TEST(cluster_rejoin_keeps_leader)
 }
 END_TEST
 
+/*
+ * Slow devices: every write takes a large fraction of the heartbeat
+ * timeout (here up to 3/4 of it, where a candidate's write alone outlasts
+ * several election timeouts).  Elections still converge, for each of
+ * several random streams; with rounds timed from their start (the
+ * no-slow-device break) they do not.
+ */
+static int slow_cluster_elects_within(int n, int64_t persist_ns, uint32_t breaks, uint32_t seed,
+				      mono_ns limit)
+{
+	static const uint64_t terms[CL_MAX] = { 0 };
+	struct cl *c = calloc(1, sizeof(*c));
+	int leader = -1;
+	mono_ns start;
+
+	ck_assert_ptr_nonnull(c);
+	cl_init_with(c, n, terms, 2000, persist_ns, breaks, seed);
+	start = c->now;
+	while (c->now - start < limit) {
+		cl_run(c, c->now + MS(100));
+		leader = cl_leader(c);
+		if (leader >= 0 && c->m[leader].st.srv == QSRV_UP)
+			break;
+		leader = -1;
+	}
+	free(c);
+	return leader;
+}
+
+START_TEST(cluster_slow_device_converges)
+{
+	static const int64_t persist_ms[] = { 500, 1000, 1500 };
+
+	for (size_t p = 0; p < ARRAY_SIZE(persist_ms); p++)
+		for (uint32_t seed = 1; seed <= 4; seed++)
+			for (int n = 3; n <= 5; n += 2)
+				ck_assert_msg(slow_cluster_elects_within(n, MS(persist_ms[p]), 0, seed,
+									 MS(30000)) >= 0,
+					      "no serving leader in 30 s: %d members, writes of %ld ms, "
+					      "seed %u", n, (long)persist_ms[p], seed);
+}
+END_TEST
+
+START_TEST(cluster_slow_device_break_livelocks)
+{
+	ck_assert_int_lt(slow_cluster_elects_within(3, MS(1000), QBREAK_NO_SLOW_DEVICE, 1,
+						    MS(30000)), 0);
+}
+END_TEST
+
 Suite *suite_election(void)
 {
 	Suite *s = suite_create("election");
@@ -1451,6 +1777,14 @@ Suite *suite_election(void)
 	tcase_add_test(tc, no_serve_after_stepping_down);
 	tcase_add_test(tc, shutdown_follower_writes_end);
 	tcase_add_test(tc, persist_failure_leaves_quorum);
+	tcase_add_test(tc, device_failure_steps_down_retries_rejoins);
+	tcase_add_test(tc, device_failure_during_vote);
+	tcase_add_test(tc, nothing_sent_before_begin_durable);
+	tcase_add_test(tc, steady_members_check_their_block);
+	tcase_add_test(tc, server_down_recorded_after_leaving);
+	tcase_add_test(tc, slow_device_round_from_durability);
+	tcase_add_test(tc, slow_device_backers_hold_off);
+	tcase_add_test(tc, candidate_waiting_on_write_keeps_a_deadline);
 	tcase_add_test(tc, set_hb_timeout_validated);
 	tcase_add_test(tc, lowered_timeout_keeps_old_promise);
 	tcase_add_test(tc, two_leaders_same_term_higher_slot_yields);
@@ -1462,6 +1796,8 @@ Suite *suite_election(void)
 	tcase_add_test(tc, cluster_split_vote_resolves);
 	tcase_add_test(tc, cluster_member_ahead_at_start);
 	tcase_add_test(tc, cluster_rejoin_keeps_leader);
+	tcase_add_test(tc, cluster_slow_device_converges);
+	tcase_add_test(tc, cluster_slow_device_break_livelocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

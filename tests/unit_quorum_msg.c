@@ -318,7 +318,8 @@ START_TEST(name_tables_edges)
 	table_ok(quorum_invalid_name, QINV_NR, "wrong_length", "old_seq", "invalid");
 	table_ok(quorum_role_name, QROLE_LEADER + 1, "follower", "leader", "invalid");
 	table_ok(quorum_server_state_name, QSRV_STOPPING + 1, "down", "stopping", "invalid");
-	table_ok(quorum_note_text, QNOTE_NR, "started", "heartbeat timeout changed", "?");
+	table_ok(quorum_note_text, QNOTE_NR, "started",
+		 "our quorum block is written again: back in elections", "?");
 	table_ok(msg_type_name, QMSG_TYPE_END - QMSG_REQUEST_VOTE, "request_vote", "heartbeat_ack",
 		 "invalid");
 	ck_assert_str_eq(quorum_msg_type_name(0), "invalid");
