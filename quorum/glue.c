@@ -84,6 +84,8 @@ int quorum_glue_start(struct quorum_glue *g, const struct bd_qblock blocks[FUSEF
 			in->start.greatest_term = MAX(in->start.greatest_term,
 						      bd_qblock_greatest_term(&blocks[i]));
 	image_of(own, &in->start.own);
+	g->mem = *own;
+	g->have_mem = true;
 	in->start.prev_unclean = !quorum_block_ended(own);
 	in->start.leader_recorded = quorum_find_leader(blocks, readable, &leader_term) >= 0;
 	return 0;
@@ -97,13 +99,23 @@ uint64_t quorum_glue_expected_begin_rid(const struct quorum_glue *g,
 }
 
 int quorum_glue_persist(const struct quorum_glue *g, const struct quorum_action *act,
-			uint64_t ts_sec, uint32_t ts_nsec, struct bd_qblock *qb)
+			uint64_t ts_sec, uint32_t ts_nsec, bool readable, struct bd_qblock *qb)
 {
 	const struct quorum_image *img = &act->image;
+	int result = QGLUE_WRITE;
 
+	if (!readable) {
+		if (!g->have_mem)
+			return -EIO;
+		*qb = g->mem; /* rule: rebuilt whole from what we hold */
+		result = QGLUE_REPAIR;
+	}
 	/* one mount per slot: nobody else may have begun on it since we did */
 	if (qb->ev[FUSEFS_QEV_BEGIN].rid != quorum_glue_expected_begin_rid(g, act))
 		return -EEXIST;
+	if (act->check && result == QGLUE_WRITE && g->have_mem && qb->seq == g->mem.seq &&
+	    qb->write_nr == g->mem.write_nr)
+		return QGLUE_UNCHANGED;
 
 	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
 		if (!(act->events & EV_BIT(ev)))
@@ -125,5 +137,41 @@ int quorum_glue_persist(const struct quorum_glue *g, const struct quorum_action 
 		qb->seq_hwm = g->seq_base + QUORUM_SEQ_RANGE; /* our range is taken */
 	}
 	qb->seq++;
+	return result;
+}
+
+void quorum_glue_written(struct quorum_glue *g, const struct bd_qblock *qb)
+{
+	g->mem = *qb;
+	g->have_mem = true;
+}
+
+int quorum_glue_rebuild(const struct quorum_glue *g,
+			const struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], uint16_t readable,
+			uint16_t present, uint32_t max_promise_ms, uint64_t wall_ns,
+			struct bd_qblock *out)
+{
+	uint64_t greatest = 0, hwm = wall_ns;
+	uint64_t ts_sec = wall_ns / (uint64_t)NSEC_PER_SEC;
+	uint32_t ts_nsec = (uint32_t)(wall_ns % (uint64_t)NSEC_PER_SEC);
+
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (!slot_in(present, i) || i == g->slot)
+			continue;
+		if (!slot_in(readable, i))
+			return -ENODATA;
+		greatest = MAX(greatest, bd_qblock_greatest_term(&blocks[i]));
+		hwm = MAX(hwm, blocks[i].seq_hwm);
+	}
+	memset(out, 0, sizeof(*out));
+	/* BEGIN without END: the mount that follows keeps the promise below */
+	bd_qblock_set_event(out, FUSEFS_QEV_BEGIN, g->rid, greatest, ts_sec, ts_nsec);
+	bd_qblock_set_event(out, FUSEFS_QEV_TERM, g->rid, greatest, ts_sec, ts_nsec);
+	out->vote_term = greatest;
+	out->vote_slot = g->slot; /* our vote in the greatest term is spent */
+	out->hb_timeout_ms = max_promise_ms;
+	out->holder_rid = g->rid;
+	out->seq_hwm = hwm;
+	out->seq = 1;
 	return 0;
 }

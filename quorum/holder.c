@@ -102,6 +102,21 @@ int quorum_holder_self(struct quorum_holder *h)
 	return 0;
 }
 
+int quorum_process_start(uint64_t pid, uint64_t *start_ticks)
+{
+	char state;
+	int ret;
+
+	if (pid == 0)
+		return -ESRCH;
+	ret = proc_stat(pid, &state, start_ticks);
+	if (ret == -ENOENT)
+		return -ESRCH;
+	if (ret == 0 && (state == 'Z' || state == 'X'))
+		return -ESRCH;
+	return ret;
+}
+
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks)
 {
 	uint64_t ticks;

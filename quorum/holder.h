@@ -23,6 +23,8 @@ struct quorum_holder {
 
 /* Who we are: pid, process start time, boot id, host name.  0 or -errno. */
 int quorum_holder_self(struct quorum_holder *h);
+/* The start time of the live (not zombie) process pid: 0, or -ESRCH or -errno. */
+int quorum_process_start(uint64_t pid, uint64_t *start_ticks);
 /* Does the process pid exist (not a zombie) and did it start at start_ticks? */
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks);
 /* Is the block's holder a live process on this host? */

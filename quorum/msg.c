@@ -17,7 +17,8 @@
  *       48     1  to          destination slot: a datagram is for one member
  *       49     3  zero
  *       52     4  crc         crc32c of bytes 0..51
- *       56    32  tag         HMAC-SHA256 of bytes 0..55 (zeros without auth)
+ *       56    32  tag         HMAC-SHA256 of bytes 0..55 (zeros without auth,
+ *                             and then required to be zero: one encoding only)
  *
  * The decoder checks, in order: length, crc, tag, version, fsid, type,
  * sender slot (in range and present), not from our own slot, addressed to
@@ -151,7 +152,7 @@ static int reject(struct quorum_codec *c, enum quorum_invalid why)
 
 int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struct quorum_msg *m)
 {
-	static const uint8_t zero[3];
+	static const uint8_t zero[3], zero_tag[HMAC_SHA256_BYTES];
 	uint8_t tag[HMAC_SHA256_BYTES];
 	struct quorum_wire w;
 	uint64_t seq;
@@ -165,6 +166,9 @@ int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struc
 		if (hmac_sha256(&c->mac, &w, TAG_BYTES, tag) < 0 ||
 		    !hmac_equal(tag, w.tag, sizeof(tag)))
 			return reject(c, QINV_bad_tag);
+	} else if (!(c->breaks & QCODEC_BREAK_ANY_TAG) &&
+		   memcmp(w.tag, zero_tag, sizeof(zero_tag)) != 0) {
+		return reject(c, QINV_bad_tag); /* without authentication the tag is all zero */
 	}
 	if (w.version != QUORUM_WIRE_VERSION || memcmp(w.zero, zero, sizeof(zero)) != 0)
 		return reject(c, QINV_bad_version);

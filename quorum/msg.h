@@ -93,7 +93,11 @@ struct quorum_codec {
 	uint64_t tx_seq;
 	uint64_t rx_seq[FUSEFS_QUORUM_MAX_SLOTS];
 	uint64_t invalid[QINV_NR];
+	uint32_t breaks; /* QCODEC_BREAK_*: the simulator only; always 0 in fusefs-mount */
 };
+
+/* A deliberate codec bug, for the simulator to prove its checks. */
+#define QCODEC_BREAK_ANY_TAG 0x1u /* without authentication, accept any tag bytes */
 
 /* The range of sequence numbers one mount reserves (see seq_hwm in format.h). */
 #define QUORUM_SEQ_RANGE ((uint64_t)1 << 40)

@@ -482,7 +482,7 @@ static void persist_start(struct member *m, const struct quorum_action *a)
 	struct event e = { .type = E_PERSIST, .m = m->slot, .inc = m->inc };
 
 	/* the agent's read-modify-write, through the same glue */
-	if (quorum_glue_persist(&m->glue, a, (uint64_t)(W.now / NSEC_PER_SEC), 0, &nb) < 0) {
+	if (quorum_glue_persist(&m->glue, a, (uint64_t)(W.now / NSEC_PER_SEC), 0, true, &nb) < 0) {
 		violation("glue: slot %d rid %" PRIx64 " finds BEGIN rid %" PRIx64 " on its block",
 			  m->slot, m->rid, nb.ev[FUSEFS_QEV_BEGIN].rid);
 		return;

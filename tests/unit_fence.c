@@ -214,6 +214,34 @@ START_TEST(two_slot_split_each_fences_other)
 }
 END_TEST
 
+/* Unreadable blocks are possible earlier leaders: one target per slot, ours excepted. */
+START_TEST(unreadable_blocks_fenced_by_slot)
+{
+	struct quorum_fence_plan p;
+
+	reset();
+	ev(0, FUSEFS_QEV_ELECT, 0xa, 3); /* an earlier leader on record */
+	/* slots 1 (us), 2 and 4 unreadable; their entries in blk[] are zero */
+	quorum_fence_select(blk, 0x1 | 0x8, 6, 0xb, &p);
+	ck_assert_int_eq(p.count, 1);
+	quorum_fence_add_unreadable(&p, 0x2 | 0x4 | 0x10, 1);
+	ck_assert_int_eq(p.count, 3);
+	ck_assert_uint_eq(p.target[0].rid, 0xa);
+	ck_assert_int_eq(p.target[1].slot, 2);
+	ck_assert_int_eq(p.target[1].event, QUORUM_FENCE_UNREADABLE);
+	ck_assert_uint_eq(p.target[1].rid, 0);
+	ck_assert_uint_eq(p.target[1].term, 0);
+	ck_assert_int_eq(p.target[2].slot, 4);
+	/* nothing unreadable, nothing added */
+	quorum_fence_add_unreadable(&p, 0, 1);
+	ck_assert_int_eq(p.count, 3);
+	/* fifteen unreadable slots fit with fifteen readable targets */
+	p.count = QUORUM_MAX_FENCE - FUSEFS_QUORUM_MAX_SLOTS;
+	quorum_fence_add_unreadable(&p, 0x7fff, -1);
+	ck_assert_int_eq(p.count, QUORUM_MAX_FENCE);
+}
+END_TEST
+
 START_TEST(find_leader_greatest_running)
 {
 	uint64_t term;
@@ -246,6 +274,7 @@ Suite *suite_fence(void)
 	tcase_add_test(tc, one_target_per_rid);
 	tcase_add_test(tc, absent_slots_ignored);
 	tcase_add_test(tc, two_slot_split_each_fences_other);
+	tcase_add_test(tc, unreadable_blocks_fenced_by_slot);
 	tcase_add_test(tc, find_leader_greatest_running);
 	suite_add_tcase(s, tc);
 	return s;

@@ -119,7 +119,7 @@ START_TEST(persist_stamps_what_was_asked)
 	a.image.vote_term = 3;
 	a.image.vote_slot = 2;
 	a.image.hb_ms = 4000;
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000000, 5, &qb), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000000, 5, true, &qb), 0);
 	ck_assert_uint_eq(qb.seq, 1);
 	ck_assert_uint_eq(qb.write_nr, 2);
 	ck_assert_uint_eq(qb.ev[FUSEFS_QEV_BEGIN].rid, 0xaa);
@@ -137,12 +137,12 @@ START_TEST(persist_stamps_what_was_asked)
 
 	/* ELECT then STOP, each in its own write; END ends the mount */
 	a = persist_act(EVB(FUSEFS_QEV_ELECT), 4);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000001, 0, &qb), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000001, 0, true, &qb), 0);
 	ck_assert_uint_eq(qb.ev[FUSEFS_QEV_ELECT].term, 4);
 	ck_assert_uint_eq(qb.ev[FUSEFS_QEV_ELECT].write_nr, 3);
 	ck_assert_uint_eq(qb.ev[FUSEFS_QEV_TERM].term, 3); /* untouched */
 	a = persist_act(EVB(FUSEFS_QEV_STOP) | EVB(FUSEFS_QEV_END), 4);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000002, 0, &qb), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1700000002, 0, true, &qb), 0);
 	ck_assert(quorum_block_ended(&qb));
 	ck_assert_uint_eq(qb.seq, 3);
 }
@@ -165,19 +165,19 @@ START_TEST(persist_refuses_another_mounts_block)
 	qb = blk[0];
 	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 1);
 	ck_assert_uint_eq(quorum_glue_expected_begin_rid(&g, &a), 0x11);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, &qb), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &qb), 0);
 	/* after it, the block must stay ours */
 	a = persist_act(EVB(FUSEFS_QEV_TERM), 2);
 	ck_assert_uint_eq(quorum_glue_expected_begin_rid(&g, &a), 0xaa);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 2, 0, &qb), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 2, 0, true, &qb), 0);
 	bd_qblock_set_event(&qb, FUSEFS_QEV_BEGIN, 0x22, 2, 3, 0); /* someone else mounted */
 	before = qb;
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 4, 0, &qb), -EEXIST);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 4, 0, true, &qb), -EEXIST);
 	ck_assert_mem_eq(&qb, &before, sizeof(qb));
 	/* a second BEGIN of ours over someone else's is refused too */
 	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 2);
 	g.begin_rid_seen = 0x11;
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 4, 0, &qb), -EEXIST);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 4, 0, true, &qb), -EEXIST);
 }
 END_TEST
 
@@ -209,11 +209,11 @@ START_TEST(sequence_numbers_rise_across_remounts)
 	ck_assert_int_eq(quorum_glue_start(&g, blk, 0x7, &in), 0);
 	ck_assert_uint_eq(g.seq_base, 1000);
 	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 1);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, &blk[0]), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &blk[0]), 0);
 	ck_assert_uint_eq(blk[0].seq_hwm, 1000 + QUORUM_SEQ_RANGE);
 	/* later writes of this mount leave the reservation alone */
 	a = persist_act(EVB(FUSEFS_QEV_TERM), 2);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, &blk[0]), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &blk[0]), 0);
 	ck_assert_uint_eq(blk[0].seq_hwm, 1000 + QUORUM_SEQ_RANGE);
 
 	ck_assert_int_eq(quorum_codec_init(&tx1, &sb, 0, 0xaa, g.seq_base), 0);
@@ -239,11 +239,121 @@ START_TEST(sequence_numbers_rise_across_remounts)
 	ck_assert_uint_gt(got.seq, 1000 + QUORUM_SEQ_RANGE);
 	ck_assert_uint_eq(rx.invalid[QINV_old_seq], 0);
 	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 2);
-	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, &blk[0]), 0);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &blk[0]), 0);
 	ck_assert_uint_eq(blk[0].seq_hwm, 1000 + 2 * QUORUM_SEQ_RANGE);
 	quorum_codec_free(&tx1);
 	quorum_codec_free(&tx2);
 	quorum_codec_free(&rx);
+}
+END_TEST
+
+/*
+ * Repair from memory: a block that reads back bad is rebuilt from our copy
+ * of what we last wrote; a check of a block as we left it writes nothing.
+ */
+START_TEST(repair_from_memory_and_checks)
+{
+	struct quorum_holder me = holder(1, 100);
+	struct quorum_glue g;
+	struct quorum_input in;
+	struct quorum_action a;
+	struct bd_qblock qb, garbage;
+
+	reset();
+	quorum_glue_init(&g, 0, 0xaa, &me);
+	ck_assert_int_eq(quorum_glue_start(&g, blk, 0x7, &in), 0);
+	qb = blk[0];
+	a = persist_act(EVB(FUSEFS_QEV_BEGIN) | EVB(FUSEFS_QEV_TERM), 3);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &qb), QGLUE_WRITE);
+	quorum_glue_written(&g, &qb);
+	a = persist_act(EVB(FUSEFS_QEV_ELECT), 4);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 2, 0, true, &qb), QGLUE_WRITE);
+	quorum_glue_written(&g, &qb);
+	ck_assert_uint_eq(qb.seq, 2);
+
+	/* a check of the block as we left it */
+	a = persist_act(0, 4);
+	a.check = true;
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 3, 0, true, &qb), QGLUE_UNCHANGED);
+	ck_assert_uint_eq(qb.seq, 2);
+	/* the same check over garbage: rebuilt from memory, whole */
+	memset(&garbage, 0x5a, sizeof(garbage));
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 3, 0, false, &garbage), QGLUE_REPAIR);
+	ck_assert_uint_eq(garbage.seq, 3);
+	ck_assert_uint_eq(garbage.ev[FUSEFS_QEV_BEGIN].rid, 0xaa);
+	ck_assert_uint_eq(garbage.ev[FUSEFS_QEV_ELECT].term, 4);
+	ck_assert_uint_eq(garbage.ev[FUSEFS_QEV_ELECT].write_nr, qb.ev[FUSEFS_QEV_ELECT].write_nr);
+	ck_assert_uint_eq(garbage.seq_hwm, qb.seq_hwm);
+	ck_assert_str_eq(garbage.holder_host, "host1");
+	/* a new event over garbage: from memory, with the event */
+	memset(&garbage, 0xa5, sizeof(garbage));
+	a = persist_act(EVB(FUSEFS_QEV_FENCE), 4);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 4, 0, false, &garbage), QGLUE_REPAIR);
+	ck_assert_uint_eq(garbage.ev[FUSEFS_QEV_FENCE].term, 4);
+	ck_assert_uint_eq(garbage.ev[FUSEFS_QEV_TERM].term, 3);
+	/* a check of a block that changed under us (a write that failed but landed) writes */
+	qb.seq++;
+	qb.write_nr++;
+	a = persist_act(0, 4);
+	a.check = true;
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 5, 0, true, &qb), QGLUE_WRITE);
+	/* no copy at all: nothing to repair from */
+	g.have_mem = false;
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 5, 0, false, &garbage), -EIO);
+}
+END_TEST
+
+/*
+ * Rebuilding our unreadable block at a mount: term and spent vote from the
+ * greatest readable term, the longest promise kept, sequence numbers above
+ * anything the lost block can have reserved.
+ */
+START_TEST(rebuild_from_the_other_blocks)
+{
+	struct quorum_holder me = holder(1, 100);
+	struct quorum_glue g;
+	struct quorum_input in;
+	struct bd_qblock nb;
+	struct quorum_state st;
+	struct quorum_config cfg = { .our_slot = 1, .present_mask = 0x7, .votes_needed = 2,
+				     .hb_timeout_ms = 2000 };
+	struct quorum_actions out;
+	const uint64_t wall = 1700000000ull * 1000000000ull;
+
+	reset();
+	bd_qblock_set_event(&blk[0], FUSEFS_QEV_TERM, 0xa0, 7, 1, 0);
+	blk[0].vote_term = 9; /* slot 0 voted in 9 */
+	blk[0].vote_slot = 2;
+	bd_qblock_set_event(&blk[2], FUSEFS_QEV_TERM, 0xc0, 9, 1, 0); /* candidate of 9 */
+	blk[2].seq_hwm = wall + 5;
+	quorum_glue_init(&g, 1, 0xbb, &me);
+	/* another block unreadable too: the argument does not hold, refused */
+	ck_assert_int_eq(quorum_glue_rebuild(&g, blk, 0x1, 0x7, 60000, wall, &nb), -ENODATA);
+	ck_assert_int_eq(quorum_glue_rebuild(&g, blk, 0x5, 0x7, 60000, wall, &nb), 0);
+	ck_assert_uint_eq(nb.ev[FUSEFS_QEV_TERM].term, 9);
+	ck_assert_uint_eq(nb.vote_term, 9);
+	ck_assert_int_eq(nb.vote_slot, 1);
+	ck_assert_uint_eq(nb.hb_timeout_ms, 60000);
+	ck_assert(!quorum_block_ended(&nb));
+	ck_assert_uint_eq(nb.seq_hwm, wall + 5);
+	ck_assert_uint_eq(nb.ev[FUSEFS_QEV_ELECT].term, 0);
+
+	/* the mount on it: term 9, no vote to give in 9, sticky for the promise */
+	blk[1] = nb;
+	ck_assert_int_eq(quorum_glue_start(&g, blk, 0x7, &in), 0);
+	ck_assert_uint_ge(g.seq_base, wall + 5);
+	ck_assert(in.start.prev_unclean);
+	quorum_init(&st, &cfg);
+	in.random = 1;
+	quorum_step(&st, &in, 1000000000, &out);
+	ck_assert_uint_eq(st.term, 9);
+	ck_assert_int_eq(st.vote_for, 1);
+	ck_assert_int_ge(st.sticky_until, 1000000000 + 60000ll * 1000000);
+	/* the BEGIN of that mount goes over the rebuilt one */
+	ck_assert_int_eq(out.act[out.count - 1].type, QACT_PERSIST);
+	ck_assert_int_eq(quorum_glue_persist(&g, &out.act[out.count - 1], 1, 0, true, &blk[1]),
+			 QGLUE_WRITE);
+	ck_assert_uint_eq(blk[1].seq_hwm, g.seq_base + QUORUM_SEQ_RANGE);
 }
 END_TEST
 
@@ -256,6 +366,8 @@ Suite *suite_glue(void)
 	tcase_add_test(tc, persist_stamps_what_was_asked);
 	tcase_add_test(tc, persist_refuses_another_mounts_block);
 	tcase_add_test(tc, sequence_numbers_rise_across_remounts);
+	tcase_add_test(tc, repair_from_memory_and_checks);
+	tcase_add_test(tc, rebuild_from_the_other_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -275,6 +275,30 @@ START_TEST(random_and_truncated_bytes)
 }
 END_TEST
 
+/* Without authentication the tag is all zero, and nothing else is accepted. */
+START_TEST(unauthenticated_tag_must_be_zero)
+{
+	uint8_t buf[QUORUM_MSG_WIRE_BYTES];
+	struct quorum_msg m;
+	struct pair p;
+
+	pair_init(&p, false);
+	encode(&p, QMSG_HEARTBEAT, buf);
+	for (int i = 56; i < QUORUM_MSG_WIRE_BYTES; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	ck_assert_int_eq(quorum_msg_decode(&p.rx, buf, sizeof(buf), &m), 0);
+	for (int i = 56; i < QUORUM_MSG_WIRE_BYTES; i += 7) {
+		encode(&p, QMSG_HEARTBEAT, buf);
+		buf[i] = 0x01;
+		expect_reject(&p, buf, QUORUM_MSG_WIRE_BYTES, QINV_bad_tag);
+	}
+	/* and the canonical one still goes through afterwards */
+	encode(&p, QMSG_HEARTBEAT, buf);
+	ck_assert_int_eq(quorum_msg_decode(&p.rx, buf, sizeof(buf), &m), 0);
+	pair_free(&p);
+}
+END_TEST
+
 START_TEST(names)
 {
 	ck_assert_str_eq(quorum_msg_type_name(QMSG_PRE_VOTE), "pre_vote");
@@ -338,6 +362,7 @@ Suite *suite_quorum_msg(void)
 	tcase_add_test(tc, replay_and_old_sequence_rejected);
 	tcase_add_test(tc, auth_mismatch_rejected);
 	tcase_add_test(tc, name_tables_edges);
+	tcase_add_test(tc, unauthenticated_tag_must_be_zero);
 	tcase_add_test(tc, random_and_truncated_bytes);
 	tcase_add_test(tc, names);
 	suite_add_tcase(s, tc);
