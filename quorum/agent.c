@@ -105,6 +105,7 @@ struct quorum_agent {
 	struct quorum_state st;
 	struct quorum_input start_in; /* what the blocks said, read before the thread */
 	struct quorum_glue glue;      /* blocks <-> the election (quorum/glue.c) */
+	bool reserve_wanted;          /* our sequence numbers run low: write the block soon */
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t rng;
@@ -307,6 +308,12 @@ static void agent_step(struct quorum_agent *a, struct quorum_input *in)
 	ctr_add(a, QCTR_steps, 1);
 	apply_actions(a, &out);
 	publish(a);
+	if (a->reserve_wanted) {
+		struct quorum_input more = { .type = QIN_RESERVE };
+
+		a->reserve_wanted = false;
+		agent_step(a, &more);
+	}
 }
 
 /* ---- sends ---- */
@@ -333,8 +340,11 @@ static void send_one(struct quorum_agent *a, int to, const struct quorum_msg *m)
 	if (quorum_msg_encode(&a->codec, &msg, sc->buf, sizeof(sc->buf)) < 0 ||
 	    bd_addr_to_sockaddr(&a->super.slots[to], &sc->ss, &sslen) < 0) {
 		ctr_add(a, QCTR_send_error, 1);
+		a->reserve_wanted |= a->codec.tx_seq >= a->codec.tx_limit;
 		return;
 	}
+	if (quorum_glue_seq_low(&a->glue, a->codec.tx_seq))
+		a->reserve_wanted = true;
 	sqe = get_sqe(a);
 	if (sqe == NULL) {
 		ctr_add(a, QCTR_send_error, 1);
@@ -387,6 +397,8 @@ static void persist_finish(struct quorum_agent *a, int res)
 		pthread_cond_broadcast(&a->snap_cond);
 		pthread_mutex_unlock(&a->snap_lock);
 	}
+	/* number nothing above what is reserved on disk */
+	quorum_codec_set_limit(&a->codec, a->glue.seq_reserved);
 	in.persist.res = res;
 	agent_step(a, &in);
 }
@@ -1160,6 +1172,7 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 		goto fail;
 	}
 	a->codec_ready = true;
+	quorum_codec_set_limit(&a->codec, a->glue.seq_base); /* nothing before BEGIN */
 	a->efd = eventfd(0, EFD_CLOEXEC);
 	if (a->efd < 0) {
 		ret = -errno;

@@ -1098,6 +1098,9 @@ void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns
 	case QIN_SHUTDOWN:
 		on_shutdown(&s);
 		break;
+	case QIN_RESERVE:
+		st->want_events |= IMG_FIELDS; /* the glue adds the reservation to the write */
+		break;
 	}
 
 	if (!st->failed) {

@@ -228,6 +228,7 @@ enum quorum_input_type {
 	QIN_SERVER_DOWN,    /* our server stopped (by request or on its own) */
 	QIN_SET_HB_TIMEOUT, /* change our heartbeat timeout */
 	QIN_SHUTDOWN,       /* unmount: stop the server, resign, write STOP, END */
+	QIN_RESERVE,        /* write our block soon: the driver needs more sequence numbers */
 };
 
 struct quorum_input {

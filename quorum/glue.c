@@ -4,10 +4,15 @@
  * and the simulator both call it, so they write identical blocks.
  *
  * Message sequence numbers (docs/quorum.md, "Messages"): each block keeps
- * seq_hwm, the sequence numbers its slot has used up.  A mount starts its
- * numbers at the seq_hwm it read and its BEGIN raises seq_hwm by
- * QUORUM_SEQ_RANGE, so the next mount starts above anything this one can
- * send, whatever the wall clock does.
+ * seq_hwm, the sequence numbers its slot may have used.  A mount starts its
+ * numbers at the seq_hwm it read, its BEGIN raises seq_hwm by
+ * QUORUM_SEQ_RANGE, and whenever half of what is reserved is used it
+ * reserves another range with its next write; nothing is numbered above
+ * what is durable.  So the next mount starts above anything this one can
+ * have sent, whatever the wall clock does.  Only a block rebuilt by the
+ * repair has lost its seq_hwm: it takes the wall clock's nanoseconds since
+ * the epoch, which the slot's numbers never overtake (they rise by one per
+ * message, and by QUORUM_SEQ_RANGE at most per mount).
  */
 #include "quorum/glue.h"
 
@@ -25,6 +30,7 @@ void quorum_glue_init(struct quorum_glue *g, int slot, uint64_t rid,
 	g->slot = slot;
 	g->rid = rid;
 	g->self = *self;
+	g->seq_range = QUORUM_SEQ_RANGE;
 }
 
 bool quorum_block_ended(const struct bd_qblock *qb)
@@ -110,11 +116,13 @@ int quorum_glue_persist(const struct quorum_glue *g, const struct quorum_action 
 		*qb = g->mem; /* rule: rebuilt whole from what we hold */
 		result = QGLUE_REPAIR;
 	}
-	/* one mount per slot: nobody else may have begun on it since we did */
-	if (qb->ev[FUSEFS_QEV_BEGIN].rid != quorum_glue_expected_begin_rid(g, act))
+	/* one mount per slot: nobody else may have begun on it since we did (a BEGIN of
+	 * ours whose write we took for failed may have landed after all) */
+	if (qb->ev[FUSEFS_QEV_BEGIN].rid != quorum_glue_expected_begin_rid(g, act) &&
+	    qb->ev[FUSEFS_QEV_BEGIN].rid != g->rid)
 		return -EEXIST;
 	if (act->check && result == QGLUE_WRITE && g->have_mem && qb->seq == g->mem.seq &&
-	    qb->write_nr == g->mem.write_nr)
+	    qb->write_nr == g->mem.write_nr && g->seq_wanted <= qb->seq_hwm)
 		return QGLUE_UNCHANGED;
 
 	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
@@ -134,8 +142,10 @@ int quorum_glue_persist(const struct quorum_glue *g, const struct quorum_action 
 		memcpy(qb->holder_host, g->self.host, sizeof(qb->holder_host));
 		qb->holder_pidns = g->self.pidns;
 		qb->prev_holder_rid = g->prev_holder_rid;
-		qb->seq_hwm = g->seq_base + QUORUM_SEQ_RANGE; /* our range is taken */
+		qb->seq_hwm = g->seq_base + g->seq_range; /* our first range is taken */
 	}
+	if (qb->ev[FUSEFS_QEV_BEGIN].rid == g->rid || (act->events & EV_BIT(FUSEFS_QEV_BEGIN)))
+		qb->seq_hwm = MAX(qb->seq_hwm, g->seq_wanted); /* and more, once begun */
 	qb->seq++;
 	return result;
 }
@@ -144,6 +154,17 @@ void quorum_glue_written(struct quorum_glue *g, const struct bd_qblock *qb)
 {
 	g->mem = *qb;
 	g->have_mem = true;
+	if (qb->ev[FUSEFS_QEV_BEGIN].rid == g->rid)
+		g->seq_reserved = MAX(g->seq_reserved, qb->seq_hwm);
+}
+
+bool quorum_glue_seq_low(struct quorum_glue *g, uint64_t tx_seq)
+{
+	if (g->seq_reserved == 0 || tx_seq + g->seq_range / 2 <= g->seq_reserved ||
+	    g->seq_wanted > g->seq_reserved)
+		return false; /* not begun, plenty left, or asked for already */
+	g->seq_wanted = MAX(g->seq_reserved, tx_seq) + g->seq_range;
+	return true;
 }
 
 int quorum_glue_rebuild(const struct quorum_glue *g,

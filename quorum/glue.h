@@ -13,7 +13,9 @@
  *    the asked-for events are stamped with our rid and the wall-clock time
  *    the caller passes in, the vote and the promised heartbeat timeout are
  *    set, and a BEGIN also records the holder (rid, process, host) and
- *    reserves our range of message sequence numbers by raising seq_hwm.
+ *    reserves our first range of message sequence numbers by raising
+ *    seq_hwm; the driver asks for more before they run out
+ *    (quorum_glue_seq_low, then a write the election makes for QIN_RESERVE).
  *  - Repair (docs/quorum.md, "Repair"): the glue keeps a copy of our block
  *    as last written; a block that reads back bad is rebuilt from it, and a
  *    check that finds the block as we left it writes nothing.  At a mount
@@ -43,6 +45,9 @@ struct quorum_glue {
 	uint64_t prev_holder_rid;   /* the slot's last mount, when known to be gone */
 	bool prev_holder_elsewhere; /* the last mount ended uncleanly on another host */
 	uint64_t seq_base;          /* our message sequence numbers start above this */
+	uint64_t seq_reserved;      /* durable: our numbers may go up to this (0 before BEGIN) */
+	uint64_t seq_wanted;        /* the next write raises seq_hwm to this */
+	uint64_t seq_range;         /* numbers per reservation: QUORUM_SEQ_RANGE (tests: less) */
 	/* our block as we last wrote it, or read it at start */
 	bool have_mem;
 	struct bd_qblock mem;
@@ -81,6 +86,11 @@ int quorum_glue_persist(const struct quorum_glue *g, const struct quorum_action 
 			uint64_t ts_sec, uint32_t ts_nsec, bool readable, struct bd_qblock *qb);
 /* qb is durable on the device: it is our copy from now on. */
 void quorum_glue_written(struct quorum_glue *g, const struct bd_qblock *qb);
+/*
+ * tx_seq is the last sequence number we used: true when the reservation is
+ * half used up (a reservation more is then wanted: write the block soon).
+ */
+bool quorum_glue_seq_low(struct quorum_glue *g, uint64_t tx_seq);
 
 /*
  * Our own block failed verification at a mount: the block to write in its

@@ -94,6 +94,7 @@ int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_
 	c->our_slot = our_slot;
 	c->rid = rid;
 	c->tx_seq = seq_base;
+	c->tx_limit = UINT64_MAX;
 	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
 		if (bd_slot_present(s, i))
 			c->present_mask |= (uint16_t)(1u << i);
@@ -107,6 +108,11 @@ int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_
 	return 0;
 }
 
+void quorum_codec_set_limit(struct quorum_codec *c, uint64_t limit)
+{
+	c->tx_limit = limit;
+}
+
 void quorum_codec_free(struct quorum_codec *c)
 {
 	if (c->auth)
@@ -118,7 +124,7 @@ int quorum_msg_encode(struct quorum_codec *c, struct quorum_msg *m, void *buf, s
 	struct quorum_wire w;
 	int ret;
 
-	if (len < sizeof(w))
+	if (len < sizeof(w) || c->tx_seq >= c->tx_limit)
 		return -ENOSPC;
 	m->rid = c->rid;
 	m->seq = ++c->tx_seq;

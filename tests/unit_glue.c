@@ -357,6 +357,92 @@ START_TEST(rebuild_from_the_other_blocks)
 }
 END_TEST
 
+/*
+ * Reservations: BEGIN takes the first range; half-way through, the glue
+ * asks for another, which the next write (QIN_RESERVE makes one) carries;
+ * the codec numbers nothing above what is durable.
+ */
+START_TEST(sequence_reservations_extend)
+{
+	struct quorum_holder me = holder(1, 100);
+	struct quorum_codec tx;
+	struct bd_super sb;
+	struct quorum_glue g;
+	struct quorum_input in;
+	struct quorum_action a;
+	struct quorum_msg m;
+	uint8_t buf[QUORUM_MSG_WIRE_BYTES];
+	int sent = 0;
+
+	memset(&sb, 0, sizeof(sb));
+	sb.fsid = 0x1234;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(bd_addr_parse("127.0.0.1", (uint16_t)(7100 + i), &sb.slots[i]), 0);
+	reset();
+	blk[0].seq_hwm = 500;
+	quorum_glue_init(&g, 0, 0xaa, &me);
+	g.seq_range = 100;
+	ck_assert_int_eq(quorum_glue_start(&g, blk, 0x7, &in), 0);
+	ck_assert_int_eq(quorum_codec_init(&tx, &sb, 0, 0xaa, g.seq_base), 0);
+	quorum_codec_set_limit(&tx, g.seq_base); /* nothing before BEGIN */
+	memset(&m, 0, sizeof(m));
+	m.type = QMSG_HEARTBEAT;
+	m.to = 1;
+	ck_assert_int_eq(quorum_msg_encode(&tx, &m, buf, sizeof(buf)), -ENOSPC);
+	ck_assert(!quorum_glue_seq_low(&g, tx.tx_seq)); /* not begun: nothing to extend */
+
+	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 1);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &blk[0]), QGLUE_WRITE);
+	quorum_glue_written(&g, &blk[0]);
+	ck_assert_uint_eq(g.seq_reserved, 600);
+	quorum_codec_set_limit(&tx, g.seq_reserved);
+	while (quorum_msg_encode(&tx, &m, buf, sizeof(buf)) > 0) {
+		sent++;
+		if (quorum_glue_seq_low(&g, tx.tx_seq))
+			break;
+	}
+	ck_assert_int_eq(sent, 51); /* past half the range */
+	ck_assert_uint_eq(g.seq_wanted, 700);
+	ck_assert(!quorum_glue_seq_low(&g, tx.tx_seq)); /* asked once */
+	/* the rest of the range, then no more until the write lands */
+	while (quorum_msg_encode(&tx, &m, buf, sizeof(buf)) > 0)
+		sent++;
+	ck_assert_int_eq(sent, 100);
+	/* a check alone would write nothing: with a reservation wanted, it writes */
+	a = persist_act(0, 1);
+	a.check = true;
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 2, 0, true, &blk[0]), QGLUE_WRITE);
+	ck_assert_uint_eq(blk[0].seq_hwm, 700);
+	quorum_glue_written(&g, &blk[0]);
+	quorum_codec_set_limit(&tx, g.seq_reserved);
+	ck_assert_int_gt(quorum_msg_encode(&tx, &m, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(tx.tx_seq, 601);
+	quorum_codec_free(&tx);
+}
+END_TEST
+
+/* A BEGIN of ours that we took for failed but landed does not lock us out. */
+START_TEST(our_own_landed_begin_is_ours)
+{
+	struct quorum_holder me = holder(1, 100);
+	struct quorum_glue g;
+	struct quorum_input in;
+	struct quorum_action a;
+	struct bd_qblock landed;
+
+	reset();
+	bd_qblock_set_event(&blk[0], FUSEFS_QEV_BEGIN, 0x11, 1, 1, 0);
+	quorum_glue_init(&g, 0, 0xaa, &me);
+	ck_assert_int_eq(quorum_glue_start(&g, blk, 0x7, &in), 0);
+	landed = blk[0];
+	a = persist_act(EVB(FUSEFS_QEV_BEGIN), 1);
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 1, 0, true, &landed), QGLUE_WRITE);
+	/* the write timed out, but landed; the retry carries BEGIN again */
+	ck_assert_int_eq(quorum_glue_persist(&g, &a, 2, 0, true, &landed), QGLUE_WRITE);
+	ck_assert_uint_eq(landed.ev[FUSEFS_QEV_BEGIN].rid, 0xaa);
+}
+END_TEST
+
 Suite *suite_glue(void)
 {
 	Suite *s = suite_create("glue");
@@ -368,6 +454,8 @@ Suite *suite_glue(void)
 	tcase_add_test(tc, sequence_numbers_rise_across_remounts);
 	tcase_add_test(tc, repair_from_memory_and_checks);
 	tcase_add_test(tc, rebuild_from_the_other_blocks);
+	tcase_add_test(tc, sequence_reservations_extend);
+	tcase_add_test(tc, our_own_landed_begin_is_ours);
 	suite_add_tcase(s, tc);
 	return s;
 }
