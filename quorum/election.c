@@ -24,7 +24,9 @@
  *     term got ahead of a healthy leader's (a failed candidacy, or the
  *     greatest term on disk at start) follows that lower-term leader - acks
  *     it and stays sticky - as long as it voted for nobody else in its term
- *     and follows no leader of its own term; so it still backs the lease.
+ *     or in any term above that leader's, and follows no leader of its own
+ *     term; so it still backs the lease, and never the lease of a leader
+ *     older than one it may have helped elect.
  *  5. Leader lease: each HEARTBEAT carries the leader's send time; the ACK
  *     echoes it with the follower's heartbeat timeout H_f, and buys a lease
  *     until send time + 4/5 H_f.  The leader holds a lease while a majority
@@ -481,6 +483,8 @@ static void on_request_vote(struct step *s, const struct quorum_msg *m)
 	if (st->vote_for == -1) {
 		st->vote_for = m->from;
 		st->vote_sent = false;
+		st->other_vote_term = st->term;
+		st->other_vote_slot = m->from;
 		if (!broken(st, QBREAK_NO_VOTE_PERSIST))
 			want_vote(st, st->term, m->from);
 		st->deadline = election_timeout(s);
@@ -549,6 +553,7 @@ static void on_lower_heartbeat(struct step *s, const struct quorum_msg *m)
 
 	if (broken(st, QBREAK_NO_PREVOTE) || st->role == QROLE_LEADER ||
 	    (st->vote_for != -1 && st->vote_for != st->cfg.our_slot) ||
+	    (st->other_vote_term > m->term && st->other_vote_slot != m->from) ||
 	    (st->leader_same_term && s->now < st->sticky_until)) {
 		st->ctr.stale_msgs++;
 		return;
@@ -679,6 +684,15 @@ static void on_start(struct step *s)
 	st->term = MAX(MAX(own->term, own->vote_term), s->in->start.greatest_term);
 	st->vote_for = (own->vote_term == st->term && bd_slot_nr_valid(own->vote_slot)) ?
 			       own->vote_slot : -1;
+	/* the disk keeps our latest vote only: under a candidacy of ours, an earlier
+	 * vote for another may lie in any lower term, for anyone */
+	if (bd_slot_nr_valid(own->vote_slot) && own->vote_slot != st->cfg.our_slot) {
+		st->other_vote_term = own->vote_term;
+		st->other_vote_slot = own->vote_slot;
+	} else if (own->vote_slot == st->cfg.our_slot && own->vote_term > 0) {
+		st->other_vote_term = own->vote_term - 1;
+		st->other_vote_slot = -1;
+	}
 	st->role = QROLE_FOLLOWER;
 	st->leader_slot = -1;
 	st->deadline = s->in->start.leader_recorded ? s->now + hb_timeout_ns(st) :
@@ -901,6 +915,7 @@ static void flush_sends(struct step *s)
 	}
 	if (st->role == QROLE_FOLLOWER && st->vote_for >= 0 && st->vote_for != self &&
 	    !st->vote_sent && d->term >= st->term &&
+	    (st->leader_slot < 0 || st->leader_slot == st->vote_for) && /* not lost meanwhile */
 	    (broken(st, QBREAK_NO_VOTE_PERSIST) ||
 	     (d->vote_term == st->term && d->vote_slot == st->vote_for))) {
 		st->vote_sent = true;
@@ -1042,6 +1057,7 @@ void quorum_init(struct quorum_state *st, const struct quorum_config *cfg)
 	st->cfg = *cfg;
 	st->role = QROLE_FOLLOWER;
 	st->vote_for = -1;
+	st->other_vote_slot = -1;
 	st->leader_slot = -1;
 	st->durable.vote_slot = -1;
 	st->want.vote_slot = -1;

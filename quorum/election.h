@@ -166,6 +166,8 @@ struct quorum_state {
 	bool prevote;            /* candidate: still asking for pre-votes */
 	uint64_t term;
 	int vote_for;            /* our vote in term, -1: none */
+	uint64_t other_vote_term; /* the last term we voted for another slot in ... */
+	int other_vote_slot;     /* ... and for whom (-1: not known, after a restart) */
 	uint16_t vote_bits;      /* candidate: (pre-)votes received in this round */
 	mono_ns deadline;        /* follower, candidate: start an election then */
 	mono_ns retry_at;        /* candidate: ask again those who did not answer */

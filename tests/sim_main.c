@@ -141,6 +141,7 @@ enum { P_READ, P_WRITE, P_DONE };
 #define D_CORRUPT 0x1  /* a bit flipped on the way */
 #define D_REPLAY 0x2   /* a copy the network kept and sends again */
 #define D_MISSENT 0x4  /* a copy delivered to a member it was not for */
+#define D_FOREIGN 0x8  /* from a member of another filesystem on the same network */
 
 struct event {
 	int64_t t;
@@ -233,6 +234,7 @@ struct member {
 	int64_t io_busy_until;     /* a transfer the agent gave up on is out until */
 	bool refused;              /* the last mount was refused over our bad block */
 	bool reserve_wanted;       /* its sequence numbers run low (as the agent's) */
+	bool thread_stalled;       /* paused is only the quorum thread: the server still answers */
 	uint64_t rx_shadow[MAXN];  /* the codec oracle: greatest seq accepted per sender */
 	/* server */
 	enum srv_state srv;
@@ -274,6 +276,11 @@ static struct world {
 	int64_t heal_at;
 	int64_t serving_at;        /* the first serving leader after healing */
 	uint64_t repairs, refusals, rots, bursts, timeouts_io;
+	/* I10: the promise each slot's acks made (local time of its clock), to which leader */
+	struct { int64_t until; int leader; uint64_t term; } promise[MAXN];
+	uint64_t max_vote_term[MAXN]; /* the greatest term each slot voted in, on the wire */
+	struct quorum_codec foreign;  /* another filesystem's member, on the same network */
+	bool foreign_ready;
 	bool blocked[MAXN][MAXN]; /* from -> to */
 	bool use_codec;
 	int hb_max_ms;
@@ -405,6 +412,12 @@ static void check_leadership(struct member *m)
 			violation("I1: slots %d and %d both leaders in term %" PRIu64,
 				  W.leader_of_term[st->term] - 1, m->slot, st->term);
 		W.leader_of_term[st->term] = (int16_t)(m->slot + 1);
+		/* the lease claim itself: nobody is elected while another's lease runs */
+		for (int i = 0; i < W.n && W.n >= 3; i++)
+			if (i != m->slot && W.m[i].lease_end > W.now && st->term > W.m[i].lead_term)
+				violation("I4: slot %d elected in term %" PRIu64 " while slot %d's lease runs "
+					  "until %.3f ms", m->slot, st->term, i,
+					  (double)W.m[i].lease_end / 1e6);
 		if (W.first_leader_at < 0)
 			W.first_leader_at = W.now;
 		if (W.kill_at >= 0 && W.failover_at < 0 && st->term > W.killed_term)
@@ -471,8 +484,18 @@ static void check_wire_vote(int from, int to, uint64_t term)
 }
 
 /* I3: when a server starts serving, no other may be serving. */
+static bool disk_read(int slot, struct bd_qblock *qb);
+
 static void check_serve(struct member *m)
 {
+	for (int i = 0; i < W.n; i++) {
+		struct bd_qblock qb;
+
+		/* a server that is no longer the newest leader does not serve */
+		if (disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].term > m->srv_term)
+			violation("I3: slot %d serves term %" PRIu64 " though slot %d was elected in term %"
+				  PRIu64, m->slot, m->srv_term, i, qb.ev[FUSEFS_QEV_ELECT].term);
+	}
 	for (int i = 0; i < W.n; i++) {
 		struct member *o = &W.m[i];
 
@@ -492,7 +515,7 @@ static void probe_serving(void)
 	for (int i = 0; i < W.n; i++) {
 		struct member *m = &W.m[i];
 
-		if (!m->alive || m->paused || m->srv != SRV_UP ||
+		if (!m->alive || (m->paused && !m->thread_stalled) || m->srv != SRV_UP ||
 		    !quorum_may_serve(&m->st, local_now(m)))
 			continue;
 		if (serving >= 0)
@@ -525,6 +548,56 @@ static void check_sent(const struct member *m, int to, const struct quorum_msg *
 	if (msg->type == QMSG_HEARTBEAT_ACK && msg->timeout_ms > d->hb_timeout_ms)
 		violation("I7: slot %d promised %u ms, its disk holds %u", m->slot, msg->timeout_ms,
 			  d->hb_timeout_ms);
+}
+
+/*
+ * I10: a member keeps the promise its acks made (docs/quorum.md, rule 3 and
+ * "Promises survive crashes"): until it runs out, on the member's own clock
+ * and across restarts, it asks for no pre-vote, grants none, campaigns not
+ * and votes not - unless the leader it promised resigned, or a newer
+ * leader's heartbeat moved it.  And a member that voted for another
+ * candidate in a term does not back an older leader afterwards.
+ */
+static void check_promises(struct member *m, int to, const struct quorum_msg *msg)
+{
+	bool electing = msg->type == QMSG_PRE_VOTE || msg->type == QMSG_REQUEST_VOTE ||
+			msg->type == QMSG_VOTE ||
+			(msg->type == QMSG_PRE_VOTE_REPLY && (msg->flags & QMSG_F_GRANTED));
+
+	if (msg->type == QMSG_VOTE && to == W.promise[m->slot].leader)
+		electing = false; /* a vote for the leader we back, durable only now */
+	if (electing && local_now(m) < W.promise[m->slot].until)
+		violation("I10: slot %d sent %s%s %.0f ms before the promise it made to slot %d's "
+			  "lease (term %" PRIu64 ") runs out", m->slot, quorum_msg_type_name(msg->type),
+			  msg->type == QMSG_PRE_VOTE_REPLY ? " (granted)" : "",
+			  (double)(W.promise[m->slot].until - local_now(m)) / 1e6,
+			  W.promise[m->slot].leader, W.promise[m->slot].term);
+	if (msg->type == QMSG_HEARTBEAT_ACK) {
+		const struct bd_qblock *d = &m->durable;
+
+		if (msg->term < d->vote_term && d->vote_slot >= 0 && d->vote_slot != m->slot &&
+		    d->vote_slot != to)
+			violation("I10: slot %d backs slot %d's term %" PRIu64 " after voting for slot %d "
+				  "in term %" PRIu64, m->slot, to, msg->term, d->vote_slot, d->vote_term);
+		W.promise[m->slot].until = MAX(W.promise[m->slot].until,
+					       local_now(m) + MS(msg->timeout_ms));
+		W.promise[m->slot].leader = to;
+		W.promise[m->slot].term = msg->term;
+	}
+	if (msg->type == QMSG_VOTE)
+		W.max_vote_term[m->slot] = MAX(W.max_vote_term[m->slot], msg->term);
+}
+
+/* What frees a member of its promise: its leader resigned, or a newer one leads. */
+static void promise_released(const struct member *m, const struct quorum_input *in)
+{
+	const struct quorum_msg *msg = &in->msg;
+
+	if (in->type != QIN_MSG)
+		return;
+	if ((msg->type == QMSG_RESIGNATION && msg->from == W.promise[m->slot].leader) ||
+	    (msg->type == QMSG_HEARTBEAT && msg->term > W.promise[m->slot].term))
+		W.promise[m->slot].until = 0;
 }
 
 /* ---- the device: quorum blocks as bytes, the paths members reach it by ---- */
@@ -602,6 +675,7 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 
 	msg->to = (uint8_t)to;
 	check_sent(m, to, msg);
+	check_promises(m, to, msg);
 	if (msg->type == QMSG_VOTE)
 		check_wire_vote(m->slot, to, msg->term);
 	if (msg->type == QMSG_REQUEST_VOTE)
@@ -649,20 +723,31 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 		push(d);
 	}
 	/* the network keeps copies, and sends some again later, or to someone else */
-	if (W.use_codec) {
-		W.replay_ring[W.replay_count++ % ARRAY_SIZE(W.replay_ring)] = e;
-		if (W.chaos_on && rng_chance(W.p_replay)) {
-			struct event r = W.replay_ring[rng_below(MIN((uint64_t)W.replay_count,
-								    ARRAY_SIZE(W.replay_ring)))];
+	W.replay_ring[W.replay_count++ % ARRAY_SIZE(W.replay_ring)] = e;
+	if (W.chaos_on && rng_chance(W.p_replay)) {
+		struct event r = W.replay_ring[rng_below(MIN((uint64_t)W.replay_count,
+							    ARRAY_SIZE(W.replay_ring)))];
 
-			r.arg = D_REPLAY;
-			if (rng_chance(0.3)) {
-				r.m = (int)rng_below((uint64_t)W.n);
-				if (r.m != (int)r.bytes[48])
-					r.arg |= D_MISSENT;
-			}
-			r.t = W.now + rng_range(MS(1), MS(3000));
-			push(r);
+		r.arg = D_REPLAY;
+		if (W.use_codec && rng_chance(0.3)) {
+			r.m = (int)rng_below((uint64_t)W.n);
+			if (r.m != (int)r.bytes[48])
+				r.arg |= D_MISSENT;
+		}
+		r.t = W.now + rng_range(MS(1), MS(3000));
+		push(r);
+	}
+	/* and a member of another filesystem talks on the same ports */
+	if (W.use_codec && W.chaos_on && rng_chance(W.p_replay / 2)) {
+		struct event f = e;
+		struct quorum_msg fm = *msg;
+
+		W.foreign.our_slot = m->slot;
+		if (quorum_msg_encode(&W.foreign, &fm, f.bytes, sizeof(f.bytes)) > 0) {
+			f.arg = D_FOREIGN;
+			f.gen = fm.seq;
+			f.t = W.now + rng_range(MS(1), MS(50));
+			push(f);
 		}
 	}
 }
@@ -900,8 +985,15 @@ static void member_step(struct member *m, struct quorum_input *in)
 	if (!m->alive)
 		return;
 	in->random = (uint32_t)rng_next();
+	promise_released(m, in);
 	quorum_step(&m->st, in, local_now(m), &out);
 	W.steps++;
+	if (in->type == QIN_START && m->st.term < in->start.greatest_term)
+		violation("I2: slot %d started in term %" PRIu64 " below the greatest on disk, %" PRIu64,
+			  m->slot, m->st.term, in->start.greatest_term);
+	if (m->st.role == QROLE_LEADER && m->st.dev_failing)
+		violation("I9: slot %d still leads with its device failing (%s)", m->slot,
+			  errstr(m->st.dev_err));
 	apply_actions(m, &out);
 	if (!m->alive)
 		return;
@@ -964,6 +1056,10 @@ static bool repair_block(struct member *m, struct bd_qblock *blocks, uint16_t *r
 	}
 	g = nb.vote_term;
 	trace("slot %d: quorum_repair rebuilds its block at term %" PRIu64, m->slot, g);
+	if (g < W.max_vote_term[m->slot] || nb.vote_slot != m->slot)
+		violation("I2: slot %d's rebuilt block (vote term %" PRIu64 ", slot %d) could vote "
+			  "again in term %" PRIu64 ", where it voted", m->slot, g, nb.vote_slot,
+			  W.max_vote_term[m->slot]);
 	disk_write(m->slot, &nb, true);
 	disk_note(m->slot, false);
 	if (g < MAX_TERMS)
@@ -1100,6 +1196,8 @@ static int codec_expect(const struct member *m, const struct event *e)
 {
 	if (e->arg & D_CORRUPT)
 		return QINV_NR; /* rejected, for whichever check the flipped bit breaks */
+	if (e->arg & D_FOREIGN)
+		return (W.super.flags & FUSEFS_SUPER_FLAG_AUTH) ? QINV_bad_tag : QINV_other_fsid;
 	if (e->from == m->slot)
 		return QINV_from_self;
 	if (e->arg & D_MISSENT)
@@ -1130,7 +1228,7 @@ static void deliver(struct member *m, const struct event *e)
 			return;
 		m->rx_shadow[e->from] = e->gen;
 	} else {
-		if (e->arg & (D_CORRUPT | D_MISSENT))
+		if (e->arg & (D_CORRUPT | D_MISSENT | D_FOREIGN))
 			return;
 		in.msg = e->msg;
 	}
@@ -1559,6 +1657,12 @@ static void phase_begin(enum phase ph)
 					  i);
 			if (!W.m[i].alive && W.m[i].refused)
 				violation("I9: slot %d cannot mount: its quorum block was never repaired", i);
+			/* each ELECT of a member no longer leading got its STOP */
+			if (W.m[i].alive && W.m[i].st.role != QROLE_LEADER && W.m[i].srv == SRV_NONE &&
+			    disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].rid == W.m[i].rid &&
+			    qb.ev[FUSEFS_QEV_ELECT].term > qb.ev[FUSEFS_QEV_STOP].term)
+				violation("I7: slot %d's server of term %" PRIu64 " is down, but its block "
+					  "records no STOP", i, qb.ev[FUSEFS_QEV_ELECT].term);
 		}
 		return;
 	}
@@ -1652,7 +1756,10 @@ static void handle_event(struct event *e)
 	case E_PAUSE:
 		if (!W.chaos_on || !m->alive || m->paused)
 			return;
-		trace("slot %d: paused for %.0f ms", m->slot, (double)e->arg / 1e6);
+		m->thread_stalled = rng_chance(0.4);
+		trace("slot %d: %s for %.0f ms", m->slot,
+		      m->thread_stalled ? "quorum thread stalled (its server still answers)" : "paused",
+		      (double)e->arg / 1e6);
 		m->paused = true;
 		{
 			struct event r = { .type = E_RESUME, .m = e->m, .inc = m->inc, .t = W.now + e->arg };
@@ -1719,6 +1826,8 @@ static void world_free(void)
 		if (W.m[i].codec_ready)
 			quorum_codec_free(&W.m[i].codec);
 	bd_close(W.dev);
+	if (W.foreign_ready)
+		quorum_codec_free(&W.foreign);
 	free(W.leader_of_term);
 	free(W.disk_vote);
 	free(W.wire_vote);
@@ -1771,7 +1880,9 @@ static struct run_result run(uint64_t seed, int n)
 	W.p_rot = (double)rng_range(0, 100) / 100.0;
 	W.p_replay = (double)rng_range(0, 3) / 100.0;
 	W.p_long_stall = (double)rng_range(0, 3) / 1000.0;
-	W.seq_range = !W.slow && rng_chance(0.3) ? (uint64_t)rng_range(8, 200) : 0;
+	/* small reservations, extended as they run low: at least two broadcasts' worth, as
+	 * the daemon's 2^20 is for it */
+	W.seq_range = !W.slow && rng_chance(0.3) ? (uint64_t)rng_range(4 * n, 4 * n + 200) : 0;
 	W.p_loss = (double)rng_range(0, 30) / 100.0;
 	W.p_dup = (double)rng_range(0, 10) / 100.0;
 	W.p_corrupt = (double)rng_range(0, 5) / 100.0;
@@ -1787,6 +1898,15 @@ static struct run_result run(uint64_t seed, int n)
 		/* clocks run at rates within 1% of each other, from arbitrary offsets */
 		m->rate = opt.calm || opt.figures ? 1.0 : 1.0 + (double)rng_range(-50, 50) / 10000.0;
 		m->offset = rng_range(0, MS(1000000));
+	}
+	{
+		struct bd_super other = W.super; /* another filesystem: its own fsid and secret */
+
+		other.fsid ^= 0x5a5a;
+		other.cluster_secret[0] ^= 1;
+		if (quorum_codec_init(&W.foreign, &other, 0, 0xf0f0, 0) < 0)
+			die("codec init failed");
+		W.foreign_ready = true;
 	}
 	trace("seed %" PRIu64 ": %d members, codec %s, auth %s, hb max %d ms, loss %.2f dup %.2f "
 	      "delay <%" PRId64 " ms, device I/O %.1f ms", seed, n, W.use_codec ? "on" : "off",
