@@ -491,8 +491,9 @@ static void check_serve(struct member *m)
 	for (int i = 0; i < W.n; i++) {
 		struct bd_qblock qb;
 
-		/* a server that is no longer the newest leader does not serve */
-		if (disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].term > m->srv_term)
+		/* a server that is no longer the newest leader does not serve (3+ slots:
+		 * with two, fencing settles it) */
+		if (W.n >= 3 && disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].term > m->srv_term)
 			violation("I3: slot %d serves term %" PRIu64 " though slot %d was elected in term %"
 				  PRIu64, m->slot, m->srv_term, i, qb.ev[FUSEFS_QEV_ELECT].term);
 	}
@@ -595,8 +596,10 @@ static void promise_released(const struct member *m, const struct quorum_input *
 
 	if (in->type != QIN_MSG)
 		return;
+	/* (a leader of a greater term existed: the promised one's lease ended before it) */
 	if ((msg->type == QMSG_RESIGNATION && msg->from == W.promise[m->slot].leader) ||
-	    (msg->type == QMSG_HEARTBEAT && msg->term > W.promise[m->slot].term))
+	    ((msg->type == QMSG_HEARTBEAT || msg->type == QMSG_RESIGNATION) &&
+	     msg->term > W.promise[m->slot].term))
 		W.promise[m->slot].until = 0;
 }
 

@@ -620,6 +620,83 @@ START_TEST(failed_candidate_follows_lower_leader)
 }
 END_TEST
 
+/*
+ * Found by the simulator's promise check: a member that voted for another
+ * candidate in some term, and moved on to a greater term of its own, must
+ * still not back a leader older than that vote.  Nor, after a restart,
+ * one older than the term below its candidacy on disk.
+ */
+START_TEST(voter_never_backs_a_leader_older_than_its_vote)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_START };
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 2, 0, 0); /* votes for slot 1 in term 2 */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	h_msg(&h, QMSG_RESIGNATION, 1, 2, 0, 0);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 2, 3, QMSG_F_GRANTED); /* its own candidacy in 3 */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.vote_for, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 2, 1, 7, 0); /* a leader of term 1 */
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	/* the one it voted for, at a lower term than ours, it may still back */
+	h_msg(&h, QMSG_HEARTBEAT, 1, 2, 8, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+
+	/* after a restart over a candidacy of term 5 on disk */
+	h_init(&h, 0, 3, 2000);
+	in.start.own.term = 5;
+	in.start.own.vote_term = 5;
+	in.start.own.vote_slot = 0;
+	in.start.greatest_term = 5;
+	h_step(&h, in);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 3, 1, 0); /* older than anything it may have voted in */
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 1, 0); /* term 4 is the oldest vote it cannot rule out */
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+}
+END_TEST
+
+/* A vote still being written when another leader of its term appears is not sent. */
+START_TEST(late_vote_for_a_loser_not_sent)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 1, 0); /* follows slot 1 ... */
+	h_msg(&h, QMSG_RESIGNATION, 1, 4, 0, 0); /* ... which resigns */
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0); /* votes for slot 0 in term 4 */
+	ck_assert_int_eq(h.st.vote_for, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 2, 0); /* slot 1 leads term 4 after all */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+/* A sticky follower refuses a REQUEST_VOTE of its own term too, not only greater ones. */
+START_TEST(sticky_follower_refuses_same_term_request)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 5, 1, 0); /* learns term 5 from its leader: no vote cast */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 5, 0, 0); /* a candidate of the same term */
+	ck_assert_int_eq(h.st.vote_for, -1);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_uint_eq(h.st.ctr.votes_refused_sticky, 1);
+}
+END_TEST
+
 START_TEST(prevote_grant_from_member_behind_counts)
 {
 	struct h h;
@@ -1757,6 +1834,9 @@ Suite *suite_election(void)
 	tcase_add_test(tc, stale_messages_ignored);
 	tcase_add_test(tc, ahead_member_follows_lower_leader);
 	tcase_add_test(tc, failed_candidate_follows_lower_leader);
+	tcase_add_test(tc, voter_never_backs_a_leader_older_than_its_vote);
+	tcase_add_test(tc, late_vote_for_a_loser_not_sent);
+	tcase_add_test(tc, sticky_follower_refuses_same_term_request);
 	tcase_add_test(tc, prevote_grant_from_member_behind_counts);
 	tcase_add_test(tc, leader_lease_from_acks);
 	tcase_add_test(tc, leader_without_acks_steps_down);
