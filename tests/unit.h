@@ -17,6 +17,7 @@ Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);
 Suite *suite_glue(void);
+Suite *suite_agent(void);
 Suite *suite_mount(void);
 
 /*

@@ -96,6 +96,7 @@ int main(void)
 		suite_election,
 		suite_fence,
 		suite_glue,
+		suite_agent,
 		suite_mount,
 	};
 	SRunner *sr = NULL;
