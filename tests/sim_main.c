@@ -235,6 +235,7 @@ struct member {
 	bool refused;              /* the last mount was refused over our bad block */
 	bool reserve_wanted;       /* its sequence numbers run low (as the agent's) */
 	bool thread_stalled;       /* paused is only the quorum thread: the server still answers */
+	uint64_t pause_gen;        /* which pause an E_RESUME ends */
 	uint64_t rx_shadow[MAXN];  /* the codec oracle: greatest seq accepted per sender */
 	/* server */
 	enum srv_state srv;
@@ -305,6 +306,7 @@ static struct world {
 	bool rejoin_watch;
 	int settle_tries;
 	int rejoin_tries;
+	int failover_how;          /* 0 killed, 1 cut off, 2 quorum thread hung */
 	int violations;
 	char first_violation[256];
 	uint64_t steps;
@@ -412,6 +414,19 @@ static void check_leadership(struct member *m)
 			violation("I1: slots %d and %d both leaders in term %" PRIu64,
 				  W.leader_of_term[st->term] - 1, m->slot, st->term);
 		W.leader_of_term[st->term] = (int16_t)(m->slot + 1);
+		/* elected only by votes cast for it in its own term (on the wire) */
+		{
+			int votes = 0;
+
+			for (int i = 0; i < W.n; i++)
+				votes += i == m->slot ? m->durable.vote_term == st->term &&
+							       m->durable.vote_slot == m->slot :
+							W.wire_vote[i][st->term % MAX_TERMS] == m->slot + 1;
+			if (votes < st->cfg.votes_needed && !(opt.breaks & QBREAK_NO_VOTE_PERSIST))
+				violation("I1: slot %d leads term %" PRIu64 " with %d votes cast for it in "
+					  "that term, %d needed", m->slot, st->term, votes,
+					  st->cfg.votes_needed);
+		}
 		/* the lease claim itself: nobody is elected while another's lease runs */
 		for (int i = 0; i < W.n && W.n >= 3; i++)
 			if (i != m->slot && W.m[i].lease_end > W.now && st->term > W.m[i].lead_term)
@@ -1346,12 +1361,17 @@ static int current_leader(void)
 	return leader;
 }
 
-/* Every member mounted: alive, and its BEGIN durable. */
-static bool all_begun(void)
+/* A settled cluster: every member mounted (BEGIN durable) and following leader. */
+static bool all_follow(int leader)
 {
-	for (int i = 0; i < W.n; i++)
-		if (!W.m[i].alive || !W.m[i].st.begun)
+	for (int i = 0; i < W.n; i++) {
+		const struct quorum_state *st = &W.m[i].st;
+
+		if (!W.m[i].alive || W.m[i].paused || !st->begun)
 			return false;
+		if (i != leader && (st->leader_slot != leader || st->durable.term < st->term))
+			return false;
+	}
 	return true;
 }
 
@@ -1560,7 +1580,8 @@ static void phase_begin(enum phase ph)
 			struct member *m = &W.m[i];
 
 			if (m->paused) {
-				struct event e = { .type = E_RESUME, .m = i, .t = W.now };
+				struct event e = { .type = E_RESUME, .m = i, .t = W.now,
+						   .gen = m->pause_gen };
 
 				push(e);
 			} else if (!m->alive) {
@@ -1600,7 +1621,24 @@ static void phase_begin(enum phase ph)
 		W.kill_at = W.now;
 		W.killed_term = W.m[leader].st.term;
 		W.failover_at = -1;
-		member_crash(&W.m[leader], "killed to measure failover");
+		/* the leader dies, or is cut off, or its quorum thread hangs (its server still
+		 * answering): every way, another leads in time, and the old one stops serving */
+		W.failover_how = (int)rng_below(opt.calm ? 1 : 3);
+		if (W.failover_how == 0) {
+			member_crash(&W.m[leader], "killed to measure failover");
+		} else if (W.failover_how == 1) {
+			isolate(leader);
+			trace("slot %d: cut off to measure failover", leader);
+		} else {
+			struct event r = { .type = E_RESUME, .m = leader, .inc = W.m[leader].inc,
+					   .t = W.now + failover_bound() + MS(400),
+					   .gen = ++W.m[leader].pause_gen };
+
+			W.m[leader].paused = true;
+			W.m[leader].thread_stalled = true;
+			trace("slot %d: quorum thread hangs to measure failover", leader);
+			push(r);
+		}
 		{
 			struct event c = { .type = E_CHECK, .t = W.now + failover_bound(),
 					   .arg = PH_FAILOVER };
@@ -1610,13 +1648,15 @@ static void phase_begin(enum phase ph)
 		next.t = W.now + failover_bound() + MS(500);
 		break;
 	case PH_REJOIN:
+		if (W.failover_how == 1)
+			heal_network();
 		/* restart the killed leader first, and once every mount is complete (its
 		 * BEGIN durable) and a leader leads, cut off a follower */
 		for (int i = 0; i < W.n; i++)
 			if (!W.m[i].alive)
 				member_start(&W.m[i], false);
 		leader = current_leader();
-		if (W.n >= 3 && (leader < 0 || !all_begun()) && W.rejoin_tries++ < 20) {
+		if (W.n >= 3 && (leader < 0 || !all_follow(leader)) && W.rejoin_tries++ < 20) {
 			next.t = W.now + MAX(4 * io_max(), MS(100));
 			next.arg = PH_REJOIN;
 			push(next);
@@ -1663,9 +1703,10 @@ static void phase_begin(enum phase ph)
 			/* each ELECT of a member no longer leading got its STOP */
 			if (W.m[i].alive && W.m[i].st.role != QROLE_LEADER && W.m[i].srv == SRV_NONE &&
 			    disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].rid == W.m[i].rid &&
-			    qb.ev[FUSEFS_QEV_ELECT].term > qb.ev[FUSEFS_QEV_STOP].term)
+			    qb.ev[FUSEFS_QEV_ELECT].term > qb.ev[FUSEFS_QEV_STOP].term &&
+			    W.m[i].st.want.ev_term[FUSEFS_QEV_STOP] < qb.ev[FUSEFS_QEV_ELECT].term)
 				violation("I7: slot %d's server of term %" PRIu64 " is down, but its block "
-					  "records no STOP", i, qb.ev[FUSEFS_QEV_ELECT].term);
+					  "records no STOP, nor means to", i, qb.ev[FUSEFS_QEV_ELECT].term);
 		}
 		return;
 	}
@@ -1685,6 +1726,8 @@ static void handle_check(const struct event *e)
 				  (double)io_max() / 1e6);
 		break;
 	case PH_FAILOVER:
+		if (W.failover_how == 1)
+			heal_network(); /* the cut-off leader comes back, and must not unseat anyone */
 		if (W.failover_at < 0)
 			violation("I5: no new leader within %.0f ms of killing the leader of term %"
 				  PRIu64 " (device I/O up to %.0f ms)", (double)failover_bound() / 1e6,
@@ -1765,14 +1808,15 @@ static void handle_event(struct event *e)
 		      (double)e->arg / 1e6);
 		m->paused = true;
 		{
-			struct event r = { .type = E_RESUME, .m = e->m, .inc = m->inc, .t = W.now + e->arg };
+			struct event r = { .type = E_RESUME, .m = e->m, .inc = m->inc, .t = W.now + e->arg,
+					   .gen = ++m->pause_gen };
 
 			push(r);
 		}
 		return;
 	case E_RESUME:
-		if (!m->alive || !m->paused)
-			return;
+		if (!m->alive || !m->paused || e->gen != m->pause_gen)
+			return; /* not this pause's end */
 		m->paused = false;
 		trace("slot %d: resumed with %d queued events", m->slot, m->nbacklog);
 		{
