@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-faultfs
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/faultfs_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -100,6 +100,8 @@ $(BUILD)/fusefs-mount: $(BUILD)/fuse/mount_main.o $(LIB)
 $(BUILD)/fusefs-mount: PROG_LIBS = $(MOUNT_LIBS)
 $(BUILD)/fusefs-posix: $(BUILD)/tests/posix_main.o
 $(BUILD)/fusefs-posix: PROG_LIBS =
+$(BUILD)/fusefs-faultfs: $(BUILD)/tests/faultfs_main.o
+$(BUILD)/fusefs-faultfs: PROG_LIBS = $(call libs,fuse3)
 $(BUILD)/fusefs-hostile: $(BUILD)/tests/hostile_main.o $(LIB)
 $(BUILD)/fusefs-hostile: PROG_LIBS = $(call libs,liburing libcrypto)
 $(BUILD)/fusefs-sim: $(BUILD)/tests/sim_main.o $(LIB)
@@ -128,7 +130,7 @@ unit: $(UNIT)
 test: all check-layers
 	$(UNIT)
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
-	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh; do \
+	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh scripts/test-faults.sh; do \
 		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
 	@echo "make test: all tests passed"
 
@@ -138,6 +140,7 @@ asan:
 	$(Q)if [ -x scripts/test-sim.sh ]; then SIM_QUICK=1 scripts/test-sim.sh build-asan; fi
 	$(Q)if [ -x scripts/test-cli.sh ]; then scripts/test-cli.sh build-asan; fi
 	$(Q)if [ -x scripts/test-integration.sh ]; then scripts/test-integration.sh build-asan; fi
+	$(Q)if [ -x scripts/test-faults.sh ]; then scripts/test-faults.sh build-asan; fi
 
 valgrind: $(UNIT)
 	$(Q)scripts/install-deps.sh --with-valgrind
