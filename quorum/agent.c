@@ -1030,8 +1030,9 @@ static int repair_own_block(struct quorum_agent *a, struct bd_qblock *blocks, ui
 		return ret;
 	}
 	log_warn(SUB, "slot %d: rebuilt our unreadable quorum block (%s) from the other slots' "
-		 "blocks: term %" PRIu64 " with our vote in it spent; this mount will not vote or "
-		 "campaign for %d s", slot, bad, nb.vote_term, QUORUM_HB_TIMEOUT_MAX_MS / 1000);
+		 "blocks: term %" PRIu64 " with our vote in it spent; this mount keeps the longest "
+		 "promise it may have made (%d s) before it votes or campaigns, unless its leader "
+		 "resigns first", slot, bad, nb.vote_term, QUORUM_HB_TIMEOUT_MAX_MS / 1000);
 	blocks[slot] = nb;
 	*ok |= (uint16_t)(1u << slot);
 	return 0;

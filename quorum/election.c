@@ -766,6 +766,12 @@ static void on_persist_done(struct step *s)
 	st->durable = st->inflight;
 	if (st->inflight_events & EV_BIT(FUSEFS_QEV_BEGIN))
 		st->begun = true;
+	/* rule 10: a vote that took long to write still gets its round (before the
+	 * timers of this step can start an election of our own instead of sending it) */
+	if (st->role == QROLE_FOLLOWER && st->vote_for >= 0 && st->vote_for != st->cfg.our_slot &&
+	    st->durable.vote_term == st->term && st->durable.vote_slot == st->vote_for &&
+	    !st->vote_sent && !broken(st, QBREAK_NO_SLOW_DEVICE))
+		st->deadline = MAX(st->deadline, round_end(s));
 	/* how long writes take, for round lengths: rise at once, decay slowly */
 	if (!st->inflight_check && took >= 0) {
 		if (took > st->persist_est_ns)

@@ -191,7 +191,6 @@ int quorum_glue_rebuild(const struct quorum_glue *g,
 	out->vote_term = greatest;
 	out->vote_slot = g->slot; /* our vote in the greatest term is spent */
 	out->hb_timeout_ms = max_promise_ms;
-	out->holder_rid = g->rid;
 	out->seq_hwm = hwm;
 	out->seq = 1;
 	return 0;

@@ -534,6 +534,11 @@ static void probe_serving(void)
 		if (!m->alive || (m->paused && !m->thread_stalled) || m->srv != SRV_UP ||
 		    !quorum_may_serve(&m->st, local_now(m)))
 			continue;
+		/* the answer is about this instant: no lease left, no serving (a step may
+		 * be far off: the quorum thread can hang while the server answers) */
+		if (W.now >= m->lease_end)
+			violation("I4: slot %d may serve at %.3f ms, its lease ended at %.3f ms", i,
+				  (double)W.now / 1e6, (double)m->lease_end / 1e6);
 		if (serving >= 0)
 			violation("I4: slots %d and %d may both serve at %.3f ms (terms %" PRIu64
 				  " and %" PRIu64 ")", serving, i, (double)W.now / 1e6,

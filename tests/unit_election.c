@@ -1403,6 +1403,27 @@ START_TEST(candidate_waiting_on_write_keeps_a_deadline)
 }
 END_TEST
 
+/*
+ * Found on real processes with 1 s per I/O: a vote whose write outlasts the
+ * deadline set when it was cast is still sent, instead of the voter starting
+ * its own election in the step that completes the write.
+ */
+START_TEST(slow_vote_write_still_sent)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 3); /* fast writes so far: a small estimate */
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 3, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h.now = h.st.deadline + MS(2000); /* the vote write took far longer */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_int_gt(h.st.deadline, h.now);
+}
+END_TEST
+
 /* A voter and a pre-vote granter hold off their own elections for a round. */
 START_TEST(slow_device_backers_hold_off)
 {
@@ -1864,6 +1885,7 @@ Suite *suite_election(void)
 	tcase_add_test(tc, server_down_recorded_after_leaving);
 	tcase_add_test(tc, slow_device_round_from_durability);
 	tcase_add_test(tc, slow_device_backers_hold_off);
+	tcase_add_test(tc, slow_vote_write_still_sent);
 	tcase_add_test(tc, candidate_waiting_on_write_keeps_a_deadline);
 	tcase_add_test(tc, set_hb_timeout_validated);
 	tcase_add_test(tc, lowered_timeout_keeps_old_promise);

@@ -337,6 +337,7 @@ START_TEST(rebuild_from_the_other_blocks)
 	ck_assert(!quorum_block_ended(&nb));
 	ck_assert_uint_eq(nb.seq_hwm, wall + 5);
 	ck_assert_uint_eq(nb.ev[FUSEFS_QEV_ELECT].term, 0);
+	ck_assert_uint_eq(nb.holder_rid, 0); /* no holder known: the next BEGIN records ours */
 
 	/* the mount on it: term 9, no vote to give in 9, sticky for the promise */
 	blk[1] = nb;
