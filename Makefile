@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -104,6 +104,8 @@ $(BUILD)/fusefs-fsbench: $(BUILD)/tests/fsbench_main.o
 $(BUILD)/fusefs-fsbench: PROG_LIBS = -lpthread
 $(BUILD)/fusefs-crashtest: $(BUILD)/tests/crash_main.o $(LIB)
 $(BUILD)/fusefs-crashtest: PROG_LIBS = $(call libs,liburing libcrypto sqlite3)
+$(BUILD)/fusefs-faultfs: $(BUILD)/tests/faultfs_main.o
+$(BUILD)/fusefs-faultfs: PROG_LIBS = $(call libs,fuse3)
 $(BUILD)/fusefs-hostile: $(BUILD)/tests/hostile_main.o $(LIB)
 $(BUILD)/fusefs-hostile: PROG_LIBS = $(call libs,liburing libcrypto)
 $(BUILD)/fusefs-sim: $(BUILD)/tests/sim_main.o $(LIB)
@@ -134,7 +136,7 @@ test: all check-layers
 	$(UNIT)
 	$(Q)$(BUILD)/fusefs-crashtest /var/tmp/fusefs-crashtest.$$$$.img 200
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
-	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh; do \
+	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh scripts/test-faults.sh; do \
 		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 build-asan/fusefs-mount
 	$(Q)scripts/test-fs.sh $(BUILD)
@@ -147,6 +149,7 @@ asan:
 	$(Q)if [ -x scripts/test-cli.sh ]; then scripts/test-cli.sh build-asan; fi
 	$(Q)if [ -x scripts/test-integration.sh ]; then scripts/test-integration.sh build-asan; fi
 	$(Q)scripts/test-fs.sh build-asan
+	$(Q)if [ -x scripts/test-faults.sh ]; then scripts/test-faults.sh build-asan; fi
 
 valgrind: $(UNIT)
 	$(Q)scripts/install-deps.sh --with-valgrind

@@ -56,35 +56,53 @@ int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 		goto out;
 	}
 	ret = bd_qblock_decode(blk, s->fsid, bd_quorum_blkno(slot_nr), out, cwhy, sizeof(cwhy));
-	if (ret < 0)
+	if (ret < 0) {
 		snprintf(why, whylen, "quorum block of slot %d: %s", slot_nr, cwhy);
+		ret = -EBADMSG;
+	}
 out:
 	bd_free(blk);
 	return ret;
 }
 
-uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
-			 struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], char *why, size_t whylen)
+uint16_t bd_read_qblocks_each(struct bd_dev *dev, const struct bd_super *s,
+			      struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS],
+			      int res[FUSEFS_QUORUM_MAX_SLOTS],
+			      char why[FUSEFS_QUORUM_MAX_SLOTS][BD_QBLOCK_WHY_LEN])
 {
 	uint16_t ok = 0;
-	char one[256];
 
-	if (whylen > 0)
-		why[0] = '\0';
 	memset(blocks, 0, sizeof(blocks[0]) * FUSEFS_QUORUM_MAX_SLOTS);
 	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
 		blocks[i].vote_slot = -1;
+		res[i] = 0;
+		why[i][0] = '\0';
 		if (!bd_slot_present(s, i))
 			continue;
-		if (bd_read_qblock(dev, s, i, &blocks[i], one, sizeof(one)) == 0) {
+		res[i] = bd_read_qblock(dev, s, i, &blocks[i], why[i], BD_QBLOCK_WHY_LEN);
+		if (res[i] == 0) {
 			ok |= (uint16_t)(1u << i);
 			continue;
 		}
 		memset(&blocks[i], 0, sizeof(blocks[i]));
 		blocks[i].vote_slot = -1;
-		if (whylen > 0 && why[0] == '\0')
-			snprintf(why, whylen, "%s", one);
 	}
 	return ok;
 }
 
+uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
+			 struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], char *why, size_t whylen)
+{
+	char each[FUSEFS_QUORUM_MAX_SLOTS][BD_QBLOCK_WHY_LEN];
+	int res[FUSEFS_QUORUM_MAX_SLOTS];
+	uint16_t ok = bd_read_qblocks_each(dev, s, blocks, res, each);
+
+	if (whylen > 0)
+		why[0] = '\0';
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS && whylen > 0; i++)
+		if (res[i] < 0) {
+			snprintf(why, whylen, "%s", each[i]);
+			break;
+		}
+	return ok;
+}

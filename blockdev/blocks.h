@@ -15,7 +15,10 @@
 
 /* Read and decode the super block; also checks it fits the device. */
 int bd_read_super(struct bd_dev *dev, struct bd_super *out, char *why, size_t whylen);
-/* Read and decode one slot's quorum block. */
+/*
+ * Read and decode one slot's quorum block: 0, the read's error, or
+ * -EBADMSG when the block was read but failed verification.
+ */
 int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
 		   struct bd_qblock *out, char *why, size_t whylen);
 /*
@@ -25,5 +28,16 @@ int bd_read_qblock(struct bd_dev *dev, const struct bd_super *s, int slot_nr,
  */
 uint16_t bd_read_qblocks(struct bd_dev *dev, const struct bd_super *s,
 			 struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS], char *why, size_t whylen);
+
+#define BD_QBLOCK_WHY_LEN 200
+
+/*
+ * The same, with every present slot's result in res[] (as bd_read_qblock
+ * returns it; 0 for an absent slot) and its reason in why[].
+ */
+uint16_t bd_read_qblocks_each(struct bd_dev *dev, const struct bd_super *s,
+			      struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS],
+			      int res[FUSEFS_QUORUM_MAX_SLOTS],
+			      char why[FUSEFS_QUORUM_MAX_SLOTS][BD_QBLOCK_WHY_LEN]);
 
 #endif

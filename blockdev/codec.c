@@ -469,12 +469,65 @@ void bd_qblock_encode(const struct bd_qblock *qb, uint64_t fsid, uint64_t blkno,
 	bd_block_seal(out, FUSEFS_MAGIC_QUORUM, fsid, blkno, qb->seq);
 }
 
+/* The first non-zero byte of n bytes at p, or -1. */
+static long first_nonzero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * Canonical form (format.h promises it): every padding byte zero, and the
+ * vote slot a slot number or FUSEFS_NO_VOTE.  A block whose crc verifies
+ * but that breaks these was not written by us: refused like a bad crc.
+ */
+static int qblock_canonical(const struct fusefs_quorum_block *in, uint64_t blkno, char *why,
+			    size_t whylen)
+{
+	struct {
+		const char *name;
+		const void *p;
+		size_t n;
+	} pads[FUSEFS_QEV_NR + 2];
+	int count = 0;
+
+	for (int e = 0; e < FUSEFS_QEV_NR; e++)
+		pads[count++] = (typeof(pads[0])){ "event pad", in->events[e].pad,
+						   sizeof(in->events[e].pad) };
+	pads[count++] = (typeof(pads[0])){ "pad1", in->pad1, sizeof(in->pad1) };
+	pads[count++] = (typeof(pads[0])){ "pad2", in->pad2, sizeof(in->pad2) };
+	for (int i = 0; i < count; i++) {
+		long at = first_nonzero(pads[i].p, pads[i].n);
+
+		if (at >= 0) {
+			why_set(why, whylen, "block %" PRIu64 ": padding check failed: byte %zu (%s) "
+				"is 0x%02x, expected 0", blkno,
+				(size_t)((const uint8_t *)pads[i].p - (const uint8_t *)in) + (size_t)at,
+				pads[i].name, ((const uint8_t *)pads[i].p)[at]);
+			return -EIO;
+		}
+	}
+	if (!bd_slot_nr_valid(in->vote_slot) && in->vote_slot != FUSEFS_NO_VOTE) {
+		why_set(why, whylen, "block %" PRIu64 ": vote check failed: slot %u is neither a slot "
+			"nor none", blkno, in->vote_slot);
+		return -EIO;
+	}
+	return 0;
+}
+
 int bd_qblock_decode(const struct fusefs_quorum_block *in, uint64_t fsid, uint64_t blkno,
 		     struct bd_qblock *out, char *why, size_t whylen)
 {
 	int ret;
 
 	ret = block_check(in, FUSEFS_MAGIC_QUORUM, true, fsid, blkno, why, whylen);
+	if (ret < 0)
+		return ret;
+	ret = qblock_canonical(in, blkno, why, whylen);
 	if (ret < 0)
 		return ret;
 

@@ -184,11 +184,17 @@ static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 		return ret;
 	}
 	ret = bd_read_qblock(fs->dev, &fs->super, o->slot_nr, &qb, why, sizeof(why));
-	if (ret < 0) {
+	if (ret == -EBADMSG && !o->repair) {
+		say("%s: %s; mount with -o quorum_repair to rebuild it from the other slots' blocks "
+		    "(fusefs-mount(8))", o->device, why);
+		return ret;
+	}
+	if (ret < 0 && ret != -EBADMSG) {
 		say("%s: %s", o->device, why);
 		return ret;
 	}
-	ret = quorum_slot_check_free(&qb, o->slot_nr, self, why, sizeof(why));
+	/* a block that fails verification names no holder; binding the address checks */
+	ret = ret == 0 ? quorum_slot_check_free(&qb, o->slot_nr, self, why, sizeof(why)) : 0;
 	if (ret < 0) {
 		say("%s", why);
 		return ret;
@@ -314,6 +320,7 @@ int main(int argc, char **argv)
 		struct quorum_agent_config acfg = {
 			.dev = fs.dev, .super = &fs.super, .slot = o.slot_nr, .rid = fs.rid,
 			.hb_timeout_ms = o.hb_timeout_ms, .udp_fd = udp_fd, .self = self,
+			.repair = o.repair,
 		};
 
 		ret = server_create(&scfg, &server);

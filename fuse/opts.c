@@ -17,7 +17,7 @@
 
 enum {
 	KEY_DEVICE, KEY_SLOT, KEY_HB, KEY_FENCE_CMD, KEY_FENCE_TIMEOUT, KEY_SERVER_WAIT,
-	KEY_FOREGROUND, KEY_DEBUG, KEY_HELP, KEY_VERSION,
+	KEY_REPAIR, KEY_FOREGROUND, KEY_DEBUG, KEY_HELP, KEY_VERSION,
 };
 
 static const struct fuse_opt opt_spec[] = {
@@ -27,6 +27,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("fence_cmd=", KEY_FENCE_CMD),
 	FUSE_OPT_KEY("fence_timeout_ms=", KEY_FENCE_TIMEOUT),
 	FUSE_OPT_KEY("server_wait_ms=", KEY_SERVER_WAIT),
+	FUSE_OPT_KEY("quorum_repair", KEY_REPAIR),
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -118,6 +119,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 				    SERVER_WAIT_MAX_MS);
 		o->server_wait_ms = (uint32_t)n;
 		return 0;
+	case KEY_REPAIR:
+		o->repair = true;
+		return 0;
 	case KEY_FOREGROUND:
 		o->foreground = true;
 		return 0;
@@ -179,6 +183,9 @@ int mount_opts_parse(int argc, char **argv, struct mount_opts *o, char *why, siz
 		else if (c.err == 0 && (o->device == NULL || o->device[0] == '\0'))
 			fail(&c, "no metadata device: give -o metadev_path=DEVICE, or DEVICE before "
 				 "MOUNTPOINT");
+		else if (c.err == 0 && o->repair && o->slot_nr < 0)
+			fail(&c, "quorum_repair: only a quorum member has a quorum block to repair "
+				 "(give quorum_slot_nr)");
 	}
 	free(dev);
 	for (int i = 0; i < 2; i++)
@@ -216,6 +223,8 @@ void mount_usage(FILE *f)
 		"  -o fence_cmd=PATH              fence agent for earlier leaders (default: the\n"
 		"                                 local fencer, for leaders on this host)\n"
 		"  -o fence_timeout_ms=MS         deadline for each fence (%d..%d, default %d)\n"
+		"  -o quorum_repair               if our slot's quorum block fails verification,\n"
+		"                                 rebuild it from the other slots' blocks\n"
 		"  -o server_wait_ms=MS           how long a plain client's mount, and any\n"
 		"                                 operation, waits for a server to answer\n"
 		"                                 (%d..%d, default %d)\n"

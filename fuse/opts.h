@@ -25,6 +25,7 @@ struct mount_opts {
 	char *fence_cmd;
 	uint32_t fence_timeout_ms;
 	uint32_t server_wait_ms;  /* waiting for a server: a plain client's mount, every call */
+	bool repair;           /* quorum_repair: rebuild our unreadable quorum block */
 	bool foreground;
 	bool debug;
 	bool help;

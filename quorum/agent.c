@@ -23,8 +23,8 @@
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "blockdev/sockaddr.h"
-#include "quorum/fence.h"
 #include "common/prng.h"
+#include "quorum/glue.h"
 #include "common/thread.h"
 
 #include <errno.h>
@@ -47,14 +47,30 @@
 #define RECV_BYTES 128
 #define READY_TIMEOUT_MS 30000
 
+
 enum ctx_kind {
-	CTX_RECV, CTX_SEND, CTX_TIMEOUT, CTX_TIMEOUT_UPDATE, CTX_EVENTFD,
-	CTX_BLOCK_READ, CTX_BLOCK_WRITE, CTX_CANCEL,
+	CTX_RECV, CTX_SEND, CTX_TIMEOUT, CTX_TIMEOUT_UPDATE, CTX_EVENTFD, CTX_BLOCK, CTX_CANCEL,
 };
 
 struct io_ctx {
 	enum ctx_kind kind;
 	bool pending; /* an SQE is out and its CQE has not come back */
+};
+
+/*
+ * One transfer of our quorum block.  Its buffer and aio belong to the
+ * device from submission to completion.  A transfer we gave up on
+ * (abandoned: no answer within blk_timeout_ns) keeps them until its
+ * completion comes back, and until then every persist fails at once with
+ * -EBUSY: a write issued meanwhile could land before the abandoned one,
+ * which would then put an older block back.
+ */
+struct blk_req {
+	struct io_ctx io;
+	struct bd_aio aio;
+	void *buf;
+	bool abandoned;
+	mono_ns deadline; /* when we give up on it */
 };
 
 struct send_ctx {
@@ -88,13 +104,12 @@ struct quorum_agent {
 
 	struct quorum_state st;
 	struct quorum_input start_in; /* what the blocks said, read before the thread */
+	struct quorum_glue glue;      /* blocks <-> the election (quorum/glue.c) */
+	bool reserve_wanted;          /* our sequence numbers run low: write the block soon */
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t rng;
 	mono_ns deadline;
-	uint64_t begin_rid_seen; /* BEGIN's rid when we read the block at start */
-	uint64_t prev_holder_rid;
-	uint64_t seq_base;       /* our sequence numbers start above this */
 
 	/* standing operations */
 	struct io_ctx recv_io;
@@ -113,11 +128,12 @@ struct quorum_agent {
 	struct send_ctx sends[SEND_POOL];
 
 	/* the one quorum block read-modify-write in flight */
-	struct io_ctx blk_read_io;
-	struct io_ctx blk_write_io;
-	struct bd_aio blk_aio;
-	void *blk_buf;
+	struct blk_req blk;
+	struct blk_req *blk_cur;      /* the transfer of the persist in flight, NULL: none */
 	struct quorum_action persist;
+	struct bd_qblock persist_qb;  /* the block being written */
+	const char *io_what;          /* "reading" or "writing": what failed last */
+	int io_err;                   /* ... and how */
 
 	/*
 	 * Commands from other threads.  Server reports queue in order (at most
@@ -135,7 +151,7 @@ struct quorum_agent {
 	pthread_mutex_t snap_lock;
 	pthread_cond_t snap_cond;
 	struct quorum_snapshot snap;
-	bool begun;      /* our BEGIN write completed (begin_res says how) */
+	bool begun;      /* our BEGIN is durable, or cannot be (begin_res says which) */
 	int begin_res;
 	bool finished;
 
@@ -184,22 +200,36 @@ static void sqe_ctx(struct quorum_agent *a, struct io_uring_sqe *sqe, struct io_
 	ctx_pending(a, ctx);
 }
 
-/* Queue a transfer of our quorum block on the ring, completing to ctx. */
-static int block_io(struct quorum_agent *a, enum bd_aio_op op, struct io_ctx *ctx,
-		    enum ctx_kind kind)
+/* How long one transfer of our block may take before we give up on it. */
+static int64_t blk_timeout_ns(const struct quorum_agent *a)
+{
+	return MAX((int64_t)2 * a->st.cfg.hb_timeout_ms, (int64_t)1000) * NSEC_PER_MSEC;
+}
+
+/* The request, if no transfer of it is out (an abandoned one may be), or NULL. */
+static struct blk_req *blk_get(struct quorum_agent *a)
+{
+	return a->blk.io.pending ? NULL : &a->blk;
+}
+
+/* Queue a transfer of our quorum block from or into r->buf on the ring. */
+static int blk_submit(struct quorum_agent *a, struct blk_req *r, enum bd_aio_op op)
 {
 	int ret;
 
-	a->blk_aio = (struct bd_aio){
+	r->aio = (struct bd_aio){
 		.op = op, .blkno = bd_quorum_blkno(a->cfg.slot), .nr_blocks = 1,
-		.flags = op == BD_AIO_WRITE ? BD_WRITE_DURABLE : 0, .buf = a->blk_buf,
+		.flags = op == BD_AIO_WRITE ? BD_WRITE_DURABLE : 0, .buf = r->buf,
 	};
-	ret = bd_aio_prep(a->cfg.dev, &a->ring, &a->blk_aio, ctx);
-	if (ret == 0) {
-		ctx->kind = kind;
-		ctx_pending(a, ctx);
-	}
-	return ret;
+	ret = bd_aio_prep(a->cfg.dev, &a->ring, &r->aio, &r->io);
+	if (ret < 0)
+		return ret;
+	r->io.kind = CTX_BLOCK;
+	r->abandoned = false;
+	r->deadline = mono_now() + blk_timeout_ns(a);
+	ctx_pending(a, &r->io);
+	a->blk_cur = r;
+	return 0;
 }
 
 static void publish(struct quorum_agent *a)
@@ -278,6 +308,12 @@ static void agent_step(struct quorum_agent *a, struct quorum_input *in)
 	ctr_add(a, QCTR_steps, 1);
 	apply_actions(a, &out);
 	publish(a);
+	if (a->reserve_wanted) {
+		struct quorum_input more = { .type = QIN_RESERVE };
+
+		a->reserve_wanted = false;
+		agent_step(a, &more);
+	}
 }
 
 /* ---- sends ---- */
@@ -304,8 +340,11 @@ static void send_one(struct quorum_agent *a, int to, const struct quorum_msg *m)
 	if (quorum_msg_encode(&a->codec, &msg, sc->buf, sizeof(sc->buf)) < 0 ||
 	    bd_addr_to_sockaddr(&a->super.slots[to], &sc->ss, &sslen) < 0) {
 		ctr_add(a, QCTR_send_error, 1);
+		a->reserve_wanted |= a->codec.tx_seq >= a->codec.tx_limit;
 		return;
 	}
+	if (quorum_glue_seq_low(&a->glue, a->codec.tx_seq))
+		a->reserve_wanted = true;
 	sqe = get_sqe(a);
 	if (sqe == NULL) {
 		ctr_add(a, QCTR_send_error, 1);
@@ -343,105 +382,125 @@ static void on_send_done(struct quorum_agent *a, struct send_ctx *sc, int res)
 static void persist_finish(struct quorum_agent *a, int res)
 {
 	struct quorum_input in = { .type = QIN_PERSIST_DONE };
+	bool begin = a->persist.events & (1u << FUSEFS_QEV_BEGIN);
 
-	if (res < 0)
-		ctr_add(a, QCTR_block_write_errors, 1);
-	else
-		ctr_add(a, QCTR_block_writes, 1);
-	if (a->persist.events & (1u << FUSEFS_QEV_BEGIN)) {
+	a->blk_cur = NULL;
+	if (res < 0) {
+		a->io_err = res;
+		ctr_add(a, QCTR_block_io_errors, 1);
+	}
+	/* start-up waits for BEGIN durable; a transient failure is retried meanwhile */
+	if (begin && (res == 0 || quorum_error_is_permanent(res))) {
 		pthread_mutex_lock(&a->snap_lock);
 		a->begun = true;
 		a->begin_res = res;
 		pthread_cond_broadcast(&a->snap_cond);
 		pthread_mutex_unlock(&a->snap_lock);
 	}
+	/* number nothing above what is reserved on disk */
+	quorum_codec_set_limit(&a->codec, a->glue.seq_reserved);
 	in.persist.res = res;
 	agent_step(a, &in);
 }
 
+static void persist_fail(struct quorum_agent *a, const char *what, int res)
+{
+	a->io_what = what;
+	persist_finish(a, res);
+}
+
 static void persist_start(struct quorum_agent *a, const struct quorum_action *act)
 {
+	struct blk_req *r = blk_get(a);
 	int ret;
 
 	a->persist = *act;
-	ret = block_io(a, BD_AIO_READ, &a->blk_read_io, CTX_BLOCK_READ);
-	if (ret < 0) {
-		log_err(SUB, "slot %d: cannot queue the read of our quorum block: %s", a->cfg.slot,
-			errstr(ret));
-		persist_finish(a, ret);
-	}
+	ret = r != NULL ? blk_submit(a, r, BD_AIO_READ) : -EBUSY;
+	if (ret < 0)
+		persist_fail(a, r != NULL ? "queueing a read of" : "waiting for an earlier transfer of",
+			     ret);
 }
 
-static void on_block_read(struct quorum_agent *a, int res)
+static void on_block_read(struct quorum_agent *a, struct blk_req *r, int res)
 {
 	const struct quorum_action *p = &a->persist;
-	const bool begin = p->events & (1u << FUSEFS_QEV_BEGIN);
-	struct bd_qblock qb;
+	struct bd_qblock *qb = &a->persist_qb;
 	uint64_t sec;
 	uint32_t nsec;
 	char why[200];
+	bool readable;
 	int ret;
 
-	ret = bd_aio_finish(a->cfg.dev, &a->blk_aio, res);
+	ret = bd_aio_finish(a->cfg.dev, &r->aio, res);
+	ctr_add(a, QCTR_block_reads, 1);
 	if (ret < 0) {
-		log_err(SUB, "slot %d: reading our quorum block (blkno %" PRIu64 ") failed: %s",
-			a->cfg.slot, bd_quorum_blkno(a->cfg.slot), errstr(ret));
-		persist_finish(a, ret);
+		persist_fail(a, "reading", ret);
 		return;
 	}
-	ret = bd_qblock_decode(a->blk_buf, a->super.fsid, bd_quorum_blkno(a->cfg.slot), &qb, why,
-			       sizeof(why));
-	if (ret < 0) {
-		log_err(SUB, "slot %d: our quorum block is invalid, not writing it: %s", a->cfg.slot,
-			why);
-		persist_finish(a, ret);
-		return;
-	}
-	/* one mount per slot: nobody else may have begun on it since we did */
-	if (qb.ev[FUSEFS_QEV_BEGIN].rid != (begin ? a->begin_rid_seen : a->cfg.rid)) {
-		log_err(SUB, "slot %d: quorum block BEGIN rid changed to %016" PRIx64
-			" (ours %016" PRIx64 "): another mount is using quorum slot %d",
-			a->cfg.slot, qb.ev[FUSEFS_QEV_BEGIN].rid, a->cfg.rid, a->cfg.slot);
-		persist_finish(a, -EEXIST);
-		return;
-	}
-
+	readable = bd_qblock_decode(r->buf, a->super.fsid, bd_quorum_blkno(a->cfg.slot), qb, why,
+				    sizeof(why)) == 0;
 	wall_now(&sec, &nsec);
-	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
-		if (!(p->events & (1u << ev)))
-			continue;
-		bd_qblock_set_event(&qb, ev, a->cfg.rid,
-				    ev == FUSEFS_QEV_TERM ? p->image.term : p->image.ev_term[ev], sec, nsec);
+	ret = quorum_glue_persist(&a->glue, p, sec, nsec, readable, qb);
+	if (ret == -EEXIST) {
+		log_err(SUB, "slot %d: quorum block BEGIN rid changed to %016" PRIx64
+			" (expected %016" PRIx64 "): another mount is using quorum slot %d",
+			a->cfg.slot, qb->ev[FUSEFS_QEV_BEGIN].rid,
+			quorum_glue_expected_begin_rid(&a->glue, p), a->cfg.slot);
+		persist_fail(a, "checking", ret);
+		return;
 	}
-	qb.vote_term = p->image.vote_term;
-	qb.vote_slot = p->image.vote_slot;
-	qb.hb_timeout_ms = p->image.hb_ms;
-	if (begin) {
-		qb.holder_rid = a->cfg.rid;
-		qb.holder_pid = a->cfg.self.pid;
-		qb.holder_start_ticks = a->cfg.self.start_ticks;
-		memcpy(qb.holder_boot_id, a->cfg.self.boot_id, sizeof(qb.holder_boot_id));
-		memcpy(qb.holder_host, a->cfg.self.host, sizeof(qb.holder_host));
-		qb.holder_pidns = a->cfg.self.pidns;
-		qb.prev_holder_rid = a->prev_holder_rid;
-		qb.seq_hwm = a->seq_base + QUORUM_SEQ_RANGE; /* our range is taken */
+	if (ret < 0) {
+		persist_fail(a, "repairing", ret);
+		return;
 	}
-	qb.seq++;
-	bd_qblock_encode(&qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), a->blk_buf);
-
-	ret = block_io(a, BD_AIO_WRITE, &a->blk_write_io, CTX_BLOCK_WRITE);
+	if (ret == QGLUE_UNCHANGED) {
+		persist_finish(a, 0);
+		return;
+	}
+	if (ret == QGLUE_REPAIR) {
+		log_warn(SUB, "slot %d: our quorum block failed verification (%s); rewriting it "
+			 "whole from what this mount last wrote", a->cfg.slot, why);
+		ctr_add(a, QCTR_block_repairs, 1);
+	}
+	bd_qblock_encode(qb, a->super.fsid, bd_quorum_blkno(a->cfg.slot), r->buf);
+	ret = blk_submit(a, r, BD_AIO_WRITE);
 	if (ret < 0)
-		persist_finish(a, ret);
+		persist_fail(a, "queueing a write of", ret);
 }
 
-static void on_block_written(struct quorum_agent *a, int res)
+static void on_block_written(struct quorum_agent *a, struct blk_req *r, int res)
 {
-	int ret = bd_aio_finish(a->cfg.dev, &a->blk_aio, res);
+	int ret = bd_aio_finish(a->cfg.dev, &r->aio, res);
 
-	if (ret < 0)
-		log_err(SUB, "slot %d: writing our quorum block (blkno %" PRIu64 ") failed: %s",
-			a->cfg.slot, bd_quorum_blkno(a->cfg.slot), errstr(ret));
-	persist_finish(a, ret);
+	if (ret < 0) {
+		persist_fail(a, "writing", ret);
+		return;
+	}
+	ctr_add(a, QCTR_block_writes, 1);
+	quorum_glue_written(&a->glue, &a->persist_qb);
+	persist_finish(a, 0);
+}
+
+static void on_block_done(struct quorum_agent *a, struct blk_req *r, int res)
+{
+	if (r->abandoned || r != a->blk_cur)
+		return; /* we gave up on it already: its buffer is free again, nothing else */
+	if (r->aio.op == BD_AIO_READ)
+		on_block_read(a, r, res);
+	else
+		on_block_written(a, r, res);
+}
+
+/* A transfer past its deadline: give up on it, as a failed write. */
+static void check_block_timeout(struct quorum_agent *a)
+{
+	struct blk_req *r = a->blk_cur;
+
+	if (r == NULL || mono_now() < r->deadline)
+		return;
+	r->abandoned = true;
+	ctr_add(a, QCTR_block_io_timeouts, 1);
+	persist_fail(a, r->aio.op == BD_AIO_READ ? "reading" : "writing", -ETIMEDOUT);
 }
 
 /* ---- actions ---- */
@@ -472,9 +531,27 @@ static void log_note(struct quorum_agent *a, const struct quorum_action *act)
 		log_info(SUB, "slot %d: server of term %" PRId64 " stopped%s%s", a->cfg.slot, act->a,
 			 act->b ? ": " : "", act->b ? errstr((int)act->b) : "");
 		break;
-	case QNOTE_PERSIST_FAILED:
-		log_err(SUB, "slot %d: %s: %s", a->cfg.slot, quorum_note_text(act->note),
-			errstr((int)act->a));
+	case QNOTE_PERSIST_FAILED: /* QACT_FAILED says it */
+		log_debug(SUB, "slot %d: %s: %s", a->cfg.slot, quorum_note_text(act->note),
+			  errstr((int)act->a));
+		break;
+	case QNOTE_DEVICE_FAILED:
+		if (act->a == -ETIMEDOUT)
+			log_err(SUB, "slot %d: %s our quorum block (blkno %" PRIu64 ") got no answer "
+				"within %" PRId64 " ms; out of elections, retrying every %" PRId64
+				"..%d ms until the device answers", a->cfg.slot,
+				a->io_what ? a->io_what : "writing", bd_quorum_blkno(a->cfg.slot),
+				blk_timeout_ns(a) / NSEC_PER_MSEC, act->b, QUORUM_DEV_RETRY_MAX_MS);
+		else
+			log_err(SUB, "slot %d: %s our quorum block (blkno %" PRIu64 ") failed: %s; out "
+				"of elections, retrying every %" PRId64 "..%d ms until the device answers",
+				a->cfg.slot, a->io_what ? a->io_what : "writing",
+				bd_quorum_blkno(a->cfg.slot), errstr((int)act->a), act->b,
+				QUORUM_DEV_RETRY_MAX_MS);
+		break;
+	case QNOTE_DEVICE_OK:
+		log_info(SUB, "slot %d: our quorum block is written again after %" PRId64 " ms and %"
+			 PRId64 " failed attempts; back in elections", a->cfg.slot, act->a, act->b);
 		break;
 	default:
 		log_info(SUB, "slot %d term %" PRIu64 ": %s", a->cfg.slot, st->term,
@@ -584,15 +661,18 @@ static void ns_to_ts(mono_ns t, struct __kernel_timespec *ts)
 static void arm_timeout(struct quorum_agent *a)
 {
 	struct io_uring_sqe *sqe;
+	mono_ns at = a->deadline;
 
-	if (a->exit_now || a->deadline == INT64_MAX || a->to_upd_io.pending)
+	if (a->blk_cur != NULL)
+		at = MIN(at, a->blk_cur->deadline); /* give up on a transfer in time */
+	if (a->exit_now || at == INT64_MAX || a->to_upd_io.pending)
 		return;
-	if (a->to_io.pending && a->to_at == a->deadline)
+	if (a->to_io.pending && a->to_at == at)
 		return;
 	sqe = get_sqe(a);
 	if (sqe == NULL)
 		return;
-	ns_to_ts(a->deadline, &a->to_ts);
+	ns_to_ts(at, &a->to_ts);
 	if (a->to_io.pending) {
 		a->to_upd_io.kind = CTX_TIMEOUT_UPDATE;
 		/* the timeout keeps the clock it was armed with; a clock flag here is EINVAL */
@@ -604,7 +684,7 @@ static void arm_timeout(struct quorum_agent *a)
 		io_uring_prep_timeout(sqe, &a->to_ts, 0, IORING_TIMEOUT_ABS | IORING_TIMEOUT_BOOTTIME);
 		sqe_ctx(a, sqe, &a->to_io);
 	}
-	a->to_at = a->deadline;
+	a->to_at = at;
 }
 
 /* ---- completions ---- */
@@ -697,6 +777,7 @@ static void handle_cqe(struct quorum_agent *a, struct io_uring_cqe *cqe)
 	case CTX_TIMEOUT:
 		/* -ETIME: it fired; any wakeup is fine for the machine */
 		a->to_at = INT64_MAX;
+		check_block_timeout(a);
 		memset(&in, 0, sizeof(in));
 		in.type = QIN_TIMER;
 		agent_step(a, &in);
@@ -711,11 +792,8 @@ static void handle_cqe(struct quorum_agent *a, struct io_uring_cqe *cqe)
 		if (cqe->res == (int)sizeof(a->efd_val))
 			on_commands(a);
 		break;
-	case CTX_BLOCK_READ:
-		on_block_read(a, cqe->res);
-		break;
-	case CTX_BLOCK_WRITE:
-		on_block_written(a, cqe->res);
+	case CTX_BLOCK:
+		on_block_done(a, (struct blk_req *)ctx, cqe->res);
 		break;
 	case CTX_CANCEL:
 		break;
@@ -914,53 +992,91 @@ int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct qu
  * what QIN_START tells the machine.  All before the thread exists, so the
  * start-up timeout covers everything the thread does.
  */
+/*
+ * Our own block failed verification and the mount asked for the repair:
+ * rebuild it from the other slots' blocks (quorum_glue_rebuild, safety
+ * argument in docs/quorum.md) and write it durably before anything else.
+ */
+static int repair_own_block(struct quorum_agent *a, struct bd_qblock *blocks, uint16_t *ok,
+			    const char *bad, char *why, size_t whylen)
+{
+	const int slot = a->cfg.slot;
+	struct bd_qblock nb;
+	uint64_t sec;
+	uint32_t nsec;
+	void *buf;
+	int ret;
+
+	wall_now(&sec, &nsec);
+	ret = quorum_glue_rebuild(&a->glue, blocks, *ok, bd_present_mask(&a->super),
+				  QUORUM_HB_TIMEOUT_MAX_MS, sec * (uint64_t)NSEC_PER_SEC + nsec, &nb);
+	if (ret < 0) {
+		snprintf(why, whylen, "%s; quorum_repair cannot rebuild it: another slot's quorum "
+			 "block is unreadable too, and the rebuilt term must come from all of them",
+			 bad);
+		return ret;
+	}
+	buf = bd_alloc(1);
+	if (buf == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	bd_qblock_encode(&nb, a->super.fsid, bd_quorum_blkno(slot), buf);
+	ret = bd_write(a->cfg.dev, bd_quorum_blkno(slot), buf, 1, BD_WRITE_DURABLE);
+	bd_free(buf);
+	if (ret < 0) {
+		snprintf(why, whylen, "quorum_repair: writing the rebuilt quorum block of slot %d "
+			 "(blkno %" PRIu64 ") failed: %s", slot, bd_quorum_blkno(slot), errstr(ret));
+		return ret;
+	}
+	log_warn(SUB, "slot %d: rebuilt our unreadable quorum block (%s) from the other slots' "
+		 "blocks: term %" PRIu64 " with our vote in it spent; this mount keeps the longest "
+		 "promise it may have made (%d s) before it votes or campaigns, unless its leader "
+		 "resigns first", slot, bad, nb.vote_term, QUORUM_HB_TIMEOUT_MAX_MS / 1000);
+	blocks[slot] = nb;
+	*ok |= (uint16_t)(1u << slot);
+	return 0;
+}
+
 static int read_start_state(struct quorum_agent *a, char *why, size_t whylen)
 {
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
-	const struct bd_qblock *own = &blocks[a->cfg.slot];
-	struct quorum_input *in = &a->start_in;
-	char bwhy[200];
+	char bwhy[FUSEFS_QUORUM_MAX_SLOTS][BD_QBLOCK_WHY_LEN];
+	int res[FUSEFS_QUORUM_MAX_SLOTS];
+	const int slot = a->cfg.slot;
+	const struct bd_qblock *own = &blocks[slot];
 	uint16_t ok;
-	uint64_t leader_term;
 	int ret;
 
-	ok = bd_read_qblocks(a->cfg.dev, &a->super, blocks, bwhy, sizeof(bwhy));
-	if (!(ok & (1u << a->cfg.slot))) {
-		snprintf(why, whylen, "cannot read our own quorum block: %s", bwhy);
-		return -EIO;
+	ok = bd_read_qblocks_each(a->cfg.dev, &a->super, blocks, res, bwhy);
+	if (res[slot] == -EBADMSG && a->cfg.repair) {
+		ret = repair_own_block(a, blocks, &ok, bwhy[slot], why, whylen);
+		if (ret < 0)
+			return ret;
+	} else if (res[slot] == -EBADMSG) {
+		snprintf(why, whylen, "%s; mount with -o quorum_repair to rebuild it from the other "
+			 "slots' blocks (fusefs-mount(8))", bwhy[slot]);
+		return res[slot];
+	} else if (res[slot] < 0) {
+		snprintf(why, whylen, "cannot read our own quorum block: %s", bwhy[slot]);
+		return res[slot];
 	}
-	if (ok != bd_present_mask(&a->super))
-		log_warn(SUB, "slot %d: ignoring an unreadable quorum block: %s", a->cfg.slot, bwhy);
-	ret = quorum_slot_check_free(own, a->cfg.slot, &a->cfg.self, why, whylen);
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (res[i] < 0 && i != slot)
+			log_warn(SUB, "slot %d: %s; a new leader will fence slot %d as a possible "
+				 "earlier leader", slot, bwhy[i], i);
+	ret = quorum_slot_check_free(own, slot, &a->cfg.self, why, whylen);
 	if (ret < 0)
 		return ret;
-
-	a->begin_rid_seen = own->ev[FUSEFS_QEV_BEGIN].rid;
-	a->seq_base = own->seq_hwm;
-	a->prev_holder_rid = 0;
-	if (own->holder_rid != 0) {
-		if (quorum_block_ended(own) || quorum_holder_same_host(own, &a->cfg.self))
-			a->prev_holder_rid = own->holder_rid; /* it is gone: ended, or dead here */
-		else
-			log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
-				 "unmount cleanly and ran on another host; if it was a leader it will be "
-				 "fenced", a->cfg.slot, own->holder_rid, own->holder_host);
+	ret = quorum_glue_start(&a->glue, blocks, ok, &a->start_in);
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot read our own quorum block");
+		return ret;
 	}
-
-	memset(in, 0, sizeof(*in));
-	in->type = QIN_START;
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
-		if (ok & (1u << i))
-			in->start.greatest_term = MAX(in->start.greatest_term,
-						      bd_qblock_greatest_term(&blocks[i]));
-	in->start.own.term = own->ev[FUSEFS_QEV_TERM].term;
-	in->start.own.vote_term = own->vote_term;
-	in->start.own.vote_slot = own->vote_slot;
-	in->start.own.hb_ms = own->hb_timeout_ms;
-	for (int e = 0; e < FUSEFS_QEV_NR; e++)
-		in->start.own.ev_term[e] = own->ev[e].term;
-	in->start.prev_unclean = !quorum_block_ended(own);
-	in->start.leader_recorded = quorum_find_leader(blocks, ok, &leader_term) >= 0;
+	if (a->glue.prev_holder_elsewhere)
+		log_warn(SUB, "slot %d: the last mount (rid %016" PRIx64 " on %s) did not "
+			 "unmount cleanly and ran on another host; if it was a leader it will be "
+			 "fenced", slot, own->holder_rid, own->holder_host);
 	return 0;
 }
 
@@ -980,7 +1096,7 @@ static void agent_release(struct quorum_agent *a)
 		close(a->cfg.udp_fd);
 	if (a->codec_ready)
 		quorum_codec_free(&a->codec);
-	bd_free(a->blk_buf);
+	bd_free(a->blk.buf);
 	pthread_mutex_destroy(&a->cmd_lock);
 	pthread_mutex_destroy(&a->snap_lock);
 	pthread_cond_destroy(&a->snap_cond);
@@ -1039,10 +1155,11 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	a->snap.slot = cfg->slot;
 	a->snap.rid = cfg->rid;
 	quorum_init(&a->st, &qcfg);
+	quorum_glue_init(&a->glue, cfg->slot, cfg->rid, &cfg->self);
 	a->snap.st = a->st;
 
-	a->blk_buf = bd_alloc(1);
-	if (a->blk_buf == NULL || RAND_bytes((unsigned char *)&a->rng, sizeof(a->rng)) != 1) {
+	a->blk.buf = bd_alloc(1);
+	if (a->blk.buf == NULL || RAND_bytes((unsigned char *)&a->rng, sizeof(a->rng)) != 1) {
 		snprintf(why, whylen, "out of memory or randomness");
 		ret = -ENOMEM;
 		goto fail;
@@ -1050,12 +1167,13 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	ret = read_start_state(a, why, whylen);
 	if (ret < 0)
 		goto fail;
-	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->seq_base);
+	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->glue.seq_base);
 	if (ret < 0) {
 		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
 		goto fail;
 	}
 	a->codec_ready = true;
+	quorum_codec_set_limit(&a->codec, a->glue.seq_base); /* nothing before BEGIN */
 	a->efd = eventfd(0, EFD_CLOEXEC);
 	if (a->efd < 0) {
 		ret = -errno;
@@ -1085,12 +1203,17 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	ret = a->begun ? a->begin_res : a->snap.failed ? a->snap.fail_res : -ETIMEDOUT;
 	pthread_mutex_unlock(&a->snap_lock);
 	if (ret < 0) {
-		snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block failed: %s",
-			 cfg->slot, errstr(ret));
 		a->exit_now = true;
 		push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
 		pthread_join(a->thread, NULL);
 		a->thread_started = false;
+		if (ret == -ETIMEDOUT && a->io_err < 0)
+			snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block: the "
+				 "device still fails after %d s (%s)", cfg->slot, READY_TIMEOUT_MS / 1000,
+				 errstr(a->io_err));
+		else
+			snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block "
+				 "failed: %s", cfg->slot, errstr(ret));
 		goto fail;
 	}
 	*out = a;

@@ -39,8 +39,11 @@
 	X(send_error)               \
 	X(heartbeat_sends_dropped)  \
 	X(send_pool_exhausted)      \
+	X(block_reads)              \
 	X(block_writes)             \
-	X(block_write_errors)       \
+	X(block_io_errors)          \
+	X(block_io_timeouts)        \
+	X(block_repairs)            \
 	X(steps)                    \
 	X(fences_started)           \
 	X(fences_succeeded)         \
@@ -102,6 +105,7 @@ struct quorum_agent_config {
 	int udp_fd;                   /* bound to the slot's address; the agent owns it */
 	struct quorum_holder self;
 	struct quorum_server_ops server;
+	bool repair;                  /* rebuild our block if it fails verification (quorum_repair) */
 };
 
 /*
@@ -111,8 +115,10 @@ struct quorum_agent_config {
 int quorum_bind_slot(const struct bd_super *s, int slot, int *fd, char *why, size_t whylen);
 /*
  * Check the slot is ours to take (its holder is not alive on this host),
- * start the quorum thread and wait until BEGIN is durable.  0 or -errno
- * with one line in why.
+ * start the quorum thread and wait until BEGIN is durable (a device that
+ * fails meanwhile is retried for up to 30 s).  Our own block failing
+ * verification is -EBADMSG with the repair named in why, unless
+ * cfg->repair asks for it.  0 or -errno with one line in why.
  */
 int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agent **out,
 		       char *why, size_t whylen);

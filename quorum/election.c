@@ -24,7 +24,9 @@
  *     term got ahead of a healthy leader's (a failed candidacy, or the
  *     greatest term on disk at start) follows that lower-term leader - acks
  *     it and stays sticky - as long as it voted for nobody else in its term
- *     and follows no leader of its own term; so it still backs the lease.
+ *     or in any term above that leader's, and follows no leader of its own
+ *     term; so it still backs the lease, and never the lease of a leader
+ *     older than one it may have helped elect.
  *  5. Leader lease: each HEARTBEAT carries the leader's send time; the ACK
  *     echoes it with the follower's heartbeat timeout H_f, and buys a lease
  *     until send time + 4/5 H_f.  The leader holds a lease while a majority
@@ -40,6 +42,23 @@
  *  7. A member leaving cleanly writes END only once every promise its acks
  *     made has run out (sticky_until): END tells the next mount of the slot
  *     that nothing is outstanding.
+ *  8. Nothing is sent before BEGIN is durable: BEGIN reserves the range of
+ *     sequence numbers the messages carry (quorum/glue.c).
+ *  9. A failed write of our block (an I/O error, a timeout) makes us step
+ *     down and stay out of elections - no candidacy, no votes, no pre-vote
+ *     grants - retrying the write with a backoff of 100 ms doubling to 1 s;
+ *     the first write that succeeds brings us back.  Only what retrying
+ *     cannot fix (another mount on our slot) ends our membership.  In a
+ *     steady role (a leader with a lease, a follower of a live leader) we
+ *     read our block back every min(H, 2 s), so a block gone bad is
+ *     rewritten from memory and a device gone bad is noticed.
+ * 10. Slow devices (docs/quorum.md, "Slow devices"): a candidacy's round is
+ *     timed from when its term and vote are durable, not from when it
+ *     started; a vote's from when it is durable; a round lasts an election
+ *     timeout plus twice the time our writes take (persist_est_ns), and the
+ *     timeout's random spread grows by that time too; a member that grants
+ *     a pre-vote holds off its own election for as long as the candidacy
+ *     it backs needs.
  */
 #include "quorum/election.h"
 
@@ -95,14 +114,48 @@ static uint32_t rnd(struct step *s)
 	return (uint32_t)prng_next(&state);
 }
 
+/* How long our writes take, as far as round lengths are concerned. */
+static int64_t persist_est(const struct quorum_state *st)
+{
+	return broken(st, QBREAK_NO_SLOW_DEVICE) ? 0 : st->persist_est_ns;
+}
+
+/* 250 ms plus a random spread of 100 ms plus the time our writes take. */
+static int64_t election_timeout_len(struct step *s)
+{
+	uint64_t spread = (uint64_t)MS(QUORUM_ELECT_VAR_MS) + (uint64_t)persist_est(s->st);
+	uint64_t r = rnd(s);
+
+	r = r << 32 | rnd(s);
+	return MS(QUORUM_ELECT_MIN_MS) + (int64_t)(r % spread);
+}
+
 static mono_ns election_timeout(struct step *s)
 {
-	return s->now + MS(QUORUM_ELECT_MIN_MS + rnd(s) % QUORUM_ELECT_VAR_MS);
+	if (broken(s->st, QBREAK_NO_SLOW_DEVICE))
+		return s->now + MS(QUORUM_ELECT_MIN_MS + rnd(s) % QUORUM_ELECT_VAR_MS);
+	return s->now + election_timeout_len(s);
+}
+
+/*
+ * A voting round from the moment our request (or vote) is durable: an
+ * election timeout plus two writes - a voter's vote write, and one it may
+ * have had in flight when our request came.
+ */
+static mono_ns round_end(struct step *s)
+{
+	return election_timeout(s) + 2 * persist_est(s->st);
 }
 
 static mono_ns hb_timeout_ns(const struct quorum_state *st)
 {
 	return MS(st->cfg.hb_timeout_ms);
+}
+
+/* How often a steady member reads its block back (rule 9). */
+static int64_t check_ival(const struct quorum_state *st)
+{
+	return MS(MIN(st->cfg.hb_timeout_ms, (uint32_t)QUORUM_CHECK_MAX_MS));
 }
 
 /* ---- actions ---- */
@@ -138,7 +191,7 @@ static void send_msg(struct step *s, int to, uint8_t type, uint64_t term, uint64
 	struct quorum_state *st = s->st;
 	struct quorum_action *a;
 
-	if (term > st->durable.term)
+	if (term > st->durable.term || !st->begun)
 		return;
 	a = emit(s, QACT_SEND);
 	a->to = to;
@@ -201,6 +254,8 @@ static void become(struct step *s, enum quorum_role to)
 		st->leader_same_term = false;
 	}
 	st->role = to;
+	if (to != QROLE_CANDIDATE && st->deadline == NEVER)
+		st->deadline = election_timeout(s); /* a candidacy waiting on its write */
 	st->prevote = false;
 	if (to != QROLE_LEADER)
 		st->vote_bits = 0; /* a leader keeps the votes that elected it, for status */
@@ -268,7 +323,8 @@ static void start_candidacy(struct step *s)
 	st->leader_slot = -1;
 	want_term(st, st->term);
 	want_vote(st, st->term, st->cfg.our_slot);
-	st->deadline = election_timeout(s);
+	/* the round starts once term and vote are durable (flush_sends), however long that takes */
+	st->deadline = broken(st, QBREAK_NO_SLOW_DEVICE) ? election_timeout(s) : NEVER;
 	st->ctr.elections_started++;
 	note(s, QNOTE_CANDIDATE, (int64_t)st->term, 0);
 	/* REQUEST_VOTE goes out from flush_sends() once term and vote are durable */
@@ -285,6 +341,11 @@ static void start_prevote(struct step *s)
 		return;
 	}
 
+	if (st->dev_failing) {
+		/* rule 9: no election while our block cannot be written */
+		st->deadline = MAX(s->now, st->dev_retry_at) + MS(QUORUM_ELECT_MIN_MS);
+		return;
+	}
 	if (st->srv != QSRV_DOWN) {
 		st->deadline = election_timeout(s);
 		st->ctr.candidate_server_stopping++;
@@ -381,11 +442,15 @@ static void on_prevote_request(struct step *s, const struct quorum_msg *m)
 
 	if (m->arg != m->term + 1)
 		return; /* a pre-vote proposes the sender's next term */
-	grant = m->arg > st->term && !sticky(s);
-	if (grant)
+	grant = m->arg > st->term && !sticky(s) && !st->dev_failing;
+	if (grant) {
 		st->ctr.prevotes_granted++;
-	else
+		/* rule 10: the candidacy we back needs a write and a round */
+		if (!broken(st, QBREAK_NO_SLOW_DEVICE) && st->role == QROLE_FOLLOWER)
+			st->deadline = MAX(st->deadline, round_end(s) + persist_est(st));
+	} else {
 		st->ctr.prevotes_refused++;
+	}
 	send_msg(s, m->from, QMSG_PRE_VOTE_REPLY, st->term, m->arg, grant ? QMSG_F_GRANTED : 0);
 }
 
@@ -411,12 +476,20 @@ static void on_request_vote(struct step *s, const struct quorum_msg *m)
 		st->ctr.votes_refused_sticky++;
 		return;
 	}
+	if (st->dev_failing) {
+		st->ctr.votes_refused_device++; /* a vote we cannot make durable */
+		return;
+	}
 	if (st->vote_for == -1) {
 		st->vote_for = m->from;
 		st->vote_sent = false;
+		st->other_vote_term = st->term;
+		st->other_vote_slot = m->from;
 		if (!broken(st, QBREAK_NO_VOTE_PERSIST))
 			want_vote(st, st->term, m->from);
 		st->deadline = election_timeout(s);
+		if (!broken(st, QBREAK_NO_SLOW_DEVICE))
+			st->deadline = MAX(st->deadline, round_end(s) + persist_est(st));
 		st->ctr.votes_granted++;
 		note(s, QNOTE_VOTED, (int64_t)st->term, m->from);
 	} else if (st->vote_for == m->from) {
@@ -480,6 +553,7 @@ static void on_lower_heartbeat(struct step *s, const struct quorum_msg *m)
 
 	if (broken(st, QBREAK_NO_PREVOTE) || st->role == QROLE_LEADER ||
 	    (st->vote_for != -1 && st->vote_for != st->cfg.our_slot) ||
+	    (st->other_vote_term > m->term && st->other_vote_slot != m->from) ||
 	    (st->leader_same_term && s->now < st->sticky_until)) {
 		st->ctr.stale_msgs++;
 		return;
@@ -610,6 +684,15 @@ static void on_start(struct step *s)
 	st->term = MAX(MAX(own->term, own->vote_term), s->in->start.greatest_term);
 	st->vote_for = (own->vote_term == st->term && bd_slot_nr_valid(own->vote_slot)) ?
 			       own->vote_slot : -1;
+	/* the disk keeps our latest vote only: under a candidacy of ours, an earlier
+	 * vote for another may lie in any lower term, for anyone */
+	if (bd_slot_nr_valid(own->vote_slot) && own->vote_slot != st->cfg.our_slot) {
+		st->other_vote_term = own->vote_term;
+		st->other_vote_slot = own->vote_slot;
+	} else if (own->vote_slot == st->cfg.our_slot && own->vote_term > 0) {
+		st->other_vote_term = own->vote_term - 1;
+		st->other_vote_slot = -1;
+	}
 	st->role = QROLE_FOLLOWER;
 	st->leader_slot = -1;
 	st->deadline = s->in->start.leader_recorded ? s->now + hb_timeout_ns(st) :
@@ -624,19 +707,19 @@ static void on_start(struct step *s)
 	}
 	want_term(st, st->term);
 	want_event(st, FUSEFS_QEV_BEGIN, st->term);
+	st->check_at = s->now + check_ival(st);
 	st->started = true;
 	note(s, QNOTE_STARTED, (int64_t)st->term, st->vote_for);
 }
 
-static void on_persist_done(struct step *s)
+/* Rule 9: a write failed; step down and retry, unless retrying cannot help. */
+static void on_persist_failed(struct step *s, int res)
 {
 	struct quorum_state *st = s->st;
-	int res = s->in->persist.res;
+	uint32_t backoff_ms;
 
-	if (!st->persist_busy)
-		return;
-	st->persist_busy = false;
-	if (res < 0) {
+	st->ctr.device_failures++;
+	if (quorum_error_is_permanent(res) || broken(st, QBREAK_NO_DEVICE_RETRY)) {
 		/* we cannot keep our promises without our block: leave the quorum */
 		st->failed = true;
 		st->fail_res = res;
@@ -645,7 +728,64 @@ static void on_persist_done(struct step *s)
 			become(s, QROLE_FOLLOWER);
 		return;
 	}
+	if (!st->dev_failing) {
+		st->dev_failing = true;
+		st->dev_since = s->now;
+		st->dev_retries = 0;
+		st->dev_outages++;
+	}
+	st->dev_err = res;
+	st->dev_retries++;
+	backoff_ms = MIN((uint32_t)QUORUM_DEV_RETRY_MAX_MS,
+			 (uint32_t)QUORUM_DEV_RETRY_MIN_MS << MIN(st->dev_retries - 1, 4u));
+	st->dev_retry_at = s->now + MS(backoff_ms);
+	/* what the failed write carried is wanted again, whole */
+	st->want_events |= st->inflight_events | IMG_FIELDS;
+	if (st->dev_retries == 1)
+		note(s, QNOTE_DEVICE_FAILED, res, backoff_ms);
+	if (st->role == QROLE_LEADER)
+		step_down(s, true); /* our server stops with the role (reconcile_server) */
+	else if (st->role == QROLE_CANDIDATE)
+		become(s, QROLE_FOLLOWER);
+	st->deadline = MAX(st->deadline, st->dev_retry_at);
+}
+
+static void on_persist_done(struct step *s)
+{
+	struct quorum_state *st = s->st;
+	int res = s->in->persist.res;
+	int64_t took = s->now - st->persist_started;
+
+	if (!st->persist_busy)
+		return;
+	st->persist_busy = false;
+	if (res < 0) {
+		on_persist_failed(s, res);
+		return;
+	}
 	st->durable = st->inflight;
+	if (st->inflight_events & EV_BIT(FUSEFS_QEV_BEGIN))
+		st->begun = true;
+	/* rule 10: a vote that took long to write still gets its round (before the
+	 * timers of this step can start an election of our own instead of sending it) */
+	if (st->role == QROLE_FOLLOWER && st->vote_for >= 0 && st->vote_for != st->cfg.our_slot &&
+	    st->durable.vote_term == st->term && st->durable.vote_slot == st->vote_for &&
+	    !st->vote_sent && !broken(st, QBREAK_NO_SLOW_DEVICE))
+		st->deadline = MAX(st->deadline, round_end(s));
+	/* how long writes take, for round lengths: rise at once, decay slowly */
+	if (!st->inflight_check && took >= 0) {
+		if (took > st->persist_est_ns)
+			st->persist_est_ns = took;
+		else
+			st->persist_est_ns -= (st->persist_est_ns - took) / 8;
+		st->persist_est_ns = MIN(st->persist_est_ns, MS(2 * QUORUM_HB_TIMEOUT_MAX_MS));
+	}
+	if (st->dev_failing) {
+		st->dev_failing = false;
+		st->ctr.device_recoveries++;
+		note(s, QNOTE_DEVICE_OK, (s->now - st->dev_since) / NSEC_PER_MSEC, st->dev_retries);
+		st->deadline = MAX(st->deadline, election_timeout(s));
+	}
 	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term &&
 	    st->role == QROLE_LEADER && st->term == st->srv_term && !st->shutting_down) {
 		st->srv = QSRV_UP;
@@ -724,12 +864,29 @@ static void resend_requests(struct step *s)
 	}
 }
 
+/* A steady role, where a check of our block costs an election nothing. */
+static bool steady(const struct step *s)
+{
+	const struct quorum_state *st = s->st;
+
+	if (!st->begun || st->dev_failing || st->shutting_down)
+		return false;
+	if (st->role == QROLE_LEADER)
+		return quorum_lease_valid(st, s->now);
+	return st->role == QROLE_FOLLOWER && st->leader_slot >= 0 && s->now < st->sticky_until;
+}
+
 static void run_timers(struct step *s)
 {
 	struct quorum_state *st = s->st;
 
 	if (!st->started || st->shutting_down || st->failed)
 		return;
+	if (s->now >= st->check_at && !broken(st, QBREAK_NO_CHECK)) {
+		st->check_at = s->now + check_ival(st);
+		if (steady(s) && !st->persist_busy && st->want_events == 0)
+			st->check_wanted = true;
+	}
 	if (st->role == QROLE_LEADER) {
 		if (s->now >= st->hb_next) {
 			send_msg(s, QSEND_ALL, QMSG_HEARTBEAT, st->term, (uint64_t)s->now, 0);
@@ -756,15 +913,20 @@ static void flush_sends(struct step *s)
 		st->request_sent = true;
 		st->vote_bits |= slot_bit(self);
 		st->retry_at = s->now + MS(QUORUM_HB_IVAL_MS);
+		if (!broken(st, QBREAK_NO_SLOW_DEVICE))
+			st->deadline = round_end(s); /* rule 10: the round starts now */
 		send_msg(s, QSEND_ALL, QMSG_REQUEST_VOTE, st->term, 0, 0);
 		if (votes_won(st))
 			become_leader(s);
 	}
 	if (st->role == QROLE_FOLLOWER && st->vote_for >= 0 && st->vote_for != self &&
 	    !st->vote_sent && d->term >= st->term &&
+	    (st->leader_slot < 0 || st->leader_slot == st->vote_for) && /* not lost meanwhile */
 	    (broken(st, QBREAK_NO_VOTE_PERSIST) ||
 	     (d->vote_term == st->term && d->vote_slot == st->vote_for))) {
 		st->vote_sent = true;
+		if (!broken(st, QBREAK_NO_SLOW_DEVICE))
+			st->deadline = MAX(st->deadline, round_end(s));
 		send_msg(s, st->vote_for, QMSG_VOTE, st->term, 0, 0);
 	}
 }
@@ -819,17 +981,33 @@ static void flush_persist(struct step *s)
 {
 	struct quorum_state *st = s->st;
 	struct quorum_action *a;
+	bool check;
 
-	if (st->persist_busy || st->want_events == 0 || st->failed)
+	if (st->persist_busy || st->failed)
+		return;
+	if (st->dev_failing) {
+		if (s->now < st->dev_retry_at)
+			return;
+		st->want_events |= IMG_FIELDS; /* retry with a real write */
+	}
+	check = st->want_events == 0 && st->check_wanted;
+	if (st->want_events == 0 && !check)
 		return;
 	a = emit(s, QACT_PERSIST);
 	a->image = st->want;
 	a->events = st->want_events & ~IMG_FIELDS;
+	a->check = check;
 	st->inflight = st->want;
 	st->inflight_events = st->want_events;
+	st->inflight_check = check;
+	st->check_wanted = false;
 	st->want_events = 0;
 	st->persist_busy = true;
-	st->ctr.persists++;
+	st->persist_started = s->now;
+	if (check)
+		st->ctr.checks++;
+	else
+		st->ctr.persists++;
 }
 
 static void finish(struct step *s)
@@ -852,10 +1030,8 @@ static void finish(struct step *s)
 	}
 }
 
-static mono_ns next_deadline(const struct quorum_state *st)
+static mono_ns role_deadline(const struct quorum_state *st)
 {
-	if (!st->started || st->done || st->failed)
-		return NEVER;
 	if (st->shutting_down)
 		return st->end_requested || st->srv != QSRV_DOWN ? NEVER : st->sticky_until;
 	if (st->role == QROLE_LEADER)
@@ -863,6 +1039,20 @@ static mono_ns next_deadline(const struct quorum_state *st)
 	if (st->role == QROLE_CANDIDATE && (st->prevote || st->request_sent))
 		return MIN(st->deadline, st->retry_at);
 	return st->deadline;
+}
+
+static mono_ns next_deadline(const struct quorum_state *st)
+{
+	mono_ns at;
+
+	if (!st->started || st->done || st->failed)
+		return NEVER;
+	at = role_deadline(st);
+	if (st->dev_failing && !st->persist_busy)
+		at = MIN(at, st->dev_retry_at);
+	if (!st->shutting_down && !broken(st, QBREAK_NO_CHECK))
+		at = MIN(at, st->check_at);
+	return at;
 }
 
 /* ---- public ---- */
@@ -873,6 +1063,7 @@ void quorum_init(struct quorum_state *st, const struct quorum_config *cfg)
 	st->cfg = *cfg;
 	st->role = QROLE_FOLLOWER;
 	st->vote_for = -1;
+	st->other_vote_slot = -1;
 	st->leader_slot = -1;
 	st->durable.vote_slot = -1;
 	st->want.vote_slot = -1;
@@ -886,6 +1077,10 @@ void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns
 
 	out->count = 0;
 	if (st->done || (!st->started && in->type != QIN_START)) {
+		/* after we left, still keep our view of our server true */
+		if (st->done && in->type == QIN_SERVER_DOWN && st->srv != QSRV_DOWN &&
+		    in->server.term == st->srv_term)
+			st->srv = QSRV_DOWN;
 		out->deadline = next_deadline(st);
 		return;
 	}
@@ -924,6 +1119,9 @@ void quorum_step(struct quorum_state *st, const struct quorum_input *in, mono_ns
 		break;
 	case QIN_SHUTDOWN:
 		on_shutdown(&s);
+		break;
+	case QIN_RESERVE:
+		st->want_events |= IMG_FIELDS; /* the glue adds the reservation to the write */
 		break;
 	}
 
@@ -986,6 +1184,8 @@ const char *quorum_note_text(int note)
 		[QNOTE_LEADER_RESIGNED] = "leader resigned, electing promptly",
 		[QNOTE_PERSIST_FAILED] = "writing our quorum block failed",
 		[QNOTE_HB_TIMEOUT_SET] = "heartbeat timeout changed",
+		[QNOTE_DEVICE_FAILED] = "our quorum block cannot be written: out of elections, retrying",
+		[QNOTE_DEVICE_OK] = "our quorum block is written again: back in elections",
 	};
 
 	return note >= 0 && note < (int)ARRAY_SIZE(text) && text[note] ? text[note] : "?";

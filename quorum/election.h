@@ -28,6 +28,7 @@
 #ifndef FUSEFS_ELECTION_H
 #define FUSEFS_ELECTION_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,11 @@
 #define QUORUM_HB_TIMEOUT_MIN_MS 500
 #define QUORUM_HB_TIMEOUT_MAX_MS 60000
 #define QUORUM_HB_TIMEOUT_DEFAULT_MS 10000
+/* a member whose device fails retries its block write this often (doubling) */
+#define QUORUM_DEV_RETRY_MIN_MS 100
+#define QUORUM_DEV_RETRY_MAX_MS 1000
+/* a member in a steady role reads its block back at least this often */
+#define QUORUM_CHECK_MAX_MS 2000
 
 static inline bool quorum_hb_timeout_valid(uint64_t ms)
 {
@@ -91,7 +97,19 @@ enum {
 	QBREAK_NO_PREVOTE = 1 << 1,        /* no pre-vote and no stickiness */
 	QBREAK_NO_LEASE = 1 << 2,          /* leaders never check their lease */
 	QBREAK_NO_RESTART_PROMISE = 1 << 3, /* a restart forgets the acks it sent */
+	QBREAK_NO_DEVICE_RETRY = 1 << 4,   /* a failed block write leaves the quorum for good */
+	QBREAK_NO_SLOW_DEVICE = 1 << 5,    /* rounds timed from their start, not from durability */
+	QBREAK_NO_CHECK = 1 << 6,          /* no periodic read-back of our block (no repair) */
 };
+
+/*
+ * A device error retrying cannot fix: another mount has begun on our slot.
+ * Everything else (EIO, a timeout) is retried with backoff.
+ */
+static inline bool quorum_error_is_permanent(int res)
+{
+	return res == -EEXIST;
+}
 
 struct quorum_config {
 	int our_slot;
@@ -120,7 +138,11 @@ struct quorum_config {
 	X(stale_msgs)               \
 	X(lower_leader_followed)    \
 	X(leader_conflicts)         \
-	X(persists)
+	X(persists)                 \
+	X(checks)                   \
+	X(device_failures)          \
+	X(device_recoveries)        \
+	X(votes_refused_device)
 
 struct quorum_election_counters {
 #define X(n) uint64_t n;
@@ -144,6 +166,8 @@ struct quorum_state {
 	bool prevote;            /* candidate: still asking for pre-votes */
 	uint64_t term;
 	int vote_for;            /* our vote in term, -1: none */
+	uint64_t other_vote_term; /* the last term we voted for another slot in ... */
+	int other_vote_slot;     /* ... and for whom (-1: not known, after a restart) */
 	uint16_t vote_bits;      /* candidate: (pre-)votes received in this round */
 	mono_ns deadline;        /* follower, candidate: start an election then */
 	mono_ns retry_at;        /* candidate: ask again those who did not answer */
@@ -165,8 +189,22 @@ struct quorum_state {
 	bool persist_busy;
 	struct quorum_image inflight;
 	uint32_t inflight_events;
+	bool inflight_check;     /* the write in flight is a check (QACT_PERSIST.check) */
+	bool check_wanted;       /* a check is due */
+	mono_ns check_at;        /* next check of our block, in a steady role */
+	mono_ns persist_started; /* when the write in flight was asked for */
+	int64_t persist_est_ns;  /* how long our writes take: recent maximum, decaying */
+	bool begun;              /* BEGIN is durable: our sequence numbers are reserved */
 	bool request_sent;       /* candidate: REQUEST_VOTE sent for term */
 	bool vote_sent;          /* follower: VOTE sent for vote_for in term */
+
+	/* our device: writes failing since dev_since (docs/quorum.md, "Device faults") */
+	bool dev_failing;
+	int dev_err;             /* the last error */
+	mono_ns dev_since;
+	mono_ns dev_retry_at;    /* the next attempt */
+	uint32_t dev_retries;    /* failed attempts in this outage */
+	uint64_t dev_outages;    /* outages so far */
 
 	/* server */
 	enum quorum_server_state srv;
@@ -192,6 +230,7 @@ enum quorum_input_type {
 	QIN_SERVER_DOWN,    /* our server stopped (by request or on its own) */
 	QIN_SET_HB_TIMEOUT, /* change our heartbeat timeout */
 	QIN_SHUTDOWN,       /* unmount: stop the server, resign, write STOP, END */
+	QIN_RESERVE,        /* write our block soon: the driver needs more sequence numbers */
 };
 
 struct quorum_input {
@@ -217,7 +256,9 @@ struct quorum_input {
 };
 
 enum quorum_action_type {
-	QACT_PERSIST,      /* write our quorum block durably, then QIN_PERSIST_DONE */
+	QACT_PERSIST,      /* write our quorum block durably, then QIN_PERSIST_DONE;
+			    * with check set: read it back, and write it (from memory
+			    * if it fails verification) only if it is not ours as left */
 	QACT_SEND,         /* send msg to slot `to`, or to every other slot */
 	QACT_START_SERVER, /* start our server for term: fence, then QIN_SERVER_FENCED */
 	QACT_SERVE,        /* FENCE is durable: the server may accept clients */
@@ -242,8 +283,11 @@ enum quorum_note {
 	QNOTE_RESIGNED,           /* a: term */
 	QNOTE_ELECTION_DEFERRED,  /* server still stopping */
 	QNOTE_LEADER_RESIGNED,    /* a: term, b: slot */
-	QNOTE_PERSIST_FAILED,     /* a: res */
+	QNOTE_PERSIST_FAILED,     /* a: res (permanent: we leave the quorum) */
 	QNOTE_HB_TIMEOUT_SET,     /* a: ms */
+	QNOTE_DEVICE_FAILED,      /* a: res, b: ms to the first retry */
+	QNOTE_DEVICE_OK,          /* a: ms the outage lasted, b: failed attempts */
+	QNOTE_NR,                 /* one past the last */
 };
 
 const char *quorum_note_text(int note);
@@ -254,6 +298,7 @@ struct quorum_action {
 	struct quorum_msg msg;         /* QACT_SEND */
 	struct quorum_image image;     /* QACT_PERSIST: the fields to write */
 	uint32_t events;               /* QACT_PERSIST: bit per event to stamp */
+	bool check;                    /* QACT_PERSIST: a periodic check, nothing new */
 	uint64_t term;                 /* server actions */
 	int note;                      /* QACT_NOTE */
 	int64_t a, b;                  /* QACT_NOTE arguments; QACT_FAILED: a = res */

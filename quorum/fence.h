@@ -17,8 +17,11 @@ struct quorum_fence_target {
 	int slot;
 	uint64_t rid;
 	uint64_t term;
-	int event; /* FUSEFS_QEV_ELECT or FUSEFS_QEV_FENCE: the record found */
+	int event; /* FUSEFS_QEV_ELECT or FUSEFS_QEV_FENCE: the record found;
+		    * QUORUM_FENCE_UNREADABLE: the block could not be read (rid, term 0) */
 };
+
+#define QUORUM_FENCE_UNREADABLE FUSEFS_QEV_NR
 
 struct quorum_fence_plan {
 	int count;
@@ -40,6 +43,17 @@ struct quorum_fence_plan {
  */
 void quorum_fence_select(const struct bd_qblock *blocks, uint16_t present, uint64_t our_term,
 			 uint64_t our_rid, struct quorum_fence_plan *plan);
+
+/*
+ * Add a target for every slot in unreadable but ours: a block that cannot
+ * be read or fails verification may record a leader that still runs, so
+ * it is fenced as one (by slot; its rid and term are unknown).  The
+ * selection above cannot see such a slot's ELECT, so it cannot say either
+ * whether that leader is newer than us: fencing it is what keeps the rule
+ * "nothing serves before every possible earlier leader is fenced".
+ */
+void quorum_fence_add_unreadable(struct quorum_fence_plan *plan, uint16_t unreadable,
+				 int our_slot);
 
 /*
  * The current server per the blocks: the slot with the greatest ELECT term

@@ -13,7 +13,9 @@
  *  - terms above ours are newer than us, and our own rid is us: skipped.
  * Added here: one target per rid (the same mount can appear as both
  * records), and a newer ELECT than ours is reported as superseded, because
- * a server that is no longer the newest leader must not serve at all.
+ * a server that is no longer the newest leader must not serve at all; and
+ * every block that cannot be read is a target by slot (a possible earlier
+ * leader: quorum_fence_add_unreadable).
  */
 #include "quorum/fence.h"
 
@@ -85,6 +87,18 @@ void quorum_fence_select(const struct bd_qblock *blocks, uint16_t present, uint6
 		    ev->rid == our_rid)              /* us */
 			continue;
 		plan_add(plan, cand[c].slot, ev, cand[c].event);
+	}
+}
+
+void quorum_fence_add_unreadable(struct quorum_fence_plan *plan, uint16_t unreadable,
+				 int our_slot)
+{
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		if (!present_slot(unreadable, i) || i == our_slot || plan->count >= QUORUM_MAX_FENCE)
+			continue;
+		plan->target[plan->count++] = (struct quorum_fence_target){
+			.slot = i, .rid = 0, .term = 0, .event = QUORUM_FENCE_UNREADABLE,
+		};
 	}
 }
 

@@ -8,6 +8,8 @@
  */
 #include "quorum/holder.h"
 
+#include "quorum/glue.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -100,6 +102,21 @@ int quorum_holder_self(struct quorum_holder *h)
 	return 0;
 }
 
+int quorum_process_start(uint64_t pid, uint64_t *start_ticks)
+{
+	char state;
+	int ret;
+
+	if (pid == 0)
+		return -ESRCH;
+	ret = proc_stat(pid, &state, start_ticks);
+	if (ret == -ENOENT)
+		return -ESRCH;
+	if (ret == 0 && (state == 'Z' || state == 'X'))
+		return -ESRCH;
+	return ret;
+}
+
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks)
 {
 	uint64_t ticks;
@@ -108,18 +125,6 @@ bool quorum_process_matches(uint64_t pid, uint64_t start_ticks)
 	if (pid == 0 || proc_stat(pid, &state, &ticks) < 0)
 		return false;
 	return state != 'Z' && state != 'X' && ticks == start_ticks;
-}
-
-bool quorum_block_ended(const struct bd_qblock *qb)
-{
-	return qb->ev[FUSEFS_QEV_END].write_nr >= qb->ev[FUSEFS_QEV_BEGIN].write_nr;
-}
-
-bool quorum_holder_same_host(const struct bd_qblock *qb, const struct quorum_holder *self)
-{
-	return qb->holder_pid != 0 &&
-	       memcmp(qb->holder_boot_id, self->boot_id, FUSEFS_BOOT_ID_BYTES) == 0 &&
-	       qb->holder_pidns == self->pidns;
 }
 
 bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self)

@@ -23,10 +23,10 @@ struct quorum_holder {
 
 /* Who we are: pid, process start time, boot id, host name.  0 or -errno. */
 int quorum_holder_self(struct quorum_holder *h);
+/* The start time of the live (not zombie) process pid: 0, or -ESRCH or -errno. */
+int quorum_process_start(uint64_t pid, uint64_t *start_ticks);
 /* Does the process pid exist (not a zombie) and did it start at start_ticks? */
 bool quorum_process_matches(uint64_t pid, uint64_t start_ticks);
-/* Did the block's holder run on this host (same boot id and pid namespace)? */
-bool quorum_holder_same_host(const struct bd_qblock *qb, const struct quorum_holder *self);
 /* Is the block's holder a live process on this host? */
 bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self);
 /*
@@ -35,7 +35,5 @@ bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_ho
  */
 int quorum_slot_check_free(const struct bd_qblock *qb, int slot, const struct quorum_holder *self,
 			   char *why, size_t whylen);
-/* The slot's last mount ended cleanly (END written after its BEGIN). */
-bool quorum_block_ended(const struct bd_qblock *qb);
 
 #endif

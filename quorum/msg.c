@@ -17,7 +17,8 @@
  *       48     1  to          destination slot: a datagram is for one member
  *       49     3  zero
  *       52     4  crc         crc32c of bytes 0..51
- *       56    32  tag         HMAC-SHA256 of bytes 0..55 (zeros without auth)
+ *       56    32  tag         HMAC-SHA256 of bytes 0..55 (zeros without auth,
+ *                             and then required to be zero: one encoding only)
  *
  * The decoder checks, in order: length, crc, tag, version, fsid, type,
  * sender slot (in range and present), not from our own slot, addressed to
@@ -93,6 +94,7 @@ int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_
 	c->our_slot = our_slot;
 	c->rid = rid;
 	c->tx_seq = seq_base;
+	c->tx_limit = UINT64_MAX;
 	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
 		if (bd_slot_present(s, i))
 			c->present_mask |= (uint16_t)(1u << i);
@@ -106,6 +108,11 @@ int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_
 	return 0;
 }
 
+void quorum_codec_set_limit(struct quorum_codec *c, uint64_t limit)
+{
+	c->tx_limit = limit;
+}
+
 void quorum_codec_free(struct quorum_codec *c)
 {
 	if (c->auth)
@@ -117,7 +124,7 @@ int quorum_msg_encode(struct quorum_codec *c, struct quorum_msg *m, void *buf, s
 	struct quorum_wire w;
 	int ret;
 
-	if (len < sizeof(w))
+	if (len < sizeof(w) || c->tx_seq >= c->tx_limit)
 		return -ENOSPC;
 	m->rid = c->rid;
 	m->seq = ++c->tx_seq;
@@ -151,7 +158,7 @@ static int reject(struct quorum_codec *c, enum quorum_invalid why)
 
 int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struct quorum_msg *m)
 {
-	static const uint8_t zero[3];
+	static const uint8_t zero[3], zero_tag[HMAC_SHA256_BYTES];
 	uint8_t tag[HMAC_SHA256_BYTES];
 	struct quorum_wire w;
 	uint64_t seq;
@@ -165,6 +172,9 @@ int quorum_msg_decode(struct quorum_codec *c, const void *buf, size_t len, struc
 		if (hmac_sha256(&c->mac, &w, TAG_BYTES, tag) < 0 ||
 		    !hmac_equal(tag, w.tag, sizeof(tag)))
 			return reject(c, QINV_bad_tag);
+	} else if (!(c->breaks & QCODEC_BREAK_ANY_TAG) &&
+		   memcmp(w.tag, zero_tag, sizeof(zero_tag)) != 0) {
+		return reject(c, QINV_bad_tag); /* without authentication the tag is all zero */
 	}
 	if (w.version != QUORUM_WIRE_VERSION || memcmp(w.zero, zero, sizeof(zero)) != 0)
 		return reject(c, QINV_bad_version);

@@ -91,21 +91,37 @@ struct quorum_codec {
 	struct hmac_ctx mac;
 	uint64_t rid;
 	uint64_t tx_seq;
+	uint64_t tx_limit;  /* no message is numbered above this (the durable reservation) */
 	uint64_t rx_seq[FUSEFS_QUORUM_MAX_SLOTS];
 	uint64_t invalid[QINV_NR];
+	uint32_t breaks; /* QCODEC_BREAK_*: the simulator only; always 0 in fusefs-mount */
 };
 
-/* The range of sequence numbers one mount reserves (see seq_hwm in format.h). */
-#define QUORUM_SEQ_RANGE ((uint64_t)1 << 40)
+/* A deliberate codec bug, for the simulator to prove its checks. */
+#define QCODEC_BREAK_ANY_TAG 0x1u /* without authentication, accept any tag bytes */
+
+/*
+ * The sequence numbers one reservation of seq_hwm takes (see seq_hwm in
+ * format.h and quorum/glue.c).  Small, so that the numbers a slot uses rise
+ * no faster than the wall clock's nanoseconds, which a repair falls back on;
+ * a mount extends its reservation before it runs out.
+ */
+#define QUORUM_SEQ_RANGE ((uint64_t)1 << 20)
 
 /*
  * Set up for the filesystem s, as slot our_slot, with our rid, and our
- * sequence numbers starting above seq_base (the block's seq_hwm).  0 or -errno.
+ * sequence numbers starting above seq_base (the block's seq_hwm), with no
+ * limit until quorum_codec_set_limit().  0 or -errno.
  */
 int quorum_codec_init(struct quorum_codec *c, const struct bd_super *s, int our_slot,
 		      uint64_t rid, uint64_t seq_base);
+/* Number no message above limit (what is reserved on disk): encoding then fails -ENOSPC. */
+void quorum_codec_set_limit(struct quorum_codec *c, uint64_t limit);
 void quorum_codec_free(struct quorum_codec *c);
-/* Encode m (its rid and seq are set here) into buf of QUORUM_MSG_WIRE_BYTES. */
+/*
+ * Encode m (its rid and seq are set here) into buf of QUORUM_MSG_WIRE_BYTES;
+ * -ENOSPC when the buffer is short or the sequence numbers reserved ran out.
+ */
 int quorum_msg_encode(struct quorum_codec *c, struct quorum_msg *m, void *buf, size_t len);
 /*
  * Decode and validate len bytes.  Never reads outside buf.  0, or

@@ -105,6 +105,19 @@ int quorum_status_text(const struct quorum_snapshot *snap, mono_ns now, char *bu
 		strbuf_addf(&sb, "\n");
 	}
 	strbuf_addf(&sb, "hb_timeout_ms %u\n", st->cfg.hb_timeout_ms);
+	/* our device: its state now, since when, how it fails, how often we tried */
+	strbuf_addf(&sb, "device_state %s\n", st->dev_failing ? "failing" : "ok");
+	if (st->dev_failing) {
+		strbuf_addf(&sb, "device_failing_secs ");
+		add_secs(&sb, now - st->dev_since);
+		strbuf_addf(&sb, "\ndevice_last_error %s\n", errstr(st->dev_err));
+		strbuf_addf(&sb, "device_retries %u\n", st->dev_retries);
+		strbuf_addf(&sb, "device_next_retry_secs ");
+		add_secs(&sb, st->dev_retry_at - now);
+		strbuf_addf(&sb, "\n");
+	}
+	strbuf_addf(&sb, "device_outages %" PRIu64 "\n", st->dev_outages);
+	strbuf_addf(&sb, "write_ms_estimate %" PRId64 "\n", st->persist_est_ns / NSEC_PER_MSEC);
 	if (snap->failed)
 		strbuf_addf(&sb, "failed %s\n", errstr(snap->fail_res));
 	return finish(&sb);
@@ -158,6 +171,14 @@ int quorum_status_json(const struct quorum_snapshot *snap, mono_ns now, char *bu
 	strbuf_addf(&sb, "\"lease_valid\":%s,", quorum_lease_valid(st, now) ? "true" : "false");
 	strbuf_addf(&sb, "\"hb_timeout_ms\":%u,\"failed\":%s,", st->cfg.hb_timeout_ms,
 		    snap->failed ? "true" : "false");
+	strbuf_addf(&sb, "\"device\":{\"state\":\"%s\",", st->dev_failing ? "failing" : "ok");
+	if (st->dev_failing) {
+		json_secs(&sb, "failing_secs", now - st->dev_since, true);
+		strbuf_addf(&sb, "\"last_error\":\"%s\",\"retries\":%u,", errstr(st->dev_err),
+			    st->dev_retries);
+	}
+	strbuf_addf(&sb, "\"outages\":%" PRIu64 ",\"write_ms_estimate\":%" PRId64 "},",
+		    st->dev_outages, st->persist_est_ns / NSEC_PER_MSEC);
 	json_last(&sb, "last_send", snap->last_send, now);
 	json_last(&sb, "last_recv", snap->last_recv, now);
 	strbuf_addf(&sb, "\"hb_delay\":[");

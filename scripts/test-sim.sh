@@ -2,7 +2,8 @@
 # test-sim.sh - the deterministic simulator as part of make test:
 #   1. thousands of seeds across 1, 2, 3, 5 and 15 members, every fault on;
 #   2. the same seed replays the same run (byte-identical trace);
-#   3. each deliberately broken protocol is caught by an invariant;
+#   3. each deliberately broken protocol (and each device-fault fix undone)
+#      is caught by an invariant;
 #   4. the election and failover figures.
 # Usage: scripts/test-sim.sh [BUILD_DIR]   (SIM_QUICK=1: fewer seeds, for ASan)
 set -u
@@ -20,7 +21,7 @@ trap 'rm -rf "$T"' EXIT
 fail=0
 
 echo "test-sim: $SEEDS seeds, 1/2/3/5/15 members, all faults"
-if ! "$SIM" --seeds "$SEEDS" --members 1,2,3,5,15; then
+if ! "$SIM" --seeds "$SEEDS" --members 1,2,3,5,15 --stats; then
 	echo "FAIL: the simulator found a violation (replay command above)"
 	fail=1
 fi
@@ -34,7 +35,8 @@ else
 	echo "test-sim: seed 4242 replays identically ($(wc -l <"$T/a") trace lines)"
 fi
 
-for mode in no-vote-persist no-prevote no-lease no-restart-promise; do
+for mode in no-vote-persist no-prevote no-lease no-restart-promise no-device-retry \
+	no-slow-device no-check no-unreadable-fence no-mount-repair any-tag; do
 	if out=$("$SIM" --seeds "$BREAK_SEEDS" --members 1,2,3,5,15 --break "$mode" --expect-violation); then
 		echo "test-sim: --break $mode: $out"
 	else

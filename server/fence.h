@@ -19,7 +19,8 @@ struct quorum_fence_request {
 	uint64_t rid;
 	uint64_t term;
 	struct bd_addr addr;   /* the slot's address */
-	const char *reason;    /* "quorum_block_leader" */
+	const char *reason;    /* "quorum_block_leader" or "quorum_block_unreadable" */
+	const char *detail;    /* unreadable: which check failed, for the agent; or NULL */
 	/* from the slot's quorum block, when the holder is the target */
 	bool holder_known;
 	struct quorum_holder holder;
@@ -36,7 +37,11 @@ struct quorum_fence_config {
  * Fence one earlier leader.  With fence_cmd, run it with FUSEFS_FENCE_* (and
  * SCOUTFS_FENCED_REQ_*) in its environment, log its output, and take exit 0
  * as fenced.  Without, fence a leader of this host by killing its process
- * (after checking its start time) and waiting until it is gone.  Gives up
+ * (after checking its start time) and waiting until it is gone.  A slot
+ * whose block is unreadable names no process: the local fencer then finds
+ * the process holding the slot's UDP address on this host (in our network
+ * namespace), and takes an address of this host that nobody holds as a
+ * slot with no running member.  Gives up
  * at the deadline, or when abort_fd (an eventfd, -1 for none) becomes
  * readable.  0 when fenced, else -errno with the reason in why.
  */

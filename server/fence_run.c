@@ -17,12 +17,23 @@
  * reused pid is never killed), sends SIGKILL through the pidfd and waits
  * until the process has exited.  A leader on another host cannot be fenced
  * locally: that is a failure that says to configure fence_cmd.
+ *
+ * A slot whose quorum block cannot be read names no process.  Every member
+ * holds its slot's UDP address for as long as it runs (and its server runs
+ * inside it), so the local fencer looks for that socket: the address must
+ * belong to this host (binding it to port 0 works), the socket is found in
+ * /proc/net/udp{,6} and its owner through /proc/PID/fd.  Nobody holding it
+ * means no member of that slot runs here, and with the address here none
+ * runs anywhere else: fenced.  (Members in other network namespaces are
+ * invisible to this; use fence_cmd there.)
  */
 #include "server/fence.h"
 
 #include "blockdev/codec.h"
+#include "blockdev/sockaddr.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -31,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,7 +50,7 @@ extern char **environ;
 
 static const char *const SUB = "fence";
 
-#define FENCE_ENV_MAX 16
+#define FENCE_ENV_MAX 20
 #define FENCE_LINE 512
 
 static int ms_left(mono_ns deadline)
@@ -111,6 +123,8 @@ static int env_build(struct env_build *e, const struct quorum_fence_request *req
 	ret |= env_add(e, "FUSEFS_FENCE_PORT=%u", req->addr.port);
 	ret |= env_add(e, "FUSEFS_FENCE_TERM=%" PRIu64, req->term);
 	ret |= env_add(e, "FUSEFS_FENCE_REASON=%s", req->reason);
+	if (req->detail != NULL)
+		ret |= env_add(e, "FUSEFS_FENCE_DETAIL=%s", req->detail);
 	ret |= env_add(e, "SCOUTFS_FENCED_REQ_RID=%016" PRIx64, req->rid);
 	ret |= env_add(e, "SCOUTFS_FENCED_REQ_IP=%s", host);
 	if (req->holder_known) {
@@ -287,13 +301,216 @@ out:
 
 /* ---- the local fencer ---- */
 
+/*
+ * Kill the process pid if it still started at start_ticks, and wait until
+ * it has exited (bounded by deadline, or abort_fd).  0 when it is gone.
+ */
+static int kill_and_wait(uint64_t pid, uint64_t start_ticks, mono_ns deadline, int abort_fd,
+			 char *why, size_t whylen)
+{
+	int pidfd, ret;
+
+	if (!quorum_process_matches(pid, start_ticks)) {
+		snprintf(why, whylen, "pid %" PRIu64 " is already gone", pid);
+		return 0;
+	}
+	pidfd = pidfd_open((pid_t)pid, 0);
+	if (pidfd < 0) {
+		ret = -errno;
+		if (ret == -ESRCH) {
+			snprintf(why, whylen, "pid %" PRIu64 " is already gone", pid);
+			return 0;
+		}
+		snprintf(why, whylen, "pidfd_open(%" PRIu64 "): %s", pid, errstr(ret));
+		return ret;
+	}
+	/* the pidfd pins the process: check it is still the one recorded */
+	if (!quorum_process_matches(pid, start_ticks)) {
+		close(pidfd);
+		snprintf(why, whylen, "pid %" PRIu64 " is already gone (reused)", pid);
+		return 0;
+	}
+	if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
+		ret = -errno;
+		close(pidfd);
+		snprintf(why, whylen, "kill pid %" PRIu64 ": %s", pid, errstr(ret));
+		return ret;
+	}
+	for (;;) {
+		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
+				       { .fd = abort_fd, .events = POLLIN } };
+
+		if (mono_now() >= deadline) {
+			ret = -ETIMEDOUT;
+			snprintf(why, whylen, "pid %" PRIu64 " did not exit after SIGKILL", pid);
+			break;
+		}
+		if (aborted(abort_fd)) {
+			ret = -ECANCELED;
+			snprintf(why, whylen, "aborted: our server is stopping");
+			break;
+		}
+		if (poll(p, 2, ms_left(deadline)) > 0 && (p[0].revents & POLLIN)) {
+			ret = 0;
+			snprintf(why, whylen, "killed pid %" PRIu64 " (SIGKILL) and it exited", pid);
+			break;
+		}
+	}
+	close(pidfd);
+	return ret;
+}
+
+/* Is the address one of this host's (in our network namespace)? */
+static bool addr_is_here(const struct bd_addr *a)
+{
+	struct bd_addr any = *a;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool here;
+	int fd;
+
+	any.port = 0;
+	if (bd_addr_to_sockaddr(&any, &ss, &len) < 0)
+		return false;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	here = bind(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return here;
+}
+
+/*
+ * The inode of the UDP socket bound to exactly a (address and port), from
+ * /proc/net/udp or udp6, whose addresses are 32-bit words in host order.
+ * 0 and *inode, -ENOENT when no socket is bound there, or -errno.
+ */
+static int udp_socket_inode(const struct bd_addr *a, uint64_t *inode)
+{
+	const bool v6 = a->family == FUSEFS_AF_IPV6;
+	FILE *f = fopen(v6 ? "/proc/net/udp6" : "/proc/net/udp", "re");
+	char line[512];
+	int ret = -ENOENT;
+
+	if (f == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		uint32_t words[4] = { 0 };
+		unsigned port;
+		unsigned long long ino;
+		char addr_hex[40];
+		int n = 0;
+
+		if (sscanf(line, " %*d: %39[0-9A-Fa-f]:%x %*s %*s %*s %*s %*s %*s %*s %llu", addr_hex,
+			   &port, &ino) != 3 || port != a->port)
+			continue;
+		for (int w = 0; w < (v6 ? 4 : 1); w++) {
+			char word[9];
+
+			memcpy(word, addr_hex + 8 * w, 8);
+			word[8] = '\0';
+			words[w] = (uint32_t)strtoul(word, NULL, 16);
+			n += 4;
+		}
+		if (strlen(addr_hex) == (size_t)n * 2 && memcmp(words, a->bytes, (size_t)n) == 0) {
+			*inode = ino;
+			ret = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* The process (pid and start time) with a file descriptor on socket inode, or -ESRCH. */
+static int socket_owner(uint64_t inode, uint64_t *pid_out, uint64_t *ticks_out)
+{
+	char want[64], path[600], link[64];
+	struct dirent *pe, *fe;
+	DIR *proc, *fds;
+	int ret = -ESRCH;
+
+	snprintf(want, sizeof(want), "socket:[%" PRIu64 "]", inode);
+	proc = opendir("/proc");
+	if (proc == NULL)
+		return -errno;
+	while (ret == -ESRCH && (pe = readdir(proc)) != NULL) {
+		if (pe->d_name[0] < '1' || pe->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
+		fds = opendir(path);
+		if (fds == NULL)
+			continue;
+		while ((fe = readdir(fds)) != NULL) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s", pe->d_name, fe->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want) == 0) {
+				*pid_out = strtoull(pe->d_name, NULL, 10);
+				ret = quorum_process_start(*pid_out, ticks_out);
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return ret;
+}
+
+/* A slot whose block cannot be read: find its member by its UDP address. */
+static int fence_local_unreadable(const struct quorum_fence_request *req, mono_ns deadline,
+				  int abort_fd, char *why, size_t whylen)
+{
+	char addr[BD_ADDR_STRLEN];
+	uint64_t inode = 0, pid = 0, ticks = 0;
+	int ret;
+
+	bd_addr_format(&req->addr, addr, sizeof(addr));
+	if (!addr_is_here(&req->addr)) {
+		snprintf(why, whylen, "slot %d's quorum block cannot be read and its address %s is "
+			 "not on this host; the local fencer cannot find its member: configure "
+			 "fence_cmd=PATH", req->slot, addr);
+		return -EHOSTUNREACH;
+	}
+	ret = udp_socket_inode(&req->addr, &inode);
+	if (ret == -ENOENT) {
+		snprintf(why, whylen, "no process here holds slot %d's address %s (udp): no member "
+			 "of the slot runs", req->slot, addr);
+		return 0;
+	}
+	if (ret == 0)
+		ret = socket_owner(inode, &pid, &ticks);
+	if (ret < 0) {
+		snprintf(why, whylen, "cannot tell who holds slot %d's address %s (udp): %s; configure "
+			 "fence_cmd=PATH", req->slot, addr, errstr(ret));
+		return -EHOSTUNREACH;
+	}
+	if (pid == (uint64_t)getpid()) {
+		snprintf(why, whylen, "slot %d's address %s is held by this very process", req->slot,
+			 addr);
+		return -EINVAL;
+	}
+	ret = kill_and_wait(pid, ticks, deadline, abort_fd, why, whylen);
+	if (ret == 0) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, whylen - n, ", the holder of slot %d's address %s", req->slot, addr);
+	}
+	return ret;
+}
+
 static int fence_local(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
 		       int abort_fd, char *why, size_t whylen)
 {
 	mono_ns deadline = mono_now() + (mono_ns)cfg->timeout_ms * NSEC_PER_MSEC;
 	const struct quorum_holder *h = &req->holder;
-	int pidfd, ret;
 
+	if (req->rid == 0)
+		return fence_local_unreadable(req, deadline, abort_fd, why, whylen);
 	if (req->replaced) {
 		snprintf(why, whylen, "slot %d was remounted since by a mount that saw rid %016" PRIx64
 			 " gone", req->slot, req->rid);
@@ -312,55 +529,7 @@ static int fence_local(const struct quorum_fence_request *req, const struct quor
 			 h->pidns != cfg->self.pidns ? " in another pid namespace" : "");
 		return -EHOSTUNREACH;
 	}
-	if (!quorum_process_matches(h->pid, h->start_ticks)) {
-		snprintf(why, whylen, "pid %" PRIu64 " of rid %016" PRIx64 " is already gone", h->pid,
-			 req->rid);
-		return 0;
-	}
-	pidfd = pidfd_open((pid_t)h->pid, 0);
-	if (pidfd < 0) {
-		ret = -errno;
-		if (ret == -ESRCH) {
-			snprintf(why, whylen, "pid %" PRIu64 " is already gone", h->pid);
-			return 0;
-		}
-		snprintf(why, whylen, "pidfd_open(%" PRIu64 "): %s", h->pid, errstr(ret));
-		return ret;
-	}
-	/* the pidfd pins the process: check it is still the one recorded */
-	if (!quorum_process_matches(h->pid, h->start_ticks)) {
-		close(pidfd);
-		snprintf(why, whylen, "pid %" PRIu64 " is already gone (reused)", h->pid);
-		return 0;
-	}
-	if (pidfd_send_signal(pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
-		ret = -errno;
-		close(pidfd);
-		snprintf(why, whylen, "kill pid %" PRIu64 ": %s", h->pid, errstr(ret));
-		return ret;
-	}
-	for (;;) {
-		struct pollfd p[2] = { { .fd = pidfd, .events = POLLIN },
-				       { .fd = abort_fd, .events = POLLIN } };
-
-		if (mono_now() >= deadline) {
-			ret = -ETIMEDOUT;
-			snprintf(why, whylen, "pid %" PRIu64 " did not exit after SIGKILL", h->pid);
-			break;
-		}
-		if (aborted(abort_fd)) {
-			ret = -ECANCELED;
-			snprintf(why, whylen, "aborted: our server is stopping");
-			break;
-		}
-		if (poll(p, 2, ms_left(deadline)) > 0 && (p[0].revents & POLLIN)) {
-			ret = 0;
-			snprintf(why, whylen, "killed pid %" PRIu64 " (SIGKILL) and it exited", h->pid);
-			break;
-		}
-	}
-	close(pidfd);
-	return ret;
+	return kill_and_wait(h->pid, h->start_ticks, deadline, abort_fd, why, whylen);
 }
 
 int quorum_fence_run(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,

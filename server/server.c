@@ -154,9 +154,10 @@ static void count(struct server *s, enum quorum_agent_counter c)
 /* ---- fencing ---- */
 
 static int fence_one(struct server *s, const struct quorum_fence_target *t,
-		     const struct bd_qblock *blocks, uint64_t term)
+		     const struct bd_qblock *blocks, const char *unreadable_why, uint64_t term)
 {
 	const struct bd_qblock *b = &blocks[t->slot];
+	const bool unreadable = t->event == QUORUM_FENCE_UNREADABLE;
 	struct quorum_fence_config fcfg = {
 		.fence_cmd = s->fence_cmd[0] ? s->fence_cmd : NULL,
 		.timeout_ms = s->cfg.fence_timeout_ms,
@@ -164,9 +165,11 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 	};
 	struct quorum_fence_request req = {
 		.slot = t->slot, .rid = t->rid, .term = t->term,
-		.addr = s->super.slots[t->slot], .reason = "quorum_block_leader",
-		.holder_known = b->holder_rid == t->rid && b->holder_pid != 0,
-		.replaced = b->prev_holder_rid == t->rid && b->holder_rid != t->rid,
+		.addr = s->super.slots[t->slot],
+		.reason = unreadable ? "quorum_block_unreadable" : "quorum_block_leader",
+		.detail = unreadable ? unreadable_why : NULL,
+		.holder_known = !unreadable && b->holder_rid == t->rid && b->holder_pid != 0,
+		.replaced = !unreadable && b->prev_holder_rid == t->rid && b->holder_rid != t->rid,
 	};
 	char addr[BD_ADDR_STRLEN], why[512];
 	mono_ns started = mono_now();
@@ -180,10 +183,16 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 		memcpy(req.holder.host, b->holder_host, sizeof(req.holder.host));
 	}
 	bd_addr_format(&req.addr, addr, sizeof(addr));
-	log_info(SUB, "term %" PRIu64 ": fencing earlier leader rid %016" PRIx64 " slot %d addr %s "
-		 "term %" PRIu64 " (%s) with %s", term, t->rid, t->slot, addr, t->term,
-		 t->event == FUSEFS_QEV_ELECT ? "elected, not stopped" : "earlier server of its slot",
-		 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
+	if (unreadable)
+		log_info(SUB, "term %" PRIu64 ": fencing slot %d addr %s as a possible earlier leader "
+			 "(%s) with %s", term, t->slot, addr, unreadable_why,
+			 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
+	else
+		log_info(SUB, "term %" PRIu64 ": fencing earlier leader rid %016" PRIx64 " slot %d "
+			 "addr %s term %" PRIu64 " (%s) with %s", term, t->rid, t->slot, addr, t->term,
+			 t->event == FUSEFS_QEV_ELECT ? "elected, not stopped" :
+							"earlier server of its slot",
+			 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
 	count(s, QCTR_fences_started);
 	ret = quorum_fence_run(&req, &fcfg, s->abort_efd, why, sizeof(why));
 	if (ret == 0) {
@@ -203,25 +212,31 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 static int fence_earlier(struct server *s, uint64_t term)
 {
 	struct bd_qblock blocks[FUSEFS_QUORUM_MAX_SLOTS];
-	uint16_t present = bd_present_mask(&s->super);
+	char why[FUSEFS_QUORUM_MAX_SLOTS][BD_QBLOCK_WHY_LEN];
+	int res[FUSEFS_QUORUM_MAX_SLOTS];
+	const int slot = s->cfg.slot;
+	uint16_t present = bd_present_mask(&s->super), ok, unreadable;
 	struct quorum_fence_plan plan;
-	char why[256];
 	int ret;
 
-	if (bd_read_qblocks(s->cfg.dev, &s->super, blocks, why, sizeof(why)) != present) {
-		log_err(SUB, "term %" PRIu64 ": cannot fence without every quorum block: %s", term, why);
-		return -EIO;
+	ok = bd_read_qblocks_each(s->cfg.dev, &s->super, blocks, res, why);
+	if (res[slot] < 0 && res[slot] != -EBADMSG) {
+		/* our own path to the device fails: nothing read now says anything */
+		log_err(SUB, "term %" PRIu64 ": cannot fence: %s", term, why[slot]);
+		return res[slot];
 	}
-	quorum_fence_select(blocks, present, term, s->cfg.rid, &plan);
+	unreadable = present & ~ok;
+	quorum_fence_select(blocks, ok, term, s->cfg.rid, &plan);
 	if (plan.superseded_term) {
 		log_warn(SUB, "term %" PRIu64 ": not serving: slot %d was elected in newer term %"
 			 PRIu64, term, plan.superseded_slot, plan.superseded_term);
 		return -ESTALE;
 	}
+	quorum_fence_add_unreadable(&plan, unreadable, slot);
 	if (plan.count == 0)
 		log_info(SUB, "term %" PRIu64 ": no earlier leader to fence", term);
 	for (int i = 0; i < plan.count; i++) {
-		ret = fence_one(s, &plan.target[i], blocks, term);
+		ret = fence_one(s, &plan.target[i], blocks, why[plan.target[i].slot], term);
 		if (ret < 0)
 			return ret;
 	}

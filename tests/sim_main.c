@@ -1,36 +1,53 @@
 /*
  * fusefs-sim - run the real election code (quorum_step, the message codec,
- * fence selection) for 1..15 members against simulated time, a simulated
- * network and a simulated disk, all from one seed, and check the election
- * invariants of design.md section 10 after every step.
+ * fence selection, and the glue between the election and the quorum blocks
+ * that the daemon uses, sequence-number reservation and repair included)
+ * for 1..15 members against simulated time, a simulated network and a
+ * simulated device, all from one seed, and check the invariants of
+ * design.md section 10 after every step and at random instants between.
  *
  * Everything random comes from one PRNG seeded by --seed, and events are
  * processed in (time, sequence) order, so a seed always replays the same
  * run.  A run has five phases:
  *
  *   cold start  members start within 200 ms on a calm network;
- *   chaos       loss, delay, duplication, reordering, corruption,
- *               partitions that come and go, one-way links, crashes at any
- *               step and between a step's actions (an unfinished write is
- *               kept or lost at random), clean unmounts, restarts, pauses,
- *               disk stalls and write errors, clock-rate differences up to
- *               1%, heartbeat timeouts changed at run time;
- *   heal        everything repaired and restarted;
- *   failover    the leader is killed; a new one must be elected within the
- *               heartbeat timeout + 1 s;
+ *   chaos       loss, delay, duplication, reordering, corruption, replays
+ *               and misdelivered copies of datagrams, partitions that come
+ *               and go, one-way links, crashes at any step and between a
+ *               step's actions, crashes while a block write is out (the
+ *               in-memory device loses, keeps or tears it), clean
+ *               unmounts, restarts, pauses, device stalls (some longer
+ *               than the agent waits), write errors, bursts of I/O errors
+ *               on one member's path or on all, quorum blocks that rot (a
+ *               flipped bit, one block at a time), clock-rate differences
+ *               up to 1%, heartbeat timeouts changed at run time;
+ *   heal        everything repaired and restarted (mounts refused over a
+ *               bad block are remounted with the repair);
+ *   failover    the leader is killed; a new one must be elected in time;
  *   rejoin      a follower is cut off for 2.5 heartbeat timeouts (and is
  *               sometimes restarted meanwhile), then returns; the leader
  *               must not change, from the cut to the end.
+ * A quarter of the runs have a slow device: every I/O takes up to 9/10 of
+ * the heartbeat timeout (which every member then shares).
  *
- * Invariants checked after every step:
+ * Invariants (docs/quorum.md, "What the simulator checks"):
  *   I1 with 3+ slots, at most one leader per term;
- *   I2 a slot's term on disk never decreases; a slot never votes for two
+ *   I2 a slot's terms on disk never decrease; a slot never votes for two
  *      candidates in one term, on disk or on the wire, across restarts;
  *   I3 a server starts serving only when no other server is serving (every
- *      earlier leader was fenced first);
- *   I4 with 3+ slots, no two leaders' leases overlap in simulated time;
- *   I5 a connected majority elects a leader within heartbeat timeout + 1 s;
- *   I6 a rejoining member does not depose a healthy leader.
+ *      earlier leader, unreadable blocks included, was fenced first);
+ *   I4 with 3+ slots, no two leaders' leases overlap in simulated time, and
+ *      at no instant (probed between steps) may two servers serve;
+ *   I5 liveness: a whole cluster serves within its bound after healing,
+ *      a leader is elected within its bound after the old one dies;
+ *   I6 a rejoining member does not depose a healthy leader;
+ *   I7 persist before you speak: every message, server start and serve
+ *      is backed by what the member's last completed write put on disk;
+ *   I8 the codec against an oracle: a corrupted, misdelivered or stale
+ *      datagram is rejected for that reason and any other is accepted; an
+ *      incarnation's sequence numbers rise above all earlier ones';
+ *   I9 no transient fault ends a membership, and every running member's
+ *      block verifies at the end (bad blocks are repaired).
  * A violation prints the seed and the trace leading to it and exits 1.
  */
 #include "common/prng.h"
@@ -42,6 +59,7 @@
 #include "quorum/agent.h"
 #include "quorum/election.h"
 #include "quorum/fence.h"
+#include "quorum/glue.h"
 #include "quorum/holder.h"
 #include "quorum/msg.h"
 #include "quorum/status.h"
@@ -100,16 +118,30 @@ static struct {
 	bool figures;
 	bool calm; /* no chaos phase */
 	int hb_fixed_ms;
+	int latency_ms;          /* -1: each run picks; else every I/O takes about this */
+	bool stats;
+	bool no_unreadable_fence; /* break: the server fences only readable leaders */
+	bool no_mount_repair;    /* break: a mount over a bad block is never repaired */
+	uint32_t codec_breaks;   /* QCODEC_BREAK_* */
 	bool quiet;
-} opt = { .seeds = 1, .members = { 3 }, .nmembers = 1 };
+} opt = { .seeds = 1, .members = { 3 }, .nmembers = 1, .latency_ms = -1 };
 
 /* ---- events ---- */
 
 enum ev_type {
 	E_TIMER, E_DELIVER, E_PERSIST, E_FENCE, E_SERVER_DOWN,
 	E_CRASH, E_RESTART, E_PAUSE, E_RESUME, E_NET, E_HB_CHANGE, E_PHASE, E_CHECK,
-	E_UNMOUNT,
+	E_UNMOUNT, E_PROBE, E_ROT, E_BURST, E_IO_LATE,
 };
+
+/* E_PERSIST phases (in from) */
+enum { P_READ, P_WRITE, P_DONE };
+
+/* E_DELIVER flags (in arg) */
+#define D_CORRUPT 0x1  /* a bit flipped on the way */
+#define D_REPLAY 0x2   /* a copy the network kept and sends again */
+#define D_MISSENT 0x4  /* a copy delivered to a member it was not for */
+#define D_FOREIGN 0x8  /* from a member of another filesystem on the same network */
 
 struct event {
 	int64_t t;
@@ -117,7 +149,7 @@ struct event {
 	enum ev_type type;
 	int m;          /* member */
 	int inc;        /* member incarnation the event belongs to */
-	uint64_t gen;   /* timer / server generation */
+	uint64_t gen;   /* timer / server generation; E_DELIVER: the datagram's seq */
 	int from;
 	int64_t arg;
 	union {
@@ -187,13 +219,24 @@ struct member {
 	int64_t offset;
 	uint32_t hb_ms;
 	struct quorum_state st;
+	struct quorum_glue glue;
 	struct quorum_codec codec;
 	bool codec_ready;
 	uint64_t timer_gen;
 	int64_t timer_at;
-	/* the one write in flight */
+	/* the one persist in flight, and the device as this member reaches it */
 	bool persisting;
-	struct bd_qblock pblk;
+	struct quorum_action pact;
+	struct bd_qblock pblk;     /* the block its write carries */
+	enum { W_NONE, W_INFLIGHT, W_ABANDONED } write_state;
+	struct bd_qblock durable;  /* our block as our last completed write left it */
+	int64_t path_fail_until;   /* this member's path to the device fails until */
+	int64_t io_busy_until;     /* a transfer the agent gave up on is out until */
+	bool refused;              /* the last mount was refused over our bad block */
+	bool reserve_wanted;       /* its sequence numbers run low (as the agent's) */
+	bool thread_stalled;       /* paused is only the quorum thread: the server still answers */
+	uint64_t pause_gen;        /* which pause an E_RESUME ends */
+	uint64_t rx_shadow[MAXN];  /* the codec oracle: greatest seq accepted per sender */
 	/* server */
 	enum srv_state srv;
 	uint64_t srv_term;
@@ -220,7 +263,25 @@ static struct world {
 	int64_t now;
 	struct member m[MAXN];
 	struct bd_super super;
-	struct bd_qblock disk[MAXN];
+	struct bd_dev *dev;        /* the shared device: the quorum blocks as bytes */
+	struct bd_qblock shadow[MAXN]; /* each slot's block as last seen verifying */
+	int64_t lat;               /* the device's latency per I/O this run */
+	bool slow;                 /* a slow-device run */
+	int64_t all_fail_until;    /* every member's path fails until */
+	double p_rot, p_replay, p_long_stall;
+	uint64_t seq_floor[MAXN];  /* sequence numbers earlier incarnations of a slot used */
+	uint64_t seq_range;        /* numbers per reservation this run; 0: the daemon's */
+	uint64_t seq_sent_max[MAXN];
+	struct event replay_ring[64];
+	int replay_count;
+	int64_t heal_at;
+	int64_t serving_at;        /* the first serving leader after healing */
+	uint64_t repairs, refusals, rots, bursts, timeouts_io;
+	/* I10: the promise each slot's acks made (local time of its clock), to which leader */
+	struct { int64_t until; int leader; uint64_t term; } promise[MAXN];
+	uint64_t max_vote_term[MAXN]; /* the greatest term each slot voted in, on the wire */
+	struct quorum_codec foreign;  /* another filesystem's member, on the same network */
+	bool foreign_ready;
 	bool blocked[MAXN][MAXN]; /* from -> to */
 	bool use_codec;
 	int hb_max_ms;
@@ -244,6 +305,8 @@ static struct world {
 	uint64_t rejoin_term;
 	bool rejoin_watch;
 	int settle_tries;
+	int rejoin_tries;
+	int failover_how;          /* 0 killed, 1 cut off, 2 quorum thread hung */
 	int violations;
 	char first_violation[256];
 	uint64_t steps;
@@ -351,6 +414,25 @@ static void check_leadership(struct member *m)
 			violation("I1: slots %d and %d both leaders in term %" PRIu64,
 				  W.leader_of_term[st->term] - 1, m->slot, st->term);
 		W.leader_of_term[st->term] = (int16_t)(m->slot + 1);
+		/* elected only by votes cast for it in its own term (on the wire) */
+		{
+			int votes = 0;
+
+			for (int i = 0; i < W.n; i++)
+				votes += i == m->slot ? m->durable.vote_term == st->term &&
+							       m->durable.vote_slot == m->slot :
+							W.wire_vote[i][st->term % MAX_TERMS] == m->slot + 1;
+			if (votes < st->cfg.votes_needed && !(opt.breaks & QBREAK_NO_VOTE_PERSIST))
+				violation("I1: slot %d leads term %" PRIu64 " with %d votes cast for it in "
+					  "that term, %d needed", m->slot, st->term, votes,
+					  st->cfg.votes_needed);
+		}
+		/* the lease claim itself: nobody is elected while another's lease runs */
+		for (int i = 0; i < W.n && W.n >= 3; i++)
+			if (i != m->slot && W.m[i].lease_end > W.now && st->term > W.m[i].lead_term)
+				violation("I4: slot %d elected in term %" PRIu64 " while slot %d's lease runs "
+					  "until %.3f ms", m->slot, st->term, i,
+					  (double)W.m[i].lease_end / 1e6);
 		if (W.first_leader_at < 0)
 			W.first_leader_at = W.now;
 		if (W.kill_at >= 0 && W.failover_at < 0 && st->term > W.killed_term)
@@ -417,8 +499,19 @@ static void check_wire_vote(int from, int to, uint64_t term)
 }
 
 /* I3: when a server starts serving, no other may be serving. */
+static bool disk_read(int slot, struct bd_qblock *qb);
+
 static void check_serve(struct member *m)
 {
+	for (int i = 0; i < W.n; i++) {
+		struct bd_qblock qb;
+
+		/* a server that is no longer the newest leader does not serve (3+ slots:
+		 * with two, fencing settles it) */
+		if (W.n >= 3 && disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].term > m->srv_term)
+			violation("I3: slot %d serves term %" PRIu64 " though slot %d was elected in term %"
+				  PRIu64, m->slot, m->srv_term, i, qb.ev[FUSEFS_QEV_ELECT].term);
+	}
 	for (int i = 0; i < W.n; i++) {
 		struct member *o = &W.m[i];
 
@@ -426,6 +519,174 @@ static void check_serve(struct member *m)
 			violation("I3: slot %d serves term %" PRIu64 " while slot %d still serves term %"
 				  PRIu64 " (not fenced)", m->slot, m->srv_term, i, o->srv_term);
 	}
+}
+
+/* I4 at an instant between steps: with 3+ slots, at most one server may serve. */
+static void probe_serving(void)
+{
+	int serving = -1;
+
+	if (W.n < 3)
+		return;
+	for (int i = 0; i < W.n; i++) {
+		struct member *m = &W.m[i];
+
+		if (!m->alive || (m->paused && !m->thread_stalled) || m->srv != SRV_UP ||
+		    !quorum_may_serve(&m->st, local_now(m)))
+			continue;
+		/* the answer is about this instant: no lease left, no serving (a step may
+		 * be far off: the quorum thread can hang while the server answers) */
+		if (W.now >= m->lease_end)
+			violation("I4: slot %d may serve at %.3f ms, its lease ended at %.3f ms", i,
+				  (double)W.now / 1e6, (double)m->lease_end / 1e6);
+		if (serving >= 0)
+			violation("I4: slots %d and %d may both serve at %.3f ms (terms %" PRIu64
+				  " and %" PRIu64 ")", serving, i, (double)W.now / 1e6,
+				  W.m[serving].st.term, m->st.term);
+		serving = i;
+	}
+}
+
+/* I7: a message goes out only with what it says already on our disk. */
+static void check_sent(const struct member *m, int to, const struct quorum_msg *msg)
+{
+	const struct bd_qblock *d = &m->durable;
+
+	if (d->ev[FUSEFS_QEV_BEGIN].rid != m->rid)
+		violation("I7: slot %d sent %s before its BEGIN was durable", m->slot,
+			  quorum_msg_type_name(msg->type));
+	if (msg->term > d->ev[FUSEFS_QEV_TERM].term)
+		violation("I7: slot %d sent %s with term %" PRIu64 ", its disk has %" PRIu64,
+			  m->slot, quorum_msg_type_name(msg->type), msg->term,
+			  d->ev[FUSEFS_QEV_TERM].term);
+	if (msg->type == QMSG_VOTE && (d->vote_term != msg->term || d->vote_slot != to))
+		violation("I7: slot %d sent a VOTE for slot %d in term %" PRIu64 ", its disk has a "
+			  "vote for %d in %" PRIu64, m->slot, to, msg->term, d->vote_slot,
+			  d->vote_term);
+	if (msg->type == QMSG_REQUEST_VOTE && (d->vote_term != msg->term || d->vote_slot != m->slot))
+		violation("I7: slot %d asked for votes in term %" PRIu64 " before its own vote was "
+			  "durable", m->slot, msg->term);
+	if (msg->type == QMSG_HEARTBEAT_ACK && msg->timeout_ms > d->hb_timeout_ms)
+		violation("I7: slot %d promised %u ms, its disk holds %u", m->slot, msg->timeout_ms,
+			  d->hb_timeout_ms);
+}
+
+/*
+ * I10: a member keeps the promise its acks made (docs/quorum.md, rule 3 and
+ * "Promises survive crashes"): until it runs out, on the member's own clock
+ * and across restarts, it asks for no pre-vote, grants none, campaigns not
+ * and votes not - unless the leader it promised resigned, or a newer
+ * leader's heartbeat moved it.  And a member that voted for another
+ * candidate in a term does not back an older leader afterwards.
+ */
+static void check_promises(struct member *m, int to, const struct quorum_msg *msg)
+{
+	bool electing = msg->type == QMSG_PRE_VOTE || msg->type == QMSG_REQUEST_VOTE ||
+			msg->type == QMSG_VOTE ||
+			(msg->type == QMSG_PRE_VOTE_REPLY && (msg->flags & QMSG_F_GRANTED));
+
+	if (msg->type == QMSG_VOTE && to == W.promise[m->slot].leader)
+		electing = false; /* a vote for the leader we back, durable only now */
+	if (electing && local_now(m) < W.promise[m->slot].until)
+		violation("I10: slot %d sent %s%s %.0f ms before the promise it made to slot %d's "
+			  "lease (term %" PRIu64 ") runs out", m->slot, quorum_msg_type_name(msg->type),
+			  msg->type == QMSG_PRE_VOTE_REPLY ? " (granted)" : "",
+			  (double)(W.promise[m->slot].until - local_now(m)) / 1e6,
+			  W.promise[m->slot].leader, W.promise[m->slot].term);
+	if (msg->type == QMSG_HEARTBEAT_ACK) {
+		const struct bd_qblock *d = &m->durable;
+
+		if (msg->term < d->vote_term && d->vote_slot >= 0 && d->vote_slot != m->slot &&
+		    d->vote_slot != to)
+			violation("I10: slot %d backs slot %d's term %" PRIu64 " after voting for slot %d "
+				  "in term %" PRIu64, m->slot, to, msg->term, d->vote_slot, d->vote_term);
+		W.promise[m->slot].until = MAX(W.promise[m->slot].until,
+					       local_now(m) + MS(msg->timeout_ms));
+		W.promise[m->slot].leader = to;
+		W.promise[m->slot].term = msg->term;
+	}
+	if (msg->type == QMSG_VOTE)
+		W.max_vote_term[m->slot] = MAX(W.max_vote_term[m->slot], msg->term);
+}
+
+/* What frees a member of its promise: its leader resigned, or a newer one leads. */
+static void promise_released(const struct member *m, const struct quorum_input *in)
+{
+	const struct quorum_msg *msg = &in->msg;
+
+	if (in->type != QIN_MSG)
+		return;
+	/* (a leader of a greater term existed: the promised one's lease ended before it) */
+	if ((msg->type == QMSG_RESIGNATION && msg->from == W.promise[m->slot].leader) ||
+	    ((msg->type == QMSG_HEARTBEAT || msg->type == QMSG_RESIGNATION) &&
+	     msg->term > W.promise[m->slot].term))
+		W.promise[m->slot].until = 0;
+}
+
+/* ---- the device: quorum blocks as bytes, the paths members reach it by ---- */
+
+static uint8_t dbuf[FUSEFS_BLOCK_SIZE] __attribute__((aligned(4096)));
+
+/* The sim's wall clock, as a real one would read (for timestamps, repairs). */
+static uint64_t wall_ns(void)
+{
+	return 1700000000ull * (uint64_t)NSEC_PER_SEC + (uint64_t)W.now;
+}
+
+/* Read slot's block from the device: true when it verifies. */
+static bool disk_read(int slot, struct bd_qblock *qb)
+{
+	char why[160];
+
+	if (bd_read(W.dev, bd_quorum_blkno(slot), dbuf, 1) < 0)
+		die("in-memory device read failed");
+	if (bd_qblock_decode((const void *)dbuf, W.super.fsid, bd_quorum_blkno(slot), qb, why,
+			     sizeof(why)) == 0)
+		return true;
+	memset(qb, 0, sizeof(*qb));
+	qb->vote_slot = -1;
+	return false;
+}
+
+/* I2 on whatever the device now holds for slot (unless the write is a repair). */
+static void disk_note(int slot, bool check)
+{
+	struct bd_qblock nb;
+
+	if (!disk_read(slot, &nb))
+		return; /* torn: the next reader sees a bad block */
+	if (check)
+		check_votes_on_disk(slot, &W.shadow[slot], &nb);
+	W.shadow[slot] = nb;
+}
+
+static void disk_write(int slot, const struct bd_qblock *qb, bool durable)
+{
+	bd_qblock_encode(qb, W.super.fsid, bd_quorum_blkno(slot), (void *)dbuf);
+	if (bd_write(W.dev, bd_quorum_blkno(slot), dbuf, 1, durable ? BD_WRITE_DURABLE : 0) < 0)
+		die("in-memory device write failed");
+}
+
+static bool path_failing(const struct member *m)
+{
+	return W.now < m->path_fail_until || W.now < W.all_fail_until;
+}
+
+/* How long the agent waits for one transfer (agent.c blk_timeout_ns). */
+static int64_t io_timeout(const struct member *m)
+{
+	return MAX(MS(2 * (int64_t)m->st.cfg.hb_timeout_ms), MS(1000));
+}
+
+static int64_t io_latency(void)
+{
+	int64_t l = W.lat + rng_range(0, W.lat / 8 + MS(1) / 5);
+
+	if (W.chaos_on && rng_chance(0.02))
+		l += rng_range(MS(50), MS(600)); /* a stall */
+	if (W.chaos_on && rng_chance(W.p_long_stall))
+		l += rng_range(MS(2 * W.hb_max_ms), MS(3 * W.hb_max_ms)); /* longer than the agent waits */
+	return l;
 }
 
 /* ---- the network ---- */
@@ -436,13 +697,29 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 	int copies = 1;
 
 	msg->to = (uint8_t)to;
+	check_sent(m, to, msg);
+	check_promises(m, to, msg);
 	if (msg->type == QMSG_VOTE)
 		check_wire_vote(m->slot, to, msg->term);
 	if (msg->type == QMSG_REQUEST_VOTE)
 		check_wire_vote(m->slot, m->slot, msg->term); /* a candidate votes for itself */
 	if (W.use_codec) {
-		if (quorum_msg_encode(&m->codec, msg, e.bytes, sizeof(e.bytes)) < 0)
-			die("encode failed");
+		if (quorum_msg_encode(&m->codec, msg, e.bytes, sizeof(e.bytes)) < 0) {
+			/* out of reserved numbers: the agent drops it and asks for more */
+			m->reserve_wanted = true;
+			trace("slot %d: no sequence numbers reserved for a %s", m->slot,
+			      quorum_msg_type_name(msg->type));
+			return;
+		}
+		if (quorum_glue_seq_low(&m->glue, m->codec.tx_seq))
+			m->reserve_wanted = true;
+		/* I8: an incarnation's numbers rise above every earlier one's */
+		if (msg->seq <= W.seq_floor[m->slot])
+			violation("I8: slot %d (rid %" PRIx64 ") sent seq %" PRIu64 ", not above %" PRIu64
+				  " an earlier mount of the slot used", m->slot, m->rid, msg->seq,
+				  W.seq_floor[m->slot]);
+		W.seq_sent_max[m->slot] = MAX(W.seq_sent_max[m->slot], msg->seq);
+		e.gen = msg->seq;
 	} else {
 		e.msg = *msg;
 	}
@@ -460,11 +737,41 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 
 		if (W.chaos_on) {
 			delay += rng_below((uint64_t)W.delay_max);
-			if (W.use_codec && rng_chance(W.p_corrupt))
+			if (W.use_codec && rng_chance(W.p_corrupt)) {
 				d.bytes[rng_below(sizeof(d.bytes))] ^= (uint8_t)(1u << rng_below(8));
+				d.arg |= D_CORRUPT;
+			}
 		}
 		d.t = W.now + delay;
 		push(d);
+	}
+	/* the network keeps copies, and sends some again later, or to someone else */
+	W.replay_ring[W.replay_count++ % ARRAY_SIZE(W.replay_ring)] = e;
+	if (W.chaos_on && rng_chance(W.p_replay)) {
+		struct event r = W.replay_ring[rng_below(MIN((uint64_t)W.replay_count,
+							    ARRAY_SIZE(W.replay_ring)))];
+
+		r.arg = D_REPLAY;
+		if (W.use_codec && rng_chance(0.3)) {
+			r.m = (int)rng_below((uint64_t)W.n);
+			if (r.m != (int)r.bytes[48])
+				r.arg |= D_MISSENT;
+		}
+		r.t = W.now + rng_range(MS(1), MS(3000));
+		push(r);
+	}
+	/* and a member of another filesystem talks on the same ports */
+	if (W.use_codec && W.chaos_on && rng_chance(W.p_replay / 2)) {
+		struct event f = e;
+		struct quorum_msg fm = *msg;
+
+		W.foreign.our_slot = m->slot;
+		if (quorum_msg_encode(&W.foreign, &fm, f.bytes, sizeof(f.bytes)) > 0) {
+			f.arg = D_FOREIGN;
+			f.gen = fm.seq;
+			f.t = W.now + rng_range(MS(1), MS(50));
+			push(f);
+		}
 	}
 }
 
@@ -472,61 +779,143 @@ static void net_send(struct member *m, int to, struct quorum_msg *msg)
 
 static void member_step(struct member *m, struct quorum_input *in);
 
+/*
+ * The agent's persist, phase by phase (agent.c): a read of our block, the
+ * glue's verdict, a durable write; each transfer takes the device's
+ * latency, fails while the member's path fails, and is given up on after
+ * io_timeout (the transfer then still completes - a write still lands -
+ * and until it does the agent starts no other: -EBUSY).
+ */
+static void persist_event(struct member *m, int phase, int64_t at, int res)
+{
+	struct event e = { .type = E_PERSIST, .m = m->slot, .inc = m->inc, .from = phase,
+			   .arg = res, .t = at };
+
+	push(e);
+}
+
 static void persist_start(struct member *m, const struct quorum_action *a)
 {
-	struct bd_qblock nb = W.disk[m->slot];
-	struct event e = { .type = E_PERSIST, .m = m->slot, .inc = m->inc };
+	int64_t lat = io_latency();
 
-	/* the agent's read-modify-write: stamp the asked-for events, set the vote */
-	for (int ev = 0; ev < FUSEFS_QEV_NR; ev++) {
-		if (!(a->events & (1u << ev)))
-			continue;
-		bd_qblock_set_event(&nb, ev, m->rid,
-				    ev == FUSEFS_QEV_TERM ? a->image.term : a->image.ev_term[ev],
-				    (uint64_t)(W.now / NSEC_PER_SEC), 0);
-	}
-	nb.vote_term = a->image.vote_term;
-	nb.vote_slot = a->image.vote_slot;
-	nb.hb_timeout_ms = a->image.hb_ms;
-	nb.holder_rid = m->rid;
-	nb.seq++;
-	m->pblk = nb;
+	m->pact = *a;
 	m->persisting = true;
-	e.t = W.now + rng_range(MS(1) / 5, MS(3));
-	if (W.chaos_on && rng_chance(0.02))
-		e.t += rng_range(MS(50), MS(600)); /* a stalled device */
-	if (W.chaos_on && rng_chance(W.p_write_err))
-		e.arg = -EIO;
-	push(e);
+	m->write_state = W_NONE;
+	if (W.now < m->io_busy_until) {
+		persist_event(m, P_DONE, W.now, -EBUSY);
+		return;
+	}
+	if (lat > io_timeout(m)) {
+		m->io_busy_until = W.now + lat;
+		W.timeouts_io++;
+		persist_event(m, P_DONE, W.now + io_timeout(m), -ETIMEDOUT);
+		return;
+	}
+	persist_event(m, P_READ, W.now + lat, 0);
+}
+
+/* The read came back: what the glue makes of it, then the write. */
+static int persist_read_done(struct member *m)
+{
+	struct bd_qblock nb;
+	bool readable;
+	int64_t lat;
+	int ret;
+
+	if (path_failing(m))
+		return -EIO;
+	readable = disk_read(m->slot, &nb);
+	ret = quorum_glue_persist(&m->glue, &m->pact, wall_ns() / (uint64_t)NSEC_PER_SEC, 0, readable,
+				  &nb);
+	if (ret == -EEXIST)
+		violation("glue: slot %d rid %" PRIx64 " finds BEGIN rid %" PRIx64 " on its block",
+			  m->slot, m->rid, nb.ev[FUSEFS_QEV_BEGIN].rid);
+	if (ret < 0)
+		return ret;
+	if (ret == QGLUE_UNCHANGED)
+		return 0;
+	if (ret == QGLUE_REPAIR)
+		trace("slot %d: our block failed verification: rewriting it from memory", m->slot);
+	m->pblk = nb;
+	lat = io_latency();
+	if (lat > io_timeout(m)) {
+		/* given up on, but the write is out and will land */
+		struct event late = { .type = E_IO_LATE, .m = m->slot, .inc = m->inc, .t = W.now + lat };
+
+		m->write_state = W_ABANDONED;
+		m->io_busy_until = W.now + lat;
+		W.timeouts_io++;
+		push(late);
+		persist_event(m, P_DONE, W.now + io_timeout(m), -ETIMEDOUT);
+		return 1;
+	}
+	m->write_state = W_INFLIGHT;
+	persist_event(m, P_WRITE, W.now + lat,
+		      W.chaos_on && rng_chance(W.p_write_err) ? -EIO : 0);
+	return 1;
+}
+
+/* The write came back: it landed unless the path failed. */
+static int persist_write_done(struct member *m, int res)
+{
+	m->write_state = W_NONE;
+	if (res < 0 || path_failing(m))
+		return res < 0 ? res : -EIO;
+	disk_write(m->slot, &m->pblk, true);
+	disk_note(m->slot, true);
+	quorum_glue_written(&m->glue, &m->pblk);
+	m->durable = m->pblk;
+	if (W.use_codec)
+		quorum_codec_set_limit(&m->codec, m->glue.seq_reserved);
+	return 0;
 }
 
 static void server_start(struct member *m, uint64_t term)
 {
+	struct bd_qblock blocks[MAXN];
+	const uint16_t present = (uint16_t)((1u << W.n) - 1);
+	uint16_t readable = 0;
 	struct quorum_fence_plan plan;
 	struct event e = { .m = m->slot, .inc = m->inc };
 
+	/* I7: ELECT is on the disk before the server starts */
+	if (m->durable.ev[FUSEFS_QEV_ELECT].term != term)
+		violation("I7: slot %d starts its server for term %" PRIu64 ", its disk's ELECT is %"
+			  PRIu64, m->slot, term, m->durable.ev[FUSEFS_QEV_ELECT].term);
 	m->srv = SRV_FENCING;
 	m->srv_term = term;
 	m->srv_gen++;
 	e.gen = m->srv_gen;
-	quorum_fence_select(W.disk, (uint16_t)((1u << W.n) - 1), term, m->rid, &plan);
+	e.type = E_SERVER_DOWN;
+	e.t = W.now + MS(1);
+	if (path_failing(m)) {
+		trace("slot %d server term %" PRIu64 ": cannot read the quorum blocks", m->slot, term);
+		e.arg = -EIO;
+		push(e);
+		return;
+	}
+	for (int i = 0; i < W.n; i++)
+		if (disk_read(i, &blocks[i]))
+			readable |= (uint16_t)(1u << i);
+	quorum_fence_select(blocks, readable, term, m->rid, &plan);
 	if (plan.superseded_term) {
 		trace("slot %d server term %" PRIu64 ": superseded by slot %d term %" PRIu64,
 		      m->slot, term, plan.superseded_slot, plan.superseded_term);
-		e.type = E_SERVER_DOWN;
-		e.t = W.now + MS(1);
 		e.arg = -ESTALE;
 		push(e);
 		return;
 	}
+	if (!opt.no_unreadable_fence)
+		quorum_fence_add_unreadable(&plan, present & ~readable, m->slot);
 	m->fences_left = plan.count;
 	for (int i = 0; i < plan.count; i++) {
 		e.type = E_FENCE;
 		e.from = plan.target[i].slot;
-		e.arg = (int64_t)plan.target[i].rid;
+		e.arg = (int64_t)plan.target[i].rid; /* 0: by slot, its block is unreadable */
 		e.t = W.now + rng_range(MS(5), W.chaos_on ? MS(800) : MS(50));
 		trace("slot %d server term %" PRIu64 ": fencing slot %d rid %" PRIx64 " (term %" PRIu64
-		      ")", m->slot, term, plan.target[i].slot, plan.target[i].rid, plan.target[i].term);
+		      "%s)", m->slot, term, plan.target[i].slot, plan.target[i].rid, plan.target[i].term,
+		      plan.target[i].event == QUORUM_FENCE_UNREADABLE ? ", block unreadable" : "");
 		push(e);
 	}
 	if (plan.count == 0) {
@@ -548,7 +937,9 @@ static void server_stop(struct member *m, int res)
 	push(e);
 }
 
+static void member_crash(struct member *m, const char *why);
 static void member_gone(struct member *m, const char *why);
+static void restart_later(struct member *m, int64_t delay, bool repair);
 
 static void apply_actions(struct member *m, const struct quorum_actions *out)
 {
@@ -580,8 +971,13 @@ static void apply_actions(struct member *m, const struct quorum_actions *out)
 			break;
 		case QACT_SERVE:
 			trace("slot %d: server term %" PRIu64 " serving", m->slot, a->term);
+			if (m->durable.ev[FUSEFS_QEV_FENCE].term != a->term)
+				violation("I7: slot %d serves term %" PRIu64 ", its disk's FENCE is %"
+					  PRIu64, m->slot, a->term, m->durable.ev[FUSEFS_QEV_FENCE].term);
 			check_serve(m);
 			m->srv = SRV_UP;
+			if (W.heal_at >= 0 && W.serving_at < 0)
+				W.serving_at = W.now;
 			break;
 		case QACT_STOP_SERVER:
 			trace("slot %d: stop server term %" PRIu64, m->slot, a->term);
@@ -596,6 +992,9 @@ static void apply_actions(struct member *m, const struct quorum_actions *out)
 			member_gone(m, "done (unmounted)");
 			break;
 		case QACT_FAILED:
+			/* I9: nothing the simulator does is beyond retrying */
+			violation("I9: slot %d left the quorum for good: %s", m->slot,
+				  errstr((int)a->a));
 			member_gone(m, "failed");
 			break;
 		}
@@ -609,11 +1008,25 @@ static void member_step(struct member *m, struct quorum_input *in)
 	if (!m->alive)
 		return;
 	in->random = (uint32_t)rng_next();
+	promise_released(m, in);
 	quorum_step(&m->st, in, local_now(m), &out);
 	W.steps++;
+	if (in->type == QIN_START && m->st.term < in->start.greatest_term)
+		violation("I2: slot %d started in term %" PRIu64 " below the greatest on disk, %" PRIu64,
+			  m->slot, m->st.term, in->start.greatest_term);
+	if (m->st.role == QROLE_LEADER && m->st.dev_failing)
+		violation("I9: slot %d still leads with its device failing (%s)", m->slot,
+			  errstr(m->st.dev_err));
 	apply_actions(m, &out);
 	if (!m->alive)
 		return;
+	if (m->reserve_wanted) {
+		struct quorum_input more = { .type = QIN_RESERVE };
+
+		m->reserve_wanted = false;
+		member_step(m, &more);
+		return;
+	}
 	/* a crash at any step: after the step's actions went out */
 	if (W.chaos_on && rng_chance(W.p_crash_step)) {
 		struct event e = { .type = E_CRASH, .m = m->slot, .t = W.now };
@@ -638,7 +1051,55 @@ static void member_step(struct member *m, struct quorum_input *in)
 	check_lease(m);
 }
 
-static void member_start(struct member *m)
+/* Remount slot m after delay (the operator's doing when repair is set). */
+static void restart_later(struct member *m, int64_t delay, bool repair)
+{
+	struct event r = { .type = E_RESTART, .m = m->slot, .inc = m->inc, .arg = repair };
+
+	r.t = W.now + delay;
+	push(r);
+}
+
+/*
+ * A mount over our own block that fails verification: the operator's
+ * quorum_repair (glue.c quorum_glue_rebuild, as the agent runs it).  The
+ * rebuilt block's spent vote is a marker, not a vote, and a dead
+ * incarnation's own candidacy above the rebuilt term had no voters (every
+ * voter's block would show that term): the vote records are told so.
+ */
+static bool repair_block(struct member *m, struct bd_qblock *blocks, uint16_t *readable)
+{
+	struct bd_qblock nb;
+	uint64_t g;
+
+	if (quorum_glue_rebuild(&m->glue, blocks, *readable, (uint16_t)((1u << W.n) - 1),
+				(uint32_t)W.hb_max_ms, wall_ns(), &nb) < 0) {
+		trace("slot %d: quorum_repair refused: another block is unreadable too", m->slot);
+		return false;
+	}
+	g = nb.vote_term;
+	trace("slot %d: quorum_repair rebuilds its block at term %" PRIu64, m->slot, g);
+	if (g < W.max_vote_term[m->slot] || nb.vote_slot != m->slot)
+		violation("I2: slot %d's rebuilt block (vote term %" PRIu64 ", slot %d) could vote "
+			  "again in term %" PRIu64 ", where it voted", m->slot, g, nb.vote_slot,
+			  W.max_vote_term[m->slot]);
+	disk_write(m->slot, &nb, true);
+	disk_note(m->slot, false);
+	if (g < MAX_TERMS)
+		W.disk_vote[m->slot][g] = (int8_t)(m->slot + 1);
+	for (uint64_t t = g + 1; t < MAX_TERMS; t++) {
+		if (W.wire_vote[m->slot][t] == m->slot + 1)
+			W.wire_vote[m->slot][t] = 0;
+		if (W.disk_vote[m->slot][t] == m->slot + 1)
+			W.disk_vote[m->slot][t] = 0;
+	}
+	blocks[m->slot] = nb;
+	*readable |= (uint16_t)(1u << m->slot);
+	W.repairs++;
+	return true;
+}
+
+static void member_start(struct member *m, bool repair)
 {
 	struct quorum_config cfg = {
 		.our_slot = m->slot,
@@ -647,43 +1108,69 @@ static void member_start(struct member *m)
 		.hb_timeout_ms = m->hb_ms,
 		.breaks = opt.breaks,
 	};
-	struct quorum_input in = { .type = QIN_START };
-	uint64_t leader_term;
+	struct quorum_holder self = { .pid = 1000 + (uint64_t)m->slot, .start_ticks = (uint64_t)m->inc };
+	struct bd_qblock blocks[MAXN];
+	uint16_t readable = 0;
+	struct quorum_input in;
 
+	if (path_failing(m)) {
+		trace("slot %d: mount failed: its path to the device fails", m->slot);
+		restart_later(m, rng_range(MS(200), MS(1000)), repair);
+		return;
+	}
+	for (int i = 0; i < W.n; i++)
+		if (disk_read(i, &blocks[i]))
+			readable |= (uint16_t)(1u << i);
+	m->rid = W.rid_next++;
+	self.boot_id[0] = (uint8_t)(m->slot + 1); /* each slot on a host of its own */
+	quorum_glue_init(&m->glue, m->slot, m->rid, &self);
+	if (W.seq_range)
+		m->glue.seq_range = W.seq_range; /* reservations run out, and are extended */
+	if (!(readable & (1u << m->slot))) {
+		if (!repair) {
+			trace("slot %d: mount refused: its quorum block fails verification", m->slot);
+			W.refusals++;
+			m->refused = true;
+			if (!opt.no_mount_repair)
+				restart_later(m, W.chaos_on ? rng_range(MS(300), MS(2000)) :
+							      rng_range(MS(50), MS(300)), true);
+			return;
+		}
+		if (!repair_block(m, blocks, &readable)) {
+			restart_later(m, rng_range(MS(300), MS(1000)), true);
+			return;
+		}
+	}
+	m->refused = false;
 	m->alive = true;
 	m->paused = false;
 	m->inc++;
-	m->rid = W.rid_next++;
 	m->persisting = false;
+	m->write_state = W_NONE;
+	m->io_busy_until = 0;
 	m->srv = SRV_NONE;
 	m->srv_gen++;
 	m->timer_gen++;
 	m->timer_at = -1;
 	m->nbacklog = 0;
 	m->leading = false;
+	memset(m->rx_shadow, 0, sizeof(m->rx_shadow));
 	quorum_init(&m->st, &cfg);
+	/* what the agent reads from the blocks at start, through the same glue */
+	if (quorum_glue_start(&m->glue, blocks, readable, &in) < 0)
+		die("slot %d: own block unreadable at start", m->slot);
+	m->durable = blocks[m->slot];
+	W.seq_floor[m->slot] = W.seq_sent_max[m->slot];
 	if (W.use_codec) {
 		if (m->codec_ready)
 			quorum_codec_free(&m->codec);
-		if (quorum_codec_init(&m->codec, &W.super, m->slot, m->rid,
-				      (uint64_t)W.now * 16 + 1) < 0)
+		/* sequence numbers from the disk, as the agent takes them */
+		if (quorum_codec_init(&m->codec, &W.super, m->slot, m->rid, m->glue.seq_base) < 0)
 			die("codec init failed");
+		m->codec.breaks = opt.codec_breaks;
+		quorum_codec_set_limit(&m->codec, m->glue.seq_base); /* nothing before BEGIN */
 		m->codec_ready = true;
 	}
-	/* what the agent reads from the blocks at start */
-	in.start.own.term = W.disk[m->slot].ev[FUSEFS_QEV_TERM].term;
-	in.start.own.vote_term = W.disk[m->slot].vote_term;
-	in.start.own.vote_slot = W.disk[m->slot].vote_slot;
-	for (int e = 0; e < FUSEFS_QEV_NR; e++)
-		in.start.own.ev_term[e] = W.disk[m->slot].ev[e].term;
-	in.start.own.hb_ms = W.disk[m->slot].hb_timeout_ms;
-	in.start.prev_unclean = W.disk[m->slot].ev[FUSEFS_QEV_BEGIN].write_nr >
-				W.disk[m->slot].ev[FUSEFS_QEV_END].write_nr;
-	for (int i = 0; i < W.n; i++)
-		in.start.greatest_term = MAX(in.start.greatest_term,
-					     bd_qblock_greatest_term(&W.disk[i]));
-	in.start.leader_recorded = quorum_find_leader(W.disk, (uint16_t)((1u << W.n) - 1),
-						      &leader_term) >= 0;
 	trace("slot %d: start (incarnation %d, rid %" PRIx64 ", hb timeout %u ms)", m->slot, m->inc,
 	      m->rid, m->hb_ms);
 	member_step(m, &in);
@@ -693,11 +1180,14 @@ static void member_crash(struct member *m, const char *why)
 {
 	if (!m->alive)
 		return;
-	trace("slot %d: %s%s", m->slot, why, m->persisting ? " (a write was in flight)" : "");
-	if (m->persisting && rng_chance(0.5)) {
-		/* the write reached the disk before the crash */
-		check_votes_on_disk(m->slot, &W.disk[m->slot], &m->pblk);
-		W.disk[m->slot] = m->pblk;
+	trace("slot %d: %s%s", m->slot, why,
+	      m->write_state != W_NONE ? " (a block write was out)" : "");
+	if (m->write_state != W_NONE) {
+		/* the write was out: the device loses it, keeps it or tears it */
+		disk_write(m->slot, &m->pblk, false);
+		bd_mem_crash(W.dev, BD_CRASH_RANDOM);
+		disk_note(m->slot, true);
+		m->write_state = W_NONE;
 	}
 	m->alive = false;
 	m->paused = false;
@@ -714,24 +1204,55 @@ static void member_crash(struct member *m, const char *why)
 /* The member's process is gone; like a real cluster, it is remounted soon. */
 static void member_gone(struct member *m, const char *why)
 {
-	struct event r = { .type = E_RESTART, .m = m->slot };
-
 	member_crash(m, why);
-	r.inc = m->inc;
-	r.t = W.now + rng_range(MS(10), W.chaos_on ? MS(2000) : MS(300));
-	push(r);
+	restart_later(m, rng_range(MS(10), W.chaos_on ? MS(2000) : MS(300)), false);
 }
 
 /* ---- event handling ---- */
+
+/*
+ * I8: what the codec must make of a datagram, from what the network did to
+ * it and what this member's codec accepted since it started.  Returns the
+ * expected rejection (QINV_*), or -1 for "accepted".
+ */
+static int codec_expect(const struct member *m, const struct event *e)
+{
+	if (e->arg & D_CORRUPT)
+		return QINV_NR; /* rejected, for whichever check the flipped bit breaks */
+	if (e->arg & D_FOREIGN)
+		return (W.super.flags & FUSEFS_SUPER_FLAG_AUTH) ? QINV_bad_tag : QINV_other_fsid;
+	if (e->from == m->slot)
+		return QINV_from_self;
+	if (e->arg & D_MISSENT)
+		return QINV_wrong_dest;
+	if (e->gen <= m->rx_shadow[e->from])
+		return QINV_old_seq;
+	return -1;
+}
 
 static void deliver(struct member *m, const struct event *e)
 {
 	struct quorum_input in = { .type = QIN_MSG };
 
 	if (W.use_codec) {
-		if (quorum_msg_decode(&m->codec, e->bytes, sizeof(e->bytes), &in.msg) < 0)
+		int want = codec_expect(m, e);
+		int got = quorum_msg_decode(&m->codec, e->bytes, sizeof(e->bytes), &in.msg);
+
+		got = got < 0 ? -got - 1 : -1;
+		if ((want == -1) != (got == -1) || (want != QINV_NR && want != got))
+			violation("I8: slot %d's codec %s a datagram from slot %d seq %" PRIu64 "%s%s%s, "
+				  "expected %s", m->slot, got == -1 ? "accepted" : quorum_invalid_name(got),
+				  e->from, e->gen, e->arg & D_CORRUPT ? " (corrupted)" : "",
+				  e->arg & D_REPLAY ? " (replayed)" : "",
+				  e->arg & D_MISSENT ? " (misdelivered)" : "",
+				  want == -1 ? "accepted" : want == QINV_NR ? "any rejection" :
+				  quorum_invalid_name(want));
+		if (got != -1)
 			return;
+		m->rx_shadow[e->from] = e->gen;
 	} else {
+		if (e->arg & (D_CORRUPT | D_MISSENT | D_FOREIGN))
+			return;
 		in.msg = e->msg;
 	}
 	member_step(m, &in);
@@ -753,19 +1274,34 @@ static void handle_member_event(struct member *m, struct event *e)
 	case E_DELIVER:
 		deliver(m, e);
 		break;
-	case E_PERSIST:
+	case E_PERSIST: {
+		int res = (int)e->arg;
+
 		if (!m->persisting)
 			return;
-		m->persisting = false;
-		in.type = QIN_PERSIST_DONE;
-		in.persist.res = (int)e->arg;
-		if (e->arg == 0) {
-			check_votes_on_disk(m->slot, &W.disk[m->slot], &m->pblk);
-			W.disk[m->slot] = m->pblk;
-		} else {
-			trace("slot %d: quorum block write failed", m->slot);
+		if (e->from == P_READ) {
+			res = persist_read_done(m);
+			if (res > 0)
+				return; /* the write is out */
+		} else if (e->from == P_WRITE) {
+			res = persist_write_done(m, res);
 		}
+		m->persisting = false;
+		if (res < 0)
+			trace("slot %d: quorum block I/O failed: %s", m->slot, errstr(res));
+		in.type = QIN_PERSIST_DONE;
+		in.persist.res = res;
 		member_step(m, &in);
+		break;
+	}
+	case E_IO_LATE:
+		/* a write the agent gave up on lands after all (or the crash decided) */
+		if (m->write_state == W_ABANDONED) {
+			m->write_state = W_NONE;
+			disk_write(m->slot, &m->pblk, true);
+			disk_note(m->slot, true);
+			trace("slot %d: a write it gave up on landed late", m->slot);
+		}
 		break;
 	case E_FENCE: {
 		struct member *victim = NULL;
@@ -776,6 +1312,8 @@ static void handle_member_event(struct member *m, struct event *e)
 		for (int i = 0; i < W.n; i++)
 			if (W.m[i].alive && W.m[i].rid == (uint64_t)e->arg)
 				victim = &W.m[i];
+		if (e->arg == 0 && W.m[e->from].alive)
+			victim = &W.m[e->from]; /* by slot: whoever runs there */
 		if (!ok) {
 			trace("slot %d: fencing rid %" PRIx64 " failed", m->slot, (uint64_t)e->arg);
 			server_stop(m, -ETIMEDOUT);
@@ -826,6 +1364,20 @@ static int current_leader(void)
 			leader = i;
 		}
 	return leader;
+}
+
+/* A settled cluster: every member mounted (BEGIN durable) and following leader. */
+static bool all_follow(int leader)
+{
+	for (int i = 0; i < W.n; i++) {
+		const struct quorum_state *st = &W.m[i].st;
+
+		if (!W.m[i].alive || W.m[i].paused || !st->begun)
+			return false;
+		if (i != leader && (st->leader_slot != leader || st->durable.term < st->term))
+			return false;
+	}
+	return true;
 }
 
 static bool all_alive(void)
@@ -885,8 +1437,56 @@ static void random_network_fault(void)
 	}
 }
 
+/*
+ * A quorum block rots: one bit flips on the medium.  One bad block at a
+ * time (the single fault design.md promises to ride out); half the time the
+ * leader's, and then sometimes the leader is also paused (a hung host whose
+ * block went bad: it must be fenced by slot before anyone serves).
+ */
+static void rot_block(void)
+{
+	struct bd_qblock qb;
+	int slot = (int)rng_below((uint64_t)W.n), leader = -1;
+	uint64_t bit;
+
+	for (int i = 0; i < W.n; i++)
+		if (!disk_read(i, &qb))
+			return;
+	for (int i = 0; i < W.n; i++)
+		if (W.m[i].alive && !W.m[i].paused && W.m[i].st.role == QROLE_LEADER)
+			leader = i;
+	if (leader >= 0 && rng_chance(0.5))
+		slot = leader;
+	bd_mem_peek(W.dev, bd_quorum_blkno(slot), dbuf, 1);
+	bit = rng_below(FUSEFS_BLOCK_SIZE * 8);
+	dbuf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	bd_mem_poke(W.dev, bd_quorum_blkno(slot), dbuf, 1);
+	W.rots++;
+	trace("device: slot %d's block rots (bit %" PRIu64 ")", slot, bit);
+	if (slot == leader && rng_chance(0.4)) {
+		struct event p = { .type = E_PAUSE, .m = slot, .t = W.now,
+				   .arg = rng_range(MS(W.hb_max_ms), MS(3 * W.hb_max_ms)) };
+
+		push(p);
+	}
+}
+
 static void schedule_chaos(int64_t start, int64_t end)
 {
+	/* device faults: blocks that rot, bursts of I/O errors on one path or all */
+	for (int64_t t = start + rng_range(0, MS(3000)); t < end && W.p_rot > 0;
+	     t += rng_range(MS(500), (int64_t)((double)MS(4000) / W.p_rot))) {
+		struct event e = { .type = E_ROT, .t = t };
+
+		push(e);
+	}
+	for (int64_t t = start + rng_range(0, MS(4000)); t < end; t += rng_range(MS(1500), MS(6000))) {
+		struct event e = { .type = E_BURST, .t = t, .m = rng_chance(0.4) ? -1 :
+								    (int)rng_below((uint64_t)W.n) };
+
+		e.arg = rng_range(MS(50), MS(3000));
+		push(e);
+	}
 	for (int64_t t = start; t < end; t += rng_range(MS(300), MS(2500))) {
 		struct event e = { .type = E_NET, .t = t };
 
@@ -904,14 +1504,43 @@ static void schedule_chaos(int64_t start, int64_t end)
 			} else if (what == 1) {
 				e.type = E_PAUSE;
 				e.arg = rng_range(MS(50), MS(3 * W.hb_max_ms));
-			} else {
+			} else if (!W.slow) {
 				e.type = E_HB_CHANGE;
 				e.arg = rng_range(500, W.hb_max_ms);
+			} else {
+				e.type = E_PAUSE; /* a slow run keeps every timeout at its maximum */
+				e.arg = rng_range(MS(50), MS(W.hb_max_ms));
 			}
 			push(e);
 			t += rng_range(MS(800), MS(5000));
 		}
 	}
+}
+
+/*
+ * The liveness bounds (docs/quorum.md, "Liveness"), for the slowest I/O
+ * this run's device takes (its latency plus jitter; stalls stop with the
+ * chaos).  From a healed, whole cluster to a serving leader: two heartbeat
+ * timeouts (a restarted member keeps its promise, then waits one when the
+ * blocks show a leader), a device retry (1 s), an operator's repair, and
+ * the election and the server's writes, each a whole number of I/Os with
+ * timeouts stretched by the measured write time.  From a leader's death to
+ * the next election: a heartbeat timeout, a second, and the writes of one
+ * candidacy and its votes.
+ */
+static int64_t io_max(void)
+{
+	return W.lat + W.lat / 8 + MS(1) / 5;
+}
+
+static int64_t heal_bound(void)
+{
+	return MS(2 * W.hb_max_ms) + MS(2500) + 40 * io_max();
+}
+
+static int64_t failover_bound(void)
+{
+	return MS(W.hb_max_ms) + MS(1000) + 20 * io_max();
 }
 
 static void phase_begin(enum phase ph)
@@ -943,11 +1572,21 @@ static void phase_begin(enum phase ph)
 	case PH_HEAL:
 		W.chaos_on = false;
 		heal_network();
+		W.all_fail_until = 0;
+		/* measured from when the device answers in time again: a stalled transfer may
+		 * still be out */
+		W.heal_at = W.now;
+		for (int i = 0; i < W.n; i++) {
+			W.m[i].path_fail_until = 0;
+			W.heal_at = MAX(W.heal_at, W.m[i].io_busy_until);
+		}
+		W.serving_at = -1;
 		for (int i = 0; i < W.n; i++) {
 			struct member *m = &W.m[i];
 
 			if (m->paused) {
-				struct event e = { .type = E_RESUME, .m = i, .t = W.now };
+				struct event e = { .type = E_RESUME, .m = i, .t = W.now,
+						   .gen = m->pause_gen };
 
 				push(e);
 			} else if (!m->alive) {
@@ -957,10 +1596,8 @@ static void phase_begin(enum phase ph)
 				push(e);
 			}
 		}
-		/* I5: a leader within the heartbeat timeout + 1 s of a calm, whole cluster
-		 * (a restarted member waits one heartbeat timeout when the blocks show a leader,
-		 * and a member may have just heard from a leader that is now gone) */
-		next.t = W.now + MS(W.hb_max_ms) * 2 + MS(1200);
+		/* I5: a serving leader within the bound of a calm, whole cluster */
+		next.t = W.heal_at + heal_bound() + MS(1);
 		{
 			struct event c = { .type = E_CHECK, .t = next.t - MS(1), .arg = PH_HEAL };
 
@@ -989,21 +1626,47 @@ static void phase_begin(enum phase ph)
 		W.kill_at = W.now;
 		W.killed_term = W.m[leader].st.term;
 		W.failover_at = -1;
-		member_crash(&W.m[leader], "killed to measure failover");
+		/* the leader dies, or is cut off, or its quorum thread hangs (its server still
+		 * answering): every way, another leads in time, and the old one stops serving */
+		W.failover_how = (int)rng_below(opt.calm ? 1 : 3);
+		if (W.failover_how == 0) {
+			member_crash(&W.m[leader], "killed to measure failover");
+		} else if (W.failover_how == 1) {
+			isolate(leader);
+			trace("slot %d: cut off to measure failover", leader);
+		} else {
+			struct event r = { .type = E_RESUME, .m = leader, .inc = W.m[leader].inc,
+					   .t = W.now + failover_bound() + MS(400),
+					   .gen = ++W.m[leader].pause_gen };
+
+			W.m[leader].paused = true;
+			W.m[leader].thread_stalled = true;
+			trace("slot %d: quorum thread hangs to measure failover", leader);
+			push(r);
+		}
 		{
-			struct event c = { .type = E_CHECK, .t = W.now + MS(W.hb_max_ms) + MS(1000),
+			struct event c = { .type = E_CHECK, .t = W.now + failover_bound(),
 					   .arg = PH_FAILOVER };
 
 			push(c);
 		}
-		next.t = W.now + MS(W.hb_max_ms) + MS(1500);
+		next.t = W.now + failover_bound() + MS(500);
 		break;
 	case PH_REJOIN:
-		/* restart the killed leader first, then cut off a follower */
+		if (W.failover_how == 1)
+			heal_network();
+		/* restart the killed leader first, and once every mount is complete (its
+		 * BEGIN durable) and a leader leads, cut off a follower */
 		for (int i = 0; i < W.n; i++)
 			if (!W.m[i].alive)
-				member_start(&W.m[i]);
+				member_start(&W.m[i], false);
 		leader = current_leader();
+		if (W.n >= 3 && (leader < 0 || !all_follow(leader)) && W.rejoin_tries++ < 20) {
+			next.t = W.now + MAX(4 * io_max(), MS(100));
+			next.arg = PH_REJOIN;
+			push(next);
+			return;
+		}
 		if (W.n < 3 || leader < 0) {
 			next.t = W.now;
 			break;
@@ -1033,6 +1696,23 @@ static void phase_begin(enum phase ph)
 		next.t = W.now + MS(W.hb_max_ms) * 5 / 2 + MS(W.hb_max_ms) * 2 + MS(500);
 		break;
 	case PH_END:
+		/* I9: every running member's block verifies (bad ones were repaired) */
+		for (int i = 0; i < W.n; i++) {
+			struct bd_qblock qb;
+
+			if (W.m[i].alive && !disk_read(i, &qb))
+				violation("I9: slot %d runs with a quorum block that fails verification",
+					  i);
+			if (!W.m[i].alive && W.m[i].refused)
+				violation("I9: slot %d cannot mount: its quorum block was never repaired", i);
+			/* each ELECT of a member no longer leading got its STOP */
+			if (W.m[i].alive && W.m[i].st.role != QROLE_LEADER && W.m[i].srv == SRV_NONE &&
+			    disk_read(i, &qb) && qb.ev[FUSEFS_QEV_ELECT].rid == W.m[i].rid &&
+			    qb.ev[FUSEFS_QEV_ELECT].term > qb.ev[FUSEFS_QEV_STOP].term &&
+			    W.m[i].st.want.ev_term[FUSEFS_QEV_STOP] < qb.ev[FUSEFS_QEV_ELECT].term)
+				violation("I7: slot %d's server of term %" PRIu64 " is down, but its block "
+					  "records no STOP, nor means to", i, qb.ev[FUSEFS_QEV_ELECT].term);
+		}
 		return;
 	}
 	next.arg = ph + 1;
@@ -1045,14 +1725,18 @@ static void handle_check(const struct event *e)
 
 	switch ((enum phase)e->arg) {
 	case PH_HEAL:
-		if (leader < 0 && W.n >= 1)
-			violation("I5: no leader %d ms after the cluster was healed and whole",
-				  2 * W.hb_max_ms + 1200);
+		if (leader < 0 || W.m[leader].srv != SRV_UP)
+			violation("I5: no serving leader %.0f ms after the cluster was healed and whole "
+				  "(device I/O up to %.0f ms)", (double)heal_bound() / 1e6,
+				  (double)io_max() / 1e6);
 		break;
 	case PH_FAILOVER:
+		if (W.failover_how == 1)
+			heal_network(); /* the cut-off leader comes back, and must not unseat anyone */
 		if (W.failover_at < 0)
-			violation("I5: no new leader within heartbeat timeout + 1 s (%d ms) of killing "
-				  "the leader of term %" PRIu64, W.hb_max_ms + 1000, W.killed_term);
+			violation("I5: no new leader within %.0f ms of killing the leader of term %"
+				  PRIu64 " (device I/O up to %.0f ms)", (double)failover_bound() / 1e6,
+				  W.killed_term, (double)io_max() / 1e6);
 		break;
 	case PH_REJOIN:
 		heal_network();
@@ -1068,7 +1752,7 @@ static void handle_check(const struct event *e)
 
 static void handle_event(struct event *e)
 {
-	struct member *m = (e->m >= 0 && e->m < W.n) ? &W.m[e->m] : NULL;
+	struct member *m = (e->m >= 0 && e->m < W.n) ? &W.m[e->m] : &W.m[0];
 
 	switch (e->type) {
 	case E_PHASE:
@@ -1082,6 +1766,27 @@ static void handle_event(struct event *e)
 	case E_NET:
 		if (W.chaos_on)
 			random_network_fault();
+		return;
+	case E_PROBE:
+		probe_serving();
+		e->t = W.now + rng_range(MS(1), MS(40));
+		push(*e);
+		return;
+	case E_ROT:
+		if (W.chaos_on)
+			rot_block();
+		return;
+	case E_BURST:
+		if (!W.chaos_on)
+			return;
+		W.bursts++;
+		if (e->m < 0) {
+			W.all_fail_until = MAX(W.all_fail_until, W.now + e->arg);
+			trace("device: every path fails for %.0f ms", (double)e->arg / 1e6);
+		} else {
+			m->path_fail_until = MAX(m->path_fail_until, W.now + e->arg);
+			trace("device: slot %d's path fails for %.0f ms", e->m, (double)e->arg / 1e6);
+		}
 		return;
 	case E_CRASH:
 		if (!W.chaos_on || !m->alive)
@@ -1097,22 +1802,26 @@ static void handle_event(struct event *e)
 	case E_RESTART:
 		if (m->alive || e->inc != m->inc)
 			return; /* already restarted since this was scheduled */
-		member_start(m);
+		member_start(m, e->arg != 0);
 		return;
 	case E_PAUSE:
 		if (!W.chaos_on || !m->alive || m->paused)
 			return;
-		trace("slot %d: paused for %.0f ms", m->slot, (double)e->arg / 1e6);
+		m->thread_stalled = rng_chance(0.4);
+		trace("slot %d: %s for %.0f ms", m->slot,
+		      m->thread_stalled ? "quorum thread stalled (its server still answers)" : "paused",
+		      (double)e->arg / 1e6);
 		m->paused = true;
 		{
-			struct event r = { .type = E_RESUME, .m = e->m, .inc = m->inc, .t = W.now + e->arg };
+			struct event r = { .type = E_RESUME, .m = e->m, .inc = m->inc, .t = W.now + e->arg,
+					   .gen = ++m->pause_gen };
 
 			push(r);
 		}
 		return;
 	case E_RESUME:
-		if (!m->alive || !m->paused)
-			return;
+		if (!m->alive || !m->paused || e->gen != m->pause_gen)
+			return; /* not this pause's end */
 		m->paused = false;
 		trace("slot %d: resumed with %d queued events", m->slot, m->nbacklog);
 		{
@@ -1153,6 +1862,9 @@ static void handle_event(struct event *e)
 /* ---- one run ---- */
 
 struct run_result {
+	bool slow;
+	uint64_t repairs, rots;
+	int64_t heal_to_serving;
 	char violation[256];
 	int64_t first_leader;
 	int64_t failover;
@@ -1165,6 +1877,9 @@ static void world_free(void)
 	for (int i = 0; i < W.n; i++)
 		if (W.m[i].codec_ready)
 			quorum_codec_free(&W.m[i].codec);
+	bd_close(W.dev);
+	if (W.foreign_ready)
+		quorum_codec_free(&W.foreign);
 	free(W.leader_of_term);
 	free(W.disk_vote);
 	free(W.wire_vote);
@@ -1195,11 +1910,31 @@ static struct run_result run(uint64_t seed, int n)
 	W.super.flags = rng_chance(0.5) ? FUSEFS_SUPER_FLAG_AUTH : 0;
 	for (int i = 0; i < FUSEFS_CLUSTER_SECRET_BYTES; i++)
 		W.super.cluster_secret[i] = (uint8_t)rng_next();
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		bd_addr_parse("127.0.0.1", (uint16_t)(7000 + i), &W.super.slots[i]);
-		W.disk[i].vote_slot = -1;
+	if (bd_mem_open(FUSEFS_STORE_BLKNO, 512, rng_next(), &W.dev) < 0)
+		die("cannot make the in-memory device");
+	for (int i = 0; i < n; i++) {
+		struct bd_qblock empty = { .vote_slot = -1 }; /* as mkfs leaves it */
+
+		disk_write(i, &empty, true);
+		W.shadow[i] = empty;
 	}
 	W.hb_max_ms = opt.hb_fixed_ms ? opt.hb_fixed_ms : (int)rng_range(500, 4000);
+	/* the device: fast mostly; a quarter of the runs slow, up to 9/10 of the timeout per I/O */
+	W.slow = opt.latency_ms < 0 && !opt.figures && rng_chance(0.25);
+	if (opt.latency_ms >= 0)
+		W.lat = MS(opt.latency_ms);
+	else if (W.slow)
+		W.lat = rng_range(MS(W.hb_max_ms) / 20, MS(W.hb_max_ms) * 9 / 10);
+	else
+		W.lat = rng_range(MS(1) / 5, MS(3));
+	W.p_rot = (double)rng_range(0, 100) / 100.0;
+	W.p_replay = (double)rng_range(0, 3) / 100.0;
+	W.p_long_stall = (double)rng_range(0, 3) / 1000.0;
+	/* small reservations, extended as they run low: at least two broadcasts' worth, as
+	 * the daemon's 2^20 is for it */
+	W.seq_range = !W.slow && rng_chance(0.3) ? (uint64_t)rng_range(4 * n, 4 * n + 200) : 0;
 	W.p_loss = (double)rng_range(0, 30) / 100.0;
 	W.p_dup = (double)rng_range(0, 10) / 100.0;
 	W.p_corrupt = (double)rng_range(0, 5) / 100.0;
@@ -1211,16 +1946,32 @@ static struct run_result run(uint64_t seed, int n)
 
 		m->slot = i;
 		m->hb_ms = opt.hb_fixed_ms ? (uint32_t)opt.hb_fixed_ms :
-					     (uint32_t)rng_range(500, W.hb_max_ms);
+			   W.slow ? (uint32_t)W.hb_max_ms : (uint32_t)rng_range(500, W.hb_max_ms);
 		/* clocks run at rates within 1% of each other, from arbitrary offsets */
 		m->rate = opt.calm || opt.figures ? 1.0 : 1.0 + (double)rng_range(-50, 50) / 10000.0;
 		m->offset = rng_range(0, MS(1000000));
 	}
-	trace("seed %" PRIu64 ": %d members, codec %s, auth %s, hb max %d ms, loss %.2f dup %.2f "
-	      "delay <%" PRId64 " ms", seed, n, W.use_codec ? "on" : "off",
-	      W.super.flags ? "on" : "off", W.hb_max_ms, W.p_loss, W.p_dup, W.delay_max / MS(1));
+	{
+		struct bd_super other = W.super; /* another filesystem: its own fsid and secret */
 
+		other.fsid ^= 0x5a5a;
+		other.cluster_secret[0] ^= 1;
+		if (quorum_codec_init(&W.foreign, &other, 0, 0xf0f0, 0) < 0)
+			die("codec init failed");
+		W.foreign_ready = true;
+	}
+	trace("seed %" PRIu64 ": %d members, codec %s, auth %s, hb max %d ms, loss %.2f dup %.2f "
+	      "delay <%" PRId64 " ms, device I/O %.1f ms", seed, n, W.use_codec ? "on" : "off",
+	      W.super.flags ? "on" : "off", W.hb_max_ms, W.p_loss, W.p_dup, W.delay_max / MS(1),
+	      (double)W.lat / 1e6);
+
+	W.heal_at = -1;
 	phase_begin(PH_COLD);
+	{
+		struct event probe = { .type = E_PROBE, .t = MS(1) };
+
+		push(probe);
+	}
 	while (heap_len > 0 && W.phase != PH_END) {
 		struct event e = pop();
 
@@ -1233,6 +1984,10 @@ static struct run_result run(uint64_t seed, int n)
 	}
 
 	r.first_leader = W.first_leader_at;
+	r.slow = W.slow;
+	r.repairs = W.repairs;
+	r.rots = W.rots;
+	r.heal_to_serving = W.serving_at >= 0 ? W.serving_at - W.heal_at : -1;
 	r.failover = W.failover_at >= 0 && W.kill_at >= 0 ? W.failover_at - W.kill_at : -1;
 	r.violations = W.violations;
 	snprintf(r.violation, sizeof(r.violation), "%s", W.first_violation);
@@ -1271,11 +2026,16 @@ static void usage(FILE *f)
 		"  --first S           first seed (default 0)\n"
 		"  --members N[,N...]  member counts, used round-robin by seed (default 3)\n"
 		"  --break MODE        no-vote-persist | no-prevote | no-lease |\n"
-		"                      no-restart-promise (repeatable)\n"
+		"                      no-restart-promise | no-device-retry | no-slow-device |\n"
+		"                      no-check | no-unreadable-fence | no-mount-repair |\n"
+		"                      any-tag (repeatable)\n"
 		"  --expect-violation  succeed only if some seed finds a violation\n"
 		"  --calm              no chaos phase\n"
 		"  --figures           print election and failover times (calm runs)\n"
-		"  --hb-timeout MS     every member's heartbeat timeout (default: random 500..2000)\n"
+		"  --hb-timeout MS     every member's heartbeat timeout (default: random 500..4000)\n"
+		"  --latency-ms MS     every device I/O takes about MS (default: a quarter of the\n"
+		"                      runs slow, up to 9/10 of the timeout, the rest fast)\n"
+		"  --stats             print how many runs were slow, blocks rotted and repaired\n"
 		"  --trace             print every event as it happens\n"
 		"  --quiet             print only the summary\n");
 }
@@ -1292,12 +2052,15 @@ int main(int argc, char **argv)
 		{ "calm", no_argument, NULL, 'c' },
 		{ "figures", no_argument, NULL, 'f' },
 		{ "hb-timeout", required_argument, NULL, 'h' },
+		{ "latency-ms", required_argument, NULL, 'L' },
+		{ "stats", no_argument, NULL, 'S' },
 		{ "trace", no_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t found_seed = 0, total_steps = 0;
+	uint64_t found_seed = 0, total_steps = 0, slow_runs = 0, rots = 0, repairs = 0;
+	int64_t slow_heal_max = 0;
 	char found_what[256] = "";
 	int failures = 0, c;
 	int64_t *cold = NULL, *fail = NULL;
@@ -1339,6 +2102,18 @@ int main(int argc, char **argv)
 				opt.breaks |= QBREAK_NO_LEASE;
 			else if (!strcmp(optarg, "no-restart-promise"))
 				opt.breaks |= QBREAK_NO_RESTART_PROMISE;
+			else if (!strcmp(optarg, "no-device-retry"))
+				opt.breaks |= QBREAK_NO_DEVICE_RETRY;
+			else if (!strcmp(optarg, "no-slow-device"))
+				opt.breaks |= QBREAK_NO_SLOW_DEVICE;
+			else if (!strcmp(optarg, "no-check"))
+				opt.breaks |= QBREAK_NO_CHECK;
+			else if (!strcmp(optarg, "no-unreadable-fence"))
+				opt.no_unreadable_fence = true;
+			else if (!strcmp(optarg, "no-mount-repair"))
+				opt.no_mount_repair = true;
+			else if (!strcmp(optarg, "any-tag"))
+				opt.codec_breaks |= QCODEC_BREAK_ANY_TAG;
 			else {
 				fprintf(stderr, "fusefs-sim: --break %s: unknown mode\n", optarg);
 				return 2;
@@ -1366,6 +2141,17 @@ int main(int argc, char **argv)
 		case 't':
 			opt.trace_live = true;
 			break;
+		case 'L':
+			opt.latency_ms = atoi(optarg);
+			if (opt.latency_ms < 0 || opt.latency_ms > QUORUM_HB_TIMEOUT_MAX_MS) {
+				fprintf(stderr, "fusefs-sim: --latency-ms %s: must be 0..%d\n", optarg,
+					QUORUM_HB_TIMEOUT_MAX_MS);
+				return 2;
+			}
+			break;
+		case 'S':
+			opt.stats = true;
+			break;
 		case 'q':
 			opt.quiet = true;
 			break;
@@ -1391,6 +2177,11 @@ int main(int argc, char **argv)
 				break;
 			r = run(seed, n);
 			total_steps += r.steps;
+			slow_runs += r.slow;
+			rots += r.rots;
+			repairs += r.repairs;
+			if (r.slow)
+				slow_heal_max = MAX(slow_heal_max, r.heal_to_serving);
 			if (r.violations) {
 				failures++;
 				if (!found_what[0]) {
@@ -1428,5 +2219,9 @@ int main(int argc, char **argv)
 	if (!opt.figures)
 		printf("fusefs-sim: %" PRIu64 " seeds from %" PRIu64 ", %" PRIu64 " steps, %d with violations\n",
 		       opt.seeds, opt.first_seed, total_steps, failures);
+	if (opt.stats)
+		printf("fusefs-sim: %" PRIu64 " runs with a slow device (longest heal to serving %.0f ms), "
+		       "%" PRIu64 " blocks rotted, %" PRIu64 " rebuilt at a mount\n", slow_runs,
+		       (double)slow_heal_max / 1e6, rots, repairs);
 	return failures ? 1 : 0;
 }

@@ -16,6 +16,8 @@ Suite *suite_proto(void);
 Suite *suite_quorum_msg(void);
 Suite *suite_election(void);
 Suite *suite_fence(void);
+Suite *suite_glue(void);
+Suite *suite_agent(void);
 Suite *suite_mount(void);
 Suite *suite_fs(void);
 

@@ -378,6 +378,34 @@ START_TEST(qblock_verify_failures)
 	bd_qblock_encode(&qb, 77, 21, blk);
 	ck_assert_int_eq(bd_qblock_decode(blk, 77, 20, &out, why, sizeof(why)), -EIO);
 	ck_assert(strstr(why, "blkno check failed") != NULL);
+
+	/* canonical: a crc that verifies does not make non-zero padding acceptable */
+	{
+		static const size_t pads[] = {
+			offsetof(struct fusefs_quorum_block, events[0].pad),
+			offsetof(struct fusefs_quorum_block, events[FUSEFS_QEV_NR - 1].pad) + 3,
+			offsetof(struct fusefs_quorum_block, pad1),
+			offsetof(struct fusefs_quorum_block, pad2),
+			FUSEFS_BLOCK_SIZE - 1,
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(pads); i++) {
+			bd_qblock_encode(&qb, 77, 20, blk);
+			((uint8_t *)blk)[pads[i]] = 0x10;
+			bd_block_seal(blk, FUSEFS_MAGIC_QUORUM, 77, 20, qb.seq);
+			ck_assert_int_eq(bd_qblock_decode(blk, 77, 20, &out, why, sizeof(why)), -EIO);
+			ck_assert_msg(strstr(why, "padding check failed") != NULL, "%s", why);
+		}
+		bd_qblock_encode(&qb, 77, 20, blk);
+		blk->vote_slot = FUSEFS_QUORUM_MAX_SLOTS;
+		bd_block_seal(blk, FUSEFS_MAGIC_QUORUM, 77, 20, qb.seq);
+		ck_assert_int_eq(bd_qblock_decode(blk, 77, 20, &out, why, sizeof(why)), -EIO);
+		ck_assert(strstr(why, "vote check failed") != NULL);
+		blk->vote_slot = FUSEFS_NO_VOTE;
+		bd_block_seal(blk, FUSEFS_MAGIC_QUORUM, 77, 20, qb.seq);
+		ck_assert_int_eq(bd_qblock_decode(blk, 77, 20, &out, why, sizeof(why)), 0);
+		ck_assert_int_eq(out.vote_slot, -1);
+	}
 	bd_free(blk);
 }
 END_TEST

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MS(x) ((mono_ns)(x) * NSEC_PER_MSEC)
 #define T0 MS(1000000)
@@ -389,6 +390,59 @@ START_TEST(follower_vote_durable_before_sent)
 }
 END_TEST
 
+/*
+ * The vote alone: the term is durable already, so only the vote is written.
+ * The VOTE waits for that write (a check on the term alone would let it
+ * out at once).
+ */
+START_TEST(vote_durable_before_sent_term_already_durable)
+{
+	struct h h;
+	const struct quorum_action *p;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 5); /* term 5 is durable, no vote in it */
+	ck_assert_uint_eq(h.st.durable.term, 5);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, 0);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->image.vote_term, 5);
+	ck_assert_int_eq(p->image.vote_slot, 0);
+	ck_assert(!(p->events & (1u << FUSEFS_QEV_TERM))); /* nothing new about the term */
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	/* the candidate asks again and time passes while the write is out */
+	h.now += MS(50);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	h_timer_at(&h, h.now + MS(10));
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(find_send(&h, QMSG_VOTE)->to, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_VOTE)->msg.term, 5);
+}
+END_TEST
+
+/* A failed vote write never lets the VOTE out. */
+START_TEST(vote_not_sent_when_its_write_fails)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 5);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 5, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, -EIO);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	for (int i = 0; i < 20; i++) {
+		h_timer_at(&h, h.now + MS(100));
+		ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+		if (find_act(&h, QACT_PERSIST))
+			h_persist_done(&h, -EIO);
+	}
+}
+END_TEST
+
 START_TEST(broken_vote_persist_sends_undurable_vote)
 {
 	struct h h;
@@ -566,6 +620,83 @@ START_TEST(failed_candidate_follows_lower_leader)
 }
 END_TEST
 
+/*
+ * Found by the simulator's promise check: a member that voted for another
+ * candidate in some term, and moved on to a greater term of its own, must
+ * still not back a leader older than that vote.  Nor, after a restart,
+ * one older than the term below its candidacy on disk.
+ */
+START_TEST(voter_never_backs_a_leader_older_than_its_vote)
+{
+	struct h h;
+	struct quorum_input in = { .type = QIN_START };
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 2, 0, 0); /* votes for slot 1 in term 2 */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	h_msg(&h, QMSG_RESIGNATION, 1, 2, 0, 0);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 2, 3, QMSG_F_GRANTED); /* its own candidacy in 3 */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.vote_for, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 2, 1, 7, 0); /* a leader of term 1 */
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	/* the one it voted for, at a lower term than ours, it may still back */
+	h_msg(&h, QMSG_HEARTBEAT, 1, 2, 8, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+
+	/* after a restart over a candidacy of term 5 on disk */
+	h_init(&h, 0, 3, 2000);
+	in.start.own.term = 5;
+	in.start.own.vote_term = 5;
+	in.start.own.vote_slot = 0;
+	in.start.greatest_term = 5;
+	h_step(&h, in);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 3, 1, 0); /* older than anything it may have voted in */
+	ck_assert_ptr_null(find_send(&h, QMSG_HEARTBEAT_ACK));
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 1, 0); /* term 4 is the oldest vote it cannot rule out */
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+}
+END_TEST
+
+/* A vote still being written when another leader of its term appears is not sent. */
+START_TEST(late_vote_for_a_loser_not_sent)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 1, 0); /* follows slot 1 ... */
+	h_msg(&h, QMSG_RESIGNATION, 1, 4, 0, 0); /* ... which resigns */
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0); /* votes for slot 0 in term 4 */
+	ck_assert_int_eq(h.st.vote_for, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 1, 4, 2, 0); /* slot 1 leads term 4 after all */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+/* A sticky follower refuses a REQUEST_VOTE of its own term too, not only greater ones. */
+START_TEST(sticky_follower_refuses_same_term_request)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 4);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 5, 1, 0); /* learns term 5 from its leader: no vote cast */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 1, 5, 0, 0); /* a candidate of the same term */
+	ck_assert_int_eq(h.st.vote_for, -1);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_uint_eq(h.st.ctr.votes_refused_sticky, 1);
+}
+END_TEST
+
 START_TEST(prevote_grant_from_member_behind_counts)
 {
 	struct h h;
@@ -659,6 +790,118 @@ START_TEST(paused_leader_checks_lease_before_acting)
 }
 END_TEST
 
+/*
+ * Whether the server may serve is a function of the time asked, not of
+ * the last step: a lease that runs out between two steps is over at once.
+ */
+START_TEST(may_serve_ends_with_lease_between_steps)
+{
+	struct h h;
+	mono_ns sent, until;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	sent = h.now;
+	h_ack(&h, 1, 2, sent, 2000);
+	until = sent + quorum_lease_ns(2000);
+	ck_assert_int_eq(h.st.lease_until, until);
+	/* no step from here on: only the time asked about changes */
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+	ck_assert(quorum_may_serve(&h.st, h.now));
+	ck_assert(quorum_may_serve(&h.st, until - 1));
+	ck_assert(!quorum_lease_valid(&h.st, until));
+	ck_assert(!quorum_may_serve(&h.st, until));
+	ck_assert(!quorum_may_serve(&h.st, until + MS(5000)));
+	/* and a step at the end of the lease gives up leadership */
+	h_timer_at(&h, until);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+}
+END_TEST
+
+/* Serving needs the server up in our term, as well as the lease. */
+START_TEST(may_serve_needs_server_up)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 1);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 1, 2, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 1, 2, 0, 0);
+	h_persist_done(&h, 0); /* ELECT durable: fencing */
+	h_ack(&h, 1, 2, h.now, 2000);
+	ck_assert(quorum_lease_valid(&h.st, h.now));
+	ck_assert(!quorum_may_serve(&h.st, h.now)); /* fencing, not up */
+	h_server(&h, QIN_SERVER_FENCED, 2, 0);
+	ck_assert(!quorum_may_serve(&h.st, h.now)); /* FENCE not yet durable */
+	h_persist_done(&h, 0);
+	ck_assert(quorum_may_serve(&h.st, h.now));
+}
+END_TEST
+
+/*
+ * Messages of a term below ours count for nothing where they would
+ * matter: a candidate is not elected by old votes, a member that has not
+ * voted in its term does not vote for an old candidate, a leader's lease
+ * is not extended by old acks, and an old pre-vote grant for another
+ * proposal is not counted.
+ */
+START_TEST(old_term_messages_not_counted)
+{
+	struct h h;
+
+	/* a candidate in term 6 with its REQUEST_VOTE out, one vote short */
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 5, 6, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	ck_assert(h.st.request_sent);
+	ck_assert_uint_eq(h.st.term, 6);
+	h_msg(&h, QMSG_VOTE, 1, 5, 0, 0);
+	h_msg(&h, QMSG_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert_uint_eq(h.st.vote_bits, 1u << 0);
+	h_msg(&h, QMSG_VOTE, 2, 6, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+
+	/* a follower in term 5 that has not voted: an old candidate gets nothing */
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, -1);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert_uint_eq(h.st.ctr.stale_msgs, 1);
+	/* ... and still votes for a candidate of its own term afterwards */
+	h_msg(&h, QMSG_REQUEST_VOTE, 2, 5, 0, 0);
+	ck_assert_int_eq(h.st.vote_for, 2);
+
+	/* a leader in term 2: acks of term 1 buy no lease */
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h_ack(&h, 1, 1, h.now, 2000);
+	h_ack(&h, 2, 1, h.now, 2000);
+	ck_assert(!quorum_lease_valid(&h.st, h.now));
+	ck_assert_int_eq(h.st.ack_lease[1], 0);
+	ck_assert_int_eq(h.st.ack_lease[2], 0);
+	/* an old-term heartbeat does not make it yield */
+	h_msg(&h, QMSG_HEARTBEAT, 1, 1, 5, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+
+	/* a pre-voting member: a grant for an older proposal is not counted */
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 5);
+	h_timer_at(&h, h.out.deadline);
+	ck_assert(h.st.prevote);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 4, 5, QMSG_F_GRANTED);
+	ck_assert(h.st.prevote);
+	ck_assert_uint_eq(h.st.term, 5);
+}
+END_TEST
+
 START_TEST(leader_keeps_lease_with_acks)
 {
 	struct h h;
@@ -714,7 +957,7 @@ START_TEST(resignation_starts_prompt_election)
 	h_init(&h, 1, 3, 10000);
 	h_started(&h, 4);
 	h_msg(&h, QMSG_HEARTBEAT, 0, 4, 1, 0);
-	ck_assert_int_ge(h.out.deadline, h.now + MS(10000));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(10000));
 	h_msg(&h, QMSG_RESIGNATION, 2, 4, 0, 0); /* not our leader */
 	ck_assert_int_ge(h.st.deadline, h.now + MS(10000));
 	h_msg(&h, QMSG_RESIGNATION, 0, 4, 0, 0);
@@ -849,10 +1092,19 @@ START_TEST(promise_lowered_after_old_promises_expire)
 	changed = h.now;
 	/* heartbeats keep coming; the disk keeps 5000 until those acks are old */
 	for (int i = 1; i <= 49; i++) {
+		const struct quorum_action *p;
+
 		h.now = changed + MS(100) * i;
 		h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
 		ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 1000);
-		ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+		p = find_act(&h, QACT_PERSIST);
+		if (p != NULL) {
+			/* only the periodic read-back, which keeps the promise as it is */
+			ck_assert(p->check);
+			ck_assert_uint_eq(p->events, 0);
+			ck_assert_uint_eq(p->image.hb_ms, 5000);
+			h_persist_done(&h, 0);
+		}
 	}
 	h.now = changed + MS(5000);
 	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
@@ -903,6 +1155,7 @@ START_TEST(shutdown_follower_writes_end)
 }
 END_TEST
 
+/* Only what retrying cannot fix ends membership: another mount on our slot. */
 START_TEST(persist_failure_leaves_quorum)
 {
 	struct h h;
@@ -910,13 +1163,287 @@ START_TEST(persist_failure_leaves_quorum)
 	h_init(&h, 0, 3, 2000);
 	h_make_leader(&h, 1);
 	h_server(&h, QIN_SERVER_DOWN, 2, 0);
-	h_persist_done(&h, -EIO);
+	h_persist_done(&h, -EEXIST);
 	ck_assert_ptr_nonnull(find_act(&h, QACT_FAILED));
-	ck_assert_int_eq(find_act(&h, QACT_FAILED)->a, -EIO);
+	ck_assert_int_eq(find_act(&h, QACT_FAILED)->a, -EEXIST);
 	ck_assert(has_note(&h, QNOTE_PERSIST_FAILED));
 	h_msg(&h, QMSG_REQUEST_VOTE, 1, 9, 0, 0);
 	ck_assert_int_eq(h.out.count, 0);
 	ck_assert_int_eq(h.out.deadline, INT64_MAX);
+}
+END_TEST
+
+/*
+ * A write that fails with an I/O error: the leader steps down (resigns,
+ * stops its server) with one note, stays out of elections, and retries
+ * with a backoff of 100 ms doubling to 1 s; the first write that succeeds
+ * brings it back, and it then campaigns again.
+ */
+START_TEST(device_failure_steps_down_retries_rejoins)
+{
+	static const int64_t backoff_ms[] = { 100, 200, 400, 800, 1000, 1000, 1000 };
+	const struct quorum_action *p;
+	mono_ns failed_at;
+	struct h h;
+	int notes = 0;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h.now = h.st.check_at - MS(1000);
+	h_ack(&h, 1, 2, h.now, 2000);
+	/* the periodic read-back of our block fails */
+	h_timer_at(&h, h.st.check_at);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->check);
+	h_persist_done(&h, -EIO);
+	failed_at = h.now;
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert(h.st.dev_failing);
+	ck_assert_int_eq(h.st.dev_err, -EIO);
+	ck_assert(has_note(&h, QNOTE_DEVICE_FAILED));
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_RESIGNATION));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_null(find_act(&h, QACT_FAILED));
+	ck_assert(!quorum_may_serve(&h.st, h.now));
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST)); /* the STOP waits for the retry */
+
+	for (size_t i = 0; i < ARRAY_SIZE(backoff_ms); i++) {
+		/* out of elections meanwhile: no vote, no pre-vote grant, no candidacy */
+		h.now += MS(10);
+		h_msg(&h, QMSG_REQUEST_VOTE, 1, 2, 0, 0);
+		ck_assert_int_eq(h.st.vote_for, 0); /* still its own vote of term 2 */
+		h_msg(&h, QMSG_PRE_VOTE, 2, 2, 3, 0);
+		ck_assert(!(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED));
+		ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+		ck_assert_int_le(h.out.deadline, h.st.dev_retry_at);
+		h_timer_at(&h, h.st.dev_retry_at - 1);
+		ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+		h_timer_at(&h, h.st.dev_retry_at);
+		p = find_act(&h, QACT_PERSIST);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(!p->check);
+		ck_assert(p->events & (1u << FUSEFS_QEV_STOP));
+		notes += has_note(&h, QNOTE_DEVICE_FAILED);
+		h_persist_done(&h, -EIO);
+		notes += has_note(&h, QNOTE_DEVICE_FAILED);
+		ck_assert_int_eq(h.st.dev_retry_at - h.now, MS(i + 1 < ARRAY_SIZE(backoff_ms) ?
+							       backoff_ms[i + 1] : 1000));
+	}
+	ck_assert_int_eq(notes, 0); /* one note for the whole outage */
+	ck_assert_uint_eq(h.st.dev_retries, ARRAY_SIZE(backoff_ms) + 1);
+	ck_assert_int_eq(h.st.dev_since, failed_at);
+	/* the device answers again */
+	h_timer_at(&h, h.st.dev_retry_at);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, 0);
+	ck_assert(!h.st.dev_failing);
+	ck_assert(has_note(&h, QNOTE_DEVICE_OK));
+	ck_assert_uint_eq(h.st.durable.ev_term[FUSEFS_QEV_STOP], 2);
+	ck_assert_uint_eq(h.st.ctr.device_recoveries, 1);
+	h_timer_at(&h, h.st.deadline);
+	ck_assert(h.st.prevote); /* campaigns again */
+}
+END_TEST
+
+/* A vote whose write fails is never sent, and the member votes no more. */
+START_TEST(device_failure_during_vote)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h_persist_done(&h, -ETIMEDOUT);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	ck_assert(h.st.dev_failing);
+	/* the retry carries term and vote again; once durable, the VOTE may go */
+	h_timer_at(&h, h.st.dev_retry_at);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.vote_term, 4);
+	ck_assert_int_eq(find_act(&h, QACT_PERSIST)->image.vote_slot, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+}
+END_TEST
+
+/* Rule 8: nothing goes out before BEGIN (our sequence numbers) is durable. */
+START_TEST(nothing_sent_before_begin_durable)
+{
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_start(&h, 3, 3, false);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert_ptr_null(find_send(&h, QMSG_PRE_VOTE_REPLY));
+	h_timer_at(&h, h.out.deadline); /* an election timeout while BEGIN is out */
+	ck_assert_ptr_null(find_send(&h, QMSG_PRE_VOTE));
+	h_persist_done(&h, 0);
+	ck_assert(h.st.begun);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_PRE_VOTE_REPLY));
+}
+END_TEST
+
+/*
+ * In a steady role the member reads its block back every min(H, 2 s); not
+ * while an election may need its writes.
+ */
+START_TEST(steady_members_check_their_block)
+{
+	const struct quorum_action *p;
+	struct h h;
+
+	h_init(&h, 1, 3, 5000);
+	h_started(&h, 3);
+	/* no leader heard: no check */
+	h_timer_at(&h, h.now + MS(2000));
+	ck_assert_ptr_null(find_act(&h, QACT_PERSIST));
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 1, 0);
+	h_timer_at(&h, h.st.check_at);
+	p = find_act(&h, QACT_PERSIST);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(p->check);
+	ck_assert_uint_eq(p->events, 0);
+	ck_assert_uint_eq(p->image.term, 3);
+	ck_assert_int_eq(h.st.check_at, h.now + MS(2000));
+	h_persist_done(&h, 0);
+	ck_assert_uint_eq(h.st.ctr.checks, 1);
+	/* a check that fails is a device failure like any other */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 2, 0);
+	h_timer_at(&h, h.st.check_at);
+	ck_assert(find_act(&h, QACT_PERSIST)->check);
+	h_persist_done(&h, -EIO);
+	ck_assert(h.st.dev_failing);
+	/* still acks its leader: the promise on disk is unchanged */
+	h_msg(&h, QMSG_HEARTBEAT, 0, 3, 3, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_HEARTBEAT_ACK));
+}
+END_TEST
+
+/* After the member left the quorum, its status still follows its server. */
+START_TEST(server_down_recorded_after_leaving)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_make_leader(&h, 1);
+	h.now = h.st.check_at - MS(1000);
+	h_ack(&h, 1, 2, h.now, 2000);
+	h_timer_at(&h, h.st.check_at);
+	h_persist_done(&h, -EEXIST); /* another mount took our slot */
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_FAILED));
+	ck_assert_int_eq(h.st.srv, QSRV_STOPPING);
+	h_server(&h, QIN_SERVER_DOWN, 2, 0);
+	ck_assert_int_eq(h.st.srv, QSRV_DOWN);
+	ck_assert_int_eq(h.out.count, 0);
+}
+END_TEST
+
+/*
+ * Slow writes: a candidacy's round starts when its term and vote are
+ * durable, however long that took, and lasts a timeout plus two writes.
+ */
+START_TEST(slow_device_round_from_durability)
+{
+	struct h h;
+	mono_ns asked;
+
+	h_init(&h, 1, 3, 2000);
+	h_start(&h, 3, 3, false);
+	h.now += MS(1500); /* BEGIN takes 1.5 s */
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.persist_est_ns, MS(1500));
+	h_timer_at(&h, h.out.deadline);
+	ck_assert(h.st.prevote);
+	/* the spread of the timeout grew with the writes' time */
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 3, 4, QMSG_F_GRANTED);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert_int_eq(h.st.deadline, INT64_MAX); /* nothing to time out while writing */
+	asked = h.now;
+	h_timer_at(&h, asked + MS(1400));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert(!h.st.prevote);
+	h.now = asked + MS(1500);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_REQUEST_VOTE));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 2 * MS(1500));
+	ck_assert_int_lt(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS + QUORUM_ELECT_VAR_MS) +
+					     3 * MS(1500));
+	/* a vote that took a write arrives within the round */
+	h_timer_at(&h, h.now + MS(2900));
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	h_msg(&h, QMSG_VOTE, 2, 4, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+}
+END_TEST
+
+/* A candidacy still waiting on its write that ends any other way times out again. */
+START_TEST(candidate_waiting_on_write_keeps_a_deadline)
+{
+	struct h h;
+
+	for (int how = 0; how < 2; how++) {
+		h_init(&h, 1, 3, 2000);
+		h_started(&h, 5);
+		h_timer_at(&h, h.out.deadline);
+		h_msg(&h, QMSG_PRE_VOTE_REPLY, 0, 5, 6, QMSG_F_GRANTED);
+		ck_assert_int_eq(h.st.deadline, INT64_MAX);
+		if (how == 0)
+			h_msg(&h, QMSG_PRE_VOTE_REPLY, 2, 9, 10, 0); /* a greater term */
+		else
+			h_persist_done(&h, -EIO);                     /* its write failed */
+		ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+		ck_assert_int_lt(h.st.deadline, h.now + MS(10000));
+		ck_assert_int_lt(h.out.deadline, h.now + MS(10000));
+	}
+}
+END_TEST
+
+/*
+ * Found on real processes with 1 s per I/O: a vote whose write outlasts the
+ * deadline set when it was cast is still sent, instead of the voter starting
+ * its own election in the step that completes the write.
+ */
+START_TEST(slow_vote_write_still_sent)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 3); /* fast writes so far: a small estimate */
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 3, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	h.now = h.st.deadline + MS(2000); /* the vote write took far longer */
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	ck_assert_int_gt(h.st.deadline, h.now);
+}
+END_TEST
+
+/* A voter and a pre-vote granter hold off their own elections for a round. */
+START_TEST(slow_device_backers_hold_off)
+{
+	struct h h;
+
+	h_init(&h, 2, 3, 2000);
+	h_start(&h, 3, 3, true); /* a leader on record: wait H before campaigning */
+	h.now += MS(1000);
+	h_persist_done(&h, 0);
+	ck_assert_int_eq(h.st.role, QROLE_FOLLOWER);
+	h_msg(&h, QMSG_PRE_VOTE, 0, 3, 4, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 3 * MS(1000));
+	h.now += MS(1000);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0);
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 3 * MS(1000));
+	h.now += MS(1000);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_VOTE));
+	ck_assert_int_ge(h.st.deadline, h.now + MS(QUORUM_ELECT_MIN_MS) + 2 * MS(1000));
 }
 END_TEST
 
@@ -1023,6 +1550,7 @@ struct cl {
 	struct cl_msg q[CL_QUEUE];
 	int qlen;
 	mono_ns now;
+	int64_t persist_ns;         /* how long a write takes */
 	int leader_of_term[64];
 };
 
@@ -1035,7 +1563,7 @@ static void cl_apply(struct cl *c, int i)
 
 		switch (a->type) {
 		case QACT_PERSIST:
-			c->persist_at[i] = c->now + MS(1);
+			c->persist_at[i] = c->now + c->persist_ns;
 			break;
 		case QACT_SEND:
 			for (int to = 0; to < c->n; to++) {
@@ -1067,7 +1595,16 @@ static void cl_apply(struct cl *c, int i)
 	}
 }
 
+static void cl_init_with(struct cl *c, int n, const uint64_t *terms, uint32_t hb_ms,
+			int64_t persist_ns, uint32_t breaks, uint32_t seed);
+
 static void cl_init(struct cl *c, int n, const uint64_t *terms)
+{
+	cl_init_with(c, n, terms, 1000, MS(1), 0, 0);
+}
+
+static void cl_init_with(struct cl *c, int n, const uint64_t *terms, uint32_t hb_ms,
+			 int64_t persist_ns, uint32_t breaks, uint32_t seed)
 {
 	uint64_t greatest = 0;
 
@@ -1078,9 +1615,11 @@ static void cl_init(struct cl *c, int n, const uint64_t *terms)
 		c->leader_of_term[t] = -1;
 	for (int i = 0; i < n; i++)
 		greatest = MAX(greatest, terms[i]);
+	c->persist_ns = persist_ns;
 	for (int i = 0; i < n; i++) {
-		h_init(&c->m[i], i, n, 1000);
-		c->m[i].rnd = 1000u * (unsigned)i + 1;
+		h_init(&c->m[i], i, n, hb_ms);
+		c->m[i].st.cfg.breaks = breaks;
+		c->m[i].rnd = 1000u * (unsigned)i + 1 + seed * 7919u;
 		c->m[i].now = c->now;
 		h_start(&c->m[i], terms[i], greatest, false);
 		cl_apply(c, i);
@@ -1241,6 +1780,56 @@ START_TEST(cluster_rejoin_keeps_leader)
 }
 END_TEST
 
+/*
+ * Slow devices: every write takes a large fraction of the heartbeat
+ * timeout (here up to 3/4 of it, where a candidate's write alone outlasts
+ * several election timeouts).  Elections still converge, for each of
+ * several random streams; with rounds timed from their start (the
+ * no-slow-device break) they do not.
+ */
+static int slow_cluster_elects_within(int n, int64_t persist_ns, uint32_t breaks, uint32_t seed,
+				      mono_ns limit)
+{
+	static const uint64_t terms[CL_MAX] = { 0 };
+	struct cl *c = calloc(1, sizeof(*c));
+	int leader = -1;
+	mono_ns start;
+
+	ck_assert_ptr_nonnull(c);
+	cl_init_with(c, n, terms, 2000, persist_ns, breaks, seed);
+	start = c->now;
+	while (c->now - start < limit) {
+		cl_run(c, c->now + MS(100));
+		leader = cl_leader(c);
+		if (leader >= 0 && c->m[leader].st.srv == QSRV_UP)
+			break;
+		leader = -1;
+	}
+	free(c);
+	return leader;
+}
+
+START_TEST(cluster_slow_device_converges)
+{
+	static const int64_t persist_ms[] = { 500, 1000, 1500 };
+
+	for (size_t p = 0; p < ARRAY_SIZE(persist_ms); p++)
+		for (uint32_t seed = 1; seed <= 4; seed++)
+			for (int n = 3; n <= 5; n += 2)
+				ck_assert_msg(slow_cluster_elects_within(n, MS(persist_ms[p]), 0, seed,
+									 MS(30000)) >= 0,
+					      "no serving leader in 30 s: %d members, writes of %ld ms, "
+					      "seed %u", n, (long)persist_ms[p], seed);
+}
+END_TEST
+
+START_TEST(cluster_slow_device_break_livelocks)
+{
+	ck_assert_int_lt(slow_cluster_elects_within(3, MS(1000), QBREAK_NO_SLOW_DEVICE, 1,
+						    MS(30000)), 0);
+}
+END_TEST
+
 Suite *suite_election(void)
 {
 	Suite *s = suite_create("election");
@@ -1256,6 +1845,8 @@ Suite *suite_election(void)
 	tcase_add_test(tc, candidate_elected_records_elect_before_server);
 	tcase_add_test(tc, single_slot_elects_itself);
 	tcase_add_test(tc, follower_vote_durable_before_sent);
+	tcase_add_test(tc, vote_durable_before_sent_term_already_durable);
+	tcase_add_test(tc, vote_not_sent_when_its_write_fails);
 	tcase_add_test(tc, broken_vote_persist_sends_undurable_vote);
 	tcase_add_test(tc, sticky_follower_refuses_and_keeps_term);
 	tcase_add_test(tc, prevote_grant_needs_greater_proposal);
@@ -1264,10 +1855,16 @@ Suite *suite_election(void)
 	tcase_add_test(tc, stale_messages_ignored);
 	tcase_add_test(tc, ahead_member_follows_lower_leader);
 	tcase_add_test(tc, failed_candidate_follows_lower_leader);
+	tcase_add_test(tc, voter_never_backs_a_leader_older_than_its_vote);
+	tcase_add_test(tc, late_vote_for_a_loser_not_sent);
+	tcase_add_test(tc, sticky_follower_refuses_same_term_request);
 	tcase_add_test(tc, prevote_grant_from_member_behind_counts);
 	tcase_add_test(tc, leader_lease_from_acks);
 	tcase_add_test(tc, leader_without_acks_steps_down);
 	tcase_add_test(tc, paused_leader_checks_lease_before_acting);
+	tcase_add_test(tc, may_serve_ends_with_lease_between_steps);
+	tcase_add_test(tc, may_serve_needs_server_up);
+	tcase_add_test(tc, old_term_messages_not_counted);
 	tcase_add_test(tc, leader_keeps_lease_with_acks);
 	tcase_add_test(tc, broken_lease_never_steps_down);
 	tcase_add_test(tc, greater_heartbeat_deposes_leader);
@@ -1281,6 +1878,15 @@ Suite *suite_election(void)
 	tcase_add_test(tc, no_serve_after_stepping_down);
 	tcase_add_test(tc, shutdown_follower_writes_end);
 	tcase_add_test(tc, persist_failure_leaves_quorum);
+	tcase_add_test(tc, device_failure_steps_down_retries_rejoins);
+	tcase_add_test(tc, device_failure_during_vote);
+	tcase_add_test(tc, nothing_sent_before_begin_durable);
+	tcase_add_test(tc, steady_members_check_their_block);
+	tcase_add_test(tc, server_down_recorded_after_leaving);
+	tcase_add_test(tc, slow_device_round_from_durability);
+	tcase_add_test(tc, slow_device_backers_hold_off);
+	tcase_add_test(tc, slow_vote_write_still_sent);
+	tcase_add_test(tc, candidate_waiting_on_write_keeps_a_deadline);
 	tcase_add_test(tc, set_hb_timeout_validated);
 	tcase_add_test(tc, lowered_timeout_keeps_old_promise);
 	tcase_add_test(tc, two_leaders_same_term_higher_slot_yields);
@@ -1292,6 +1898,8 @@ Suite *suite_election(void)
 	tcase_add_test(tc, cluster_split_vote_resolves);
 	tcase_add_test(tc, cluster_member_ahead_at_start);
 	tcase_add_test(tc, cluster_rejoin_keeps_leader);
+	tcase_add_test(tc, cluster_slow_device_converges);
+	tcase_add_test(tc, cluster_slow_device_break_livelocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

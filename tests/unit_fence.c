@@ -99,6 +99,55 @@ START_TEST(newer_and_self_skipped_superseded_reported)
 }
 END_TEST
 
+/*
+ * A newer leader that has since stopped still supersedes us: a server
+ * that is no longer the newest leader must not serve, whether or not the
+ * newer one still runs.
+ */
+START_TEST(newer_stopped_leader_still_supersedes)
+{
+	struct quorum_fence_plan p;
+
+	reset();
+	ev(0, FUSEFS_QEV_ELECT, 0xa, 9); /* newer than us ... */
+	ev(0, FUSEFS_QEV_FENCE, 0xa, 9);
+	ev(0, FUSEFS_QEV_STOP, 0xa, 9);  /* ... and stopped since */
+	ev(1, FUSEFS_QEV_ELECT, 0xc, 7); /* us */
+	ev(2, FUSEFS_QEV_ELECT, 0xb, 5); /* an older leader, never stopped */
+	quorum_fence_select(blk, 0x7, 7, 0xc, &p);
+	ck_assert_uint_eq(p.superseded_term, 9);
+	ck_assert_int_eq(p.superseded_slot, 0);
+	/* a newer ELECT that stopped, on the slot of a still older one */
+	reset();
+	ev(0, FUSEFS_QEV_ELECT, 0xa, 8);
+	ev(0, FUSEFS_QEV_STOP, 0xa, 8);
+	quorum_fence_select(blk, 0x3, 6, 0xc, &p);
+	ck_assert_uint_eq(p.superseded_term, 8);
+	ck_assert_int_eq(p.count, 0);
+	/* equal to ours is not newer */
+	quorum_fence_select(blk, 0x3, 8, 0xc, &p);
+	ck_assert_uint_eq(p.superseded_term, 0);
+	ck_assert_int_eq(p.superseded_slot, -1);
+}
+END_TEST
+
+/* A server that fenced and then stopped still fenced everything before it. */
+START_TEST(fence_of_stopped_server_still_counts)
+{
+	struct quorum_fence_plan p;
+
+	reset();
+	ev(0, FUSEFS_QEV_ELECT, 0xa, 3); /* crashed leader of term 3 */
+	ev(1, FUSEFS_QEV_ELECT, 0xb, 5); /* fenced it at 5 ... */
+	ev(1, FUSEFS_QEV_FENCE, 0xb, 5);
+	ev(1, FUSEFS_QEV_STOP, 0xb, 5);  /* ... and stopped cleanly */
+	quorum_fence_select(blk, 0x7, 6, 0xc, &p);
+	ck_assert_uint_eq(p.fenced_term, 5);
+	ck_assert_int_eq(p.count, 0);
+	ck_assert_uint_eq(p.superseded_term, 0);
+}
+END_TEST
+
 START_TEST(earlier_server_of_reelected_slot)
 {
 	struct quorum_fence_plan p;
@@ -165,6 +214,34 @@ START_TEST(two_slot_split_each_fences_other)
 }
 END_TEST
 
+/* Unreadable blocks are possible earlier leaders: one target per slot, ours excepted. */
+START_TEST(unreadable_blocks_fenced_by_slot)
+{
+	struct quorum_fence_plan p;
+
+	reset();
+	ev(0, FUSEFS_QEV_ELECT, 0xa, 3); /* an earlier leader on record */
+	/* slots 1 (us), 2 and 4 unreadable; their entries in blk[] are zero */
+	quorum_fence_select(blk, 0x1 | 0x8, 6, 0xb, &p);
+	ck_assert_int_eq(p.count, 1);
+	quorum_fence_add_unreadable(&p, 0x2 | 0x4 | 0x10, 1);
+	ck_assert_int_eq(p.count, 3);
+	ck_assert_uint_eq(p.target[0].rid, 0xa);
+	ck_assert_int_eq(p.target[1].slot, 2);
+	ck_assert_int_eq(p.target[1].event, QUORUM_FENCE_UNREADABLE);
+	ck_assert_uint_eq(p.target[1].rid, 0);
+	ck_assert_uint_eq(p.target[1].term, 0);
+	ck_assert_int_eq(p.target[2].slot, 4);
+	/* nothing unreadable, nothing added */
+	quorum_fence_add_unreadable(&p, 0, 1);
+	ck_assert_int_eq(p.count, 3);
+	/* fifteen unreadable slots fit with fifteen readable targets */
+	p.count = QUORUM_MAX_FENCE - FUSEFS_QUORUM_MAX_SLOTS;
+	quorum_fence_add_unreadable(&p, 0x7fff, -1);
+	ck_assert_int_eq(p.count, QUORUM_MAX_FENCE);
+}
+END_TEST
+
 START_TEST(find_leader_greatest_running)
 {
 	uint64_t term;
@@ -191,10 +268,13 @@ Suite *suite_fence(void)
 	tcase_add_test(tc, running_leader_fenced_stopped_not);
 	tcase_add_test(tc, already_fenced_terms_skipped);
 	tcase_add_test(tc, newer_and_self_skipped_superseded_reported);
+	tcase_add_test(tc, newer_stopped_leader_still_supersedes);
+	tcase_add_test(tc, fence_of_stopped_server_still_counts);
 	tcase_add_test(tc, earlier_server_of_reelected_slot);
 	tcase_add_test(tc, one_target_per_rid);
 	tcase_add_test(tc, absent_slots_ignored);
 	tcase_add_test(tc, two_slot_split_each_fences_other);
+	tcase_add_test(tc, unreadable_blocks_fenced_by_slot);
 	tcase_add_test(tc, find_leader_greatest_running);
 	suite_add_tcase(s, tc);
 	return s;

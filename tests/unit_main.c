@@ -95,6 +95,8 @@ int main(void)
 		suite_quorum_msg,
 		suite_election,
 		suite_fence,
+		suite_glue,
+		suite_agent,
 		suite_mount,
 		suite_fs,
 	};

@@ -275,6 +275,30 @@ START_TEST(random_and_truncated_bytes)
 }
 END_TEST
 
+/* Without authentication the tag is all zero, and nothing else is accepted. */
+START_TEST(unauthenticated_tag_must_be_zero)
+{
+	uint8_t buf[QUORUM_MSG_WIRE_BYTES];
+	struct quorum_msg m;
+	struct pair p;
+
+	pair_init(&p, false);
+	encode(&p, QMSG_HEARTBEAT, buf);
+	for (int i = 56; i < QUORUM_MSG_WIRE_BYTES; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	ck_assert_int_eq(quorum_msg_decode(&p.rx, buf, sizeof(buf), &m), 0);
+	for (int i = 56; i < QUORUM_MSG_WIRE_BYTES; i += 7) {
+		encode(&p, QMSG_HEARTBEAT, buf);
+		buf[i] = 0x01;
+		expect_reject(&p, buf, QUORUM_MSG_WIRE_BYTES, QINV_bad_tag);
+	}
+	/* and the canonical one still goes through afterwards */
+	encode(&p, QMSG_HEARTBEAT, buf);
+	ck_assert_int_eq(quorum_msg_decode(&p.rx, buf, sizeof(buf), &m), 0);
+	pair_free(&p);
+}
+END_TEST
+
 START_TEST(names)
 {
 	ck_assert_str_eq(quorum_msg_type_name(QMSG_PRE_VOTE), "pre_vote");
@@ -283,6 +307,47 @@ START_TEST(names)
 	ck_assert_str_eq(quorum_invalid_name(QINV_bad_tag), "bad_tag");
 	ck_assert_str_eq(quorum_invalid_name(QINV_NR), "invalid");
 	ck_assert_str_eq(quorum_role_name(QROLE_LEADER), "leader");
+}
+END_TEST
+
+/*
+ * Every name table at its edges: -1, the first, the last, one past the
+ * last (the seed's off-by-one was "i > MAX" where "i >= MAX" was meant),
+ * and every entry in between named and distinct.
+ */
+static void table_ok(const char *(*name)(int), int count, const char *first, const char *last,
+		     const char *bad)
+{
+	ck_assert_str_eq(name(-1), bad);
+	ck_assert_str_eq(name(count), bad);
+	ck_assert_str_eq(name(count + 1), bad);
+	ck_assert_str_eq(name(0), first);
+	ck_assert_str_eq(name(count - 1), last);
+	for (int i = 0; i < count; i++) {
+		ck_assert_ptr_nonnull(name(i));
+		ck_assert_str_ne(name(i), bad);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(name(i), name(j));
+	}
+}
+
+static const char *msg_type_name(int t)
+{
+	return quorum_msg_type_name((unsigned)(t + QMSG_REQUEST_VOTE));
+}
+
+START_TEST(name_tables_edges)
+{
+	table_ok(bd_qevent_name, FUSEFS_QEV_NR, "begin", "end", "invalid");
+	table_ok(quorum_invalid_name, QINV_NR, "wrong_length", "old_seq", "invalid");
+	table_ok(quorum_role_name, QROLE_LEADER + 1, "follower", "leader", "invalid");
+	table_ok(quorum_server_state_name, QSRV_STOPPING + 1, "down", "stopping", "invalid");
+	table_ok(quorum_note_text, QNOTE_NR, "started",
+		 "our quorum block is written again: back in elections", "?");
+	table_ok(msg_type_name, QMSG_TYPE_END - QMSG_REQUEST_VOTE, "request_vote", "heartbeat_ack",
+		 "invalid");
+	ck_assert_str_eq(quorum_msg_type_name(0), "invalid");
+	ck_assert_str_eq(quorum_msg_type_name(QMSG_TYPE_END), "invalid");
 }
 END_TEST
 
@@ -296,6 +361,8 @@ Suite *suite_quorum_msg(void)
 	tcase_add_test(tc, every_rejection_counted);
 	tcase_add_test(tc, replay_and_old_sequence_rejected);
 	tcase_add_test(tc, auth_mismatch_rejected);
+	tcase_add_test(tc, name_tables_edges);
+	tcase_add_test(tc, unauthenticated_tag_must_be_zero);
 	tcase_add_test(tc, random_and_truncated_bytes);
 	tcase_add_test(tc, names);
 	suite_add_tcase(s, tc);
