@@ -46,8 +46,8 @@
  *     sequence numbers the messages carry (quorum/glue.c).
  *  9. A failed write of our block (an I/O error, a timeout) makes us step
  *     down and stay out of elections - no candidacy, no votes, no pre-vote
- *     grants - retrying the write with a backoff of 100 ms doubling to 1 s;
- *     the first write that succeeds brings us back.  Only what retrying
+ *     grants - retrying the write with a backoff of 100 ms doubling to 1 s
+ *     (always 100 ms while our last ELECT lacks its STOP);  the first write that succeeds brings us back.  Only what retrying
  *     cannot fix (another mount on our slot) ends our membership.  In a
  *     steady role (a leader with a lease, a follower of a live leader) we
  *     read our block back every min(H, 2 s), so a block gone bad is
@@ -738,6 +738,14 @@ static void on_persist_failed(struct step *s, int res)
 	st->dev_retries++;
 	backoff_ms = MIN((uint32_t)QUORUM_DEV_RETRY_MAX_MS,
 			 (uint32_t)QUORUM_DEV_RETRY_MIN_MS << MIN(st->dev_retries - 1, 4u));
+	/*
+	 * A durable ELECT without its STOP makes the next leader fence us: it
+	 * cannot tell our stopped server from a running one.  Retry at the
+	 * shortest interval so the STOP lands as soon as the device answers,
+	 * ahead of the election the others start then.
+	 */
+	if (st->durable.ev_term[FUSEFS_QEV_ELECT] > st->durable.ev_term[FUSEFS_QEV_STOP])
+		backoff_ms = QUORUM_DEV_RETRY_MIN_MS;
 	st->dev_retry_at = s->now + MS(backoff_ms);
 	/* what the failed write carried is wanted again, whole */
 	st->want_events |= st->inflight_events | IMG_FIELDS;

@@ -457,6 +457,27 @@ START_TEST(broken_vote_persist_sends_undurable_vote)
 }
 END_TEST
 
+/* A member that owes no STOP backs off 100 ms doubling to 1 s. */
+START_TEST(device_failure_backoff_doubles)
+{
+	static const int64_t backoff_ms[] = { 100, 200, 400, 800, 1000, 1000 };
+	struct h h;
+
+	h_init(&h, 1, 3, 2000);
+	h_started(&h, 3);
+	h_msg(&h, QMSG_REQUEST_VOTE, 0, 4, 0, 0);
+	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	for (size_t i = 0; i < ARRAY_SIZE(backoff_ms); i++) {
+		h_persist_done(&h, -EIO);
+		ck_assert_int_eq(h.st.dev_retry_at - h.now, MS(backoff_ms[i]));
+		h_timer_at(&h, h.st.dev_retry_at);
+		ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
+	}
+	h_persist_done(&h, 0);
+	ck_assert(!h.st.dev_failing);
+}
+END_TEST
+
 START_TEST(sticky_follower_refuses_and_keeps_term)
 {
 	struct h h;
@@ -1176,12 +1197,13 @@ END_TEST
 /*
  * A write that fails with an I/O error: the leader steps down (resigns,
  * stops its server) with one note, stays out of elections, and retries
- * with a backoff of 100 ms doubling to 1 s; the first write that succeeds
- * brings it back, and it then campaigns again.
+ * every 100 ms while its STOP is not on disk (the next leader would fence
+ * it otherwise); the first write that succeeds brings it back, and it then
+ * campaigns again.
  */
 START_TEST(device_failure_steps_down_retries_rejoins)
 {
-	static const int64_t backoff_ms[] = { 100, 200, 400, 800, 1000, 1000, 1000 };
+	static const int64_t backoff_ms[] = { 100, 100, 100, 100, 100, 100, 100 };
 	const struct quorum_action *p;
 	mono_ns failed_at;
 	struct h h;
@@ -1228,8 +1250,7 @@ START_TEST(device_failure_steps_down_retries_rejoins)
 		notes += has_note(&h, QNOTE_DEVICE_FAILED);
 		h_persist_done(&h, -EIO);
 		notes += has_note(&h, QNOTE_DEVICE_FAILED);
-		ck_assert_int_eq(h.st.dev_retry_at - h.now, MS(i + 1 < ARRAY_SIZE(backoff_ms) ?
-							       backoff_ms[i + 1] : 1000));
+		ck_assert_int_eq(h.st.dev_retry_at - h.now, MS(backoff_ms[i]));
 	}
 	ck_assert_int_eq(notes, 0); /* one note for the whole outage */
 	ck_assert_uint_eq(h.st.dev_retries, ARRAY_SIZE(backoff_ms) + 1);
@@ -1880,6 +1901,7 @@ Suite *suite_election(void)
 	tcase_add_test(tc, persist_failure_leaves_quorum);
 	tcase_add_test(tc, device_failure_steps_down_retries_rejoins);
 	tcase_add_test(tc, device_failure_during_vote);
+	tcase_add_test(tc, device_failure_backoff_doubles);
 	tcase_add_test(tc, nothing_sent_before_begin_durable);
 	tcase_add_test(tc, steady_members_check_their_block);
 	tcase_add_test(tc, server_down_recorded_after_leaving);
