@@ -17,3 +17,27 @@ gone() {
 	done
 	return 1
 }
+
+# Test reports: ok/bad count into PASS and FAIL; check "what" CMD... runs
+# CMD and reports it (returning its failure); not CMD... negates.
+PASS=0
+FAIL=0
+ok() {
+	PASS=$((PASS + 1))
+	echo "  ok: $*"
+}
+bad() {
+	FAIL=$((FAIL + 1))
+	echo "  FAIL: $*"
+}
+check() {
+	local what=$1
+	shift
+	if "$@"; then
+		ok "$what"
+	else
+		bad "$what"
+		return 1
+	fi
+}
+not() { ! "$@"; }

@@ -51,8 +51,6 @@ CTL=$FF/ctl
 FFPID=
 declare -A PID
 declare -A RID
-PASS=0
-FAIL=0
 SCEN=0
 
 # set_fault KEY=VALUE: bounded, so a hung faultfs cannot hang the test
@@ -80,25 +78,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok() {
-	PASS=$((PASS + 1))
-	echo "  ok: $*"
-}
-bad() {
-	FAIL=$((FAIL + 1))
-	echo "  FAIL: $*"
-}
-check() { # check "what" command...
-	local what=$1
-	shift
-	if "$@"; then
-		ok "$what"
-	else
-		bad "$what"
-		return 1
-	fi
-}
-not() { ! "$@"; }
 
 # every access through a FUSE mount is bounded (SIGTERM, then SIGKILL, end a FUSE wait)
 xattr() { timeout -k 2 10 getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }

@@ -45,8 +45,6 @@ T=$(mktemp -d /var/tmp/fusefs-fs.XXXXXX)
 chmod 755 "$T" # the unprivileged checks walk through it
 PORT=$((20000 + RANDOM % 20000))
 declare -A PID
-PASS=0
-FAIL=0
 
 cleanup() {
 	local n
@@ -63,20 +61,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-ok() {
-	PASS=$((PASS + 1))
-	echo "  ok: $*"
-}
-bad() {
-	FAIL=$((FAIL + 1))
-	echo "  FAIL: $*"
-}
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
-}
 
 xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
 

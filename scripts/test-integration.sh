@@ -41,8 +41,6 @@ done
 T=$(mktemp -d /var/tmp/fusefs-it.XXXXXX)
 declare -A PID
 declare -A RID
-PASS=0
-FAIL=0
 
 cleanup() {
 	local n p i
@@ -61,25 +59,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok() {
-	PASS=$((PASS + 1))
-	echo "  ok: $*"
-}
-bad() {
-	FAIL=$((FAIL + 1))
-	echo "  FAIL: $*"
-}
-check() { # check "what" command...
-	local what=$1
-	shift
-	if "$@"; then
-		ok "$what"
-	else
-		bad "$what"
-		return 1
-	fi
-}
-not() { ! "$@"; }
 
 xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
 
