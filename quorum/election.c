@@ -36,7 +36,7 @@
  *     other candidates for H_f after the heartbeat, so the lease always
  *     ends before another member can be elected.
  *  6. The server starts only once ELECT is durable, serves only once FENCE
- *     is durable, and STOP is recorded for every ELECT once the server is
+ *     is durable and a lease holds, and STOP is recorded for every ELECT once the server is
  *     down, so fence selection never mistakes a stopped leader for a
  *     running one.
  *  7. A member leaving cleanly writes END only once every promise its acks
@@ -433,6 +433,25 @@ static void check_lease(struct step *s)
 	step_down(s, true);
 }
 
+/*
+ * Rule 6: the server serves once FENCE is durable - and only with a lease.
+ * A leader elected and then cut off has none; by the time its fencing is
+ * recorded another may have been elected in a greater term.  Without a
+ * lease it waits (the acks of its first heartbeats normally came long
+ * before), and steps down when its grace runs out (check_lease).
+ */
+static void maybe_serve(struct step *s)
+{
+	struct quorum_state *st = s->st;
+
+	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term &&
+	    st->role == QROLE_LEADER && st->term == st->srv_term && !st->shutting_down &&
+	    quorum_lease_valid(st, s->now)) {
+		st->srv = QSRV_UP;
+		emit(s, QACT_SERVE)->term = st->srv_term;
+	}
+}
+
 /* ---- messages ---- */
 
 static void on_prevote_request(struct step *s, const struct quorum_msg *m)
@@ -578,6 +597,7 @@ static void on_heartbeat_ack(struct step *s, const struct quorum_msg *m)
 		st->ack_lease[m->from] = lease;
 	st->ctr.acks_counted++;
 	lease_update(s);
+	maybe_serve(s);
 }
 
 static void on_resignation(struct step *s, const struct quorum_msg *m)
@@ -794,11 +814,7 @@ static void on_persist_done(struct step *s)
 		note(s, QNOTE_DEVICE_OK, (s->now - st->dev_since) / NSEC_PER_MSEC, st->dev_retries);
 		st->deadline = MAX(st->deadline, election_timeout(s));
 	}
-	if (st->srv == QSRV_RECORDING && st->durable.ev_term[FUSEFS_QEV_FENCE] == st->srv_term &&
-	    st->role == QROLE_LEADER && st->term == st->srv_term && !st->shutting_down) {
-		st->srv = QSRV_UP;
-		emit(s, QACT_SERVE)->term = st->srv_term;
-	}
+	maybe_serve(s);
 }
 
 static void on_server_fenced(struct step *s)

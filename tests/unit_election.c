@@ -169,6 +169,8 @@ static void h_make_leader(struct h *h, uint64_t term)
 	ck_assert_int_eq(h->st.role, QROLE_LEADER);
 	h_persist_done(h, 0);
 	ck_assert_ptr_nonnull(find_act(h, QACT_START_SERVER));
+	/* the voter acks the heartbeat sent at election: a lease */
+	h_ack(h, (h->st.cfg.our_slot + 1) % 3, term + 1, h->now, 2000);
 	h_server(h, QIN_SERVER_FENCED, term + 1, 0);
 	h_persist_done(h, 0);
 	ck_assert_ptr_nonnull(find_act(h, QACT_SERVE));
@@ -338,8 +340,43 @@ START_TEST(candidate_elected_records_elect_before_server)
 	ck_assert(find_act(&h, QACT_PERSIST)->events & (1u << FUSEFS_QEV_FENCE));
 	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
 	h_persist_done(&h, 0);
+	/* ... and only with a lease: no follower has acked yet (cut off at election) */
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	ck_assert_int_eq(h.st.srv, QSRV_RECORDING);
+	h.now += MS(50);
+	h_ack(&h, 2, 3, h.now - MS(49), 2000);
 	ck_assert_ptr_nonnull(find_act(&h, QACT_SERVE));
 	ck_assert_int_eq(h.st.srv, QSRV_UP);
+	ck_assert(quorum_may_serve(&h.st, h.now));
+}
+END_TEST
+
+/* A leader cut off before any ack never serves; its grace ends in a step-down. */
+START_TEST(leader_without_lease_never_serves)
+{
+	struct h h;
+
+	h_init(&h, 0, 3, 2000);
+	h_started(&h, 2);
+	h_timer_at(&h, h.out.deadline);
+	h_msg(&h, QMSG_PRE_VOTE_REPLY, 1, 2, 3, QMSG_F_GRANTED);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_VOTE, 2, 3, 0, 0);
+	ck_assert_int_eq(h.st.role, QROLE_LEADER);
+	h_persist_done(&h, 0);
+	h_server(&h, QIN_SERVER_FENCED, 3, 0);
+	h_persist_done(&h, 0);
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	/* an ack of an older term is no lease either */
+	h_ack(&h, 1, 2, h.now, 2000);
+	ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	for (int i = 0; i < 100 && h.st.role == QROLE_LEADER; i++) {
+		h_timer_at(&h, h.out.deadline);
+		ck_assert_ptr_null(find_act(&h, QACT_SERVE));
+	}
+	ck_assert_int_ne(h.st.role, QROLE_LEADER);
+	ck_assert(has_note(&h, QNOTE_LEASE_LOST));
+	ck_assert_ptr_nonnull(find_act(&h, QACT_STOP_SERVER));
 }
 END_TEST
 
@@ -902,12 +939,17 @@ START_TEST(old_term_messages_not_counted)
 
 	/* a leader in term 2: acks of term 1 buy no lease */
 	h_init(&h, 0, 3, 2000);
-	h_make_leader(&h, 1);
-	h_ack(&h, 1, 1, h.now, 2000);
-	h_ack(&h, 2, 1, h.now, 2000);
-	ck_assert(!quorum_lease_valid(&h.st, h.now));
-	ck_assert_int_eq(h.st.ack_lease[1], 0);
-	ck_assert_int_eq(h.st.ack_lease[2], 0);
+	h_make_leader(&h, 1); /* with slot 1's ack of term 2 */
+	{
+		mono_ns lease = h.st.lease_until, ack1 = h.st.ack_lease[1];
+
+		h.now += MS(100);
+		h_ack(&h, 1, 1, h.now, 2000);
+		h_ack(&h, 2, 1, h.now, 2000);
+		ck_assert_int_eq(h.st.lease_until, lease);
+		ck_assert_int_eq(h.st.ack_lease[1], ack1);
+		ck_assert_int_eq(h.st.ack_lease[2], 0);
+	}
 	/* an old-term heartbeat does not make it yield */
 	h_msg(&h, QMSG_HEARTBEAT, 1, 1, 5, 0);
 	ck_assert_int_eq(h.st.role, QROLE_LEADER);
@@ -1864,6 +1906,7 @@ Suite *suite_election(void)
 	tcase_add_test(tc, timeout_asks_prevote_without_raising_term);
 	tcase_add_test(tc, prevote_majority_persists_term_before_requesting);
 	tcase_add_test(tc, candidate_elected_records_elect_before_server);
+	tcase_add_test(tc, leader_without_lease_never_serves);
 	tcase_add_test(tc, single_slot_elects_itself);
 	tcase_add_test(tc, follower_vote_durable_before_sent);
 	tcase_add_test(tc, vote_durable_before_sent_term_already_durable);
