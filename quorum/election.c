@@ -75,11 +75,18 @@
 
 /*
  * The heartbeat timeout our acks promise: never more than what is on our
- * disk, so a restart knows how long to keep the promise (rule 5).
+ * disk, nor than what a write in flight is about to put there, so a
+ * restart knows how long to keep the promise (rule 5).  (The simulator's
+ * I10 found the second: a write lowering the timeout, issued before a
+ * raise, completed after an ack that promised the raised one.)
  */
 static uint32_t promise_ms(const struct quorum_state *st)
 {
-	return MIN(st->cfg.hb_timeout_ms, st->durable.hb_ms);
+	uint32_t ms = MIN(st->cfg.hb_timeout_ms, st->durable.hb_ms);
+
+	if (st->persist_busy)
+		ms = MIN(ms, st->inflight.hb_ms);
+	return ms;
 }
 
 /* One step's context: everything a handler needs, passed as one pointer. */

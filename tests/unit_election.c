@@ -1173,9 +1173,25 @@ START_TEST(promise_lowered_after_old_promises_expire)
 	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
 	ck_assert_ptr_nonnull(find_act(&h, QACT_PERSIST));
 	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.hb_ms, 1000);
+	/*
+	 * A raise while that write is in flight: until it lands, acks promise no
+	 * more than it carries, for a crash right after it leaves 1000 on disk.
+	 */
+	in.hb_timeout_ms = 3000;
+	h_step(&h, in);
+	h.now += MS(10);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 1000);
+	/* once it lands, the raise is written at once */
+	h_persist_done(&h, 0);
+	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.hb_ms, 3000);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 1000);
+	h_persist_done(&h, 0);
+	h_msg(&h, QMSG_HEARTBEAT, 0, 2, 1, 0);
+	ck_assert_uint_eq(find_send(&h, QMSG_HEARTBEAT_ACK)->msg.timeout_ms, 3000);
 	/* raising takes effect on disk at once */
 	in.hb_timeout_ms = 8000;
-	h_persist_done(&h, 0);
 	h_step(&h, in);
 	ck_assert_uint_eq(find_act(&h, QACT_PERSIST)->image.hb_ms, 8000);
 }
