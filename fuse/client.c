@@ -36,6 +36,8 @@ static const char *const SUB = "client";
 #define SLOTS (1u << SLOT_BITS)
 /* a call whose reply never comes gives up after this (the connection is then reset) */
 #define CALL_TIMEOUT_MS 120000
+/* a frame the server does not take in this long drops the connection */
+#define SEND_TIMEOUT_MS 30000
 
 struct slot {
 	bool busy;
@@ -153,6 +155,7 @@ static int greet(const struct bd_super *super, uint64_t rid, const struct bd_add
 	}
 	if (fd_out != NULL && r->status == SRV_GREET_OK && r->version == SRV_PROTO_VERSION) {
 		int idle = 5, intvl = 1, cnt = 5;
+		struct timeval send_to = { .tv_sec = SEND_TIMEOUT_MS / 1000 };
 
 		/* a server host that vanishes without a FIN is noticed within ~10 s */
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -160,6 +163,8 @@ static int greet(const struct bd_super *super, uint64_t rid, const struct bd_add
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		/* a send is bounded too: a server that stops reading for this long is lost */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_to, sizeof(send_to));
 		*fd_out = fd;
 		fd = -1;
 	}
@@ -252,6 +257,8 @@ struct rx_arg {
 };
 
 /* The connection of generation gen is gone: fail what was sent on it. */
+static void slot_free_locked(struct rpc_client *c, struct slot *s);
+
 static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 {
 	pthread_mutex_lock(&c->lock);
@@ -266,7 +273,9 @@ static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		struct slot *s = &c->slots[i];
 
-		if (s->busy && s->sent && !s->done && s->gen == gen) {
+		if (s->busy && s->sent && s->abandoned && s->gen == gen) {
+			slot_free_locked(c, s); /* its caller gave up; no reply comes now */
+		} else if (s->busy && s->sent && !s->done && s->gen == gen) {
 			s->done = true;
 			s->result = -EIO;
 			c->stats.in_flight_failed++;
@@ -621,10 +630,13 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	while (!s->done) {
 		if (pthread_cond_timedwait(&s->cond, &c->lock, &until) == ETIMEDOUT && !s->done) {
 			/* no reply in minutes: give up; the slot frees when it comes */
-			log_err(SUB, "%s: no reply after %d s; failing it", rpc_op_name(call->op),
-				CALL_TIMEOUT_MS / 1000);
+			uint64_t sgen = s->gen;
+
+			log_err(SUB, "%s: no reply after %d s; failing it and resetting the connection",
+				rpc_op_name(call->op), CALL_TIMEOUT_MS / 1000);
 			s->abandoned = true;
 			pthread_mutex_unlock(&c->lock);
+			conn_lost(c, sgen, "a call had no reply"); /* frees the slot */
 			return -ETIMEDOUT;
 		}
 	}

@@ -119,18 +119,44 @@ static void attr_to_stat(const struct rpc_attr *a, struct stat *st)
 }
 
 /* The kernel holds one more lookup on ino (the root is pinned, never counted). */
-static int node_ref(fuse_req_t req, uint64_t ino)
+/*
+ * An open whose reply the kernel did not take: give its handle back, as the
+ * caller of the open (k), without the request, which the reply freed.
+ */
+static void give_back(struct mount_ctx *m, const struct call *opened, uint64_t ino,
+		      struct le64 fh)
 {
-	return ino == ROOT_INO ? 0 : u64map_add(ctx_of(req)->nodes, ino);
+	struct rpc_release r = { .ino = cpu_to_le64(ino), .fh = fh };
+	struct call k = *opened;
+
+	k.c.groups = k.groups;
+	k.c.op = RPC_RELEASE;
+	k.c.fixed = &r;
+	k.c.tail1 = k.c.tail2 = NULL;
+	k.c.tail1_len = k.c.tail2_len = 0;
+	k.c.reply_fixed = NULL;
+	k.c.reply_tail = NULL;
+	k.c.reply_tail_cap = 0;
+	rpc_client_call(m->client, &k.c);
 }
 
-static void node_forget(fuse_req_t req, uint64_t ino, uint64_t n)
+/*
+ * The lookup counts take the mount, not the request: a fuse_reply_*() frees
+ * the request even when the kernel did not take the reply, and that is
+ * exactly when a count must be undone.
+ */
+static int node_ref(struct mount_ctx *m, uint64_t ino)
+{
+	return ino == ROOT_INO ? 0 : u64map_add(m->nodes, ino);
+}
+
+static void node_forget(struct mount_ctx *m, uint64_t ino, uint64_t n)
 {
 	int ret;
 
 	if (ino == ROOT_INO)
 		return;
-	ret = u64map_sub(ctx_of(req)->nodes, ino, n);
+	ret = u64map_sub(m->nodes, ino, n);
 	if (ret < 0)
 		log_err("fuse", "forget of node %" PRIu64 " by %" PRIu64 " is more than the kernel "
 			"was given (%s): lookup counts are out of balance", ino, n, errstr(ret));
@@ -151,13 +177,15 @@ static void reply_entry(fuse_req_t req, const struct rpc_attr *a)
 {
 	struct fuse_entry_param e;
 
+	struct mount_ctx *m = ctx_of(req);
+
 	entry_of(a, &e);
-	if (node_ref(req, e.ino) < 0) {
+	if (node_ref(m, e.ino) < 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_entry(req, &e) != 0) /* the kernel did not take it */
-		node_forget(req, e.ino, 1);
+		node_forget(m, e.ino, 1);
 }
 
 /* Run a call whose reply is an entry, and answer the kernel with it. */
@@ -207,14 +235,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	node_forget(req, ino, nlookup);
+	node_forget(ctx_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		node_forget(req, forgets[i].ino, forgets[i].nlookup);
+		node_forget(ctx_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -478,6 +506,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)fi->flags) };
 	struct rpc_opened out;
+	struct mount_ctx *m;
 	struct call k;
 	int ret;
 
@@ -489,12 +518,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	open_reply(fi, le64_to_cpu(out.fh));
-	if (fuse_reply_open(req, fi) != 0) {
-		struct rpc_release r = { .ino = cpu_to_le64(ino), .fh = out.fh };
-
-		call_init(&k, req, RPC_RELEASE, &r);
-		call_run(req, &k); /* the open was interrupted: give the handle back */
-	}
+	m = ctx_of(req);
+	if (fuse_reply_open(req, fi) != 0)
+		give_back(m, &k, ino, out.fh); /* the open was interrupted */
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -509,6 +535,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		struct rpc_opened o;
 	} out;
 	struct fuse_entry_param e;
+	struct mount_ctx *m;
 	struct call k;
 	int ret;
 
@@ -524,16 +551,15 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	entry_of(&out.e.attr, &e);
 	open_reply(fi, le64_to_cpu(out.o.fh));
-	if (node_ref(req, e.ino) < 0) {
+	m = ctx_of(req);
+	if (node_ref(m, e.ino) < 0) {
 		fuse_reply_err(req, ENOMEM);
+		give_back(m, &k, e.ino, out.o.fh);
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		struct rpc_release r = { .ino = cpu_to_le64(e.ino), .fh = out.o.fh };
-
-		node_forget(req, e.ino, 1);
-		call_init(&k, req, RPC_RELEASE, &r);
-		call_run(req, &k);
+		node_forget(m, e.ino, 1);
+		give_back(m, &k, e.ino, out.o.fh);
 	}
 }
 
@@ -644,13 +670,18 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	uint32_t cap = (uint32_t)MIN(size, (size_t)RPC_READDIR_MAX), pos = 0;
 	char *out = malloc(size ? size : 1);
 	uint8_t *tail = malloc(cap ? cap : 1);
+	/* what readdirplus counted, undone if the kernel never gets it (an entry
+	 * takes more than 128 bytes, so this many is enough) */
+	uint64_t *counted = plus ? malloc(sizeof(*counted) * (size / 128 + 1)) : NULL;
+	struct mount_ctx *m = ctx_of(req);
 	struct call k;
-	size_t used = 0;
+	size_t used = 0, ncounted = 0;
 	int ret;
 
-	if (out == NULL || tail == NULL) {
+	if (out == NULL || tail == NULL || (plus && counted == NULL)) {
 		free(out);
 		free(tail);
+		free(counted);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -688,8 +719,10 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			n = fuse_add_direntry_plus(req, NULL, 0, nm, &e, 0);
 			if (used + n > size)
 				break;
-			if (e.ino != 0 && node_ref(req, e.ino) < 0)
+			if (e.ino != 0 && node_ref(m, e.ino) < 0)
 				break;
+			if (e.ino != 0)
+				counted[ncounted++] = e.ino;
 			fuse_add_direntry_plus(req, out + used, size - used, nm, &e,
 					       (off_t)le64_to_cpu(d.cookie));
 		} else {
@@ -703,12 +736,15 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		}
 		used += n;
 	}
-	if (ret < 0)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, out, used);
+	if (ret < 0 || fuse_reply_buf(req, out, used) != 0) {
+		if (ret < 0)
+			fuse_reply_err(req, -ret);
+		for (size_t i = 0; i < ncounted; i++)
+			node_forget(m, counted[i], 1);
+	}
 	free(out);
 	free(tail);
+	free(counted);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -48,6 +48,7 @@ static void finish(struct svc *s, struct item *items, uint32_t n, bool ok)
 			net_reply(s, r->conn, r, ok ? &items[i].reply : NULL);
 		net_conn_put(s, r->conn);
 		free(items[i].reply.tail);
+		items[i].reply.tail = NULL;
 		free(r->payload);
 		free(r);
 	}
@@ -77,8 +78,8 @@ static int apply(struct store *st, struct dispatch *d, bool writes, struct item 
 	}
 	if (!writes)
 		return 0;
-	ret = store_op_end(st, rc);
-	return ret == -EIO && rc != -EIO ? -EIO : 0;
+	store_op_end(st, rc);
+	return store_batch_intact(st) ? 0 : -EIO;
 }
 
 /*
@@ -90,8 +91,11 @@ static int deferred_and_commit(struct store *st, struct dispatch *d)
 {
 	int ret = store_op_begin(st);
 
-	if (ret == 0 && store_op_end(st, dispatch_flush_deferred(d)) == -EIO)
-		ret = -EIO;
+	if (ret == 0) {
+		store_op_end(st, dispatch_flush_deferred(d));
+		if (!store_batch_intact(st))
+			ret = -EIO;
+	}
 	if (ret < 0) {
 		store_rollback(st);
 		return ret;
@@ -105,6 +109,7 @@ struct exec {
 	struct dispatch *d;
 	struct item items[BATCH_MAX];   /* a batch's reads */
 	struct item witems[BATCH_MAX];  /* and its writes */
+	struct item citems[BATCH_MAX];  /* connections closed, behind their requests */
 	uint32_t last_writes;           /* writes the last commit carried */
 	mono_ns last_commit_ns;         /* and how long it took */
 };
@@ -157,9 +162,9 @@ int exec_batch(struct exec *e)
 	struct svc *s = e->svc;
 	struct store *st = e->st;
 	struct dispatch *d = e->d;
-	struct item *reads = e->items, *writes = e->witems;
+	struct item *reads = e->items, *writes = e->witems, *closes = e->citems;
 	struct svc_req *list = svc_take(s, BATCH_MAX, store_batch_bytes(st));
-	uint32_t nr = 0, nw = 0;
+	uint32_t nr = 0, nw = 0, nc = 0;
 	bool ok;
 	int ret = 0;
 
@@ -167,10 +172,12 @@ int exec_batch(struct exec *e)
 		return 0;
 	for (struct svc_req *r = list, *next; r != NULL; r = next) {
 		next = r->next;
-		if (dispatch_writes(d, r))
-			writes[nw++].r = r;
+		if (r->conn_closed)
+			closes[nc++] = (struct item){ .r = r };
+		else if (dispatch_writes(d, r))
+			writes[nw++] = (struct item){ .r = r };
 		else
-			reads[nr++].r = r;
+			reads[nr++] = (struct item){ .r = r };
 	}
 	/*
 	 * Every request of a batch was outstanding at once, so any order of
@@ -201,9 +208,17 @@ int exec_batch(struct exec *e)
 		}
 		finish(s, writes, nw, ok && ret == 0 && svc_may_serve(s));
 	}
+	/*
+	 * A closed connection's handles go after everything it sent, the
+	 * batch's opens and creates included (its marker was queued behind
+	 * them): what it held open is released, and nothing is left naming it.
+	 */
+	for (uint32_t i = 0; i < nc; i++)
+		apply(st, d, false, &closes[i]);
+	finish(s, closes, nc, false);
 	svc_count(s, SVC_batches, 1);
 	svc_count_max(s, SVC_batch_requests_max, nr + nw);
-	/* orphans released by reads go now, in their own commit */
+	/* orphans released by reads and closes go now, in their own commit */
 	if (ret == 0 && ok && dispatch_must_write(d)) {
 		ret = store_begin(st);
 		if (ret == 0)

@@ -39,6 +39,10 @@
 static const char *const SUB = "server";
 
 #define IN_START (64u << 10)
+/* a greeting frame, with room for its tag */
+#define GREETING_FRAME_MAX (SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + 64)
+/* a connection that has not greeted by then is closed */
+#define GREET_TIMEOUT_NS (5 * NSEC_PER_SEC)
 #define EPOLL_BATCH 64
 
 struct outbuf {
@@ -60,6 +64,7 @@ struct conn {
 	bool reading;         /* EPOLLIN armed */
 	bool writing;         /* EPOLLOUT armed */
 	bool dirty;           /* on the svc's dirty list */
+	mono_ns accepted_at;  /* a connection that does not greet in time goes */
 	int refs;             /* the net thread's, plus one per request with the executor */
 	uint8_t *in;
 	size_t in_len;
@@ -89,6 +94,8 @@ struct svc {
 	uint32_t nconns;
 	uint64_t next_conn_id;
 	struct conn *dirty;
+	bool paused_global;     /* some connection stopped reading for SVC_MAX_BYTES */
+	mono_ns greet_sweep_at; /* next look for connections that never greeted */
 	uint64_t ctr[SVC_CTR_NR];
 	struct srv_codec net_codec;
 	struct srv_codec exec_codec;
@@ -173,7 +180,8 @@ static void epoll_set(struct svc *s, struct conn *c)
 {
 	struct epoll_event ev = { .data.ptr = c };
 
-	ev.events = (c->reading ? EPOLLIN : 0) | (c->writing ? EPOLLOUT : 0) | EPOLLRDHUP;
+	/* (a peer's half-close is news only while we read: armed alone it would fire on and on) */
+	ev.events = (c->reading ? EPOLLIN | EPOLLRDHUP : 0) | (c->writing ? EPOLLOUT : 0);
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -234,6 +242,24 @@ static void out_append_locked(struct svc *s, struct conn *c, struct outbuf *o)
 	}
 }
 
+/*
+ * Whether a connection may hand the executor more requests: below its own
+ * limits and the service's.  Called with the lock held.
+ */
+static bool conn_may_read_locked(struct svc *s, struct conn *c)
+{
+	if (c->close_after_flush || c->inflight >= CONN_MAX_INFLIGHT || c->bytes >= CONN_MAX_BYTES)
+		return false;
+	if (s->q_bytes >= SVC_MAX_BYTES) {
+		s->paused_global = true; /* svc_resume_paused() looks again */
+		return false;
+	}
+	return true;
+}
+
+static void conn_frames(struct svc *s, struct conn *c);
+static void sock_keepalive(int fd);
+
 /* Write what can be written now (net thread). */
 static void conn_flush(struct svc *s, struct conn *c)
 {
@@ -263,9 +289,9 @@ static void conn_flush(struct svc *s, struct conn *c)
 	}
 	{
 		bool want_out = c->out_head != NULL;
-		bool want_in = !c->close_after_flush && c->inflight < CONN_MAX_INFLIGHT &&
-			       c->bytes < CONN_MAX_BYTES && s->q_bytes < SVC_MAX_BYTES;
+		bool want_in = conn_may_read_locked(s, c);
 		bool done = c->close_after_flush && c->out_head == NULL;
+		bool resumed = !c->closed && want_in && !c->reading;
 
 		if (!c->closed && (want_out != c->writing || want_in != c->reading)) {
 			c->writing = want_out;
@@ -275,6 +301,8 @@ static void conn_flush(struct svc *s, struct conn *c)
 		pthread_mutex_unlock(&s->lock);
 		if (done)
 			conn_close(s, c, NULL);
+		else if (resumed && c->in_len > 0)
+			conn_frames(s, c); /* frames already read raise no EPOLLIN */
 	}
 }
 
@@ -489,6 +517,18 @@ static void conn_frames(struct svc *s, struct conn *c)
 		ssize_t total = srv_frame_total(&s->net_codec, c->in + at), n;
 		const uint8_t *pl;
 		uint32_t type, plen;
+		bool may;
+
+		/* each frame counts against the limits: past them the rest waits in c->in */
+		pthread_mutex_lock(&s->lock);
+		may = conn_may_read_locked(s, c);
+		if (!may && c->reading) {
+			c->reading = false;
+			epoll_set(s, c);
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (!may)
+			break;
 
 		if (total < 0) {
 			svc_count(s, SVC_bad_frames, 1);
@@ -531,6 +571,12 @@ static void conn_read(struct svc *s, struct conn *c)
 		if (c->in_len >= SRV_FRAME_HDR_BYTES) {
 			ssize_t total = srv_frame_total(&s->net_codec, c->in);
 
+			/* before its greeting a peer gets no more room than a greeting takes */
+			if (!c->greeted && total > (ssize_t)GREETING_FRAME_MAX) {
+				svc_count(s, SVC_bad_frames, 1);
+				conn_close(s, c, "a first frame larger than a greeting");
+				return;
+			}
 			want = total > 0 ? (size_t)total : c->in_cap;
 		} else {
 			want = IN_START;
@@ -585,6 +631,8 @@ static void accept_all(struct svc *s)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sock_keepalive(fd);
+		c->accepted_at = mono_now();
 		c->svc = s;
 		c->fd = fd;
 		c->refs = 1;
@@ -632,6 +680,63 @@ static void flush_dirty(struct svc *s)
 		if (!c->closed)
 			conn_flush(s, c);
 		net_conn_put(s, c);
+	}
+}
+
+/*
+ * A peer that vanished (its host lost power) is noticed in about 20 s, and
+ * its open files are released with its connection.
+ */
+static void sock_keepalive(int fd)
+{
+	int on = 1, idle = 10, intvl = 3, cnt = 3;
+	unsigned int user_ms = 20000;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
+}
+
+/* Once the queue is below its limit, connections it paused read again. */
+static void resume_paused(struct svc *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->paused_global && s->q_bytes < SVC_MAX_BYTES) {
+		s->paused_global = false;
+		for (struct conn *c = s->conns; c != NULL; c = c->next)
+			if (!c->closed && !c->reading && !c->dirty) {
+				c->dirty = true;
+				c->refs++; /* the dirty list's reference */
+				c->next_dirty = s->dirty;
+				s->dirty = c;
+			}
+	}
+	pthread_mutex_unlock(&s->lock);
+	flush_dirty(s);
+}
+
+/* Close connections that did not greet within GREET_TIMEOUT_NS (once a second). */
+static void sweep_ungreeted(struct svc *s)
+{
+	struct conn *late[64];
+	mono_ns now = mono_now();
+	int n = 0;
+
+	if (now < s->greet_sweep_at)
+		return;
+	s->greet_sweep_at = now + NSEC_PER_SEC;
+	pthread_mutex_lock(&s->lock);
+	for (struct conn *c = s->conns; c != NULL && n < (int)ARRAY_SIZE(late); c = c->next)
+		if (!c->closed && !c->greeted && now - c->accepted_at > GREET_TIMEOUT_NS) {
+			c->refs++;
+			late[n++] = c;
+		}
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < n; i++) {
+		conn_close(s, late[i], "no greeting within 5 s");
+		net_conn_put(s, late[i]);
 	}
 }
 
@@ -694,6 +799,7 @@ static void *net_main(void *arg)
 			}
 		}
 		flush_dirty(s);
+		sweep_ungreeted(s);
 		if (!failed && svc_queued(s)) {
 			if (linger_until == 0 && svc_queued_writes(s)) {
 				mono_ns linger = exec_linger_ns(e);
@@ -711,6 +817,7 @@ static void *net_main(void *arg)
 				svc_failed(s, ret); /* the lifecycle stops us; nothing more is applied */
 				failed = true;
 			}
+			resume_paused(s);
 		}
 	}
 	exec_destroy(e);

@@ -38,6 +38,7 @@ struct store {
 	struct svfs *vfs;
 	sqlite3 *db;
 	bool in_batch;
+	bool op_lost;          /* an operation's savepoint could not be closed */
 	bool broken;      /* a commit failed on the device: reopen to know what stuck */
 	uint32_t op_depth;
 	struct store_stats stats;
@@ -379,8 +380,10 @@ int store_begin(struct store *st)
 	if (st->in_batch)
 		return -EBUSY;
 	ret = step_once(st, st->begin);
-	if (ret == 0)
+	if (ret == 0) {
 		st->in_batch = true;
+		st->op_lost = false;
+	}
 	return ret;
 }
 
@@ -396,12 +399,26 @@ int store_op_end(struct store *st, int ret)
 	st->stats.ops++;
 	if (ret < 0) {
 		st->stats.ops_failed++;
-		if (step_once(st, st->sp_rollback) < 0)
+		if (step_once(st, st->sp_rollback) < 0) {
+			st->op_lost = true;
 			return -EIO;
+		}
 	}
-	if (step_once(st, st->sp_release) < 0)
+	if (step_once(st, st->sp_release) < 0) {
+		st->op_lost = true;
 		return -EIO;
+	}
+	/* an I/O error may have made SQLite roll the whole transaction back */
+	if (sqlite3_get_autocommit(st->db)) {
+		st->op_lost = true;
+		return -EIO;
+	}
 	return ret;
+}
+
+bool store_batch_intact(const struct store *st)
+{
+	return st->in_batch && !st->op_lost;
 }
 
 void store_rollback(struct store *st)

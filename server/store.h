@@ -116,6 +116,12 @@ int store_op_begin(struct store *st);
  */
 int store_op_end(struct store *st, int ret);
 /*
+ * Whether the batch is still whole: every operation's savepoint closed and
+ * the transaction open.  When not, the caller must store_rollback - an
+ * operation that failed with -EIO itself cannot tell otherwise.
+ */
+bool store_batch_intact(const struct store *st);
+/*
  * Make the batch durable: the term gate, then COMMIT (the WAL frames and
  * one flush).  0; -ESTALE when the gate failed (the batch is abandoned and
  * the store fenced); or -EIO/-ENOSPC when the device failed (the batch is
