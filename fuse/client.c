@@ -543,15 +543,17 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	fd = c->gen == gen ? c->fd : -1;
+	if (fd < 0) {
+		/* the connection went before a byte of this call left: try the next one */
+		pthread_mutex_unlock(&c->lock);
+		ret = -EAGAIN;
+		goto out;
+	}
 	r.oldest_req_id = oldest_locked(c, s->req_id);
 	s->gen = gen;
 	s->sent = true; /* from here a lost connection fails it */
 	s->sent_at = mono_now();
 	pthread_mutex_unlock(&c->lock);
-	if (fd < 0) {
-		ret = -EIO;
-		goto out;
-	}
 	rpc_req_hdr_encode(&r, &h, groups);
 	iov[1] = (struct iovec){ &h, sizeof(h) };
 	iov[2] = (struct iovec){ groups, 4 * r.ngroups };
@@ -610,17 +612,22 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	s->sent = s->done = s->abandoned = false;
 	s->call = call;
 	s->req_id = (++c->seq << SLOT_BITS) | (uint64_t)(s - c->slots);
-	ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
-	if (ret < 0) {
-		slot_free_locked(c, s);
+	for (int tries = 0;; tries++) {
+		ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
+		if (ret < 0) {
+			slot_free_locked(c, s);
+			pthread_mutex_unlock(&c->lock);
+			return ret;
+		}
 		pthread_mutex_unlock(&c->lock);
-		return ret;
+		ret = send_call(c, s, gen);
+		pthread_mutex_lock(&c->lock);
+		/* never sent (a reconnect raced us): a bounded number of new tries */
+		if (ret != -EAGAIN || tries >= 8 || mono_now() >= deadline)
+			break;
 	}
-	pthread_mutex_unlock(&c->lock);
-
-	ret = send_call(c, s, gen);
-
-	pthread_mutex_lock(&c->lock);
+	if (ret == -EAGAIN)
+		ret = -EIO;
 	if (ret < 0 && !s->done) {
 		s->done = true;
 		s->result = -EIO;
