@@ -16,7 +16,9 @@
 #   5. a hostile client (random, truncated, oversized, unauthenticated
 #      frames) at the leader's port while the mounts work, with the members
 #      built with ASan+UBSan (make test builds build-asan/fusefs-mount):
-#      nothing crashes, the bad connections are closed, the mounts go on.
+#      nothing crashes, the bad connections are closed, the mounts go on;
+#      and a greedy client (8 connections sending 1 MiB writes without
+#      reading a reply, past the service's queue limit) gets every answer.
 #
 # Needs root and /dev/fuse (it says so and skips without them).  Cleans up
 # after itself on any exit.  Usage: scripts/test-fs.sh [BUILD_DIR]
@@ -270,6 +272,8 @@ L=${L:-0}
 W=$!
 "$BUILD/fusefs-hostile" "$DEV" 127.0.0.1 $((PORT + L)) 30 >"$T/hostile.out" 2>&1
 check "every hostile connection was closed by the server ($(tail -1 "$T/hostile.out"))" test $? = 0
+timeout -k 5 100 "$BUILD/fusefs-hostile" "$DEV" 127.0.0.1 $((PORT + L)) --flood 8 40 >"$T/flood.out" 2>&1
+check "a greedy client: $(tail -1 "$T/flood.out")" test $? = 0
 wait "$W"
 check "the writer on the client went on meanwhile" test $? = 0
 check "the leader still serves" test "$(leader)" = "$L"

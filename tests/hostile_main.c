@@ -7,6 +7,14 @@
  * serving everybody else.
  *
  *   fusefs-hostile DEVICE ADDR PORT ROUNDS
+ *   fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES
+ *
+ * --flood is a greedy client rather than a broken one: CONNS connections,
+ * each greeted properly, each sending WRITES 1 MiB writes (to a handle that
+ * does not exist) as fast as the server takes them before reading a single
+ * reply - more than the service's queue limit holds.  Every request must be
+ * answered within a bound: a connection the server stopped reading must be
+ * read again once there is room.
  *
  * DEVICE gives the fsid and the cluster secret, so some frames are
  * authentic (a buggy client, not just a stranger).  Prints what it did;
@@ -24,6 +32,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -102,6 +111,195 @@ static size_t greeting(uint64_t fsid, uint8_t *out, size_t cap)
 	return frame(SRV_MSG_GREETING, &w, sizeof(w), out, cap);
 }
 
+/* ---- --flood ---- */
+
+#define FLOOD_WRITE (1u << 20)
+#define FLOOD_DEADLINE_MS 60000
+
+struct flooder {
+	pthread_t thread;
+	int fd;
+	uint64_t rid;
+	int writes;
+	int answered;
+	const char *failed;
+	struct srv_codec codec; /* its own: an HMAC context is not shared between threads */
+};
+
+static bool recv_full(int fd, void *buf, size_t len, mono_ns until)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (mono_now() >= until)
+			return false;
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		n = recv(fd, p, len, 0);
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* One frame's payload into buf: its type, or -1. */
+static int recv_frame(struct srv_codec *cd, int fd, uint8_t *buf, size_t cap, const uint8_t **pl,
+		      uint32_t *plen, mono_ns until)
+{
+	ssize_t total;
+	uint32_t type;
+
+	if (!recv_full(fd, buf, SRV_FRAME_HDR_BYTES, until))
+		return -1;
+	total = srv_frame_total(cd, buf);
+	if (total < (ssize_t)SRV_FRAME_HDR_BYTES || (size_t)total > cap ||
+	    !recv_full(fd, buf + SRV_FRAME_HDR_BYTES, (size_t)total - SRV_FRAME_HDR_BYTES, until) ||
+	    srv_frame_decode(cd, buf, (size_t)total, &type, pl, plen) < 0)
+		return -1;
+	return (int)type;
+}
+
+static void *flood_main(void *arg)
+{
+	struct flooder *f = arg;
+	static const uint8_t zeros[FLOOD_WRITE];
+	mono_ns until = mono_now() + (mono_ns)FLOOD_DEADLINE_MS * NSEC_PER_MSEC;
+	struct timeval to = { .tv_sec = 20 }; /* one send may wait this long */
+	uint8_t *buf = malloc(SRV_FRAME_MAX_PAYLOAD + 256);
+
+	if (buf == NULL) {
+		f->failed = "out of memory";
+		return NULL;
+	}
+	setsockopt(f->fd, SOL_SOCKET, SO_SNDTIMEO, &to, sizeof(to));
+	for (int i = 0; i < f->writes; i++) {
+		struct rpc_io io = { .ino = cpu_to_le64(1), .fh = cpu_to_le64(0xdead0000u + (uint64_t)i),
+				     .size = cpu_to_le32(FLOOD_WRITE) };
+		struct rpc_req q = { .req_id = (uint64_t)i + 1, .client_rid = f->rid,
+				     .oldest_req_id = (uint64_t)i + 1, .op = RPC_WRITE,
+				     .tail1_len = FLOOD_WRITE };
+		struct rpc_req_hdr h;
+		struct le32 groups[RPC_GROUPS_MAX];
+		struct srv_frame_hdr fh;
+		uint8_t tag[HMAC_SHA256_BYTES];
+		struct iovec iov[5] = {
+			{ &h, sizeof(h) }, { &io, sizeof(io) }, { (void *)zeros, FLOOD_WRITE },
+		};
+		ssize_t total;
+
+		rpc_req_hdr_encode(&q, &h, groups);
+		total = srv_frame_seal(&f->codec, SRV_MSG_REQUEST, iov, 3, &fh, tag);
+		if (total < 0) {
+			f->failed = "sealing a frame failed";
+			break;
+		}
+		memmove(iov + 1, iov, 3 * sizeof(iov[0]));
+		iov[0] = (struct iovec){ &fh, sizeof(fh) };
+		iov[4] = (struct iovec){ tag, f->codec.auth ? sizeof(tag) : 0 };
+		{
+			struct msghdr m = { .msg_iov = iov, .msg_iovlen = 5 };
+			ssize_t left = total;
+
+			while (left > 0) {
+				ssize_t n = sendmsg(f->fd, &m, MSG_NOSIGNAL);
+
+				if (n <= 0 || mono_now() >= until) {
+					f->failed = "the server stopped taking requests (send timed out)";
+					goto out;
+				}
+				left -= n;
+				while (m.msg_iovlen > 0 && (size_t)n >= m.msg_iov[0].iov_len) {
+					n -= (ssize_t)m.msg_iov[0].iov_len;
+					m.msg_iov++;
+					m.msg_iovlen--;
+				}
+				if (m.msg_iovlen > 0) {
+					m.msg_iov[0].iov_base = (uint8_t *)m.msg_iov[0].iov_base + n;
+					m.msg_iov[0].iov_len -= (size_t)n;
+				}
+			}
+		}
+	}
+	while (f->answered < f->writes) {
+		const uint8_t *pl;
+		uint32_t plen;
+		struct rpc_reply r;
+
+		if (recv_frame(&f->codec, f->fd, buf, SRV_FRAME_MAX_PAYLOAD + 256, &pl, &plen, until) !=
+			    SRV_MSG_REPLY ||
+		    rpc_reply_decode(pl, plen, &r) < 0 || r.op != RPC_WRITE || r.status == 0) {
+			f->failed = "a reply did not come, or was not an error for a bad handle";
+			break;
+		}
+		f->answered++;
+	}
+out:
+	free(buf);
+	return NULL;
+}
+
+static int flood(const char *host, const char *port, int conns, int writes)
+{
+	struct flooder *fs = calloc((size_t)conns, sizeof(*fs));
+	mono_ns t0 = mono_now();
+	int failures = 0, answered = 0;
+
+	if (fs == NULL)
+		return 1;
+	for (int i = 0; i < conns; i++) {
+		static uint8_t g[512];
+		struct srv_greeting gr = { .fsid = super.fsid, .client_rid = 5000 + (uint64_t)i,
+					   .version = SRV_PROTO_VERSION };
+		struct srv_greeting_wire w;
+		struct srv_greeting_reply rep;
+		const uint8_t *pl;
+		uint32_t plen;
+		size_t n;
+
+		fs[i].fd = dial();
+		fs[i].rid = gr.client_rid;
+		fs[i].writes = writes;
+		if (srv_codec_init(&fs[i].codec, &super) < 0)
+			return 1;
+		if (fs[i].fd < 0) {
+			printf("FAIL: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
+			return 1;
+		}
+		srv_greeting_encode(&gr, &w);
+		n = frame(SRV_MSG_GREETING, &w, sizeof(w), g, sizeof(g));
+		send_all(fs[i].fd, g, n);
+		if (recv_frame(&codec, fs[i].fd, g, sizeof(g), &pl, &plen,
+			       mono_now() + 5 * NSEC_PER_SEC) != SRV_MSG_GREETING_REPLY ||
+		    srv_greeting_reply_decode(pl, plen, &rep) < 0 || rep.status != SRV_GREET_OK) {
+			printf("FAIL: connection %d: no greeting reply, or a refusal\n", i);
+			return 1;
+		}
+	}
+	for (int i = 0; i < conns; i++)
+		if (pthread_create(&fs[i].thread, NULL, flood_main, &fs[i]) != 0)
+			return 1;
+	for (int i = 0; i < conns; i++) {
+		pthread_join(fs[i].thread, NULL);
+		answered += fs[i].answered;
+		if (fs[i].failed != NULL) {
+			printf("FAIL: connection %d: %s after %d of %d replies\n", i, fs[i].failed,
+			       fs[i].answered, writes);
+			failures++;
+		}
+		close(fs[i].fd);
+		srv_codec_free(&fs[i].codec);
+	}
+	free(fs);
+	printf("fusefs-hostile --flood: %d connections x %d 1 MiB writes, %d answered in %.1f s\n",
+	       conns, writes, answered, (double)(mono_now() - t0) / 1e9);
+	return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t buf[SRV_FRAME_MAX_PAYLOAD + 256];
@@ -109,8 +307,11 @@ int main(int argc, char **argv)
 	char why[512];
 	int rounds, failures = 0, attempts = 0;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: fusefs-hostile DEVICE ADDR PORT ROUNDS\n");
+	bool flooding = argc == 7 && strcmp(argv[4], "--flood") == 0;
+
+	if (argc != 5 && !flooding) {
+		fprintf(stderr, "usage: fusefs-hostile DEVICE ADDR PORT ROUNDS\n"
+				"       fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES\n");
 		return 2;
 	}
 	if (bd_open(argv[1], false, &dev, why, sizeof(why)) < 0 ||
@@ -126,6 +327,12 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, argv[2], &addr.sin_addr) != 1) {
 		fprintf(stderr, "fusefs-hostile: bad address %s\n", argv[2]);
 		return 2;
+	}
+	if (flooding) {
+		int ret = flood(argv[2], argv[3], atoi(argv[5]), atoi(argv[6]));
+
+		srv_codec_free(&codec);
+		return ret;
 	}
 	rounds = atoi(argv[4]);
 	for (int r = 0; r < rounds; r++) {
