@@ -153,7 +153,7 @@ asan:
 
 valgrind: $(UNIT)
 	$(Q)scripts/install-deps.sh --with-valgrind
-	FUSEFS_QUICK=1 CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	FUSEFS_QUICK=1 FUSEFS_VALGRIND=1 CK_FORK=no valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		--show-leak-kinds=definite -q $(UNIT)
 
 bench: $(BENCH) $(PROGS)

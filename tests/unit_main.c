@@ -104,7 +104,20 @@ int main(void)
 	int failed;
 
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-		Suite *s = suites[i]();
+		Suite *s;
+
+		/*
+		 * valgrind runs one thread at a time and takes io_uring_enter for a
+		 * call that does not block, so the agent's thread waiting on its ring
+		 * holds up every other; the agent suite runs under ASan instead.
+		 */
+		if (suites[i] == suite_agent && getenv("FUSEFS_VALGRIND") != NULL) {
+			fprintf(stderr, "unit: the agent suite is left out under valgrind (its thread "
+					"waits in io_uring_enter, which valgrind serializes); make asan "
+					"runs it\n");
+			continue;
+		}
+		s = suites[i]();
 
 		if (sr == NULL)
 			sr = srunner_create(s);
