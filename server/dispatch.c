@@ -37,6 +37,7 @@ struct dispatch {
 	struct store *store;
 	struct fs *fs;
 	struct u64map *open_inos;  /* ino -> handles on it */
+	struct u64map *conn_handles; /* connection -> handles it holds */
 	struct handle *handles;
 	uint32_t nhandles;         /* slots in use or free */
 	uint32_t cap;
@@ -66,6 +67,8 @@ int dispatch_open(struct store *st, struct dispatch **out)
 	hooks.arg = d;
 	ret = u64map_create(&d->open_inos);
 	if (ret == 0)
+		ret = u64map_create(&d->conn_handles);
+	if (ret == 0)
 		ret = fs_attach(store_db(st), &hooks, &d->fs);
 	if (ret < 0) {
 		dispatch_close(d);
@@ -82,6 +85,7 @@ void dispatch_close(struct dispatch *d)
 		return;
 	fs_detach(d->fs);
 	u64map_destroy(d->open_inos);
+	u64map_destroy(d->conn_handles);
 	free(d->handles);
 	free(d->free);
 	free(d);
@@ -98,10 +102,20 @@ int dispatch_start(struct dispatch *d)
 
 /* ---- handles ---- */
 
+#define DISPATCH_CONN_HANDLES_MAX (1u << 16)
+
+static uint64_t conn_key(const struct conn *c)
+{
+	return (uint64_t)(uintptr_t)c;
+}
+
 static int handle_new(struct dispatch *d, const struct conn *c, uint64_t ino, uint64_t *fh)
 {
 	uint32_t idx;
 
+	/* one connection cannot take the table (a mount keeps far fewer open) */
+	if (u64map_get(d->conn_handles, conn_key(c)) >= DISPATCH_CONN_HANDLES_MAX)
+		return -EMFILE;
 	if (d->nfree > 0) {
 		idx = d->free[--d->nfree];
 	} else {
@@ -124,6 +138,11 @@ static int handle_new(struct dispatch *d, const struct conn *c, uint64_t ino, ui
 		d->free[d->nfree++] = idx;
 		return -ENOMEM;
 	}
+	if (u64map_add(d->conn_handles, conn_key(c)) < 0) {
+		u64map_sub(d->open_inos, ino, 1);
+		d->free[d->nfree++] = idx;
+		return -ENOMEM;
+	}
 	d->handles[idx] = (struct handle){ .ino = ino, .conn = c, .gen = ++d->gen, .used = true };
 	*fh = (uint64_t)d->handles[idx].gen << 32 | (idx + 1);
 	return 0;
@@ -142,6 +161,7 @@ static int handle_drop(struct dispatch *d, uint32_t idx)
 	d->handles[idx].used = false;
 	d->free[d->nfree++] = idx;
 	u64map_sub(d->open_inos, ino, 1);
+	u64map_sub(d->conn_handles, conn_key(d->handles[idx].conn), 1);
 	if (u64map_get(d->open_inos, ino) > 0)
 		return 0;
 	ret = fs_orphan_is(d->fs, ino);

@@ -335,6 +335,32 @@ int main(int argc, char **argv)
 		return ret;
 	}
 	rounds = atoi(argv[4]);
+	{
+		/* a peer that connects and says nothing goes once the greeting's time is up */
+		int fd = dial();
+		mono_ns t0 = mono_now();
+		bool closed = false;
+
+		if (fd < 0) {
+			printf("FAIL: cannot connect to %s:%s: %s\n", argv[2], argv[3], strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < 100 && !closed; i++) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			uint8_t b;
+
+			closed = poll(&p, 1, 100) > 0 && recv(fd, &b, 1, 0) <= 0;
+		}
+		close(fd);
+		attempts++;
+		if (!closed) {
+			printf("FAIL: silence: the server kept the connection open for 10 s\n");
+			failures++;
+		} else {
+			printf("  silence: closed by the server after %.1f s\n",
+			       (double)(mono_now() - t0) / 1e9);
+		}
+	}
 	for (int r = 0; r < rounds; r++) {
 		for (int kind = 0; kind < 9; kind++) {
 			int fd = dial(), frames;
