@@ -116,9 +116,12 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 /*
  * Our values change all the time, yet callers ask for the size and then
  * fetch: a value computed for a size query is kept for the same caller's
- * fetch (for up to a second), so both see one value.
+ * fetch, so both see one value.  For up to 5 s: with no server, the kernel's
+ * getattr of the root before each call takes a second (the fallback), and a
+ * value that changed its length in between made the fetch fail with ERANGE.
  */
 #define XCACHE_SLOTS 8
+#define XCACHE_KEEP_NS (5 * NSEC_PER_SEC)
 
 static struct {
 	pthread_mutex_t lock;
@@ -140,7 +143,7 @@ static int xcache_take(pid_t pid, int id, char *buf)
 	for (int i = 0; i < XCACHE_SLOTS; i++) {
 		struct xcache_entry *e = &xcache.e[i];
 
-		if (e->buf && e->pid == pid && e->id == id && mono_now() - e->at < NSEC_PER_SEC) {
+		if (e->buf && e->pid == pid && e->id == id && mono_now() - e->at < XCACHE_KEEP_NS) {
 			memcpy(buf, e->buf, (size_t)e->len);
 			n = e->len;
 			free(e->buf);
