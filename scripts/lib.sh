@@ -41,3 +41,27 @@ check() {
 	fi
 }
 not() { ! "$@"; }
+
+# Members of a test cluster, for scripts that keep their mounts under $T and
+# their pids in the associative array PID (names m0, m1, m2, c) and define
+# xattr NAME KEY.
+# stop NAME: unmount and wait for the process (SIGKILL after 10 s)
+stop() {
+	local n=$1
+	is_mounted "$T/$n" && fusermount3 -u "$T/$n" 2>/dev/null
+	gone "${PID[$n]}" || kill -9 "${PID[$n]}" 2>/dev/null
+	is_mounted "$T/$n" && fusermount3 -u -z "$T/$n"
+	unset "PID[$n]"
+}
+stop_all() {
+	local n
+	for n in "${!PID[@]}"; do stop "$n"; done
+}
+# leader: the slot whose running member says it leads, or nothing
+leader() {
+	local i
+	for i in 0 1 2; do
+		[ -n "${PID[m$i]:-}" ] && is_mounted "$T/m$i" && [ "$(xattr "m$i" quorum.is_leader)" = 1 ] &&
+			echo "$i" && return
+	done
+}

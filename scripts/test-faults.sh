@@ -78,7 +78,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 # every access through a FUSE mount is bounded (SIGTERM, then SIGKILL, end a FUSE wait)
 xattr() { timeout -k 2 10 getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
 cwrite() { timeout -k 2 20 sh -c "echo '$2' >'$T/c/$1'"; }
@@ -154,27 +153,7 @@ crash() {
 	unset "PID[$1]"
 }
 
-# stop NAME: a clean unmount, waited for (bounded)
-stop() {
-	local n=$1
-	is_mounted "$T/$n" && fusermount3 -u "$T/$n" 2>/dev/null
-	gone "${PID[$n]}" 100 || kill -9 "${PID[$n]}" 2>/dev/null
-	is_mounted "$T/$n" && fusermount3 -u -z "$T/$n"
-	unset "PID[$n]"
-}
-
-stop_all() {
-	local n
-	for n in "${!PID[@]}"; do stop "$n"; done
-}
-
-leader() {
-	local i
-	for i in 0 1 2; do
-		[ -n "${PID[m$i]:-}" ] && is_mounted "$T/m$i" && [ "$(xattr "m$i" quorum.is_leader)" = 1 ] &&
-			echo "$i" && return
-	done
-}
+# stop, stop_all and leader are in lib.sh
 
 # wait_serving LIMIT_MS: until the client greets a serving server; prints the
 # elapsed ms (LIMIT_MS when it gave up) and fails after LIMIT_MS

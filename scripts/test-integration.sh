@@ -59,7 +59,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
 
 # a fresh filesystem with three slots on fresh ports
@@ -95,27 +94,7 @@ member() { # member SLOT [EXTRA]
 	start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=${HB:-2000}${2:-}"
 }
 
-# stop NAME: unmount and wait (bounded) for the process to exit
-stop() {
-	local n=$1 i
-	is_mounted "$T/$n" && fusermount3 -u "$T/$n" 2>/dev/null
-	gone "${PID[$n]}" || kill -9 "${PID[$n]}" 2>/dev/null
-	is_mounted "$T/$n" && fusermount3 -u -z "$T/$n"
-	unset "PID[$n]"
-}
-
-stop_all() {
-	local n
-	for n in "${!PID[@]}"; do stop "$n"; done
-}
-
-leader() {
-	local i
-	for i in 0 1 2; do
-		[ -n "${PID[m$i]:-}" ] && is_mounted "$T/m$i" && [ "$(xattr "m$i" quorum.is_leader)" = 1 ] &&
-			echo "$i" && return
-	done
-}
+# stop, stop_all and leader are in lib.sh
 
 # wait_serving NOT_PORT LIMIT_MS: until the client greets a server on another
 # port; prints the elapsed ms, fails after LIMIT_MS
