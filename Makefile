@@ -65,7 +65,7 @@ PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
 endif
 
-UNIT_SRCS := $(wildcard tests/unit_*.c)
+UNIT_SRCS := $(wildcard tests/unit_*.c) tests/harness.c
 UNIT := $(BUILD)/fusefs-unit
 BENCH_SRCS := $(wildcard tests/bench_*.c)
 BENCH := $(BUILD)/fusefs-bench

@@ -181,6 +181,13 @@ struct bd_mem_faults {
 int bd_mem_open(uint64_t size_blocks, uint32_t sector_size, uint64_t seed, struct bd_dev **out);
 /* Replace the fault settings (any thread, any time). */
 void bd_mem_set_faults(struct bd_dev *dev, const struct bd_mem_faults *f);
+/*
+ * Hold synchronous writes and flushes (they wait, at most the device's I/O
+ * timeout, then fail with -ETIMEDOUT) until released; and how many wait
+ * now.  Reads and the asynchronous transfers are not held.
+ */
+void bd_mem_hold(struct bd_dev *dev, bool hold);
+uint32_t bd_mem_held_waiters(struct bd_dev *dev);
 /* Calls made so far (what fail_nth counts). */
 uint64_t bd_mem_calls(struct bd_dev *dev);
 /*

@@ -10,8 +10,9 @@
  *
  * Faults: the N-th call (and optionally every later one) or any call
  * touching a block range fails with a chosen errno, and every call can be
- * made to take delay_ms (a slow or stalled device).  A failed write changes
- * nothing.  Asynchronous transfers complete through the caller's ring: a
+ * made to take delay_ms (a slow or stalled device), or held until released
+ * (bd_mem_hold: a test decides exactly when a write lands).  A failed write
+ * changes nothing.  Asynchronous transfers complete through the caller's ring: a
  * timeout SQE models the latency, and the transfer happens when its
  * completion is handled, so a stalled write is not visible before then.
  */
@@ -39,6 +40,9 @@ struct dev_mem {
 	struct bd_mem_faults faults;
 	uint64_t calls;
 	uint64_t rng;
+	bool held;             /* synchronous writes and flushes wait (bd_mem_hold) */
+	uint32_t held_waiters;
+	pthread_cond_t held_cond;
 };
 
 static struct dev_mem *M(struct bd_dev *dev)
@@ -168,11 +172,36 @@ static int mem_read(struct bd_dev *dev, uint64_t blkno, void *buf, unsigned nr_b
 	return do_read(M(dev), blkno, buf, nr_blocks);
 }
 
+/*
+ * While the device is held, a write or flush waits for the release - at
+ * most the device's I/O timeout, and then fails with -ETIMEDOUT, as the
+ * production device's bounded waits do.
+ */
+static int hold_wait(struct dev_mem *m)
+{
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += m->dev.io_timeout_ms / 1000 + 1;
+	pthread_mutex_lock(&m->lock);
+	m->held_waiters++;
+	while (m->held && ret == 0)
+		if (pthread_cond_timedwait(&m->held_cond, &m->lock, &until) == ETIMEDOUT && m->held)
+			ret = -ETIMEDOUT;
+	m->held_waiters--;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
 static int mem_write(struct bd_dev *dev, uint64_t blkno, const void *buf, unsigned nr_blocks,
 		     unsigned flags)
 {
 	uint32_t ms = delay_of(M(dev));
+	int ret = hold_wait(M(dev));
 
+	if (ret < 0)
+		return ret;
 	if (ms)
 		sleep_ms(ms);
 	return do_write(M(dev), blkno, buf, nr_blocks, flags);
@@ -182,8 +211,10 @@ static int mem_flush(struct bd_dev *dev)
 {
 	struct dev_mem *m = M(dev);
 	uint32_t ms = delay_of(m);
-	int ret;
+	int ret = hold_wait(m);
 
+	if (ret < 0)
+		return ret;
 	if (ms)
 		sleep_ms(ms);
 	pthread_mutex_lock(&m->lock);
@@ -234,6 +265,7 @@ static void mem_close(struct bd_dev *dev)
 	free(m->durable);
 	free(m->dirty_map);
 	free(m->dirty_list);
+	pthread_cond_destroy(&m->held_cond);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -265,6 +297,14 @@ int bd_mem_open(uint64_t size_blocks, uint32_t sector_size, uint64_t seed, struc
 	snprintf(m->dev.path, sizeof(m->dev.path), "mem:%llu", (unsigned long long)size_blocks);
 	m->rng = seed;
 	pthread_mutex_init(&m->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&m->held_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	m->cur = calloc(1, bytes);
 	m->durable = calloc(1, bytes);
 	m->dirty_map = calloc(1, (size_t)size_blocks);
@@ -326,4 +366,25 @@ void bd_mem_poke(struct bd_dev *dev, uint64_t blkno, const void *buf, unsigned n
 	memcpy(blk(m->cur, blkno), buf, (size_t)nr_blocks * FUSEFS_BLOCK_SIZE);
 	memcpy(blk(m->durable, blkno), buf, (size_t)nr_blocks * FUSEFS_BLOCK_SIZE);
 	pthread_mutex_unlock(&m->lock);
+}
+
+void bd_mem_hold(struct bd_dev *dev, bool hold)
+{
+	struct dev_mem *m = M(dev);
+
+	pthread_mutex_lock(&m->lock);
+	m->held = hold;
+	pthread_cond_broadcast(&m->held_cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+uint32_t bd_mem_held_waiters(struct bd_dev *dev)
+{
+	struct dev_mem *m = M(dev);
+	uint32_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->held_waiters;
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }

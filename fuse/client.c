@@ -4,6 +4,12 @@
  * Locks: c->lock guards the connection state and the slots; c->send_lock
  * serializes frames onto the socket and the send codec.  Lock order:
  * send_lock, then lock.  The receiver thread takes only lock.
+ *
+ * A call's slot (slot_set asserts every edge):
+ *
+ *   FREE --taken--> WAITING --sent--> SENT --reply, or lost--> DONE --result taken--> FREE
+ *                      |                 \--caller gave up--> ABANDONED --reply, or lost--> FREE
+ *                      +--not sent: no server, or the send failed--> DONE / FREE
  */
 #include "fuse/client.h"
 
@@ -14,6 +20,7 @@
 #include "quorum/fence.h"
 #include "server/proto.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,18 +39,20 @@ static const char *const SUB = "client";
 
 #define GREET_TIMEOUT_MS 1000
 #define RETRY_MS 100
-#define SLOT_BITS 8
-#define SLOTS (1u << SLOT_BITS)
+#define SLOTS RPC_CLIENT_INFLIGHT_MAX
 /* a call whose reply never comes gives up after this (the connection is then reset) */
 #define CALL_TIMEOUT_MS 120000
 /* a frame the server does not take in this long drops the connection */
 #define SEND_TIMEOUT_MS 30000
+/* a call whose connection went before a byte of it left tries this many new ones */
+#define UNSENT_TRIES 8
+
+static_assert((SLOTS & (SLOTS - 1)) == 0, "a request id's low bits name its slot");
+
+enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_SENT, SLOT_DONE, SLOT_ABANDONED, SLOT_STATE_NR };
 
 struct slot {
-	bool busy;
-	bool sent;
-	bool done;
-	bool abandoned;      /* its caller gave up: drop the reply, free the slot */
+	enum slot_state state;
 	uint64_t req_id;
 	uint64_t gen;        /* the connection it went out on */
 	mono_ns sent_at;
@@ -78,7 +87,53 @@ struct rpc_client {
 	mono_ns logged_down_at;
 };
 
+/* ---- slots ---- */
+
+/* Move a slot along its life (the lock held). */
+static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
+{
+	static const bool legal[SLOT_STATE_NR][SLOT_STATE_NR] = {
+		[SLOT_FREE] = { [SLOT_WAITING] = true },
+		[SLOT_WAITING] = { [SLOT_SENT] = true, [SLOT_DONE] = true, [SLOT_FREE] = true },
+		[SLOT_SENT] = { [SLOT_DONE] = true, [SLOT_ABANDONED] = true },
+		[SLOT_DONE] = { [SLOT_FREE] = true },
+		[SLOT_ABANDONED] = { [SLOT_FREE] = true },
+	};
+
+	assert(legal[s->state][to]);
+	s->state = to;
+	if (to == SLOT_FREE) {
+		s->call = NULL;
+		c->free_slots++;
+		pthread_cond_broadcast(&c->state_cond);
+	} else if (to == SLOT_DONE) {
+		pthread_cond_signal(&s->cond);
+	}
+}
+
+/* A sent call's answer is in: done, or freed when its caller gave up. */
+static void slot_finish(struct rpc_client *c, struct slot *s, int result)
+{
+	if (s->state == SLOT_ABANDONED) {
+		slot_set(c, s, SLOT_FREE);
+		return;
+	}
+	s->result = result;
+	slot_set(c, s, SLOT_DONE);
+}
+
 /* ---- connecting ---- */
+
+static void mono_deadline_ts(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
 
 static int wait_fd(int fd, short events, mono_ns deadline)
 {
@@ -94,84 +149,101 @@ static int wait_fd(int fd, short events, mono_ns deadline)
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
-/*
- * Connect to addr and greet as rid.  On 0 the reply is in r and, when fd
- * is not NULL and the server serves, the connection stays open in *fd
- * (blocking, ready for requests).  Otherwise -errno.
- */
-static int greet(const struct bd_super *super, uint64_t rid, const struct bd_addr *addr,
-		 struct srv_greeting_reply *r, int *fd_out)
+/* A TCP connection to addr, non-blocking, connected before deadline.  0 with *fd or -errno. */
+static int tcp_connect(const struct bd_addr *addr, mono_ns deadline, int *fd_out)
 {
-	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
-	uint8_t frame[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
-	struct srv_greeting g = { .fsid = super->fsid, .client_rid = rid, .version = SRV_PROTO_VERSION };
-	struct srv_greeting_wire gw;
 	struct sockaddr_storage ss;
-	struct srv_codec codec;
-	const uint8_t *pl;
-	uint32_t type, plen;
 	socklen_t sslen;
-	ssize_t n;
-	int fd = -1, ret, err = 0, one = 1;
+	int fd, ret, err = 0, one = 1;
 
-	ret = srv_codec_init(&codec, super);
-	if (ret < 0)
-		return ret;
 	ret = bd_addr_to_sockaddr(addr, &ss, &sslen);
 	if (ret < 0)
-		goto out;
+		return ret;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
+	if (fd < 0)
+		return -errno;
 	if (connect(fd, (struct sockaddr *)&ss, sslen) < 0 && errno != EINPROGRESS) {
 		ret = -errno;
-		goto out;
+		goto fail;
 	}
 	ret = wait_fd(fd, POLLOUT, deadline);
 	if (ret < 0)
-		goto out;
+		goto fail;
 	sslen = sizeof(err);
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sslen);
 	if (err != 0) {
 		ret = -err;
-		goto out;
+		goto fail;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*fd_out = fd;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+/* Greet over a connected non-blocking fd as rid: the server's answer in r.  0 or -errno. */
+static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns deadline,
+		    struct srv_greeting_reply *r)
+{
+	uint8_t frame[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
+	struct srv_greeting g = { .fsid = super->fsid, .client_rid = rid, .version = SRV_PROTO_VERSION };
+	struct srv_greeting_wire gw;
+	struct srv_codec codec;
+	const uint8_t *pl;
+	uint32_t type, plen;
+	ssize_t n;
+	int ret = srv_codec_init(&codec, super);
+
+	if (ret < 0)
+		return ret;
 	srv_greeting_encode(&g, &gw);
 	n = srv_frame_encode(&codec, SRV_MSG_GREETING, &gw, sizeof(gw), frame, sizeof(frame));
 	ret = n < 0 ? (int)n : srv_io_full(fd, frame, (size_t)n, true, deadline);
-	if (ret < 0)
-		goto out;
-	n = (ssize_t)srv_frame_bytes(&codec, sizeof(struct srv_greeting_reply_wire));
-	ret = srv_io_full(fd, frame, (size_t)n, false, deadline);
-	if (ret < 0)
-		goto out;
-	n = srv_frame_decode(&codec, frame, (size_t)n, &type, &pl, &plen);
-	if (n < 0 || type != SRV_MSG_GREETING_REPLY || srv_greeting_reply_decode(pl, plen, r) < 0) {
-		ret = n == -EPERM ? -EPERM : -EBADMSG;
-		goto out;
+	if (ret == 0) {
+		n = (ssize_t)srv_frame_bytes(&codec, sizeof(struct srv_greeting_reply_wire));
+		ret = srv_io_full(fd, frame, (size_t)n, false, deadline);
 	}
-	if (fd_out != NULL && r->status == SRV_GREET_OK && r->version == SRV_PROTO_VERSION) {
-		int idle = 5, intvl = 1, cnt = 5;
-		struct timeval send_to = { .tv_sec = SEND_TIMEOUT_MS / 1000 };
+	if (ret == 0) {
+		n = srv_frame_decode(&codec, frame, (size_t)n, &type, &pl, &plen);
+		if (n < 0 || type != SRV_MSG_GREETING_REPLY ||
+		    srv_greeting_reply_decode(pl, plen, r) < 0)
+			ret = n == -EPERM ? -EPERM : -EBADMSG;
+	}
+	srv_codec_free(&codec);
+	return ret;
+}
 
-		/* a server host that vanishes without a FIN is noticed within ~10 s */
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-		/* a send is bounded too: a server that stops reading for this long is lost */
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_to, sizeof(send_to));
-		*fd_out = fd;
-		fd = -1;
-	}
-out:
+/*
+ * A greeted connection, ready for requests: blocking, with keepalives so
+ * a server host that vanishes without a FIN is noticed within ~10 s, and
+ * a bound on every send (a server that stops reading that long is lost).
+ */
+static void conn_ready(int fd)
+{
+	int one = 1, idle = 5, intvl = 1, cnt = 5;
+	struct timeval send_to = { .tv_sec = SEND_TIMEOUT_MS / 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_to, sizeof(send_to));
+}
+
+/* Connect to addr and greet as rid (the connection is closed again): the answer in r. */
+static int greet_addr(const struct bd_super *super, uint64_t rid, const struct bd_addr *addr,
+		      struct srv_greeting_reply *r)
+{
+	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
+	int fd = -1, ret = tcp_connect(addr, deadline, &fd);
+
+	if (ret == 0)
+		ret = greet_fd(super, rid, fd, deadline, r);
 	if (fd >= 0)
 		close(fd);
-	srv_codec_free(&codec);
 	return ret;
 }
 
@@ -198,7 +270,7 @@ int rpc_server_text(struct bd_dev *dev, const struct bd_super *super, uint64_t r
 	if (slot < 0)
 		return snprintf(buf, len, "none\n");
 	bd_addr_format(&super->slots[slot], addr, sizeof(addr));
-	ret = greet(super, rid, &super->slots[slot], &r, NULL);
+	ret = greet_addr(super, rid, &super->slots[slot], &r);
 	if (ret < 0)
 		n = snprintf(buf, len, "%s term %" PRIu64 " unreachable: %s\n", addr, term, errstr(ret));
 	else if (r.status == SRV_GREET_OK)
@@ -211,40 +283,63 @@ int rpc_server_text(struct bd_dev *dev, const struct bd_super *super, uint64_t r
 	return n < (int)len ? n : -ERANGE;
 }
 
-/* One attempt: the server the blocks name, greeted.  0 with *fd, or -errno and why. */
-static int connect_once(struct rpc_client *c, int *fd, int *slot_out, uint64_t *term_out,
-			char *why, size_t whylen)
+/* The production dial: the server the quorum blocks name, over TCP. */
+static int dial_quorum(struct rpc_client *c, int *fd, char *why, size_t whylen)
 {
-	struct srv_greeting_reply r;
+	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
 	char addr[BD_ADDR_STRLEN];
 	uint64_t term;
-	int slot, ret;
+	int slot = find_server(c->cfg.dev, &c->super, &term), ret;
 
-	slot = find_server(c->cfg.dev, &c->super, &term);
 	if (slot < 0) {
 		snprintf(why, whylen, "the quorum blocks name no server (no leader elected yet)");
 		return -EHOSTDOWN;
 	}
 	bd_addr_format(&c->super.slots[slot], addr, sizeof(addr));
-	ret = greet(&c->super, c->cfg.rid, &c->super.slots[slot], &r, fd);
+	ret = tcp_connect(&c->super.slots[slot], deadline, fd);
 	if (ret < 0) {
 		snprintf(why, whylen, "server %s (slot %d, term %" PRIu64 ") unreachable: %s", addr,
 			 slot, term, errstr(ret));
 		return -EHOSTDOWN;
 	}
-	if (r.status != SRV_GREET_OK) {
-		snprintf(why, whylen, "server %s (slot %d, term %" PRIu64 ") %s", addr, slot, r.term,
+	pthread_mutex_lock(&c->lock);
+	c->server_slot = slot;
+	c->server_term = term;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* One attempt: a server dialled and greeted.  0 with *fd ready for requests, or -errno and why. */
+static int connect_once(struct rpc_client *c, int *fd_out, char *why, size_t whylen)
+{
+	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
+	struct srv_greeting_reply r;
+	int fd = -1, ret;
+
+	ret = c->cfg.dial ? c->cfg.dial(c->cfg.dial_arg, &fd, why, whylen) :
+			    dial_quorum(c, &fd, why, whylen);
+	if (ret < 0)
+		return -EHOSTDOWN; /* no server reachable now: tried again until the call's wait ends */
+	ret = greet_fd(&c->super, c->cfg.rid, fd, deadline, &r);
+	if (ret < 0)
+		snprintf(why, whylen, "the server did not answer the greeting: %s", errstr(ret));
+	else if (r.status != SRV_GREET_OK)
+		snprintf(why, whylen, "the server (term %" PRIu64 ") %s", r.term,
 			 r.status == SRV_GREET_WRONG_FS ? "serves another filesystem" :
 			 "is not serving yet");
-		return r.status == SRV_GREET_WRONG_FS ? -EINVAL : -EHOSTDOWN;
+	else if (r.version != SRV_PROTO_VERSION)
+		snprintf(why, whylen, "the server speaks protocol %u, we speak %d", r.version,
+			 SRV_PROTO_VERSION);
+	if (ret < 0 || r.status != SRV_GREET_OK) {
+		close(fd);
+		return ret < 0 || r.status != SRV_GREET_WRONG_FS ? -EHOSTDOWN : -EINVAL;
 	}
 	if (r.version != SRV_PROTO_VERSION) {
-		snprintf(why, whylen, "server %s speaks protocol %u, we speak %d", addr, r.version,
-			 SRV_PROTO_VERSION);
+		close(fd);
 		return -EPROTO;
 	}
-	*slot_out = slot;
-	*term_out = term;
+	conn_ready(fd);
+	*fd_out = fd;
 	return 0;
 }
 
@@ -257,8 +352,6 @@ struct rx_arg {
 };
 
 /* The connection of generation gen is gone: fail what was sent on it. */
-static void slot_free_locked(struct rpc_client *c, struct slot *s);
-
 static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 {
 	pthread_mutex_lock(&c->lock);
@@ -273,62 +366,71 @@ static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		struct slot *s = &c->slots[i];
 
-		if (s->busy && s->sent && s->abandoned && s->gen == gen) {
-			slot_free_locked(c, s); /* its caller gave up; no reply comes now */
-		} else if (s->busy && s->sent && !s->done && s->gen == gen) {
-			s->done = true;
-			s->result = -EIO;
-			c->stats.in_flight_failed++;
-			pthread_cond_signal(&s->cond);
+		if ((s->state == SLOT_SENT || s->state == SLOT_ABANDONED) && s->gen == gen) {
+			if (s->state == SLOT_SENT)
+				c->stats.in_flight_failed++;
+			slot_finish(c, s, -EIO);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void slot_free_locked(struct rpc_client *c, struct slot *s)
+/* A reply's result for its call (copied into the call's buffers): 0 or -errno. */
+static int reply_result(const struct rpc_reply *r, struct rpc_call *call)
 {
-	s->busy = s->sent = s->done = s->abandoned = false;
-	s->call = NULL;
-	c->free_slots++;
-	pthread_cond_broadcast(&c->state_cond);
+	uint32_t fixed = rpc_op_reply_fixed_bytes(r->op);
+
+	if (r->op != call->op)
+		return -EPROTO;
+	if (r->status != 0)
+		return -(int)r->status;
+	if (r->tail_len > call->reply_tail_cap)
+		return -EPROTO;
+	if (fixed > 0 && call->reply_fixed != NULL)
+		memcpy(call->reply_fixed, r->fixed, fixed);
+	if (r->tail_len > 0)
+		memcpy(call->reply_tail, r->tail, r->tail_len);
+	call->reply_tail_len = r->tail_len;
+	return 0;
 }
 
 /* Hand a reply to the call waiting for it. */
 static void deliver(struct rpc_client *c, const struct rpc_reply *r, uint64_t gen)
 {
 	struct slot *s = &c->slots[r->req_id & (SLOTS - 1)];
-	struct rpc_call *call;
-	uint32_t fixed = rpc_op_reply_fixed_bytes(r->op);
 
 	pthread_mutex_lock(&c->lock);
-	if (!s->busy || !s->sent || s->done || s->req_id != r->req_id || s->gen != gen) {
+	if ((s->state != SLOT_SENT && s->state != SLOT_ABANDONED) || s->req_id != r->req_id ||
+	    s->gen != gen)
 		c->stats.bad_replies++;
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	if (s->abandoned) {
-		slot_free_locked(c, s);
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	call = s->call;
-	if (r->op != call->op) {
-		s->result = -EPROTO;
-	} else if (r->status != 0) {
-		s->result = -(int)r->status;
-	} else if (r->tail_len > call->reply_tail_cap) {
-		s->result = -EPROTO;
-	} else {
-		if (fixed > 0 && call->reply_fixed != NULL)
-			memcpy(call->reply_fixed, r->fixed, fixed);
-		if (r->tail_len > 0)
-			memcpy(call->reply_tail, r->tail, r->tail_len);
-		call->reply_tail_len = r->tail_len;
-		s->result = 0;
-	}
-	s->done = true;
-	pthread_cond_signal(&s->cond);
+	else
+		slot_finish(c, s, s->state == SLOT_SENT ? reply_result(r, s->call) : 0);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Every whole reply frame in buf[0..have): handed over.  Bytes taken, or -1 for a bad frame. */
+static ssize_t rx_frames(struct rpc_client *c, const struct rx_arg *a, const uint8_t *buf,
+			 size_t have, size_t cap)
+{
+	size_t at = 0;
+
+	while (have - at >= SRV_FRAME_HDR_BYTES) {
+		ssize_t total = srv_frame_total(&c->rx_codec, buf + at);
+		const uint8_t *pl;
+		uint32_t type, plen;
+		struct rpc_reply r;
+
+		if (total < 0 || (size_t)total > cap)
+			return -1;
+		if (have - at < (size_t)total)
+			break;
+		if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0 ||
+		    type != SRV_MSG_REPLY || rpc_reply_decode(pl, plen, &r) < 0)
+			return -1;
+		deliver(c, &r, a->gen);
+		at += (size_t)total;
+	}
+	return (ssize_t)at;
 }
 
 /*
@@ -347,8 +449,7 @@ static void *rx_main(void *arg)
 
 	free(arg);
 	while (buf != NULL) {
-		size_t at = 0;
-		ssize_t n = recv(a.fd, buf + have, cap - have, 0);
+		ssize_t n = recv(a.fd, buf + have, cap - have, 0), took;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -357,38 +458,85 @@ static void *rx_main(void *arg)
 			break;
 		}
 		have += (size_t)n;
-		while (have - at >= SRV_FRAME_HDR_BYTES) {
-			ssize_t total = srv_frame_total(&c->rx_codec, buf + at);
-			const uint8_t *pl;
-			uint32_t type, plen;
-			struct rpc_reply r;
-
-			if (total < 0 || (size_t)total > cap) {
-				why = "a malformed frame";
-				goto out;
-			}
-			if (have - at < (size_t)total)
-				break;
-			if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0 ||
-			    type != SRV_MSG_REPLY || rpc_reply_decode(pl, plen, &r) < 0) {
-				why = "a frame that failed its checks";
-				goto out;
-			}
-			deliver(c, &r, a.gen);
-			at += (size_t)total;
+		took = rx_frames(c, &a, buf, have, cap);
+		if (took < 0) {
+			why = "a frame that failed its checks";
+			break;
 		}
-		if (at > 0) {
-			memmove(buf, buf + at, have - at);
-			have -= at;
-		}
+		memmove(buf, buf + took, have - (size_t)took);
+		have -= (size_t)took;
 	}
-out:
 	free(buf);
 	conn_lost(c, a.gen, why);
 	pthread_mutex_lock(&c->send_lock); /* no send is writing to it any more */
 	close(a.fd);
 	pthread_mutex_unlock(&c->send_lock);
 	return NULL;
+}
+
+/* A new connection's receiver started and the connection made current (the lock held). */
+static int conn_take(struct rpc_client *c, int fd)
+{
+	struct rx_arg *a = malloc(sizeof(*a));
+	int ret;
+
+	if (a == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->gen++;
+	*a = (struct rx_arg){ c, fd, c->gen };
+	ret = thread_start(&c->rx, rx_main, a);
+	if (ret < 0) {
+		free(a);
+		close(fd);
+		return ret;
+	}
+	c->rx_joinable = true;
+	c->fd = fd;
+	c->stats.connects++;
+	log_info(SUB, "connected to the server");
+	return 0;
+}
+
+/*
+ * One connection attempt by this thread, the lock held on entry and exit:
+ * the old receiver joined, then connect_once unlocked.  0, or -errno.
+ */
+static int connect_locked(struct rpc_client *c, char *why, size_t whylen)
+{
+	int fd = -1, ret;
+
+	c->connecting = true;
+	if (c->rx_joinable) {
+		pthread_t t = c->rx;
+
+		c->rx_joinable = false;
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(t, NULL);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	ret = connect_once(c, &fd, why, whylen);
+	if (ret == -EHOSTDOWN) {
+		struct timespec pause = { 0, RETRY_MS * 1000000L };
+
+		nanosleep(&pause, NULL);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->connecting = false;
+	pthread_cond_broadcast(&c->state_cond);
+	return ret == 0 ? conn_take(c, fd) : ret;
+}
+
+/* Say, at most every 5 s, why no server answered. */
+static void log_down(struct rpc_client *c, const char *why)
+{
+	if (mono_now() - c->logged_down_at <= 5 * NSEC_PER_SEC)
+		return;
+	log_warn(SUB, "no server answered within %u ms: %s", c->cfg.wait_ms,
+		 why[0] ? why : "still connecting");
+	c->logged_down_at = mono_now();
 }
 
 /*
@@ -398,80 +546,34 @@ out:
 static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *gen, char *why,
 			    size_t whylen)
 {
-	int ret = -EHOSTDOWN;
+	int ret = 0;
 
 	if (whylen > 0)
 		why[0] = '\0';
 	while (c->fd < 0) {
 		struct timespec ts;
-		uint64_t term = 0;
-		int fd = -1, slot = -1;
 
 		if (c->stopping)
 			return -ESHUTDOWN;
-		if (mono_now() >= deadline)
-			goto down;
-		if (c->connecting) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += RETRY_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+		if (mono_now() >= deadline) {
+			ret = -EHOSTDOWN;
+			break;
+		}
+		if (c->connecting) { /* another thread dials: wait for it */
+			mono_deadline_ts(&ts, RETRY_MS);
 			pthread_cond_timedwait(&c->state_cond, &c->lock, &ts);
 			continue;
 		}
-		c->connecting = true;
-		if (c->rx_joinable) {
-			pthread_t t = c->rx;
-
-			c->rx_joinable = false;
-			pthread_mutex_unlock(&c->lock);
-			pthread_join(t, NULL);
-			pthread_mutex_lock(&c->lock);
-		}
-		pthread_mutex_unlock(&c->lock);
-		ret = connect_once(c, &fd, &slot, &term, why, whylen);
-		if (ret < 0 && ret != -EINVAL && ret != -EPROTO) {
-			struct timespec pause = { 0, RETRY_MS * 1000000L };
-
-			nanosleep(&pause, NULL);
-		}
-		pthread_mutex_lock(&c->lock);
-		c->connecting = false;
-		pthread_cond_broadcast(&c->state_cond);
-		if (ret == -EINVAL || ret == -EPROTO)
-			goto fail;
-		if (ret == 0) {
-			struct rx_arg *a = malloc(sizeof(*a));
-
-			c->gen++;
-			if (a == NULL || (*a = (struct rx_arg){ c, fd, c->gen },
-					  thread_start(&c->rx, rx_main, a) < 0)) {
-				free(a);
-				close(fd);
-				ret = -ENOMEM;
-				goto fail;
-			}
-			c->rx_joinable = true;
-			c->fd = fd;
-			c->server_slot = slot;
-			c->server_term = term;
-			c->stats.connects++;
-			log_info(SUB, "connected to the server");
-		}
+		ret = connect_locked(c, why, whylen);
+		if (ret < 0 && ret != -EHOSTDOWN)
+			break; /* not worth retrying: another filesystem, protocol, memory */
 	}
-	*gen = c->gen;
-	return 0;
-down:
-	ret = -EHOSTDOWN;
-fail:
-	if (mono_now() - c->logged_down_at > 5 * NSEC_PER_SEC) {
-		log_warn(SUB, "no server answered within %u ms: %s", c->cfg.wait_ms,
-			 why[0] ? why : "still connecting");
-		c->logged_down_at = mono_now();
+	if (c->fd >= 0) {
+		*gen = c->gen;
+		return 0;
 	}
-	return ret;
+	log_down(c, why);
+	return ret < 0 ? ret : -EHOSTDOWN;
 }
 
 int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen)
@@ -517,11 +619,41 @@ static uint64_t oldest_locked(struct rpc_client *c, uint64_t next_id)
 	uint64_t oldest = next_id;
 
 	for (uint32_t i = 0; i < SLOTS; i++)
-		if (c->slots[i].busy && c->slots[i].req_id < oldest)
+		if (c->slots[i].state != SLOT_FREE && c->slots[i].req_id < oldest)
 			oldest = c->slots[i].req_id;
 	return oldest;
 }
 
+/* Write a call's frame on fd (the send lock held). */
+static int send_frame(struct rpc_client *c, int fd, const struct rpc_req *r,
+		      const struct rpc_call *call)
+{
+	struct le32 groups[RPC_GROUPS_MAX];
+	struct rpc_req_hdr h;
+	struct srv_frame_hdr fh;
+	uint8_t tag[HMAC_SHA256_BYTES];
+	struct iovec iov[7];
+	ssize_t n;
+
+	rpc_req_hdr_encode(r, &h, groups);
+	iov[1] = (struct iovec){ &h, sizeof(h) };
+	iov[2] = (struct iovec){ groups, 4 * r->ngroups };
+	iov[3] = (struct iovec){ (void *)call->fixed, rpc_op_fixed_bytes(call->op) };
+	iov[4] = (struct iovec){ (void *)call->tail1, call->tail1_len };
+	iov[5] = (struct iovec){ (void *)call->tail2, call->tail2_len };
+	n = srv_frame_seal(&c->tx, SRV_MSG_REQUEST, iov + 1, 5, &fh, tag);
+	if (n < 0)
+		return (int)n;
+	iov[0] = (struct iovec){ &fh, sizeof(fh) };
+	iov[6] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
+	return send_all(fd, iov, 7);
+}
+
+/*
+ * Send a waiting call on connection gen: 0 (the slot is SENT), -EAGAIN
+ * when that connection went before a byte of it left (the slot still
+ * WAITING), or -errno of a failed send (SENT: the receiver fails it).
+ */
 static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 {
 	struct rpc_call *call = s->call;
@@ -530,12 +662,6 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 		.gid = call->gid, .pid = call->pid, .ngroups = MIN(call->ngroups, RPC_GROUPS_MAX),
 		.tail1_len = call->tail1_len, .tail2_len = call->tail2_len,
 	};
-	struct le32 groups[RPC_GROUPS_MAX];
-	struct rpc_req_hdr h;
-	struct srv_frame_hdr fh;
-	uint8_t tag[HMAC_SHA256_BYTES];
-	struct iovec iov[7];
-	ssize_t n;
 	int fd, ret;
 
 	for (uint32_t i = 0; i < r.ngroups; i++)
@@ -543,35 +669,99 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	fd = c->gen == gen ? c->fd : -1;
-	if (fd < 0) {
-		/* the connection went before a byte of this call left: try the next one */
-		pthread_mutex_unlock(&c->lock);
-		ret = -EAGAIN;
-		goto out;
+	if (fd >= 0) {
+		r.oldest_req_id = oldest_locked(c, s->req_id);
+		s->gen = gen;
+		s->sent_at = mono_now();
+		slot_set(c, s, SLOT_SENT); /* from here a lost connection fails it */
 	}
-	r.oldest_req_id = oldest_locked(c, s->req_id);
-	s->gen = gen;
-	s->sent = true; /* from here a lost connection fails it */
-	s->sent_at = mono_now();
 	pthread_mutex_unlock(&c->lock);
-	rpc_req_hdr_encode(&r, &h, groups);
-	iov[1] = (struct iovec){ &h, sizeof(h) };
-	iov[2] = (struct iovec){ groups, 4 * r.ngroups };
-	iov[3] = (struct iovec){ (void *)call->fixed, rpc_op_fixed_bytes(call->op) };
-	iov[4] = (struct iovec){ (void *)call->tail1, call->tail1_len };
-	iov[5] = (struct iovec){ (void *)call->tail2, call->tail2_len };
-	n = srv_frame_seal(&c->tx, SRV_MSG_REQUEST, iov + 1, 5, &fh, tag);
-	if (n < 0) {
-		ret = (int)n;
-		goto out;
-	}
-	iov[0] = (struct iovec){ &fh, sizeof(fh) };
-	iov[6] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
-	ret = send_all(fd, iov, 7);
-	if (ret < 0)
+	ret = fd < 0 ? -EAGAIN : send_frame(c, fd, &r, call);
+	if (ret < 0 && fd >= 0)
 		shutdown(fd, SHUT_RDWR); /* the receiver sees it and fails what is in flight */
-out:
 	pthread_mutex_unlock(&c->send_lock);
+	return ret;
+}
+
+/* A free slot for call, waiting for one until deadline (the lock held).  NULL: none. */
+static struct slot *slot_take(struct rpc_client *c, struct rpc_call *call, mono_ns deadline)
+{
+	struct timespec until;
+	struct slot *s = NULL;
+
+	while (c->free_slots == 0 && !c->stopping && mono_now() < deadline) {
+		mono_deadline_ts(&until, 1000);
+		pthread_cond_timedwait(&c->state_cond, &c->lock, &until);
+	}
+	if (c->stopping || c->free_slots == 0)
+		return NULL;
+	for (uint32_t i = 0; i < SLOTS && s == NULL; i++)
+		if (c->slots[i].state == SLOT_FREE)
+			s = &c->slots[i];
+	assert(s != NULL);
+	c->free_slots--;
+	c->stats.max_in_flight = MAX(c->stats.max_in_flight, (uint64_t)(SLOTS - c->free_slots));
+	slot_set(c, s, SLOT_WAITING);
+	s->call = call;
+	s->req_id = (++c->seq * SLOTS) | (uint64_t)(s - c->slots);
+	return s;
+}
+
+/*
+ * Get a waiting call onto a connection (the lock held): 0 when it went
+ * out (SENT, or DONE with -EIO when the send failed), or -errno when no
+ * server could be had (the slot is freed).
+ */
+static int call_send(struct rpc_client *c, struct slot *s, mono_ns deadline)
+{
+	char why[256];
+	uint64_t gen;
+	int ret;
+
+	for (int tries = 0;; tries++) {
+		ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
+		if (ret < 0) {
+			slot_set(c, s, SLOT_FREE);
+			return ret;
+		}
+		pthread_mutex_unlock(&c->lock);
+		ret = send_call(c, s, gen);
+		pthread_mutex_lock(&c->lock);
+		/* never sent (a reconnect raced us): a bounded number of new tries */
+		if (ret != -EAGAIN || tries >= UNSENT_TRIES || mono_now() >= deadline)
+			break;
+	}
+	if (s->state == SLOT_WAITING) {
+		s->result = -EIO;
+		slot_set(c, s, SLOT_DONE);
+	}
+	return 0;
+}
+
+/* Wait for a sent call's answer (the lock held): its result; the slot is freed or abandoned. */
+static int call_wait(struct rpc_client *c, struct slot *s)
+{
+	struct timespec until;
+	int ret;
+
+	mono_deadline_ts(&until, CALL_TIMEOUT_MS);
+	while (s->state == SLOT_SENT) {
+		if (pthread_cond_timedwait(&s->cond, &c->lock, &until) == ETIMEDOUT &&
+		    s->state == SLOT_SENT) {
+			/* no reply in minutes: give up; the slot frees when it comes */
+			uint64_t sgen = s->gen;
+
+			log_err(SUB, "%s: no reply after %d s; failing it and resetting the connection",
+				rpc_op_name(s->call->op), CALL_TIMEOUT_MS / 1000);
+			slot_set(c, s, SLOT_ABANDONED);
+			pthread_mutex_unlock(&c->lock);
+			conn_lost(c, sgen, "a call had no reply"); /* frees the slot */
+			pthread_mutex_lock(&c->lock);
+			return -ETIMEDOUT;
+		}
+	}
+	ret = s->result;
+	slot_set(c, s, SLOT_FREE);
 	return ret;
 }
 
@@ -579,76 +769,22 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 {
 	mono_ns deadline = mono_now() +
 			   (int64_t)(call->wait_ms ? call->wait_ms : c->cfg.wait_ms) * NSEC_PER_MSEC;
-	struct slot *s = NULL;
-	struct timespec until;
-	char why[256];
-	uint64_t gen;
-	int ret;
+	struct slot *s;
+	int ret = rpc_req_check(call->op, call->fixed, call->tail1, call->tail1_len, call->tail2,
+				call->tail2_len);
 
-	if (!rpc_op_valid(call->op))
-		return -EINVAL;
+	if (ret < 0)
+		return ret;
 	call->reply_tail_len = 0;
 	pthread_mutex_lock(&c->lock);
 	c->stats.calls++;
-	/* a slot (bounded: at most SLOTS calls in flight) */
-	while (c->free_slots == 0 && !c->stopping && mono_now() < deadline) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&c->state_cond, &c->lock, &until);
-	}
-	if (c->stopping || c->free_slots == 0) {
-		pthread_mutex_unlock(&c->lock);
-		return c->stopping ? -ESHUTDOWN : -EHOSTDOWN;
-	}
-	for (uint32_t i = 0; i < SLOTS; i++)
-		if (!c->slots[i].busy) {
-			s = &c->slots[i];
-			break;
-		}
-	c->free_slots--;
-	if (SLOTS - c->free_slots > c->stats.max_in_flight)
-		c->stats.max_in_flight = SLOTS - c->free_slots;
-	s->busy = true;
-	s->sent = s->done = s->abandoned = false;
-	s->call = call;
-	s->req_id = (++c->seq << SLOT_BITS) | (uint64_t)(s - c->slots);
-	for (int tries = 0;; tries++) {
-		ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
-		if (ret < 0) {
-			slot_free_locked(c, s);
-			pthread_mutex_unlock(&c->lock);
-			return ret;
-		}
-		pthread_mutex_unlock(&c->lock);
-		ret = send_call(c, s, gen);
-		pthread_mutex_lock(&c->lock);
-		/* never sent (a reconnect raced us): a bounded number of new tries */
-		if (ret != -EAGAIN || tries >= 8 || mono_now() >= deadline)
-			break;
-	}
-	if (ret == -EAGAIN)
-		ret = -EIO;
-	if (ret < 0 && !s->done) {
-		s->done = true;
-		s->result = -EIO;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += CALL_TIMEOUT_MS / 1000;
-	while (!s->done) {
-		if (pthread_cond_timedwait(&s->cond, &c->lock, &until) == ETIMEDOUT && !s->done) {
-			/* no reply in minutes: give up; the slot frees when it comes */
-			uint64_t sgen = s->gen;
-
-			log_err(SUB, "%s: no reply after %d s; failing it and resetting the connection",
-				rpc_op_name(call->op), CALL_TIMEOUT_MS / 1000);
-			s->abandoned = true;
-			pthread_mutex_unlock(&c->lock);
-			conn_lost(c, sgen, "a call had no reply"); /* frees the slot */
-			return -ETIMEDOUT;
-		}
-	}
-	ret = s->result;
-	slot_free_locked(c, s);
+	s = slot_take(c, call, deadline);
+	if (s == NULL)
+		ret = c->stopping ? -ESHUTDOWN : -EHOSTDOWN;
+	else
+		ret = call_send(c, s, deadline);
+	if (ret == 0)
+		ret = call_wait(c, s);
 	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
@@ -661,10 +797,21 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
  * cluster elects another.  While a call has waited more than STALL_MS,
  * the watchdog reads the quorum blocks every WATCH_MS, and when they name
  * another server than ours it drops the connection (the calls on it fail,
- * later ones connect to the new server).
+ * later ones connect to the new server).  Without a device (a dial of the
+ * caller's) there are no blocks to read, and nothing to watch.
  */
 #define WATCH_MS 500
 #define STALL_MS 1000
+
+/* Has a call on connection gen waited past STALL_MS?  (The lock held.) */
+static bool stalled_locked(struct rpc_client *c, uint64_t gen, mono_ns now)
+{
+	for (uint32_t i = 0; c->fd >= 0 && i < SLOTS; i++)
+		if (c->slots[i].state == SLOT_SENT && c->slots[i].gen == gen &&
+		    now - c->slots[i].sent_at > STALL_MS * NSEC_PER_MSEC)
+			return true;
+	return false;
+}
 
 static void *watch_main(void *arg)
 {
@@ -673,16 +820,10 @@ static void *watch_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		struct timespec until;
-		bool stalled = false;
-		mono_ns now = mono_now();
 		uint64_t gen = c->gen, term = 0;
-		int slot;
 
-		for (uint32_t i = 0; c->fd >= 0 && i < SLOTS && !stalled; i++)
-			stalled = c->slots[i].busy && c->slots[i].sent && !c->slots[i].done &&
-				  c->slots[i].gen == gen && now - c->slots[i].sent_at > STALL_MS * NSEC_PER_MSEC;
-		if (stalled) {
-			int our_slot = c->server_slot;
+		if (c->cfg.dev != NULL && stalled_locked(c, gen, mono_now())) {
+			int our_slot = c->server_slot, slot;
 			uint64_t our_term = c->server_term;
 
 			pthread_mutex_unlock(&c->lock);
@@ -696,12 +837,7 @@ static void *watch_main(void *arg)
 			}
 			pthread_mutex_lock(&c->lock);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += WATCH_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		mono_deadline_ts(&until, WATCH_MS);
 		pthread_cond_timedwait(&c->watch_cond, &c->lock, &until);
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -1,7 +1,7 @@
 /*
  * client.h - the client side of the server protocol: find the server the
- * quorum blocks name, keep one TCP connection to it, and carry requests
- * and replies (server/proto.h) for the FUSE operations.
+ * quorum blocks name, keep one connection to it, and carry requests and
+ * replies (server/proto.h) for the FUSE operations.
  *
  * Many threads call at once: each call gets a request id and a slot, its
  * frame goes out under the send lock, and a receiver thread hands each
@@ -9,11 +9,12 @@
  * are in flight together on the one connection.
  *
  * When there is no connection (at start, or after the server went away) a
- * call connects first: it reads the quorum blocks for the current server,
- * greets it, and retries every RETRY_MS until the server serves or
- * wait_ms has passed (then -EHOSTDOWN... with the reason logged once).
- * A call in flight when the connection breaks fails with -EIO (the
- * failover work makes such calls resend instead).
+ * call connects first: it dials (the server the quorum blocks name, over
+ * TCP; or the config's dial, the transport seam tests use), greets it, and
+ * retries every RETRY_MS until the server serves or wait_ms has passed
+ * (then -EHOSTDOWN, with the reason logged once).  A call in flight when
+ * the connection breaks fails with -EIO (the failover work makes such
+ * calls resend instead).
  *
  * Every wait is bounded.  Functions return 0 or a negative errno; a call's
  * result is the server's status as a negative errno.
@@ -31,10 +32,17 @@
 struct rpc_client;
 
 struct rpc_client_config {
-	struct bd_dev *dev;
+	struct bd_dev *dev;            /* for the quorum blocks; may be NULL with dial */
 	const struct bd_super *super;
 	uint64_t rid;
 	uint32_t wait_ms;   /* how long a call waits for a server to answer */
+	/*
+	 * The transport seam: make a connected stream socket to a server (it
+	 * is then greeted as any other).  0 with *fd, or -errno with why.
+	 * NULL: the server the quorum blocks name, over TCP.
+	 */
+	int (*dial)(void *arg, int *fd, char *why, size_t whylen);
+	void *dial_arg;
 };
 
 /* One call.  The caller fills the request part and the reply buffers. */
@@ -43,7 +51,7 @@ struct rpc_call {
 	uint32_t uid, gid, pid;
 	uint32_t ngroups;
 	const uint32_t *groups;
-	const void *fixed;         /* rpc_op_fixed_bytes(op) bytes */
+	const void *fixed;         /* the op's request struct (the op table, proto.h) */
 	const void *tail1;
 	uint32_t tail1_len;
 	const void *tail2;
@@ -68,9 +76,11 @@ int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen);
 
 /*
  * Send call and wait for its reply: 0, the server's error (-ENOENT...),
- * -EIO when the connection broke with the call in flight, -EHOSTDOWN when
- * no server answered within wait_ms, -EPROTO for a reply that does not fit
- * the buffers given.
+ * what rpc_req_check says of a request the wire would refuse
+ * (-ENAMETOOLONG, -ERANGE, -E2BIG...; nothing is sent), -EIO when the
+ * connection broke with the call in flight, -EHOSTDOWN when no server
+ * answered within wait_ms, -EPROTO for a reply that does not fit the
+ * buffers given.
  */
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call);
 

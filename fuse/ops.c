@@ -17,6 +17,11 @@
  * here (status_xattr.c); every other xattr, the root's included, is the
  * server's.
  *
+ * Adding an op: a row in server/proto.h's op table, its handler do_NAME
+ * in server/dispatch.c, and here the FUSE handler that fills the op's
+ * request struct and calls it.  What the wire would refuse (a name too
+ * long...) the client refuses before sending, with the errno POSIX gives.
+ *
  * Credentials: the caller's uid, gid and pid go with every request.  The
  * supplementary groups are read (from /proc, which costs) only when the
  * server refused a request with EACCES or EPERM; the request is then sent
@@ -36,6 +41,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+
+static_assert(RPC_RENAME_NOREPLACE == RENAME_NOREPLACE && RPC_RENAME_EXCHANGE == RENAME_EXCHANGE,
+	      "rename's flags go to the server as the kernel gives them");
 
 #define ROOT_INO FUSE_ROOT_ID
 #define TIMEOUT 0.0
@@ -202,15 +210,6 @@ static void entry_call(fuse_req_t req, struct call *k)
 		reply_entry(req, &out.attr);
 }
 
-/* A name longer than the limit never reaches the server. */
-static bool name_too_long(fuse_req_t req, const char *name, size_t max)
-{
-	if (strlen(name) <= max)
-		return false;
-	fuse_reply_err(req, ENAMETOOLONG);
-	return true;
-}
-
 static void name_call(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *name,
 		      bool want_entry)
 {
@@ -229,8 +228,7 @@ static void name_call(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (!name_too_long(req, name, RPC_NAME_MAX))
-		name_call(req, RPC_LOOKUP, parent, name, true);
+	name_call(req, RPC_LOOKUP, parent, name, true);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -254,8 +252,6 @@ static void make(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *nam
 			      .mode = cpu_to_le32(mode), .umask = cpu_to_le32(fc->umask) };
 	struct call k;
 
-	if (name_too_long(req, name, RPC_NAME_MAX))
-		return;
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
 	entry_call(req, &k);
@@ -286,8 +282,6 @@ static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
 	struct call k;
 
-	if (name_too_long(req, name, RPC_NAME_MAX) || name_too_long(req, target, RPC_PATH_MAX))
-		return;
 	call_init(&k, req, RPC_SYMLINK, &f);
 	call_tails(&k, name, strlen(name), target, strlen(target));
 	entry_call(req, &k);
@@ -315,22 +309,12 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
-	struct rpc_rename f = { .parent = cpu_to_le64(parent), .newparent = cpu_to_le64(newparent) };
+	/* the flags go as the kernel gave them: the server's filesystem refuses what it lacks */
+	struct rpc_rename f = { .parent = cpu_to_le64(parent), .newparent = cpu_to_le64(newparent),
+				.flags = cpu_to_le32(flags) };
 	struct call k;
-	uint32_t fl = 0;
 	int ret;
 
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (name_too_long(req, name, RPC_NAME_MAX) || name_too_long(req, newname, RPC_NAME_MAX))
-		return;
-	if (flags & RENAME_NOREPLACE)
-		fl |= RPC_RENAME_NOREPLACE;
-	if (flags & RENAME_EXCHANGE)
-		fl |= RPC_RENAME_EXCHANGE;
-	f.flags = cpu_to_le32(fl);
 	call_init(&k, req, RPC_RENAME, &f);
 	call_tails(&k, name, strlen(name), newname, strlen(newname));
 	ret = call_run(req, &k);
@@ -342,8 +326,6 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct rpc_link f = { .ino = cpu_to_le64(ino), .newparent = cpu_to_le64(newparent) };
 	struct call k;
 
-	if (name_too_long(req, newname, RPC_NAME_MAX))
-		return;
 	call_init(&k, req, RPC_LINK, &f);
 	call_tails(&k, newname, strlen(newname), NULL, 0);
 	entry_call(req, &k);
@@ -530,17 +512,12 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct rpc_make f = { .parent = cpu_to_le64(parent), .mode = cpu_to_le32(mode),
 			      .umask = cpu_to_le32(fc->umask),
 			      .flags = cpu_to_le32((uint32_t)fi->flags) };
-	struct {
-		struct rpc_entry e;
-		struct rpc_opened o;
-	} out;
+	struct rpc_created out;
 	struct fuse_entry_param e;
 	struct mount_ctx *m;
 	struct call k;
 	int ret;
 
-	if (name_too_long(req, name, RPC_NAME_MAX))
-		return;
 	call_init(&k, req, RPC_CREATE, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
 	k.c.reply_fixed = &out;
@@ -549,17 +526,17 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	entry_of(&out.e.attr, &e);
-	open_reply(fi, le64_to_cpu(out.o.fh));
+	entry_of(&out.entry.attr, &e);
+	open_reply(fi, le64_to_cpu(out.opened.fh));
 	m = ctx_of(req);
 	if (node_ref(m, e.ino) < 0) {
 		fuse_reply_err(req, ENOMEM);
-		give_back(m, &k, e.ino, out.o.fh);
+		give_back(m, &k, e.ino, out.opened.fh);
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		node_forget(m, e.ino, 1);
-		give_back(m, &k, e.ino, out.o.fh);
+		give_back(m, &k, e.ino, out.opened.fh);
 	}
 }
 
@@ -802,10 +779,6 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		free(buf);
 		return;
 	}
-	if (strlen(name) > RPC_XATTR_NAME_MAX) {
-		fuse_reply_err(req, ERANGE);
-		return;
-	}
 	if (size > 0 && (buf = malloc(size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -881,14 +854,6 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 						      value, size));
 		return;
 	}
-	if (strlen(name) > RPC_XATTR_NAME_MAX) {
-		fuse_reply_err(req, ERANGE);
-		return;
-	}
-	if (size > RPC_XATTR_SIZE_MAX) {
-		fuse_reply_err(req, E2BIG);
-		return;
-	}
 	call_init(&k, req, RPC_SETXATTR, &f);
 	call_tails(&k, name, strlen(name), value, size);
 	fuse_reply_err(req, -call_run(req, &k));
@@ -901,10 +866,6 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
 		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (strlen(name) > RPC_XATTR_NAME_MAX) {
-		fuse_reply_err(req, ERANGE);
 		return;
 	}
 	call_init(&k, req, RPC_REMOVEXATTR, &f);

@@ -1,18 +1,20 @@
 /*
- * dispatch.c - one request to the filesystem logic (fs.h) and back: the
- * executor's translation between the wire (proto.h) and fs calls.
+ * dispatch.c - the op table's server half: one handler per op, do_NAME,
+ * each a translation between the op's wire structs (proto.h) and one call
+ * of the filesystem logic (fs.h).  The POSIX rules are fs.h's alone; a
+ * handler only decodes, calls and encodes.
  *
- * Open files: OPEN and CREATE hand out a handle (fh) that the executor
- * keeps until RELEASE or until the connection goes; while any handle holds
- * an inode, its last unlink keeps it as an orphan (fs.h), and the last
- * release deletes it.  A new server deletes the orphans left by the old
- * one when it starts (open files do not yet survive a failover).
+ * Open files: ops that take a handle (OPEN, CREATE) hand out an fh that
+ * this file keeps until RELEASE or until the connection goes; while any
+ * handle holds an inode, its last unlink keeps it as an orphan (fs.h), and
+ * the last release deletes it.  A new server deletes the orphans left by
+ * the old one when it starts (open files do not yet survive a failover).
  *
- * Results of writing requests are kept in the store's replies table, in
- * the same savepoint as the change, and a request that arrives again with
- * the same (client, request id) gets the kept reply instead of being
- * applied twice.  Each request says the oldest id its client still waits
- * for; older results are dropped.
+ * Results of the ops the table marks replay are kept in the store's
+ * replies table, in the same savepoint as the change, and a request that
+ * arrives again with the same (client, request id) gets the kept reply
+ * instead of being applied twice.  Each request says the oldest id its
+ * client still waits for; older results are dropped.
  */
 #include "server/service.h"
 
@@ -22,13 +24,20 @@
 #include "server/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
+
+/* The wire's bits are the filesystem's: dispatch passes them through. */
+static_assert(RPC_SET_MODE == FS_SET_MODE && RPC_SET_UID == FS_SET_UID &&
+	      RPC_SET_GID == FS_SET_GID && RPC_SET_SIZE == FS_SET_SIZE &&
+	      RPC_SET_ATIME == FS_SET_ATIME && RPC_SET_MTIME == FS_SET_MTIME &&
+	      RPC_SET_ATIME_NOW == FS_SET_ATIME_NOW && RPC_SET_MTIME_NOW == FS_SET_MTIME_NOW &&
+	      RPC_SET_CTIME == FS_SET_CTIME, "setattr bits");
+static_assert(RPC_RENAME_NOREPLACE == FS_RENAME_NOREPLACE &&
+	      RPC_RENAME_EXCHANGE == FS_RENAME_EXCHANGE, "rename flags");
 
 struct handle {
 	uint64_t ino;
-	const struct conn *conn;
+	uint64_t conn_id;
 	uint32_t gen;
 	bool used;
 };
@@ -36,12 +45,12 @@ struct handle {
 struct dispatch {
 	struct store *store;
 	struct fs *fs;
-	struct u64map *open_inos;  /* ino -> handles on it */
-	struct u64map *conn_handles; /* connection -> handles it holds */
+	struct u64map *open_inos;    /* ino -> handles on it */
+	struct u64map *conn_handles; /* connection id -> handles it holds */
 	struct handle *handles;
-	uint32_t nhandles;         /* slots in use or free */
+	uint32_t nhandles;           /* slots in use or free */
 	uint32_t cap;
-	uint32_t *free;            /* free slot indexes */
+	uint32_t *free;              /* free slot indexes */
 	uint32_t nfree;
 	uint32_t gen;
 	/* orphans whose last handle went: deleted in the next writing batch */
@@ -102,49 +111,49 @@ int dispatch_start(struct dispatch *d)
 
 /* ---- handles ---- */
 
-#define DISPATCH_CONN_HANDLES_MAX (1u << 16)
-
-static uint64_t conn_key(const struct conn *c)
+/* A free slot in the handle table (grown as needed): its index, or -ENOMEM. */
+static int64_t handle_slot(struct dispatch *d)
 {
-	return (uint64_t)(uintptr_t)c;
+	if (d->nfree > 0)
+		return d->free[--d->nfree];
+	if (d->nhandles == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 256;
+		struct handle *h = realloc(d->handles, cap * sizeof(*h));
+		uint32_t *f = realloc(d->free, cap * sizeof(*f));
+
+		if (h != NULL)
+			d->handles = h;
+		if (f != NULL)
+			d->free = f;
+		if (h == NULL || f == NULL)
+			return -ENOMEM;
+		d->cap = cap;
+	}
+	return d->nhandles++;
 }
 
-static int handle_new(struct dispatch *d, const struct conn *c, uint64_t ino, uint64_t *fh)
+static int handle_new(struct dispatch *d, uint64_t conn_id, uint64_t ino, uint64_t *fh)
 {
-	uint32_t idx;
+	int64_t idx;
 
 	/* one connection cannot take the table (a mount keeps far fewer open) */
-	if (u64map_get(d->conn_handles, conn_key(c)) >= DISPATCH_CONN_HANDLES_MAX)
+	if (u64map_get(d->conn_handles, conn_id) >= FS_HANDLES_PER_CONN_MAX)
 		return -EMFILE;
-	if (d->nfree > 0) {
-		idx = d->free[--d->nfree];
-	} else {
-		if (d->nhandles == d->cap) {
-			uint32_t cap = d->cap ? d->cap * 2 : 256;
-			struct handle *h = realloc(d->handles, cap * sizeof(*h));
-			uint32_t *f = realloc(d->free, cap * sizeof(*f));
-
-			if (h != NULL)
-				d->handles = h;
-			if (f != NULL)
-				d->free = f;
-			if (h == NULL || f == NULL)
-				return -ENOMEM;
-			d->cap = cap;
-		}
-		idx = d->nhandles++;
-	}
+	idx = handle_slot(d);
+	if (idx < 0)
+		return (int)idx;
 	if (u64map_add(d->open_inos, ino) < 0) {
-		d->free[d->nfree++] = idx;
+		d->free[d->nfree++] = (uint32_t)idx;
 		return -ENOMEM;
 	}
-	if (u64map_add(d->conn_handles, conn_key(c)) < 0) {
+	if (u64map_add(d->conn_handles, conn_id) < 0) {
 		u64map_sub(d->open_inos, ino, 1);
-		d->free[d->nfree++] = idx;
+		d->free[d->nfree++] = (uint32_t)idx;
 		return -ENOMEM;
 	}
-	d->handles[idx] = (struct handle){ .ino = ino, .conn = c, .gen = ++d->gen, .used = true };
-	*fh = (uint64_t)d->handles[idx].gen << 32 | (idx + 1);
+	d->handles[idx] = (struct handle){ .ino = ino, .conn_id = conn_id, .gen = ++d->gen,
+					   .used = true };
+	*fh = (uint64_t)d->handles[idx].gen << 32 | (uint64_t)(idx + 1);
 	return 0;
 }
 
@@ -161,7 +170,7 @@ static int handle_drop(struct dispatch *d, uint32_t idx)
 	d->handles[idx].used = false;
 	d->free[d->nfree++] = idx;
 	u64map_sub(d->open_inos, ino, 1);
-	u64map_sub(d->conn_handles, conn_key(d->handles[idx].conn), 1);
+	u64map_sub(d->conn_handles, d->handles[idx].conn_id, 1);
 	if (u64map_get(d->open_inos, ino) > 0)
 		return 0;
 	ret = fs_orphan_is(d->fs, ino);
@@ -173,7 +182,7 @@ static int handle_drop(struct dispatch *d, uint32_t idx)
 	return 0;
 }
 
-static int handle_release(struct dispatch *d, const struct conn *c, uint64_t fh, uint64_t ino)
+static int handle_release(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
 {
 	uint32_t idx = (uint32_t)(fh & 0xffffffffu);
 
@@ -181,17 +190,17 @@ static int handle_release(struct dispatch *d, const struct conn *c, uint64_t fh,
 		return 0; /* not ours: a handle of an earlier server */
 	idx--;
 	if (!d->handles[idx].used || d->handles[idx].gen != (uint32_t)(fh >> 32) ||
-	    d->handles[idx].conn != c || d->handles[idx].ino != ino)
+	    d->handles[idx].conn_id != conn_id || d->handles[idx].ino != ino)
 		return 0;
 	return handle_drop(d, idx);
 }
 
-int dispatch_conn_closed(struct dispatch *d, const struct conn *c)
+int dispatch_conn_closed(struct dispatch *d, uint64_t conn_id)
 {
 	int ret = 0;
 
 	for (uint32_t i = 0; i < d->nhandles; i++)
-		if (d->handles[i].used && d->handles[i].conn == c) {
+		if (d->handles[i].used && d->handles[i].conn_id == conn_id) {
 			int r = handle_drop(d, i);
 
 			if (ret == 0)
@@ -207,25 +216,6 @@ int dispatch_flush_deferred(struct dispatch *d)
 	while (d->nreap > 0 && ret == 0)
 		ret = fs_orphan_release(d->fs, d->reap[--d->nreap]);
 	return ret == 0 ? fs_atime_flush(d->fs) : ret;
-}
-
-bool dispatch_writes(const struct dispatch *d, const struct svc_req *r)
-{
-	(void)d;
-	if (r->conn_closed)
-		return false;
-	switch (r->req.op) {
-	case RPC_OPEN: {
-		struct rpc_open f;
-
-		memcpy(&f, r->req.fixed, sizeof(f));
-		return (le32_to_cpu(f.flags) & O_TRUNC) != 0;
-	}
-	case RPC_RELEASE:
-		return false;
-	default:
-		return rpc_op_writes(r->req.op);
-	}
 }
 
 bool dispatch_must_write(const struct dispatch *d)
@@ -250,20 +240,218 @@ static void attr_out(const struct fs_attr *a, struct rpc_attr *w)
 	};
 }
 
-static int reply_attr(struct svc_reply *r, const struct fs_attr *a)
+static struct fs_time time_in(struct le64 sec, struct le32 nsec)
 {
-	struct rpc_attr w;
-
-	attr_out(a, &w);
-	memcpy(r->fixed, &w, sizeof(w));
-	r->fixed_len = sizeof(w);
-	return 0;
+	return (struct fs_time){ (int64_t)le64_to_cpu(sec), le32_to_cpu(nsec) };
 }
 
-static int tail_alloc(struct svc_reply *r, size_t n)
+/* ---- the handlers ---- */
+
+/* What every handler gets besides its op's request and reply structs. */
+struct op_ctx {
+	struct dispatch *d;
+	struct fs *fs;
+	const struct rpc_req *q;
+	const char *name1, *name2;   /* the tails (not terminated: their lengths are q's) */
+	uint64_t conn_id;
+	struct fs_cred cred;
+	struct svc_reply *reply;     /* for a reply tail */
+};
+
+/* A reply tail of up to the most the request may get. */
+static int tail_alloc(struct op_ctx *x)
 {
-	r->tail = malloc(n ? n : 1);
-	return r->tail ? 0 : -ENOMEM;
+	uint32_t n = rpc_req_reply_tail_max(x->q);
+
+	x->reply->tail = malloc(n ? n : 1);
+	return x->reply->tail ? 0 : -ENOMEM;
+}
+
+/* An entry's reply from an fs call's result. */
+static int entry_out(int ret, const struct fs_attr *a, struct rpc_entry *out)
+{
+	if (ret == 0)
+		attr_out(a, &out->attr);
+	return ret;
+}
+
+#define X(op, name, req, rep, ...) \
+	static int do_##name(struct op_ctx *x, const struct req *in, struct rep *out);
+RPC_OPS(X)
+#undef X
+
+static int do_lookup(struct op_ctx *x, const struct rpc_ino *in, struct rpc_entry *out)
+{
+	struct fs_attr a;
+
+	return entry_out(fs_lookup(x->fs, &x->cred, le64_to_cpu(in->ino), x->name1, x->q->tail1_len,
+				   &a), &a, out);
+}
+
+static int do_getattr(struct op_ctx *x, const struct rpc_ino *in, struct rpc_attr *out)
+{
+	struct fs_attr a;
+	int ret = fs_getattr(x->fs, &x->cred, le64_to_cpu(in->ino), &a);
+
+	if (ret == 0)
+		attr_out(&a, out);
+	return ret;
+}
+
+static int do_setattr(struct op_ctx *x, const struct rpc_setattr *in, struct rpc_attr *out)
+{
+	struct fs_setattr sa = {
+		.valid = le32_to_cpu(in->valid), .mode = le32_to_cpu(in->mode),
+		.uid = le32_to_cpu(in->uid), .gid = le32_to_cpu(in->gid), .size = le64_to_cpu(in->size),
+		.atime = time_in(in->atime_sec, in->atime_nsec),
+		.mtime = time_in(in->mtime_sec, in->mtime_nsec),
+		.ctime = time_in(in->ctime_sec, in->ctime_nsec),
+	};
+	struct fs_attr a;
+	int ret = fs_setattr(x->fs, &x->cred, le64_to_cpu(in->ino), &sa, &a);
+
+	if (ret == 0)
+		attr_out(&a, out);
+	return ret;
+}
+
+static int do_mknod(struct op_ctx *x, const struct rpc_make *in, struct rpc_entry *out)
+{
+	struct fs_attr a;
+
+	x->cred.umask = le32_to_cpu(in->umask);
+	return entry_out(fs_mknod(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1,
+				  x->q->tail1_len, le32_to_cpu(in->mode), le64_to_cpu(in->rdev), &a),
+			 &a, out);
+}
+
+static int do_mkdir(struct op_ctx *x, const struct rpc_make *in, struct rpc_entry *out)
+{
+	struct fs_attr a;
+
+	x->cred.umask = le32_to_cpu(in->umask);
+	return entry_out(fs_mkdir(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1,
+				  x->q->tail1_len, le32_to_cpu(in->mode), &a), &a, out);
+}
+
+static int do_unlink(struct op_ctx *x, const struct rpc_ino *in, struct rpc_none *out)
+{
+	(void)out;
+	return fs_unlink(x->fs, &x->cred, le64_to_cpu(in->ino), x->name1, x->q->tail1_len);
+}
+
+static int do_rmdir(struct op_ctx *x, const struct rpc_ino *in, struct rpc_none *out)
+{
+	(void)out;
+	return fs_rmdir(x->fs, &x->cred, le64_to_cpu(in->ino), x->name1, x->q->tail1_len);
+}
+
+static int do_symlink(struct op_ctx *x, const struct rpc_ino *in, struct rpc_entry *out)
+{
+	struct fs_attr a;
+
+	return entry_out(fs_symlink(x->fs, &x->cred, le64_to_cpu(in->ino), x->name1,
+				    x->q->tail1_len, x->name2, x->q->tail2_len, &a), &a, out);
+}
+
+static int do_readlink(struct op_ctx *x, const struct rpc_ino *in, struct rpc_none *out)
+{
+	size_t len = 0;
+	int ret = tail_alloc(x);
+
+	(void)out;
+	if (ret == 0)
+		ret = fs_readlink(x->fs, &x->cred, le64_to_cpu(in->ino), (char *)x->reply->tail,
+				  rpc_req_reply_tail_max(x->q), &len);
+	x->reply->tail_len = (uint32_t)len;
+	return ret;
+}
+
+static int do_rename(struct op_ctx *x, const struct rpc_rename *in, struct rpc_none *out)
+{
+	(void)out;
+	return fs_rename(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1, x->q->tail1_len,
+			 le64_to_cpu(in->newparent), x->name2, x->q->tail2_len,
+			 le32_to_cpu(in->flags));
+}
+
+static int do_link(struct op_ctx *x, const struct rpc_link *in, struct rpc_entry *out)
+{
+	struct fs_attr a;
+
+	return entry_out(fs_link(x->fs, &x->cred, le64_to_cpu(in->ino), le64_to_cpu(in->newparent),
+				 x->name1, x->q->tail1_len, &a), &a, out);
+}
+
+static int do_open(struct op_ctx *x, const struct rpc_open *in, struct rpc_opened *out)
+{
+	struct fs_attr a;
+	uint64_t fh;
+	int ret = fs_open(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->flags), &a);
+
+	if (ret == 0)
+		ret = handle_new(x->d, x->conn_id, a.ino, &fh);
+	if (ret == 0)
+		out->fh = cpu_to_le64(fh);
+	return ret;
+}
+
+static int do_create(struct op_ctx *x, const struct rpc_make *in, struct rpc_created *out)
+{
+	struct fs_attr a;
+	uint64_t fh;
+	int ret;
+
+	x->cred.umask = le32_to_cpu(in->umask);
+	ret = fs_create(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1, x->q->tail1_len,
+			    le32_to_cpu(in->mode), (int)le32_to_cpu(in->flags), &a);
+
+	if (ret == 0)
+		ret = handle_new(x->d, x->conn_id, a.ino, &fh);
+	if (ret == 0) {
+		attr_out(&a, &out->entry.attr);
+		out->opened.fh = cpu_to_le64(fh);
+	}
+	return ret;
+}
+
+static int do_read(struct op_ctx *x, const struct rpc_io *in, struct rpc_none *out)
+{
+	size_t got = 0;
+	int ret = tail_alloc(x);
+
+	(void)out;
+	if (ret == 0)
+		ret = fs_read(x->fs, le64_to_cpu(in->ino), le64_to_cpu(in->offset),
+			      rpc_req_reply_tail_max(x->q), x->reply->tail, &got);
+	x->reply->tail_len = (uint32_t)got;
+	return ret;
+}
+
+static int do_write(struct op_ctx *x, const struct rpc_io *in, struct rpc_written *out)
+{
+	struct fs_attr a;
+	int ret = fs_write(x->fs, &x->cred, le64_to_cpu(in->ino), le64_to_cpu(in->offset),
+			   (int)le32_to_cpu(in->flags), x->q->tail1, x->q->tail1_len, &a);
+
+	if (ret == 0) {
+		attr_out(&a, &out->attr);
+		out->size = cpu_to_le32(x->q->tail1_len);
+	}
+	return ret;
+}
+
+static int do_release(struct op_ctx *x, const struct rpc_release *in, struct rpc_none *out)
+{
+	(void)out;
+	return handle_release(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino));
+}
+
+static int do_fallocate(struct op_ctx *x, const struct rpc_fallocate *in, struct rpc_none *out)
+{
+	(void)out;
+	return fs_fallocate(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->mode),
+			    le64_to_cpu(in->offset), le64_to_cpu(in->length));
 }
 
 struct rd_ctx {
@@ -300,282 +488,178 @@ static int rd_emit(void *arg, const char *name, size_t namelen, uint64_t ino, ui
 	return 0;
 }
 
-/* The NUL-terminated copy of an xattr name from a tail. */
-static void xname(char out[RPC_XATTR_NAME_MAX + 1], const struct rpc_req *q)
+static int do_readdir(struct op_ctx *x, const struct rpc_readdir *in, struct rpc_none *out)
 {
-	memcpy(out, q->tail1, q->tail1_len);
-	out[q->tail1_len] = '\0';
+	struct rd_ctx rd = { .r = x->reply, .cap = rpc_req_reply_tail_max(x->q),
+			     .plus = le32_to_cpu(in->plus) != 0 };
+	int ret = tail_alloc(x);
+
+	(void)out;
+	if (ret == 0)
+		ret = fs_readdir(x->fs, &x->cred, le64_to_cpu(in->ino), le64_to_cpu(in->cookie),
+				 rd.plus, rd_emit, &rd);
+	return ret;
 }
 
-/* ---- the operations ---- */
-
-#define FIXED(type, var) type var; memcpy(&var, q->fixed, sizeof(var))
-
-static int apply(struct dispatch *d, const struct svc_req *sr, const struct fs_cred *c,
-		 struct svc_reply *r)
+static int do_statfs(struct op_ctx *x, const struct rpc_ino *in, struct rpc_statfs *out)
 {
-	const struct rpc_req *q = &sr->req;
-	const char *n1 = (const char *)q->tail1, *n2 = (const char *)q->tail2;
-	struct fs_attr a;
-	char xn[RPC_XATTR_NAME_MAX + 1];
-	int ret;
+	struct fs_statfs sf;
+	int ret = fs_statfs(x->fs, &sf);
 
-	switch (q->op) {
-	case RPC_LOOKUP: {
-		FIXED(struct rpc_ino, f);
-		ret = fs_lookup(d->fs, c, le64_to_cpu(f.ino), n1, q->tail1_len, &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_GETATTR: {
-		FIXED(struct rpc_ino, f);
-		ret = fs_getattr(d->fs, c, le64_to_cpu(f.ino), &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_SETATTR: {
-		FIXED(struct rpc_setattr, f);
-		struct fs_setattr sa = {
-			.valid = le32_to_cpu(f.valid), .mode = le32_to_cpu(f.mode),
-			.uid = le32_to_cpu(f.uid), .gid = le32_to_cpu(f.gid), .size = le64_to_cpu(f.size),
-			.atime = { (int64_t)le64_to_cpu(f.atime_sec), le32_to_cpu(f.atime_nsec) },
-			.mtime = { (int64_t)le64_to_cpu(f.mtime_sec), le32_to_cpu(f.mtime_nsec) },
-			.ctime = { (int64_t)le64_to_cpu(f.ctime_sec), le32_to_cpu(f.ctime_nsec) },
-		};
-
-		if (sa.valid & ~RPC_SET_KNOWN || sa.atime.nsec >= 1000000000u ||
-		    sa.mtime.nsec >= 1000000000u)
-			return -EINVAL;
-		ret = fs_setattr(d->fs, c, le64_to_cpu(f.ino), &sa, &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_MKNOD:
-	case RPC_MKDIR: {
-		FIXED(struct rpc_make, f);
-		uint32_t mode = le32_to_cpu(f.mode) & ~(le32_to_cpu(f.umask) & 0777);
-
-		if (q->op == RPC_MKDIR)
-			ret = fs_mkdir(d->fs, c, le64_to_cpu(f.parent), n1, q->tail1_len, mode, &a);
-		else
-			ret = fs_mknod(d->fs, c, le64_to_cpu(f.parent), n1, q->tail1_len, mode,
-				       le64_to_cpu(f.rdev), &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_UNLINK: {
-		FIXED(struct rpc_ino, f);
-		return fs_unlink(d->fs, c, le64_to_cpu(f.ino), n1, q->tail1_len);
-	}
-	case RPC_RMDIR: {
-		FIXED(struct rpc_ino, f);
-		return fs_rmdir(d->fs, c, le64_to_cpu(f.ino), n1, q->tail1_len);
-	}
-	case RPC_SYMLINK: {
-		FIXED(struct rpc_ino, f);
-		ret = fs_symlink(d->fs, c, le64_to_cpu(f.ino), n1, q->tail1_len, n2, q->tail2_len, &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_READLINK: {
-		FIXED(struct rpc_ino, f);
-		size_t len = 0;
-
-		ret = tail_alloc(r, RPC_PATH_MAX);
-		if (ret == 0)
-			ret = fs_readlink(d->fs, c, le64_to_cpu(f.ino), (char *)r->tail, RPC_PATH_MAX,
-					  &len);
-		r->tail_len = (uint32_t)len;
+	(void)in;
+	if (ret < 0)
 		return ret;
-	}
-	case RPC_RENAME: {
-		FIXED(struct rpc_rename, f);
-		uint32_t fl = le32_to_cpu(f.flags), ff = 0;
-
-		if (fl & ~(RPC_RENAME_NOREPLACE | RPC_RENAME_EXCHANGE))
-			return -EINVAL;
-		if (fl & RPC_RENAME_NOREPLACE)
-			ff |= FS_RENAME_NOREPLACE;
-		if (fl & RPC_RENAME_EXCHANGE)
-			ff |= FS_RENAME_EXCHANGE;
-		return fs_rename(d->fs, c, le64_to_cpu(f.parent), n1, q->tail1_len,
-				 le64_to_cpu(f.newparent), n2, q->tail2_len, ff);
-	}
-	case RPC_LINK: {
-		FIXED(struct rpc_link, f);
-		ret = fs_link(d->fs, c, le64_to_cpu(f.ino), le64_to_cpu(f.newparent), n1, q->tail1_len,
-			      &a);
-		return ret < 0 ? ret : reply_attr(r, &a);
-	}
-	case RPC_OPEN: {
-		FIXED(struct rpc_open, f);
-		struct rpc_opened o;
-		uint64_t fh;
-
-		ret = fs_open(d->fs, c, le64_to_cpu(f.ino), (int)le32_to_cpu(f.flags), &a);
-		if (ret == 0)
-			ret = handle_new(d, sr->conn, a.ino, &fh);
-		if (ret < 0)
-			return ret;
-		o.fh = cpu_to_le64(fh);
-		memcpy(r->fixed, &o, sizeof(o));
-		r->fixed_len = sizeof(o);
-		return 0;
-	}
-	case RPC_CREATE: {
-		FIXED(struct rpc_make, f);
-		uint32_t mode = le32_to_cpu(f.mode) & ~(le32_to_cpu(f.umask) & 0777);
-		struct rpc_opened o;
-		uint64_t fh;
-
-		ret = fs_create(d->fs, c, le64_to_cpu(f.parent), n1, q->tail1_len, mode,
-				(int)le32_to_cpu(f.flags), &a);
-		if (ret == 0)
-			ret = handle_new(d, sr->conn, a.ino, &fh);
-		if (ret < 0)
-			return ret;
-		reply_attr(r, &a);
-		o.fh = cpu_to_le64(fh);
-		memcpy(r->fixed + sizeof(struct rpc_entry), &o, sizeof(o));
-		r->fixed_len = sizeof(struct rpc_entry) + sizeof(o);
-		return 0;
-	}
-	case RPC_READ: {
-		FIXED(struct rpc_io, f);
-		uint32_t size = MIN(le32_to_cpu(f.size), RPC_IO_MAX);
-		size_t got = 0;
-
-		ret = tail_alloc(r, size);
-		if (ret == 0)
-			ret = fs_read(d->fs, le64_to_cpu(f.ino), le64_to_cpu(f.offset), size, r->tail,
-				      &got);
-		r->tail_len = (uint32_t)got;
-		return ret;
-	}
-	case RPC_WRITE: {
-		FIXED(struct rpc_io, f);
-		struct rpc_written w = { .size = cpu_to_le32(q->tail1_len) };
-		uint64_t off = le64_to_cpu(f.offset);
-
-		if (le32_to_cpu(f.flags) & O_APPEND) {
-			ret = fs_getattr(d->fs, c, le64_to_cpu(f.ino), &a);
-			if (ret < 0)
-				return ret;
-			off = a.size;
-		}
-		ret = fs_write(d->fs, c, le64_to_cpu(f.ino), off, q->tail1, q->tail1_len, &a);
-		if (ret < 0)
-			return ret;
-		attr_out(&a, &w.attr);
-		memcpy(r->fixed, &w, sizeof(w));
-		r->fixed_len = sizeof(w);
-		return 0;
-	}
-	case RPC_RELEASE: {
-		FIXED(struct rpc_release, f);
-		return handle_release(d, sr->conn, le64_to_cpu(f.fh), le64_to_cpu(f.ino));
-	}
-	case RPC_FALLOCATE: {
-		FIXED(struct rpc_fallocate, f);
-		return fs_fallocate(d->fs, c, le64_to_cpu(f.ino), (int)le32_to_cpu(f.mode),
-				    le64_to_cpu(f.offset), le64_to_cpu(f.length));
-	}
-	case RPC_READDIR: {
-		FIXED(struct rpc_readdir, f);
-		struct rd_ctx x = { .r = r, .cap = MIN(le32_to_cpu(f.size), RPC_READDIR_MAX),
-				    .plus = le32_to_cpu(f.plus) != 0 };
-
-		ret = tail_alloc(r, x.cap);
-		if (ret == 0)
-			ret = fs_readdir(d->fs, c, le64_to_cpu(f.ino), le64_to_cpu(f.cookie), x.plus,
-					 rd_emit, &x);
-		return ret;
-	}
-	case RPC_STATFS: {
-		struct fs_statfs sf;
-		struct rpc_statfs w;
-
-		ret = fs_statfs(d->fs, &sf);
-		if (ret < 0)
-			return ret;
-		w = (struct rpc_statfs){
-			.blocks = cpu_to_le64(sf.blocks), .bfree = cpu_to_le64(sf.bfree),
-			.bavail = cpu_to_le64(sf.bavail), .files = cpu_to_le64(sf.files),
-			.ffree = cpu_to_le64(sf.ffree), .bsize = cpu_to_le32((uint32_t)sf.bsize),
-			.namemax = cpu_to_le32(sf.namemax),
-		};
-		memcpy(r->fixed, &w, sizeof(w));
-		r->fixed_len = sizeof(w);
-		return 0;
-	}
-	case RPC_GETXATTR:
-	case RPC_LISTXATTR: {
-		FIXED(struct rpc_xattr, f);
-		uint32_t size = MIN(le32_to_cpu(f.size), RPC_XATTR_SIZE_MAX);
-		struct rpc_xsize w;
-
-		ret = tail_alloc(r, size);
-		if (ret < 0)
-			return ret;
-		if (q->op == RPC_GETXATTR) {
-			xname(xn, q);
-			ret = fs_getxattr(d->fs, c, le64_to_cpu(f.ino), xn, r->tail, size);
-		} else {
-			ret = fs_listxattr(d->fs, c, le64_to_cpu(f.ino), (char *)r->tail, size);
-		}
-		if (ret < 0)
-			return ret;
-		w = (struct rpc_xsize){ .size = cpu_to_le32((uint32_t)ret) };
-		memcpy(r->fixed, &w, sizeof(w));
-		r->fixed_len = sizeof(w);
-		r->tail_len = size ? (uint32_t)ret : 0;
-		return 0;
-	}
-	case RPC_SETXATTR: {
-		FIXED(struct rpc_xattr, f);
-		xname(xn, q);
-		return fs_setxattr(d->fs, c, le64_to_cpu(f.ino), xn, q->tail2, q->tail2_len,
-				   (int)le32_to_cpu(f.flags));
-	}
-	case RPC_REMOVEXATTR: {
-		FIXED(struct rpc_xattr, f);
-		xname(xn, q);
-		return fs_removexattr(d->fs, c, le64_to_cpu(f.ino), xn);
-	}
-	case RPC_ACCESS: {
-		FIXED(struct rpc_access, f);
-		return fs_access(d->fs, c, le64_to_cpu(f.ino), (int)(le32_to_cpu(f.mask) & 7));
-	}
-	}
-	return -EINVAL;
+	*out = (struct rpc_statfs){
+		.blocks = cpu_to_le64(sf.blocks), .bfree = cpu_to_le64(sf.bfree),
+		.bavail = cpu_to_le64(sf.bavail), .files = cpu_to_le64(sf.files),
+		.ffree = cpu_to_le64(sf.ffree), .bsize = cpu_to_le32((uint32_t)sf.bsize),
+		.namemax = cpu_to_le32(sf.namemax),
+	};
+	return 0;
 }
 
-int dispatch_apply(struct dispatch *d, const struct svc_req *sr, struct svc_reply *r)
+/* An xattr name (tail1) as the C string the xattr calls take. */
+static const char *xname(const struct op_ctx *x, char buf[RPC_XATTR_NAME_MAX + 1])
+{
+	memcpy(buf, x->q->tail1, x->q->tail1_len);
+	buf[x->q->tail1_len] = '\0';
+	return buf;
+}
+
+/* What getxattr and listxattr answer: the length, and the bytes when a buffer was given. */
+static int xattr_out(struct op_ctx *x, int ret, struct rpc_xsize *out)
+{
+	if (ret < 0)
+		return ret;
+	out->size = cpu_to_le32((uint32_t)ret);
+	x->reply->tail_len = rpc_req_reply_tail_max(x->q) ? (uint32_t)ret : 0;
+	return 0;
+}
+
+static int do_getxattr(struct op_ctx *x, const struct rpc_xattr *in, struct rpc_xsize *out)
+{
+	char name[RPC_XATTR_NAME_MAX + 1];
+	int ret = tail_alloc(x);
+
+	if (ret == 0)
+		ret = fs_getxattr(x->fs, &x->cred, le64_to_cpu(in->ino), xname(x, name), x->reply->tail,
+				  rpc_req_reply_tail_max(x->q));
+	return xattr_out(x, ret, out);
+}
+
+static int do_listxattr(struct op_ctx *x, const struct rpc_xattr *in, struct rpc_xsize *out)
+{
+	int ret = tail_alloc(x);
+
+	if (ret == 0)
+		ret = fs_listxattr(x->fs, &x->cred, le64_to_cpu(in->ino), (char *)x->reply->tail,
+				   rpc_req_reply_tail_max(x->q));
+	return xattr_out(x, ret, out);
+}
+
+static int do_setxattr(struct op_ctx *x, const struct rpc_xattr *in, struct rpc_none *out)
+{
+	char name[RPC_XATTR_NAME_MAX + 1];
+
+	(void)out;
+	return fs_setxattr(x->fs, &x->cred, le64_to_cpu(in->ino), xname(x, name), x->q->tail2,
+			   x->q->tail2_len, (int)le32_to_cpu(in->flags));
+}
+
+static int do_removexattr(struct op_ctx *x, const struct rpc_xattr *in, struct rpc_none *out)
+{
+	char name[RPC_XATTR_NAME_MAX + 1];
+
+	(void)out;
+	return fs_removexattr(x->fs, &x->cred, le64_to_cpu(in->ino), xname(x, name));
+}
+
+static int do_access(struct op_ctx *x, const struct rpc_access *in, struct rpc_none *out)
+{
+	(void)out;
+	return fs_access(x->fs, &x->cred, le64_to_cpu(in->ino), (int)(le32_to_cpu(in->mask) & 7));
+}
+
+/*
+ * The table: each op's request copied out of the frame (aligned), its
+ * handler run, its reply struct kept as the reply's fixed part.
+ */
+typedef int (*run_fn)(struct op_ctx *x);
+
+#define X(op, name, req, rep, ...)                                     \
+	static int run_##name(struct op_ctx *x)                        \
+	{                                                              \
+		struct req in;                                         \
+		struct rep out;                                        \
+		int ret;                                               \
+                                                                       \
+		memcpy(&in, x->q->fixed, sizeof(in));                  \
+		memset(&out, 0, sizeof(out));                          \
+		ret = do_##name(x, &in, &out);                         \
+		if (ret == 0) {                                        \
+			memcpy(&x->reply->fixed, &out, sizeof(out));   \
+			x->reply->fixed_len = sizeof(out);             \
+		}                                                      \
+		return ret;                                            \
+	}
+RPC_OPS(X)
+#undef X
+
+static const run_fn handlers[RPC_OP_END] = {
+#define X(op, name, ...) [RPC_##op] = run_##name,
+	RPC_OPS(X)
+#undef X
+};
+
+/* ---- one request ---- */
+
+/* A resend of a request whose result the replies table keeps: that result.  1, 0 or -errno. */
+static int replayed(struct dispatch *d, const struct rpc_req *q, struct svc_reply *r)
+{
+	size_t len = 0;
+	uint32_t status;
+	int ret = fs_reply_get(d->fs, q->client_rid, q->req_id, &status, &r->fixed,
+			       sizeof(r->fixed), &len);
+
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	r->status = status;
+	r->fixed_len = (uint32_t)len;
+	return 1;
+}
+
+int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 {
 	const struct rpc_req *q = &sr->req;
-	struct fs_cred c = { .uid = q->uid, .gid = q->gid, .ngroups = q->ngroups };
-	bool writes = rpc_op_writes(q->op) && q->op != RPC_OPEN && q->op != RPC_CREATE &&
-		      q->op != RPC_RELEASE;
+	const struct rpc_op_info *info = rpc_op_info(q->op);
+	struct op_ctx x = {
+		.d = d, .fs = d->fs, .q = q, .conn_id = sr->conn_id, .reply = &sr->reply,
+		.name1 = (const char *)q->tail1, .name2 = (const char *)q->tail2,
+		.cred = { .uid = q->uid, .gid = q->gid, .ngroups = MIN(q->ngroups, FS_GROUPS_MAX) },
+	};
 	int ret;
 
-	for (uint32_t i = 0; i < q->ngroups && i < FS_GROUPS_MAX; i++)
-		c.groups[i] = q->groups[i];
-	/*
-	 * A writing request seen before (a resend): its kept result.  (Opens
-	 * are not kept: their handle belongs to a connection that is gone.)
-	 */
-	if (writes) {
-		size_t len = 0;
-		uint32_t status;
-
-		ret = fs_reply_get(d->fs, q->client_rid, q->req_id, &status, r->fixed,
-				   sizeof(r->fixed), &len);
-		if (ret == 0) {
-			r->status = status;
-			r->fixed_len = (uint32_t)len;
-			return status ? -(int)status : 0;
-		}
+	if (info == NULL) {
+		ret = -EINVAL;
+		goto out;
+	}
+	memcpy(x.cred.groups, q->groups, sizeof(x.cred.groups[0]) * x.cred.ngroups);
+	if (info->replay) {
+		ret = replayed(d, q, &sr->reply);
+		if (ret != 0)
+			goto out;
 		fs_reply_trim(d->fs, q->client_rid, q->oldest_req_id);
 	}
-	ret = apply(d, sr, &c, r);
+	ret = handlers[q->op](&x);
+	if (info->replay && ret == 0)
+		ret = fs_reply_put(d->fs, q->client_rid, q->req_id, 0, &sr->reply.fixed,
+				   sr->reply.fixed_len);
+out:
+	if (ret > 0) /* answered from the replies table */
+		ret = sr->reply.status ? -(int)sr->reply.status : 0;
 	if (ret < 0)
-		r->status = (uint32_t)-ret;
-	if (writes && ret == 0)
-		ret = fs_reply_put(d->fs, q->client_rid, q->req_id, 0, r->fixed, r->fixed_len);
+		sr->reply.status = (uint32_t)-ret;
 	return ret;
 }

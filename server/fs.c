@@ -464,6 +464,12 @@ int fs_lookup(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 	return ret == -ENOENT ? -EIO : ret; /* an entry without its inode: corrupt */
 }
 
+/* The permission bits the caller's umask takes away. */
+static uint32_t umask_bits(const struct fs_cred *c)
+{
+	return c->umask & 0777;
+}
+
 /*
  * Make a new inode called name in parent: the checks every creation
  * shares, then the inode, then the entry.  mode carries the type.
@@ -553,7 +559,8 @@ int fs_mknod(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char
 	}
 	if (!S_ISCHR(mode) && !S_ISBLK(mode))
 		rdev = 0;
-	ret = make_node(fs, c, parent, name, namelen, mode & (S_IFMT | 07777), rdev, &in);
+	ret = make_node(fs, c, parent, name, namelen, mode & (S_IFMT | (07777 & ~umask_bits(c))),
+			rdev, &in);
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)
 		*out = in.a;
@@ -565,7 +572,8 @@ int fs_mkdir(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char
 {
 	uint64_t before = fs_used_bytes(fs);
 	struct fs_inode in;
-	int ret = make_node(fs, c, parent, name, namelen, S_IFDIR | (mode & 07777), 0, &in);
+	int ret = make_node(fs, c, parent, name, namelen, S_IFDIR | (mode & 07777 & ~umask_bits(c)),
+			    0, &in);
 
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)
@@ -940,8 +948,14 @@ int fs_getattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, struct fs_a
 	return ret;
 }
 
-/* chown and chmod clear the privilege bits as Linux does. */
-static void kill_suid(struct fs_attr *a)
+/*
+ * The one rule that clears the privilege bits (as Linux's
+ * should_remove_suid): setuid always, setgid when the group may execute
+ * (without group execute it marks mandatory locking, not privilege).  A
+ * chown clears them for every caller; a write or truncate for every
+ * caller but root.
+ */
+void fs_kill_priv(struct fs_attr *a)
 {
 	if (S_ISDIR(a->mode))
 		return;
@@ -959,6 +973,9 @@ int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struc
 	struct fs_time now;
 	int ret;
 
+	if (sa->valid & ~FS_SET_KNOWN || sa->atime.nsec >= NSEC_PER_SEC ||
+	    sa->mtime.nsec >= NSEC_PER_SEC || sa->ctime.nsec >= NSEC_PER_SEC)
+		return -EINVAL;
 	ret = fs_inode_get(fs, ino, &in);
 	if (ret < 0)
 		return ret;
@@ -1005,7 +1022,7 @@ int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struc
 	if (sa->valid & FS_SET_GID)
 		in.a.gid = sa->gid;
 	if (chowned && !(sa->valid & FS_SET_MODE))
-		kill_suid(&in.a);
+		fs_kill_priv(&in.a);
 	if (sa->valid & FS_SET_MODE) {
 		in.a.mode = (in.a.mode & S_IFMT) | (sa->mode & 07777);
 		if (c->uid != 0 && !fs_in_group(c, in.a.gid))
@@ -1020,7 +1037,7 @@ int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struc
 		/* truncate(2) changes mtime even when the size stays */
 		in.a.mtime = now;
 		if (c->uid != 0)
-			kill_suid(&in.a);
+			fs_kill_priv(&in.a);
 	}
 	if (sa->valid & FS_SET_ATIME_NOW)
 		in.a.atime = now;
@@ -1129,7 +1146,7 @@ int fs_open(struct fs *fs, const struct fs_cred *c, uint64_t ino, int flags, str
 			return ret;
 		in.a.mtime = in.a.ctime = now;
 		if (c->uid != 0)
-			kill_suid(&in.a);
+			fs_kill_priv(&in.a);
 		ret = fs_inode_put(fs, &in);
 	}
 	if (ret == 0)
@@ -1156,7 +1173,8 @@ int fs_create(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 	}
 	if (ret != -ENOENT)
 		return ret;
-	ret = make_node(fs, c, parent, name, namelen, S_IFREG | (mode & 07777), 0, &in);
+	ret = make_node(fs, c, parent, name, namelen, S_IFREG | (mode & 07777 & ~umask_bits(c)), 0,
+			&in);
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)
 		*out = in.a;

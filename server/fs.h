@@ -29,18 +29,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/limits.h"
+
 struct sqlite3;
 struct fs;
 
 #define FS_ROOT_INO 1
 #define FS_FORMAT_VERSION 1
-#define FS_NAME_MAX 255
-#define FS_SYMLINK_MAX 4095
-#define FS_XATTR_NAME_MAX 255
-#define FS_XATTR_SIZE_MAX 65536
-#define FS_XATTR_LIST_MAX 65536
-#define FS_LINK_MAX 65000
-#define FS_GROUPS_MAX 32
 /*
  * File data chunk: 16 KiB.  A chunk is one row whose blob spills into four
  * overflow pages, so a 1 MiB write is 64 rows; a 4 KiB write inside an
@@ -49,8 +44,6 @@ struct fs;
  */
 #define FS_CHUNK_SHIFT 14
 #define FS_CHUNK_BYTES (1u << FS_CHUNK_SHIFT)
-#define FS_MAX_FILE_BYTES ((uint64_t)1 << 44) /* 16 TiB */
-#define FS_MAX_INO ((uint64_t)1 << 31)         /* chunk keys hold ino << 32 */
 
 struct fs_time {
 	int64_t sec;
@@ -71,9 +64,11 @@ struct fs_attr {
 	struct fs_time atime, mtime, ctime;
 };
 
+/* Who asks: the caller's ids, its supplementary groups and its umask (the making ops apply it). */
 struct fs_cred {
 	uint32_t uid;
 	uint32_t gid;
+	uint32_t umask;
 	uint32_t ngroups;
 	uint32_t groups[FS_GROUPS_MAX];
 };
@@ -102,6 +97,7 @@ struct fs_format_opts {
 #define FS_SET_ATIME_NOW 0x040u
 #define FS_SET_MTIME_NOW 0x080u
 #define FS_SET_CTIME     0x100u
+#define FS_SET_KNOWN     0x1ffu
 
 struct fs_setattr {
 	uint32_t valid;   /* FS_SET_* */
@@ -117,6 +113,7 @@ struct fs_statfs {
 	uint32_t namemax;
 };
 
+/* rename's flags: Linux's RENAME_* values; any other bit is EINVAL */
 #define FS_RENAME_NOREPLACE 0x1u
 #define FS_RENAME_EXCHANGE 0x2u
 
@@ -134,6 +131,10 @@ void fs_set_space(struct fs *fs, uint64_t bytes);
 uint64_t fs_used_bytes(struct fs *fs);
 
 /* ---- names ---- */
+/*
+ * The making ops (mknod, mkdir, create) take mode less the caller's umask
+ * (c->umask); a symlink is always 0777.
+ */
 int fs_lookup(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
 	      size_t namelen, struct fs_attr *out);
 int fs_mknod(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
@@ -157,6 +158,7 @@ int fs_readlink(struct fs *fs, const struct fs_cred *c, uint64_t ino, char *buf,
 
 /* ---- attributes ---- */
 int fs_getattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, struct fs_attr *out);
+/* -EINVAL for valid bits beyond FS_SET_KNOWN or a time's nsec past a second. */
 int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struct fs_setattr *sa,
 	       struct fs_attr *out);
 /* access(2): mask of R_OK, W_OK, X_OK (F_OK is 0). */
@@ -174,8 +176,11 @@ int fs_create(struct fs *fs, const struct fs_cred *c, uint64_t parent, const cha
 int fs_open(struct fs *fs, const struct fs_cred *c, uint64_t ino, int flags, struct fs_attr *out);
 /* Read up to len bytes at off into buf; *got is how many (short at end of file). */
 int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, size_t *got);
-/* Write len bytes at off (a caller that is not root clears setuid/setgid). */
-int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
+/*
+ * Write len bytes at off, or at the end of the file when flags (the open's)
+ * carry O_APPEND.  A caller that is not root clears setuid/setgid.
+ */
+int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off, int flags,
 	     const void *buf, size_t len, struct fs_attr *out);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
 int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode, uint64_t off,

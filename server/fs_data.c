@@ -213,20 +213,10 @@ int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, si
 	return 0;
 }
 
-/* A write or truncate by anyone but root drops setuid, and setgid with group exec. */
-static void kill_priv(const struct fs_cred *c, struct fs_attr *a)
-{
-	if (c->uid == 0)
-		return;
-	a->mode &= ~(uint32_t)S_ISUID;
-	if (a->mode & S_IXGRP)
-		a->mode &= ~(uint32_t)S_ISGID;
-}
-
-int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
+int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off, int flags,
 	     const void *buf, size_t len, struct fs_attr *out)
 {
-	uint64_t before = fs_used_bytes(fs), end = off + len;
+	uint64_t before = fs_used_bytes(fs), end;
 	const uint8_t *data = buf;
 	struct fs_inode in;
 	struct fs_time now;
@@ -239,6 +229,9 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
 		return -EISDIR;
 	if (!S_ISREG(in.a.mode))
 		return -EINVAL;
+	if (flags & O_APPEND)
+		off = in.a.size; /* where the file ends now, in the order writes are applied */
+	end = off + len;
 	if (end < off || end > FS_MAX_FILE_BYTES)
 		return -EFBIG;
 	if (len == 0) {
@@ -258,7 +251,8 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
 	fs_now(fs, &now);
 	in.a.size = MAX(in.a.size, end);
 	in.a.mtime = in.a.ctime = now;
-	kill_priv(c, &in.a);
+	if (c->uid != 0)
+		fs_kill_priv(&in.a);
 	ret = fs_inode_put(fs, &in);
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)

@@ -10,7 +10,6 @@
 #include <sqlite3.h>
 
 #define FS_STATFS_BSIZE 4096
-#define FS_ATIME_MAX 4096 /* access times waiting for a commit */
 
 enum fs_stmt {
 	ST_META_GET, ST_META_SET,
@@ -60,6 +59,8 @@ int fs_inode_delete(struct fs *fs, struct fs_inode *in);
 bool fs_in_group(const struct fs_cred *c, uint32_t gid);
 int fs_may(const struct fs_cred *c, const struct fs_attr *a, int mask);
 int fs_space_check(struct fs *fs, uint64_t before, int ret);
+/* Clear setuid, and setgid with group execute (fs.c says who triggers it). */
+void fs_kill_priv(struct fs_attr *a);
 
 /* fs_data.c: the size becomes size (chunks past it go, the last is cut). */
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size);

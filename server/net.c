@@ -1,37 +1,47 @@
 /*
- * net.c - the service's thread: the TCP listener and every client
- * connection on one epoll, and after each round of reading, the batch of
- * what arrived (exec.c).  See service.h.
+ * net.c - the service's one thread: the listener, every client connection
+ * on one epoll, and after each round of reading the batch of what arrived,
+ * run through the executor's stages (exec.c) with each stage's replies
+ * sent as soon as it releases them.  See service.h.
+ *
+ * Nothing here is shared with another thread but the counters (atomic)
+ * and the door: a socketpair through which svc_adopt hands in descriptors
+ * (SCM_RIGHTS) and svc_stop wakes the loop.  So there is no lock.
  *
  * A connection must first send a GREETING; a reply with status OK (the
- * right filesystem, and our lease holds) attaches it, anything else is
- * answered and the connection closed.  After that only REQUEST frames are
- * taken.  A frame that fails its checks (magic, length, crc, HMAC) or a
- * request that fails rpc_req_decode closes that one connection with a log
- * line and a counter; nothing else is affected.
+ * right filesystem, and our lease holds) lets it send requests, anything
+ * else is answered and the connection closed once the answer is out.  A
+ * frame that fails its checks (magic, length, crc, HMAC) or a request that
+ * fails rpc_req_decode closes that one connection with a log line and a
+ * counter; nothing else is affected.
  *
- * Locks: svc->lock guards the request queue, every connection's output
- * queue and accounting, and the counters.  The executor takes it to hand
- * in replies; the net thread to take them out.
+ * A connection's life (conn_set_state asserts every edge):
+ *
+ *   GREETING --greeted--> SERVING --+
+ *       |  \--refused--> DRAINING --+--> CLOSED --(no request of it left)--> freed
+ *       \---------------------------/
+ *
+ * A closed connection's requests still queued run and their replies are
+ * dropped; the marker queued behind them (SVC_REQ_CLOSED) releases what
+ * it held open.  It is freed at the end of a loop round, once nothing
+ * names it, so an epoll event of the same round never meets freed memory.
  */
 #include "server/service.h"
 
 #include "common/common.h"
 #include "common/thread.h"
-#include "quorum/agent.h"
-#include "server/store.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -44,6 +54,9 @@ static const char *const SUB = "server";
 /* a connection that has not greeted by then is closed */
 #define GREET_TIMEOUT_NS (5 * NSEC_PER_SEC)
 #define EPOLL_BATCH 64
+#define IDLE_WAIT_NS (200 * NSEC_PER_MSEC)
+
+enum conn_state { CONN_GREETING, CONN_SERVING, CONN_DRAINING, CONN_CLOSED, CONN_STATE_NR };
 
 struct outbuf {
 	struct outbuf *next;
@@ -53,228 +66,219 @@ struct outbuf {
 };
 
 struct conn {
-	struct svc *svc;
+	enum conn_state state;
 	int fd;
 	uint64_t id;
 	uint64_t rid;
 	char peer[64];
-	bool greeted;
-	bool closed;
-	bool close_after_flush;
-	bool reading;         /* EPOLLIN armed */
-	bool writing;         /* EPOLLOUT armed */
-	bool dirty;           /* on the svc's dirty list */
 	mono_ns accepted_at;  /* a connection that does not greet in time goes */
-	int refs;             /* the net thread's, plus one per request with the executor */
+	uint32_t events;      /* what epoll watches for it now */
 	uint8_t *in;
 	size_t in_len;
 	size_t in_cap;
-	uint32_t inflight;
-	size_t bytes;         /* of requests with the executor and replies not yet sent */
+	uint32_t inflight;    /* its requests (and close marker) queued or in a batch */
+	size_t bytes;         /* of requests queued and replies not yet sent */
 	struct outbuf *out_head, *out_tail;
-	struct conn *next_dirty;
-	struct conn *prev, *next; /* all connections */
+	bool touched;         /* on the round's list of connections to look at again */
+	struct conn *next_touched;
+	struct conn *prev, *next; /* every connection not yet freed */
 };
 
-/* The service; exec.c reaches its executor half through svc_exec_*. */
+/*
+ * The requests of one batch, taken off the queue in arrival order (at
+ * most SVC_BATCH_MAX and the executor's batch bytes, at least one) and
+ * sorted into the executor's stages.
+ */
+struct batch {
+	struct svc_req *reads[SVC_BATCH_MAX];
+	struct svc_req *writes[SVC_BATCH_MAX];
+	struct svc_req *closes[SVC_BATCH_MAX];
+	uint32_t nreads, nwrites, ncloses;
+};
+
 struct svc {
 	struct svc_config cfg;
 	struct bd_super super;
-	pthread_mutex_t lock;
-	struct svc_req *q_head, *q_tail;
-	size_t q_bytes;
-	uint32_t q_writes;      /* queued requests whose op may write */
+	struct svc_counters ctr;
+	struct srv_codec codec;
+	struct exec *exec;
 	int epfd;
-	int wake_fd;
-	bool wake_pending;
-	pthread_t net_thread;
-	bool net_started;
+	int door[2];            /* [0] the thread reads; [1] svc_adopt and svc_stop write */
+	pthread_t thread;
+	bool started;
 	atomic_bool stopping;
+	bool failed;            /* the executor cannot go on: no more batches */
+	struct svc_req *q_head, *q_tail;
+	size_t q_bytes;         /* payload bytes queued over every connection */
+	uint32_t q_writes;      /* queued requests that write */
 	struct conn *conns;
 	uint32_t nconns;
 	uint64_t next_conn_id;
-	struct conn *dirty;
-	bool paused_global;     /* some connection stopped reading for SVC_MAX_BYTES */
+	struct conn *touched;
+	bool paused_global;     /* some connection stopped reading for SVC_QUEUE_BYTES_MAX */
 	mono_ns greet_sweep_at; /* next look for connections that never greeted */
-	uint64_t ctr[SVC_CTR_NR];
-	struct srv_codec net_codec;
-	struct srv_codec exec_codec;
-	struct dispatch *disp;
+	mono_ns linger_until;   /* waiting this long for more writes to share a commit */
+	struct batch batch;     /* the one being run */
 };
 
-/* ---- counters ---- */
-
-void svc_count(struct svc *s, enum svc_counter c, uint64_t n)
-{
-	pthread_mutex_lock(&s->lock);
-	s->ctr[c] += n;
-	pthread_mutex_unlock(&s->lock);
-}
-
-void svc_count_max(struct svc *s, enum svc_counter c, uint64_t v)
-{
-	pthread_mutex_lock(&s->lock);
-	if (v > s->ctr[c])
-		s->ctr[c] = v;
-	pthread_mutex_unlock(&s->lock);
-}
+/* markers for the two descriptors that are not connections */
+static const char LISTENER = 'L', DOOR = 'D';
 
 void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR])
 {
-	pthread_mutex_lock(&s->lock);
-	memcpy(out, s->ctr, sizeof(s->ctr));
-	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < SVC_CTR_NR; i++)
+		out[i] = atomic_load_explicit(&s->ctr.v[i], memory_order_relaxed);
 }
 
-bool svc_may_serve(struct svc *s)
+/* The admission stage's lease check (service.h): may we greet clients now? */
+static bool may_serve(struct svc *s)
 {
 	return !atomic_load(&s->stopping) &&
-	       (s->cfg.agent == NULL || quorum_agent_may_serve(s->cfg.agent, s->cfg.term));
-}
-
-uint64_t net_conn_rid(const struct conn *c)
-{
-	return c->rid;
+	       (s->cfg.lease_ok == NULL || s->cfg.lease_ok(s->cfg.lease_arg));
 }
 
 /* ---- connections ---- */
 
-static void wake(struct svc *s)
+static void conn_set_state(struct conn *c, enum conn_state to)
 {
-	uint64_t one = 1;
+	static const bool legal[CONN_STATE_NR][CONN_STATE_NR] = {
+		[CONN_GREETING] = { [CONN_SERVING] = true, [CONN_DRAINING] = true,
+				    [CONN_CLOSED] = true },
+		[CONN_SERVING] = { [CONN_CLOSED] = true },
+		[CONN_DRAINING] = { [CONN_CLOSED] = true },
+	};
 
-	if (write(s->wake_fd, &one, sizeof(one)) != sizeof(one))
-		log_debug(SUB, "wake: %s", strerror(errno));
+	assert(legal[c->state][to]);
+	c->state = to;
 }
 
-static void conn_free_locked(struct svc *s, struct conn *c)
+static bool conn_open(const struct conn *c)
 {
-	struct outbuf *o = c->out_head;
+	return c->state != CONN_CLOSED;
+}
 
-	while (o != NULL) {
-		struct outbuf *next = o->next;
+/* Look at c again at the end of this stage (its output, its read limits). */
+static void touch(struct svc *s, struct conn *c)
+{
+	if (c->touched)
+		return;
+	c->touched = true;
+	c->next_touched = s->touched;
+	s->touched = c;
+}
 
-		free(o);
-		o = next;
-	}
-	if (c->prev)
-		c->prev->next = c->next;
+static void queue_push(struct svc *s, struct svc_req *r)
+{
+	r->next = NULL;
+	if (s->q_tail)
+		s->q_tail->next = r;
 	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	s->nconns--;
-	free(c->in);
-	free(c);
+		s->q_head = r;
+	s->q_tail = r;
 }
 
-void net_conn_put(struct svc *s, struct conn *c)
+static void out_free_all(struct conn *c)
 {
-	pthread_mutex_lock(&s->lock);
-	if (--c->refs == 0)
-		conn_free_locked(s, c);
-	pthread_mutex_unlock(&s->lock);
-}
+	while (c->out_head != NULL) {
+		struct outbuf *o = c->out_head;
 
-static void epoll_set(struct svc *s, struct conn *c)
-{
-	struct epoll_event ev = { .data.ptr = c };
-
-	/* (a peer's half-close is news only while we read: armed alone it would fire on and on) */
-	ev.events = (c->reading ? EPOLLIN | EPOLLRDHUP : 0) | (c->writing ? EPOLLOUT : 0);
-	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+		c->out_head = o->next;
+		free(o);
+	}
+	c->out_tail = NULL;
 }
 
 /*
- * Close a connection (net thread): no more reading or writing; the
- * executor learns of it in order, behind the requests it already has, so
- * it can release the connection's open files.
+ * Close a connection: no more reading or writing.  A greeted one leaves a
+ * marker behind its queued requests, so the executor releases its open
+ * files after everything it sent.
  */
 static void conn_close(struct svc *s, struct conn *c, const char *why)
 {
-	struct svc_req *r;
+	bool greeted = c->state == CONN_SERVING;
+	struct svc_req *marker;
 
-	if (c->closed)
+	if (!conn_open(c))
 		return;
 	if (why != NULL)
 		log_warn(SUB, "term %" PRIu64 ": closing connection %" PRIu64 " from %s: %s",
 			 s->cfg.term, c->id, c->peer, why);
-	r = calloc(1, sizeof(*r));
-	/* closed first, under the lock: the executor sends on c->fd only while it is not */
-	pthread_mutex_lock(&s->lock);
-	c->closed = true;
+	conn_set_state(c, CONN_CLOSED);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
-	s->ctr[SVC_conns_closed]++;
-	if (r != NULL && c->greeted) {
-		r->conn = c;
-		r->conn_closed = true;
-		c->refs++;
-		if (s->q_tail)
-			s->q_tail->next = r;
-		else
-			s->q_head = r;
-		s->q_tail = r;
-		r = NULL;
+	out_free_all(c);
+	svc_ctr_add(&s->ctr, SVC_conns_closed, 1);
+	if (!greeted)
+		return;
+	marker = calloc(1, sizeof(*marker));
+	if (marker == NULL) {
+		log_err(SUB, "term %" PRIu64 ": out of memory: connection %" PRIu64 "'s open files "
+			"stay held until the service stops", s->cfg.term, c->id);
+		return;
 	}
-	if (--c->refs == 0)
-		conn_free_locked(s, c);
-	pthread_mutex_unlock(&s->lock);
-	free(r);
-}
-
-/* Queue bytes to send (net thread or executor, under the lock). */
-static void out_append_locked(struct svc *s, struct conn *c, struct outbuf *o)
-{
-	o->next = NULL;
-	if (c->out_tail)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
-	c->bytes += o->len;
-	if (!c->dirty) {
-		c->dirty = true;
-		c->refs++; /* the dirty list's reference */
-		c->next_dirty = s->dirty;
-		s->dirty = c;
-	}
+	marker->kind = SVC_REQ_CLOSED;
+	marker->conn = c;
+	marker->conn_id = c->id;
+	c->inflight++;
+	queue_push(s, marker);
 }
 
 /*
- * Whether a connection may hand the executor more requests: below its own
- * limits and the service's.  Called with the lock held.
+ * May a connection hand the executor more requests?  Below its own
+ * limits and the service's.
  */
-static bool conn_may_read_locked(struct svc *s, struct conn *c)
+static bool conn_may_read(struct svc *s, struct conn *c)
 {
-	if (c->close_after_flush || c->inflight >= CONN_MAX_INFLIGHT || c->bytes >= CONN_MAX_BYTES)
+	if (c->state != CONN_GREETING && c->state != CONN_SERVING)
 		return false;
-	if (s->q_bytes >= SVC_MAX_BYTES) {
-		s->paused_global = true; /* svc_resume_paused() looks again */
+	if (c->inflight >= SVC_CONN_INFLIGHT_MAX || c->bytes >= SVC_CONN_BYTES_MAX)
+		return false;
+	if (s->q_bytes >= SVC_QUEUE_BYTES_MAX) {
+		s->paused_global = true; /* resume_paused() looks again */
 		return false;
 	}
 	return true;
 }
 
 static void conn_frames(struct svc *s, struct conn *c);
-static void sock_keepalive(int fd);
 
-/* Write what can be written now (net thread). */
+/* Arm epoll for what the connection wants now; read frames it already has once it may. */
+static void conn_update(struct svc *s, struct conn *c)
+{
+	uint32_t want;
+	bool may_read;
+
+	if (!conn_open(c))
+		return;
+	if (c->state == CONN_DRAINING && c->out_head == NULL) {
+		conn_close(s, c, NULL);
+		return;
+	}
+	may_read = conn_may_read(s, c);
+	/* (a peer's half-close is news only while we read: armed alone it would fire on and on) */
+	want = (may_read ? EPOLLIN | EPOLLRDHUP : 0) | (c->out_head != NULL ? EPOLLOUT : 0);
+	if (want != c->events) {
+		struct epoll_event ev = { .events = want, .data.ptr = c };
+
+		epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+		c->events = want;
+	}
+	/* frames already read raise no EPOLLIN */
+	if (may_read && c->in_len >= SRV_FRAME_HDR_BYTES)
+		conn_frames(s, c);
+}
+
+/* Write what can be written now. */
 static void conn_flush(struct svc *s, struct conn *c)
 {
-	pthread_mutex_lock(&s->lock);
-	while (!c->closed && c->out_head != NULL) {
+	while (conn_open(c) && c->out_head != NULL) {
 		struct outbuf *o = c->out_head;
-		ssize_t n;
+		ssize_t n = send(c->fd, o->data + o->off, o->len - o->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		pthread_mutex_unlock(&s->lock);
-		n = send(c->fd, o->data + o->off, o->len - o->off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		pthread_mutex_lock(&s->lock);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
 		if (n <= 0) {
-			pthread_mutex_unlock(&s->lock);
 			conn_close(s, c, NULL); /* the peer went away */
 			return;
 		}
@@ -287,23 +291,7 @@ static void conn_flush(struct svc *s, struct conn *c)
 		c->bytes -= o->len;
 		free(o);
 	}
-	{
-		bool want_out = c->out_head != NULL;
-		bool want_in = conn_may_read_locked(s, c);
-		bool done = c->close_after_flush && c->out_head == NULL;
-		bool resumed = !c->closed && want_in && !c->reading;
-
-		if (!c->closed && (want_out != c->writing || want_in != c->reading)) {
-			c->writing = want_out;
-			c->reading = want_in;
-			epoll_set(s, c);
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (done)
-			conn_close(s, c, NULL);
-		else if (resumed && c->in_len > 0)
-			conn_frames(s, c); /* frames already read raise no EPOLLIN */
-	}
+	conn_update(s, c);
 }
 
 static struct outbuf *frame_out(struct srv_codec *codec, uint32_t type, const struct iovec *pieces,
@@ -322,6 +310,7 @@ static struct outbuf *frame_out(struct srv_codec *codec, uint32_t type, const st
 		return NULL;
 	o->len = (size_t)total;
 	o->off = 0;
+	o->next = NULL;
 	memcpy(o->data, &h, sizeof(h));
 	at = sizeof(h);
 	for (int i = 0; i < n; i++) {
@@ -335,56 +324,62 @@ static struct outbuf *frame_out(struct srv_codec *codec, uint32_t type, const st
 	return o;
 }
 
-void net_reply(struct svc *s, struct conn *c, const struct svc_req *r, struct svc_reply *reply)
+/* Queue o behind what c has to send (it is written at the end of the stage). */
+static void out_append(struct svc *s, struct conn *c, struct outbuf *o)
 {
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->bytes += o->len;
+	touch(s, c);
+}
+
+/*
+ * A request is done: its reply goes (when released and its connection is
+ * still open) or is dropped, and the request is freed.
+ */
+static void req_done(struct svc *s, struct svc_req *r, bool release)
+{
+	struct conn *c = r->conn;
+	struct svc_reply *reply = &r->reply;
 	struct rpc_reply_hdr h = { .req_id = cpu_to_le64(r->req.req_id),
-				   .status = cpu_to_le32(reply ? reply->status : 0),
+				   .status = cpu_to_le32(reply->status),
 				   .op = cpu_to_le32(r->req.op) };
 	struct iovec pieces[3] = {
 		{ &h, sizeof(h) },
-		{ reply ? reply->fixed : NULL, reply && reply->status == 0 ? reply->fixed_len : 0 },
-		{ reply ? reply->tail : NULL, reply && reply->status == 0 ? reply->tail_len : 0 },
+		{ &reply->fixed, reply->status == 0 ? reply->fixed_len : 0 },
+		{ reply->tail, reply->status == 0 ? reply->tail_len : 0 },
 	};
-	struct outbuf *o = reply ? frame_out(&s->exec_codec, SRV_MSG_REPLY, pieces, 3) : NULL;
-	bool need_wake = false;
+	struct outbuf *o = NULL;
 
-	pthread_mutex_lock(&s->lock);
+	if (r->kind == SVC_REQ_CALL) {
+		c->bytes -= r->budget;
+		if (release && conn_open(c))
+			o = frame_out(&s->codec, SRV_MSG_REPLY, pieces, 3);
+		if (o != NULL)
+			out_append(s, c, o);
+		else
+			svc_ctr_add(&s->ctr, SVC_replies_dropped, 1);
+	}
 	c->inflight--;
-	c->bytes -= r->budget;
-	if (o != NULL && c->closed) {
-		s->ctr[SVC_replies_dropped]++;
-		free(o);
-		o = NULL;
-	} else if (reply != NULL && o == NULL) {
-		s->ctr[SVC_replies_dropped]++;
-	}
-	/* nothing queued before it: straight onto the socket, no hop through the net thread */
-	if (o != NULL && c->out_head == NULL) {
-		ssize_t n = send(c->fd, o->data, o->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	touch(s, c);
+	free(reply->tail);
+	free(r->payload);
+	free(r);
+}
 
-		if (n == (ssize_t)o->len) {
-			free(o);
-			o = NULL;
-		} else if (n > 0) {
-			o->off = (size_t)n;
-		}
+/* The stage's replies are out: write them, and re-arm what they freed room on. */
+static void flush_touched(struct svc *s)
+{
+	while (s->touched != NULL) {
+		struct conn *c = s->touched;
+
+		s->touched = c->next_touched;
+		c->touched = false;
+		conn_flush(s, c);
 	}
-	if (o != NULL)
-		out_append_locked(s, c, o); /* the net thread writes the rest */
-	/* the net thread re-arms reading once the connection is below its limits */
-	if (!c->closed && !c->reading && !c->dirty) {
-		c->dirty = true;
-		c->refs++; /* the dirty list's reference */
-		c->next_dirty = s->dirty;
-		s->dirty = c;
-	}
-	if (s->dirty != NULL && !s->wake_pending) {
-		s->wake_pending = true;
-		need_wake = true;
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (need_wake)
-		wake(s);
 }
 
 /* ---- frames in ---- */
@@ -400,14 +395,11 @@ static void send_greeting_reply(struct svc *s, struct conn *c, uint32_t status)
 	struct outbuf *o;
 
 	srv_greeting_reply_encode(&r, &w);
-	o = frame_out(&s->net_codec, SRV_MSG_GREETING_REPLY, &piece, 1);
-	if (o == NULL) {
+	o = frame_out(&s->codec, SRV_MSG_GREETING_REPLY, &piece, 1);
+	if (o == NULL)
 		conn_close(s, c, "out of memory");
-		return;
-	}
-	pthread_mutex_lock(&s->lock);
-	out_append_locked(s, c, o);
-	pthread_mutex_unlock(&s->lock);
+	else
+		out_append(s, c, o);
 }
 
 static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
@@ -416,62 +408,30 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	uint32_t status;
 
 	if (srv_greeting_decode(pl, plen, &g) < 0) {
-		svc_count(s, SVC_bad_frames, 1);
+		svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a malformed greeting");
 		return;
 	}
 	if (g.fsid != s->super.fsid)
 		status = SRV_GREET_WRONG_FS;
-	else if (!svc_may_serve(s))
+	else if (!may_serve(s))
 		status = SRV_GREET_NOT_SERVING;
 	else
 		status = SRV_GREET_OK;
 	send_greeting_reply(s, c, status);
+	if (!conn_open(c))
+		return;
 	if (status == SRV_GREET_OK && g.version == SRV_PROTO_VERSION && g.client_rid != 0) {
-		c->greeted = true;
+		conn_set_state(c, CONN_SERVING);
 		c->rid = g.client_rid;
 	} else {
-		c->close_after_flush = true;
-	}
-}
-
-/* The most a request's reply may take. */
-static uint32_t reply_budget(const struct rpc_req *q)
-{
-	uint32_t base = (uint32_t)(SRV_FRAME_HDR_BYTES + sizeof(struct rpc_reply_hdr) +
-				   sizeof(struct rpc_entry) + sizeof(struct rpc_opened) +
-				   HMAC_SHA256_BYTES);
-
-	switch (q->op) {
-	case RPC_READ: {
-		struct rpc_io io;
-
-		memcpy(&io, q->fixed, sizeof(io));
-		return base + MIN(le32_to_cpu(io.size), RPC_IO_MAX);
-	}
-	case RPC_READDIR: {
-		struct rpc_readdir rd;
-
-		memcpy(&rd, q->fixed, sizeof(rd));
-		return base + MIN(le32_to_cpu(rd.size), RPC_READDIR_MAX);
-	}
-	case RPC_GETXATTR:
-	case RPC_LISTXATTR: {
-		struct rpc_xattr x;
-
-		memcpy(&x, q->fixed, sizeof(x));
-		return base + MIN(le32_to_cpu(x.size), RPC_XATTR_SIZE_MAX);
-	}
-	case RPC_READLINK:
-		return base + RPC_PATH_MAX;
-	default:
-		return base;
+		conn_set_state(c, CONN_DRAINING);
 	}
 }
 
 static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
 {
-	struct svc_req *r = malloc(sizeof(*r));
+	struct svc_req *r = calloc(1, sizeof(*r));
 	uint8_t *copy = malloc(plen ? plen : 1);
 
 	if (r == NULL || copy == NULL) {
@@ -481,207 +441,130 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 		return;
 	}
 	memcpy(copy, pl, plen);
-	memset(r, 0, sizeof(*r));
 	if (rpc_req_decode(copy, plen, &r->req) < 0 || r->req.client_rid != c->rid) {
 		free(r);
 		free(copy);
-		svc_count(s, SVC_bad_requests, 1);
+		svc_ctr_add(&s->ctr, SVC_bad_requests, 1);
 		conn_close(s, c, "a request that fails its checks");
 		return;
 	}
+	r->kind = SVC_REQ_CALL;
 	r->conn = c;
+	r->conn_id = c->id;
 	r->payload = copy;
 	r->payload_len = plen;
-	r->budget = reply_budget(&r->req);
-	pthread_mutex_lock(&s->lock);
-	c->refs++;
+	r->budget = rpc_req_reply_budget(&r->req);
 	c->inflight++;
 	c->bytes += plen + r->budget;
 	s->q_bytes += plen;
-	s->q_writes += rpc_op_writes(r->req.op);
-	s->ctr[SVC_requests]++;
-	if (s->q_tail)
-		s->q_tail->next = r;
-	else
-		s->q_head = r;
-	s->q_tail = r;
-	pthread_mutex_unlock(&s->lock);
+	s->q_writes += exec_req_writes(r);
+	svc_ctr_add(&s->ctr, SVC_requests, 1);
+	queue_push(s, r);
 }
 
-/* Take every whole frame out of the input buffer. */
+/* One whole frame of a connection's: taken, or it closed the connection. */
+static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size_t len)
+{
+	const uint8_t *pl;
+	uint32_t type, plen;
+	ssize_t n = srv_frame_decode(&s->codec, frame, len, &type, &pl, &plen);
+
+	if (n < 0) {
+		svc_ctr_add(&s->ctr, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
+		conn_close(s, c, n == -EPERM ? "a frame that fails authentication" :
+			   "a frame that fails its crc");
+	} else if (c->state == CONN_GREETING && type == SRV_MSG_GREETING) {
+		on_greeting(s, c, pl, plen);
+	} else if (c->state == CONN_SERVING && type == SRV_MSG_REQUEST) {
+		on_request(s, c, pl, plen);
+	} else {
+		svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+		conn_close(s, c, "a frame of the wrong type");
+	}
+}
+
+/*
+ * Take every whole frame out of the input buffer while the connection may
+ * read: each frame counts against the limits, past them the rest waits in
+ * c->in until replies free room (conn_update comes back here).
+ */
 static void conn_frames(struct svc *s, struct conn *c)
 {
 	size_t at = 0;
 
-	while (!c->closed && !c->close_after_flush && c->in_len - at >= SRV_FRAME_HDR_BYTES) {
-		ssize_t total = srv_frame_total(&s->net_codec, c->in + at), n;
-		const uint8_t *pl;
-		uint32_t type, plen;
-		bool may;
-
-		/* each frame counts against the limits: past them the rest waits in c->in */
-		pthread_mutex_lock(&s->lock);
-		may = conn_may_read_locked(s, c);
-		if (!may && c->reading) {
-			c->reading = false;
-			epoll_set(s, c);
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (!may)
-			break;
+	while (conn_may_read(s, c) && c->in_len - at >= SRV_FRAME_HDR_BYTES) {
+		ssize_t total = srv_frame_total(&s->codec, c->in + at);
 
 		if (total < 0) {
-			svc_count(s, SVC_bad_frames, 1);
+			svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
 			conn_close(s, c, "a frame with a bad magic or an oversized length");
 			return;
 		}
 		if (c->in_len - at < (size_t)total)
 			break;
-		n = srv_frame_decode(&s->net_codec, c->in + at, (size_t)total, &type, &pl, &plen);
-		if (n < 0) {
-			svc_count(s, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
-			conn_close(s, c, n == -EPERM ? "a frame that fails authentication" :
-				   "a frame that fails its crc");
-			return;
-		}
-		if (!c->greeted && type == SRV_MSG_GREETING) {
-			on_greeting(s, c, pl, plen);
-		} else if (c->greeted && type == SRV_MSG_REQUEST) {
-			on_request(s, c, pl, plen);
-		} else {
-			svc_count(s, SVC_bad_frames, 1);
-			conn_close(s, c, "a frame of the wrong type");
-			return;
-		}
+		conn_frame(s, c, c->in + at, (size_t)total);
 		at += (size_t)total;
 	}
-	if (c->closed)
+	if (!conn_open(c))
 		return;
 	memmove(c->in, c->in + at, c->in_len - at);
 	c->in_len -= at;
 }
 
+/* Room in the input buffer for the frame being read, up to the largest frame.  0 or closed. */
+static int conn_in_room(struct svc *s, struct conn *c)
+{
+	size_t want = IN_START;
+
+	if (c->in_len >= SRV_FRAME_HDR_BYTES) {
+		ssize_t total = srv_frame_total(&s->codec, c->in);
+
+		/* before its greeting a peer gets no more room than a greeting takes */
+		if (c->state == CONN_GREETING && total > (ssize_t)GREETING_FRAME_MAX) {
+			svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+			conn_close(s, c, "a first frame larger than a greeting");
+			return -EBADMSG;
+		}
+		want = total > 0 ? (size_t)total : c->in_cap;
+	}
+	if (want > c->in_cap) {
+		uint8_t *bigger = realloc(c->in, want);
+
+		if (bigger == NULL) {
+			conn_close(s, c, "out of memory");
+			return -ENOMEM;
+		}
+		c->in = bigger;
+		c->in_cap = want;
+	}
+	return 0;
+}
+
 static void conn_read(struct svc *s, struct conn *c)
 {
-	for (int rounds = 0; rounds < 16 && !c->closed && c->reading; rounds++) {
-		size_t want;
+	for (int rounds = 0; rounds < 16 && conn_may_read(s, c); rounds++) {
 		ssize_t n;
 
-		/* room for the frame being read, up to the largest frame */
-		if (c->in_len >= SRV_FRAME_HDR_BYTES) {
-			ssize_t total = srv_frame_total(&s->net_codec, c->in);
-
-			/* before its greeting a peer gets no more room than a greeting takes */
-			if (!c->greeted && total > (ssize_t)GREETING_FRAME_MAX) {
-				svc_count(s, SVC_bad_frames, 1);
-				conn_close(s, c, "a first frame larger than a greeting");
-				return;
-			}
-			want = total > 0 ? (size_t)total : c->in_cap;
-		} else {
-			want = IN_START;
-		}
-		if (want > c->in_cap) {
-			uint8_t *bigger = realloc(c->in, want);
-
-			if (bigger == NULL) {
-				conn_close(s, c, "out of memory");
-				return;
-			}
-			c->in = bigger;
-			c->in_cap = want;
-		}
+		if (conn_in_room(s, c) < 0)
+			return;
 		if (c->in_len == c->in_cap) {
 			conn_frames(s, c);
 			continue;
 		}
 		n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
+			break;
 		if (n <= 0) {
 			conn_close(s, c, NULL);
 			return;
 		}
 		c->in_len += (size_t)n;
 		conn_frames(s, c);
-		conn_flush(s, c); /* greeting replies; and the read limits */
 	}
+	touch(s, c); /* greeting replies; and the read limits */
 }
 
-static void accept_all(struct svc *s)
-{
-	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		struct epoll_event ev;
-		struct conn *c;
-		int one = 1;
-		int fd = accept4(s->cfg.listen_fd, (struct sockaddr *)&ss, &len,
-				 SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warn(SUB, "term %" PRIu64 ": accept: %s", s->cfg.term, strerror(errno));
-			return;
-		}
-		if (s->nconns >= SVC_MAX_CONNS || (c = calloc(1, sizeof(*c))) == NULL) {
-			log_warn(SUB, "term %" PRIu64 ": too many connections (%u); refusing one",
-				 s->cfg.term, s->nconns);
-			close(fd);
-			continue;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		sock_keepalive(fd);
-		c->accepted_at = mono_now();
-		c->svc = s;
-		c->fd = fd;
-		c->refs = 1;
-		c->reading = true;
-		c->id = ++s->next_conn_id;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-			inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof(c->peer));
-		} else {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-			inet_ntop(AF_INET6, &in6->sin6_addr, c->peer, sizeof(c->peer));
-		}
-		pthread_mutex_lock(&s->lock);
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		s->nconns++;
-		s->ctr[SVC_conns_accepted]++;
-		pthread_mutex_unlock(&s->lock);
-		ev = (struct epoll_event){ .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-			conn_close(s, c, "epoll");
-	}
-}
-
-/* Connections with new output or freed room: write and re-arm them. */
-static void flush_dirty(struct svc *s)
-{
-	for (;;) {
-		struct conn *c;
-
-		pthread_mutex_lock(&s->lock);
-		c = s->dirty;
-		if (c != NULL) {
-			s->dirty = c->next_dirty;
-			c->dirty = false; /* its reference is ours now */
-		}
-		s->wake_pending = false;
-		pthread_mutex_unlock(&s->lock);
-		if (c == NULL)
-			return;
-		if (!c->closed)
-			conn_flush(s, c);
-		net_conn_put(s, c);
-	}
-}
+/* ---- new connections ---- */
 
 /*
  * A peer that vanished (its host lost power) is noticed in about 20 s, and
@@ -692,6 +575,7 @@ static void sock_keepalive(int fd)
 	int on = 1, idle = 10, intvl = 3, cnt = 3;
 	unsigned int user_ms = 20000;
 
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
@@ -699,152 +583,338 @@ static void sock_keepalive(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
 }
 
-/* Once the queue is below its limit, connections it paused read again. */
-static void resume_paused(struct svc *s)
+static void peer_name(int fd, char *out, size_t len)
 {
-	pthread_mutex_lock(&s->lock);
-	if (s->paused_global && s->q_bytes < SVC_MAX_BYTES) {
-		s->paused_global = false;
-		for (struct conn *c = s->conns; c != NULL; c = c->next)
-			if (!c->closed && !c->reading && !c->dirty) {
-				c->dirty = true;
-				c->refs++; /* the dirty list's reference */
-				c->next_dirty = s->dirty;
-				s->dirty = c;
-			}
-	}
-	pthread_mutex_unlock(&s->lock);
-	flush_dirty(s);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+
+	snprintf(out, len, "a local socket");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
 }
 
-/* Close connections that did not greet within GREET_TIMEOUT_NS (once a second). */
-static void sweep_ungreeted(struct svc *s)
+/* A new connection on fd (non-blocking), waiting for its greeting. */
+static void conn_add(struct svc *s, int fd)
 {
-	struct conn *late[64];
-	mono_ns now = mono_now();
-	int n = 0;
+	struct epoll_event ev;
+	struct conn *c;
 
+	if (s->nconns >= SVC_CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn(SUB, "term %" PRIu64 ": too many connections (%u); refusing one", s->cfg.term,
+			 s->nconns);
+		close(fd);
+		return;
+	}
+	c->state = CONN_GREETING;
+	c->fd = fd;
+	c->id = ++s->next_conn_id;
+	c->accepted_at = mono_now();
+	c->events = EPOLLIN | EPOLLRDHUP;
+	peer_name(fd, c->peer, sizeof(c->peer));
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->nconns++;
+	svc_ctr_add(&s->ctr, SVC_conns_accepted, 1);
+	ev = (struct epoll_event){ .events = c->events, .data.ptr = c };
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		conn_close(s, c, "epoll");
+}
+
+static void accept_all(struct svc *s)
+{
+	for (;;) {
+		int fd = accept4(s->cfg.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warn(SUB, "term %" PRIu64 ": accept: %s", s->cfg.term, strerror(errno));
+			return;
+		}
+		sock_keepalive(fd);
+		conn_add(s, fd);
+	}
+}
+
+static int fcntl_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* What came through the door: descriptors to adopt, or a wake-up. */
+static void door_read(struct svc *s)
+{
+	for (;;) {
+		char byte, cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { &byte, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm;
+		int fd;
+
+		if (recvmsg(s->door[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			return;
+		cm = CMSG_FIRSTHDR(&mh);
+		if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue; /* a wake-up */
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		if (atomic_load(&s->stopping) || fcntl_nonblock(fd) < 0)
+			close(fd);
+		else
+			conn_add(s, fd);
+	}
+}
+
+int svc_adopt(struct svc *s, int fd)
+{
+	char byte = 'A', cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	int ret = 0;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	if (sendmsg(s->door[1], &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		ret = -errno;
+	close(fd); /* the door holds its own copy until the thread takes it */
+	return ret;
+}
+
+/* ---- the batch ---- */
+
+static void batch_take(struct svc *s, struct batch *b)
+{
+	uint64_t max_bytes = exec_batch_bytes(s->exec), bytes = 0;
+	uint32_t n = 0;
+
+	b->nreads = b->nwrites = b->ncloses = 0;
+	while (s->q_head != NULL && n < SVC_BATCH_MAX &&
+	       (n == 0 || bytes + s->q_head->payload_len <= max_bytes)) {
+		struct svc_req *r = s->q_head;
+		bool writes = exec_req_writes(r);
+
+		s->q_head = r->next;
+		if (s->q_head == NULL)
+			s->q_tail = NULL;
+		r->next = NULL;
+		bytes += r->payload_len;
+		s->q_bytes -= r->payload_len;
+		s->q_writes -= writes;
+		r->conn->bytes -= r->payload_len;
+		if (r->kind == SVC_REQ_CLOSED)
+			b->closes[b->ncloses++] = r;
+		else if (writes)
+			b->writes[b->nwrites++] = r;
+		else
+			b->reads[b->nreads++] = r;
+		n++;
+	}
+}
+
+static void batch_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, bool release)
+{
+	for (uint32_t i = 0; i < n; i++)
+		req_done(s, reqs[i], release);
+	flush_touched(s);
+}
+
+/* The executor cannot go on: no more batches; the lifecycle stops us. */
+static void fail(struct svc *s, int res)
+{
+	s->failed = true;
+	if (s->cfg.failed)
+		s->cfg.failed(s->cfg.arg, res);
+}
+
+/* Run one batch through the executor's stages, each stage's replies sent as it ends. */
+static void run_batch(struct svc *s)
+{
+	struct batch *b = &s->batch;
+	bool release;
+	int ret;
+
+	batch_take(s, b);
+	svc_ctr_add(&s->ctr, SVC_batches, 1);
+	svc_ctr_max(&s->ctr, SVC_batch_requests_max, b->nreads + b->nwrites);
+	release = exec_reads(s->exec, b->reads, b->nreads);
+	batch_done(s, b->reads, b->nreads, release);
+	ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
+	batch_done(s, b->writes, b->nwrites, ret == 0 && release);
+	if (ret == 0)
+		ret = exec_closes(s->exec, b->closes, b->ncloses);
+	batch_done(s, b->closes, b->ncloses, false);
+	if (ret < 0)
+		fail(s, ret);
+}
+
+/* ---- the loop ---- */
+
+/* Once the queue is below its limit, the connections it paused read again. */
+static void resume_paused(struct svc *s)
+{
+	if (!s->paused_global || s->q_bytes >= SVC_QUEUE_BYTES_MAX)
+		return;
+	s->paused_global = false;
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		touch(s, c);
+	flush_touched(s);
+}
+
+/* Close connections that did not greet within GREET_TIMEOUT_NS (looked at once a second). */
+static void sweep_ungreeted(struct svc *s, mono_ns now)
+{
 	if (now < s->greet_sweep_at)
 		return;
 	s->greet_sweep_at = now + NSEC_PER_SEC;
-	pthread_mutex_lock(&s->lock);
-	for (struct conn *c = s->conns; c != NULL && n < (int)ARRAY_SIZE(late); c = c->next)
-		if (!c->closed && !c->greeted && now - c->accepted_at > GREET_TIMEOUT_NS) {
-			c->refs++;
-			late[n++] = c;
-		}
-	pthread_mutex_unlock(&s->lock);
-	for (int i = 0; i < n; i++) {
-		conn_close(s, late[i], "no greeting within 5 s");
-		net_conn_put(s, late[i]);
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		if (c->state == CONN_GREETING && now - c->accepted_at > GREET_TIMEOUT_NS)
+			conn_close(s, c, "no greeting within 5 s");
+}
+
+/* Free the closed connections nothing names any more. */
+static void reap_closed(struct svc *s)
+{
+	struct conn *c = s->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (conn_open(c) || c->inflight > 0 || c->touched)
+			continue;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			s->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		s->nconns--;
+		free(c->in);
+		free(c);
 	}
 }
 
-static void *net_main(void *arg)
+/*
+ * Is the queue to run now?  With writes queued while commits have been
+ * carrying several, wait a little for more to share the commit
+ * (exec_linger_ns); *wait_ns says how long the loop may sleep.
+ */
+static bool batch_due(struct svc *s, mono_ns now, mono_ns *wait_ns)
+{
+	*wait_ns = MIN(IDLE_WAIT_NS, MAX(s->greet_sweep_at - now, 0));
+	if (s->failed || s->q_head == NULL)
+		return false;
+	if (s->linger_until == 0 && s->q_writes > 0) {
+		mono_ns linger = exec_linger_ns(s->exec);
+
+		if (linger > 0)
+			s->linger_until = now + linger;
+	}
+	if (s->linger_until != 0 && now < s->linger_until) {
+		*wait_ns = MIN(*wait_ns, s->linger_until - now);
+		return false;
+	}
+	s->linger_until = 0;
+	*wait_ns = 0;
+	return true;
+}
+
+static void handle_event(struct svc *s, const struct epoll_event *ev)
+{
+	struct conn *c = ev->data.ptr;
+
+	if (ev->data.ptr == &LISTENER) {
+		accept_all(s);
+		return;
+	}
+	if (ev->data.ptr == &DOOR) {
+		door_read(s);
+		return;
+	}
+	if (ev->events & (EPOLLERR | EPOLLHUP))
+		conn_close(s, c, NULL);
+	if (conn_open(c) && (ev->events & EPOLLOUT))
+		conn_flush(s, c);
+	if (conn_open(c) && (ev->events & (EPOLLIN | EPOLLRDHUP)))
+		conn_read(s, c);
+}
+
+static void loop_round(struct svc *s)
+{
+	struct epoll_event evs[EPOLL_BATCH];
+	mono_ns wait_ns;
+	struct timespec to;
+	int n;
+
+	if (batch_due(s, mono_now(), &wait_ns)) {
+		run_batch(s);
+		resume_paused(s);
+		wait_ns = 0; /* only look what else came meanwhile */
+	}
+	to = (struct timespec){ wait_ns / NSEC_PER_SEC, wait_ns % NSEC_PER_SEC };
+	n = epoll_pwait2(s->epfd, evs, EPOLL_BATCH, &to, NULL);
+	for (int i = 0; i < n; i++)
+		handle_event(s, &evs[i]);
+	flush_touched(s);
+	sweep_ungreeted(s, mono_now());
+	reap_closed(s);
+}
+
+/* Stopping: every connection closes, and what is still queued goes unanswered. */
+static void shut_all(struct svc *s)
+{
+	for (struct conn *c = s->conns; c != NULL; c = c->next)
+		conn_close(s, c, NULL);
+	while (s->q_head != NULL) {
+		struct svc_req *r = s->q_head;
+
+		s->q_head = r->next;
+		req_done(s, r, false);
+	}
+	s->q_tail = NULL;
+	flush_touched(s);
+	reap_closed(s);
+}
+
+static void *svc_main(void *arg)
 {
 	struct svc *s = arg;
-	struct epoll_event evs[EPOLL_BATCH];
-	struct exec *e = NULL;
-	bool failed = false;
-	mono_ns linger_until = 0;
-	int ret;
+	struct exec_config ec = { .store = s->cfg.store, .lease_ok = s->cfg.lease_ok,
+				  .lease_arg = s->cfg.lease_arg, .ctr = &s->ctr };
+	int ret = exec_create(&ec, &s->exec);
 
-	ret = exec_create(s, &e);
-	if (ret < 0) {
-		svc_failed(s, ret);
-		failed = true;
-	}
-	while (!atomic_load(&s->stopping)) {
-		/*
-		 * With requests waiting, only look what else came, then run them -
-		 * or, when writes wait and commits have been carrying several, linger
-		 * a little for more to share the commit (exec_linger_ns).
-		 */
-		mono_ns now = mono_now(), left = linger_until - now;
-		struct timespec to = { 0, 0 };
-		int n;
-
-		if (!svc_queued(s) || failed)
-			to.tv_nsec = 200 * NSEC_PER_MSEC;
-		else if (left > 0)
-			to.tv_nsec = (long)left;
-		n = epoll_pwait2(s->epfd, evs, EPOLL_BATCH, &to, NULL);
-
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-
-			if (p == &s->cfg.listen_fd) {
-				accept_all(s);
-			} else if (p == &s->wake_fd) {
-				uint64_t v;
-
-				if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					log_debug(SUB, "wake read: %s", strerror(errno));
-			} else {
-				struct conn *c = p;
-
-				if (c->closed)
-					continue;
-				/* our own reference: closing it below must not free it under us */
-				pthread_mutex_lock(&s->lock);
-				c->refs++;
-				pthread_mutex_unlock(&s->lock);
-				if (evs[i].events & (EPOLLERR | EPOLLHUP))
-					conn_close(s, c, NULL);
-				if (!c->closed && (evs[i].events & EPOLLOUT))
-					conn_flush(s, c);
-				if (!c->closed && (evs[i].events & (EPOLLIN | EPOLLRDHUP)))
-					conn_read(s, c);
-				net_conn_put(s, c);
-			}
-		}
-		flush_dirty(s);
-		sweep_ungreeted(s);
-		if (!failed && svc_queued(s)) {
-			if (linger_until == 0 && svc_queued_writes(s)) {
-				mono_ns linger = exec_linger_ns(e);
-
-				if (linger > 0) {
-					linger_until = mono_now() + linger;
-					continue;
-				}
-			}
-			if (linger_until != 0 && mono_now() < linger_until)
-				continue;
-			linger_until = 0;
-			ret = exec_batch(e);
-			if (ret < 0) {
-				svc_failed(s, ret); /* the lifecycle stops us; nothing more is applied */
-				failed = true;
-			}
-			resume_paused(s);
-		}
-	}
-	exec_destroy(e);
-	/* stopping: every connection goes */
-	for (;;) {
-		struct conn *c;
-
-		pthread_mutex_lock(&s->lock);
-		for (c = s->conns; c != NULL && c->closed; c = c->next)
-			;
-		if (c != NULL)
-			c->refs++;
-		pthread_mutex_unlock(&s->lock);
-		if (c == NULL)
-			break;
-		conn_close(s, c, NULL);
-		net_conn_put(s, c);
-	}
+	if (ret < 0)
+		fail(s, ret);
+	while (!atomic_load(&s->stopping))
+		loop_round(s);
+	shut_all(s);
+	exec_destroy(s->exec);
+	s->exec = NULL;
 	return NULL;
 }
 
 /* ---- start and stop ---- */
 
+static int epoll_add(struct svc *s, int fd, const void *marker)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = (void *)marker };
+
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
 int svc_start(const struct svc_config *cfg, struct svc **out)
 {
 	struct svc *s = calloc(1, sizeof(*s));
-	struct epoll_event ev;
 	int ret;
 
 	*out = NULL;
@@ -853,36 +923,24 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 	s->cfg = *cfg;
 	s->super = *cfg->super;
 	s->cfg.super = &s->super;
+	s->door[0] = s->door[1] = -1;
 	s->epfd = -1;
-	s->wake_fd = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	ret = srv_codec_init(&s->net_codec, &s->super);
-	if (ret == 0)
-		ret = srv_codec_init(&s->exec_codec, &s->super);
-	if (ret == 0)
-		ret = dispatch_open(cfg->store, &s->disp);
+	ret = srv_codec_init(&s->codec, &s->super);
 	if (ret < 0)
 		goto fail;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->epfd < 0 || s->wake_fd < 0) {
+	if (s->epfd < 0 || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, s->door) < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s->cfg.listen_fd };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, cfg->listen_fd, &ev) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &s->wake_fd };
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wake_fd, &ev) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	ret = thread_start(&s->net_thread, net_main, s);
+	ret = epoll_add(s, s->door[0], &DOOR);
+	if (ret == 0 && cfg->listen_fd >= 0)
+		ret = epoll_add(s, cfg->listen_fd, &LISTENER);
+	if (ret == 0)
+		ret = thread_start(&s->thread, svc_main, s);
 	if (ret < 0)
 		goto fail;
-	s->net_started = true;
+	s->started = true;
 	*out = s;
 	return 0;
 fail:
@@ -892,104 +950,22 @@ fail:
 
 void svc_stop(struct svc *s)
 {
+	char byte = 'W';
+
 	if (s == NULL)
 		return;
 	atomic_store(&s->stopping, true);
-	if (s->wake_fd >= 0)
-		wake(s);
-	if (s->net_started)
-		pthread_join(s->net_thread, NULL);
-	/* requests the executor never took */
-	while (s->q_head != NULL) {
-		struct svc_req *r = s->q_head;
-
-		s->q_head = r->next;
-		free(r->payload);
-		free(r);
-	}
-	while (s->conns != NULL)
-		conn_free_locked(s, s->conns);
-	dispatch_close(s->disp);
-	srv_codec_free(&s->net_codec);
-	srv_codec_free(&s->exec_codec);
+	if (s->door[1] >= 0 && send(s->door[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		log_debug(SUB, "waking the service: %s", strerror(errno));
+	if (s->started)
+		pthread_join(s->thread, NULL);
+	srv_codec_free(&s->codec);
+	for (int i = 0; i < 2; i++)
+		if (s->door[i] >= 0)
+			close(s->door[i]);
 	if (s->epfd >= 0)
 		close(s->epfd);
-	if (s->wake_fd >= 0)
-		close(s->wake_fd);
 	if (s->cfg.listen_fd >= 0)
 		close(s->cfg.listen_fd);
-	pthread_mutex_destroy(&s->lock);
 	free(s);
-}
-
-/* ---- the executor's side of the queue (exec.c) ---- */
-
-struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes)
-{
-	struct svc_req *head = NULL, **tail = &head;
-	size_t bytes = 0;
-	uint32_t n = 0;
-
-	pthread_mutex_lock(&s->lock);
-	while (s->q_head != NULL && n < max &&
-	       (n == 0 || bytes + s->q_head->payload_len <= max_bytes)) {
-		struct svc_req *r = s->q_head;
-
-		s->q_head = r->next;
-		if (s->q_head == NULL)
-			s->q_tail = NULL;
-		r->next = NULL;
-		*tail = r;
-		tail = &r->next;
-		bytes += r->payload_len;
-		s->q_bytes -= r->payload_len;
-		if (!r->conn_closed && rpc_op_writes(r->req.op))
-			s->q_writes--;
-		if (r->conn != NULL && !r->conn_closed)
-			r->conn->bytes -= r->payload_len;
-		n++;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return head;
-}
-
-bool svc_queued_writes(struct svc *s)
-{
-	bool q;
-
-	pthread_mutex_lock(&s->lock);
-	q = s->q_writes > 0;
-	pthread_mutex_unlock(&s->lock);
-	return q;
-}
-
-bool svc_queued(struct svc *s)
-{
-	bool q;
-
-	pthread_mutex_lock(&s->lock);
-	q = s->q_head != NULL;
-	pthread_mutex_unlock(&s->lock);
-	return q;
-}
-
-bool svc_stopping(struct svc *s)
-{
-	return atomic_load(&s->stopping);
-}
-
-struct dispatch *svc_dispatch(struct svc *s)
-{
-	return s->disp;
-}
-
-struct store *svc_store(struct svc *s)
-{
-	return s->cfg.store;
-}
-
-void svc_failed(struct svc *s, int res)
-{
-	if (s->cfg.failed)
-		s->cfg.failed(s->cfg.arg, res);
 }

@@ -6,6 +6,7 @@
 #include "blockdev/crc32c.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -171,88 +172,122 @@ int srv_greeting_reply_decode(const void *in, uint32_t len, struct srv_greeting_
 
 /* ---- requests and replies ---- */
 
-enum tail_kind { T_NONE, T_NAME, T_PATH, T_DATA, T_XNAME, T_XVALUE };
-
-struct op_rule {
-	const char *name;
-	uint32_t fixed;
-	uint32_t reply_fixed;
-	uint8_t tail1, tail2;
-	bool writes;
+static const struct rpc_op_info ops[RPC_OP_END] = {
+#define X(op, nm, req, rep, t1, t2, st, hd, rp, rtail)                                       \
+	[RPC_##op] = { .name = #nm, .fixed_bytes = sizeof(struct req),                       \
+		       .reply_fixed_bytes = sizeof(struct rep), .tail1 = RPC_TAIL_##t1,      \
+		       .tail2 = RPC_TAIL_##t2, .store = RPC_STORE_##st, .handle = RPC_HANDLE_##hd, \
+		       .replay = rp, rtail },
+	RPC_OPS(X)
+#undef X
 };
 
-#define R(op, n, fx, rfx, t1, t2, w) [op] = { n, fx, rfx, t1, t2, w }
-static const struct op_rule rules[RPC_OP_END] = {
-	R(RPC_LOOKUP, "lookup", sizeof(struct rpc_ino), sizeof(struct rpc_entry), T_NAME, T_NONE, false),
-	R(RPC_GETATTR, "getattr", sizeof(struct rpc_ino), sizeof(struct rpc_attr), T_NONE, T_NONE, false),
-	R(RPC_SETATTR, "setattr", sizeof(struct rpc_setattr), sizeof(struct rpc_attr), T_NONE, T_NONE, true),
-	R(RPC_MKNOD, "mknod", sizeof(struct rpc_make), sizeof(struct rpc_entry), T_NAME, T_NONE, true),
-	R(RPC_MKDIR, "mkdir", sizeof(struct rpc_make), sizeof(struct rpc_entry), T_NAME, T_NONE, true),
-	R(RPC_UNLINK, "unlink", sizeof(struct rpc_ino), 0, T_NAME, T_NONE, true),
-	R(RPC_RMDIR, "rmdir", sizeof(struct rpc_ino), 0, T_NAME, T_NONE, true),
-	R(RPC_SYMLINK, "symlink", sizeof(struct rpc_ino), sizeof(struct rpc_entry), T_NAME, T_PATH, true),
-	R(RPC_READLINK, "readlink", sizeof(struct rpc_ino), 0, T_NONE, T_NONE, false),
-	R(RPC_RENAME, "rename", sizeof(struct rpc_rename), 0, T_NAME, T_NAME, true),
-	R(RPC_LINK, "link", sizeof(struct rpc_link), sizeof(struct rpc_entry), T_NAME, T_NONE, true),
-	R(RPC_OPEN, "open", sizeof(struct rpc_open), sizeof(struct rpc_opened), T_NONE, T_NONE, true),
-	R(RPC_CREATE, "create", sizeof(struct rpc_make),
-	  sizeof(struct rpc_entry) + sizeof(struct rpc_opened), T_NAME, T_NONE, true),
-	R(RPC_READ, "read", sizeof(struct rpc_io), 0, T_NONE, T_NONE, false),
-	R(RPC_WRITE, "write", sizeof(struct rpc_io), sizeof(struct rpc_written), T_DATA, T_NONE, true),
-	R(RPC_RELEASE, "release", sizeof(struct rpc_release), 0, T_NONE, T_NONE, true),
-	R(RPC_FALLOCATE, "fallocate", sizeof(struct rpc_fallocate), 0, T_NONE, T_NONE, true),
-	R(RPC_READDIR, "readdir", sizeof(struct rpc_readdir), 0, T_NONE, T_NONE, false),
-	R(RPC_STATFS, "statfs", sizeof(struct rpc_ino), sizeof(struct rpc_statfs), T_NONE, T_NONE, false),
-	R(RPC_GETXATTR, "getxattr", sizeof(struct rpc_xattr), sizeof(struct rpc_xsize), T_XNAME, T_NONE,
-	  false),
-	R(RPC_SETXATTR, "setxattr", sizeof(struct rpc_xattr), 0, T_XNAME, T_XVALUE, true),
-	R(RPC_LISTXATTR, "listxattr", sizeof(struct rpc_xattr), sizeof(struct rpc_xsize), T_NONE, T_NONE,
-	  false),
-	R(RPC_REMOVEXATTR, "removexattr", sizeof(struct rpc_xattr), 0, T_XNAME, T_NONE, true),
-	R(RPC_ACCESS, "access", sizeof(struct rpc_access), 0, T_NONE, T_NONE, false),
-};
-#undef R
+const struct rpc_op_info *rpc_op_info(uint32_t op)
+{
+	return rpc_op_valid(op) ? &ops[op] : NULL;
+}
 
 const char *rpc_op_name(uint32_t op)
 {
-	return rpc_op_valid(op) ? rules[op].name : "unknown";
-}
-
-bool rpc_op_writes(uint32_t op)
-{
-	return rpc_op_valid(op) && rules[op].writes;
+	return rpc_op_valid(op) ? ops[op].name : "unknown";
 }
 
 uint32_t rpc_op_fixed_bytes(uint32_t op)
 {
-	return rpc_op_valid(op) ? rules[op].fixed : 0;
+	return rpc_op_valid(op) ? ops[op].fixed_bytes : 0;
 }
 
 uint32_t rpc_op_reply_fixed_bytes(uint32_t op)
 {
-	return rpc_op_valid(op) ? rules[op].reply_fixed : 0;
+	return rpc_op_valid(op) ? ops[op].reply_fixed_bytes : 0;
 }
 
-/* Is a tail of this kind and length well formed? */
-static bool tail_ok(enum tail_kind k, const uint8_t *t, uint32_t len)
+/* Is a tail of this kind and length well formed?  0 or the errno it would be. */
+static int tail_check(enum rpc_tail k, const uint8_t *t, uint32_t len)
 {
 	switch (k) {
-	case T_NONE:
-		return len == 0;
-	case T_NAME:
-		if (len == 0 || len > RPC_NAME_MAX || memchr(t, '/', len) != NULL)
-			return false;
-		return memchr(t, '\0', len) == NULL;
-	case T_PATH:
-		return len > 0 && len <= RPC_PATH_MAX && memchr(t, '\0', len) == NULL;
-	case T_DATA:
-		return len <= RPC_IO_MAX;
-	case T_XNAME:
-		return len > 0 && len <= RPC_XATTR_NAME_MAX && memchr(t, '\0', len) == NULL;
-	case T_XVALUE:
-		return len <= RPC_XATTR_SIZE_MAX;
+	case RPC_TAIL_NONE:
+		return len == 0 ? 0 : -EINVAL;
+	case RPC_TAIL_NAME:
+		if (len > RPC_NAME_MAX)
+			return -ENAMETOOLONG;
+		return len > 0 && memchr(t, '/', len) == NULL && memchr(t, '\0', len) == NULL ?
+			       0 : -EINVAL;
+	case RPC_TAIL_PATH:
+		if (len > RPC_PATH_MAX)
+			return -ENAMETOOLONG;
+		return len > 0 && memchr(t, '\0', len) == NULL ? 0 : -EINVAL;
+	case RPC_TAIL_DATA:
+		return len <= RPC_IO_MAX ? 0 : -EFBIG;
+	case RPC_TAIL_XNAME:
+		if (len > RPC_XATTR_NAME_MAX)
+			return -ERANGE;
+		return len > 0 && memchr(t, '\0', len) == NULL ? 0 : -EINVAL;
+	case RPC_TAIL_XVALUE:
+		return len <= RPC_XATTR_SIZE_MAX ? 0 : -E2BIG;
 	}
-	return false;
+	return -EINVAL;
+}
+
+/* The le32 at byte off of a fixed part. */
+static uint32_t fixed_le32(const void *fixed, uint32_t off)
+{
+	struct le32 v;
+
+	memcpy(&v, (const uint8_t *)fixed + off, sizeof(v));
+	return le32_to_cpu(v);
+}
+
+int rpc_req_check(uint32_t op, const void *fixed, const void *tail1, uint32_t tail1_len,
+		  const void *tail2, uint32_t tail2_len)
+{
+	const struct rpc_op_info *o = rpc_op_info(op);
+	int ret;
+
+	if (o == NULL)
+		return -EINVAL;
+	ret = tail_check(o->tail1, tail1, tail1_len);
+	if (ret == 0)
+		ret = tail_check(o->tail2, tail2, tail2_len);
+	/* write data is exactly what rpc_io.size says */
+	if (ret == 0 && o->tail1 == RPC_TAIL_DATA &&
+	    fixed_le32(fixed, offsetof(struct rpc_io, size)) != tail1_len)
+		ret = -EINVAL;
+	return ret;
+}
+
+bool rpc_req_writes(const struct rpc_req *q)
+{
+	const struct rpc_op_info *o = rpc_op_info(q->op);
+
+	if (o == NULL)
+		return false;
+	switch ((enum rpc_store)o->store) {
+	case RPC_STORE_READS:
+		return false;
+	case RPC_STORE_WRITES:
+		return true;
+	case RPC_STORE_TRUNCS:
+		return (fixed_le32(q->fixed, offsetof(struct rpc_open, flags)) & O_TRUNC) != 0;
+	}
+	return true;
+}
+
+uint32_t rpc_req_reply_tail_max(const struct rpc_req *q)
+{
+	const struct rpc_op_info *o = rpc_op_info(q->op);
+
+	if (o == NULL)
+		return 0;
+	if (o->reply_tail_asked == 0)
+		return o->reply_tail_max;
+	return MIN(fixed_le32(q->fixed, o->reply_tail_asked - 1), o->reply_tail_max);
+}
+
+uint32_t rpc_req_reply_budget(const struct rpc_req *q)
+{
+	return SRV_FRAME_HDR_BYTES + (uint32_t)sizeof(struct rpc_reply_hdr) +
+	       rpc_op_reply_fixed_bytes(q->op) + rpc_req_reply_tail_max(q) + HMAC_SHA256_BYTES;
 }
 
 int rpc_req_decode(const void *payload, uint32_t len, struct rpc_req *out)
@@ -278,7 +313,7 @@ int rpc_req_decode(const void *payload, uint32_t len, struct rpc_req *out)
 	out->tail2_len = le32_to_cpu(h.tail2_len);
 	if (!rpc_op_valid(out->op) || out->ngroups > RPC_GROUPS_MAX || le32_to_cpu(h.reserved) != 0)
 		return -EBADMSG;
-	fixed = rules[out->op].fixed;
+	fixed = ops[out->op].fixed_bytes;
 	/* 64-bit sum: no length can wrap it */
 	need = (uint64_t)sizeof(h) + 4ull * out->ngroups + fixed + out->tail1_len + out->tail2_len;
 	if (need != len)
@@ -295,16 +330,9 @@ int rpc_req_decode(const void *payload, uint32_t len, struct rpc_req *out)
 	p += fixed;
 	out->tail1 = p;
 	out->tail2 = p + out->tail1_len;
-	if (!tail_ok(rules[out->op].tail1, out->tail1, out->tail1_len) ||
-	    !tail_ok(rules[out->op].tail2, out->tail2, out->tail2_len))
+	if (rpc_req_check(out->op, out->fixed, out->tail1, out->tail1_len, out->tail2,
+			  out->tail2_len) < 0)
 		return -EBADMSG;
-	if (out->op == RPC_WRITE) {
-		struct rpc_io io;
-
-		memcpy(&io, out->fixed, sizeof(io));
-		if (le32_to_cpu(io.size) != out->tail1_len)
-			return -EBADMSG;
-	}
 	return 0;
 }
 
@@ -336,13 +364,13 @@ int rpc_reply_decode(const void *payload, uint32_t len, struct rpc_reply *out)
 	out->op = le32_to_cpu(h.op);
 	if (!rpc_op_valid(out->op) || out->status > 4095)
 		return -EBADMSG;
-	fixed = out->status == 0 ? rules[out->op].reply_fixed : 0;
+	fixed = out->status == 0 ? ops[out->op].reply_fixed_bytes : 0;
 	if (len - sizeof(h) < fixed)
 		return -EBADMSG;
 	out->fixed = p + sizeof(h);
 	out->tail = p + sizeof(h) + fixed;
 	out->tail_len = len - (uint32_t)sizeof(h) - fixed;
-	if (out->status != 0 && out->tail_len != 0)
+	if (out->tail_len > (out->status == 0 ? ops[out->op].reply_tail_max : 0))
 		return -EBADMSG;
 	return 0;
 }

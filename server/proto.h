@@ -8,7 +8,7 @@
  *
  *   struct srv_frame_hdr   16 bytes: magic "FSRP", type, payload length,
  *                          crc32c over the header's first 12 bytes and the payload
- *   payload                len bytes (at most SRV_FRAME_MAX_PAYLOAD)
+ *   payload                len bytes (at most SRV_FRAME_MAX_PAYLOAD, limits.h)
  *   tag                    32 bytes of HMAC-SHA256 over header and payload,
  *                          only when the filesystem has authentication on,
  *                          keyed from the cluster secret ("fusefs rpc frame key v1")
@@ -28,10 +28,9 @@
 #include "blockdev/format.h"
 #include "common/common.h"
 #include "common/hmac.h"
+#include "server/limits.h"
 
 #define SRV_FRAME_MAGIC 0x50525346u /* "FSRP" */
-/* The largest payload: a 1 MiB read or write plus its headers. */
-#define SRV_FRAME_MAX_PAYLOAD ((1u << 20) + 4096)
 #define SRV_PROTO_VERSION 2
 
 struct srv_frame_hdr {
@@ -139,60 +138,18 @@ int srv_greeting_reply_decode(const void *in, uint32_t len, struct srv_greeting_
  *                               the caller's uid, gid, pid, group count, and
  *                               the lengths of the two tails
  *   groups                      ngroups x le32 (at most RPC_GROUPS_MAX)
- *   the op's fixed part         rpc_op_fixed_bytes(op) bytes (struct rpc_<op>)
+ *   the op's fixed part         its request struct (the op table below)
  *   tail1, tail2                byte strings: names, a symlink target, data,
- *                               an xattr value, as the op says
+ *                               an xattr value, as the op's row says
  *
  * A REPLY's payload: struct rpc_reply_hdr (the request id and a status: 0
- * or a positive errno), then, when the status is 0, the op's reply.  The
- * decoder checks that the lengths add up exactly, that each tail is within
- * the op's limits, and that names hold no NUL or '/'.
+ * or a positive errno), then, when the status is 0, the op's reply struct
+ * and its reply tail.  The decoders check that the lengths add up
+ * exactly, that each tail is within the op's limits, and that names hold
+ * no NUL or '/'.
+ *
+ * Every struct is little-endian with its size and offsets checked here.
  */
-
-enum rpc_op {
-	RPC_LOOKUP = 1,   /* rpc_ino + name            -> rpc_entry */
-	RPC_GETATTR,      /* rpc_ino                   -> rpc_attr */
-	RPC_SETATTR,      /* rpc_setattr               -> rpc_attr */
-	RPC_MKNOD,        /* rpc_make + name           -> rpc_entry */
-	RPC_MKDIR,        /* rpc_make + name           -> rpc_entry */
-	RPC_UNLINK,       /* rpc_ino + name            -> - */
-	RPC_RMDIR,        /* rpc_ino + name            -> - */
-	RPC_SYMLINK,      /* rpc_ino + name + target   -> rpc_entry */
-	RPC_READLINK,     /* rpc_ino                   -> target */
-	RPC_RENAME,       /* rpc_rename + name + newname -> - */
-	RPC_LINK,         /* rpc_link + newname        -> rpc_entry */
-	RPC_OPEN,         /* rpc_open                  -> rpc_opened */
-	RPC_CREATE,       /* rpc_make + name           -> rpc_entry, rpc_opened */
-	RPC_READ,         /* rpc_io                    -> data */
-	RPC_WRITE,        /* rpc_io + data             -> rpc_written */
-	RPC_RELEASE,      /* rpc_release               -> - */
-	RPC_FALLOCATE,    /* rpc_fallocate             -> - */
-	RPC_READDIR,      /* rpc_readdir               -> rpc_dirent... */
-	RPC_STATFS,       /* rpc_ino                   -> rpc_statfs */
-	RPC_GETXATTR,     /* rpc_xattr + name          -> value, or rpc_xsize when size is 0 */
-	RPC_SETXATTR,     /* rpc_xattr + name + value  -> - */
-	RPC_LISTXATTR,    /* rpc_xattr                 -> names, or rpc_xsize when size is 0 */
-	RPC_REMOVEXATTR,  /* rpc_xattr + name          -> - */
-	RPC_ACCESS,       /* rpc_access                -> - */
-	RPC_OP_END,       /* one past the last */
-};
-
-static inline bool rpc_op_valid(uint32_t op)
-{
-	return op >= RPC_LOOKUP && op < RPC_OP_END;
-}
-
-const char *rpc_op_name(uint32_t op);
-/* Does the op change the filesystem (and so need a commit)? */
-bool rpc_op_writes(uint32_t op);
-
-#define RPC_GROUPS_MAX 32
-#define RPC_NAME_MAX 255
-#define RPC_PATH_MAX 4095        /* a symlink target */
-#define RPC_XATTR_NAME_MAX 255
-#define RPC_XATTR_SIZE_MAX 65536
-#define RPC_IO_MAX (1u << 20)    /* the largest read or write */
-#define RPC_READDIR_MAX (1u << 17)
 
 struct rpc_req_hdr {
 	struct le64 req_id;
@@ -208,6 +165,8 @@ struct rpc_req_hdr {
 	struct le32 tail2_len;
 };
 static_assert(sizeof(struct rpc_req_hdr) == 56, "request header");
+static_assert(offsetof(struct rpc_req_hdr, op) == 24, "request header: op");
+static_assert(offsetof(struct rpc_req_hdr, tail1_len) == 48, "request header: tails");
 
 struct rpc_reply_hdr {
 	struct le64 req_id;
@@ -215,6 +174,7 @@ struct rpc_reply_hdr {
 	struct le32 op;
 };
 static_assert(sizeof(struct rpc_reply_hdr) == 16, "reply header");
+static_assert(offsetof(struct rpc_reply_hdr, op) == 12, "reply header: op");
 
 /* An inode's attributes as the server sends them. */
 struct rpc_attr {
@@ -236,15 +196,25 @@ struct rpc_attr {
 	struct le32 flags;
 };
 static_assert(sizeof(struct rpc_attr) == 96, "attr");
+static_assert(offsetof(struct rpc_attr, atime_nsec) == 64, "attr: times");
+static_assert(offsetof(struct rpc_attr, mode) == 76, "attr: mode");
+static_assert(offsetof(struct rpc_attr, flags) == 92, "attr: flags last");
+
+/* No fixed reply: the status says it all (or the reply is its tail alone). */
+struct rpc_none {};
+static_assert(sizeof(struct rpc_none) == 0, "none");
 
 struct rpc_ino {
 	struct le64 ino;
 };
+static_assert(sizeof(struct rpc_ino) == 8, "ino");
 
 struct rpc_entry {
 	struct rpc_attr attr;    /* attr.ino, attr.gen name the entry */
 };
+static_assert(sizeof(struct rpc_entry) == 96, "entry");
 
+/* setattr's valid bits (the values of fs.h's FS_SET_*, checked there) */
 #define RPC_SET_MODE      0x001u
 #define RPC_SET_UID       0x002u
 #define RPC_SET_GID       0x004u
@@ -254,7 +224,6 @@ struct rpc_entry {
 #define RPC_SET_ATIME_NOW 0x040u
 #define RPC_SET_MTIME_NOW 0x080u
 #define RPC_SET_CTIME     0x100u
-#define RPC_SET_KNOWN     0x1ffu
 
 struct rpc_setattr {
 	struct le64 ino;
@@ -272,63 +241,88 @@ struct rpc_setattr {
 	struct le32 reserved;
 };
 static_assert(sizeof(struct rpc_setattr) == 72, "setattr");
+static_assert(offsetof(struct rpc_setattr, atime_nsec) == 40, "setattr: nsecs");
+static_assert(offsetof(struct rpc_setattr, valid) == 52, "setattr: valid");
+static_assert(offsetof(struct rpc_setattr, reserved) == 68, "setattr: reserved last");
 
 /* MKNOD, MKDIR, CREATE */
 struct rpc_make {
 	struct le64 parent;
 	struct le64 rdev;
 	struct le32 mode;
-	struct le32 umask;
+	struct le32 umask;       /* the caller's: the server applies it */
 	struct le32 flags;       /* CREATE: the open flags */
 	struct le32 reserved;
 };
 static_assert(sizeof(struct rpc_make) == 32, "make");
+static_assert(offsetof(struct rpc_make, mode) == 16, "make: mode");
+static_assert(offsetof(struct rpc_make, flags) == 24, "make: flags");
 
+/* rename's flags: Linux's RENAME_* values (fs.h's FS_RENAME_* are the same) */
 #define RPC_RENAME_NOREPLACE 0x1u
 #define RPC_RENAME_EXCHANGE 0x2u
 
 struct rpc_rename {
 	struct le64 parent;
 	struct le64 newparent;
-	struct le32 flags;       /* RPC_RENAME_* */
+	struct le32 flags;       /* passed on as they came: the filesystem refuses unknown ones */
 	struct le32 reserved;
 };
 static_assert(sizeof(struct rpc_rename) == 24, "rename");
+static_assert(offsetof(struct rpc_rename, flags) == 16, "rename: flags");
 
 struct rpc_link {
 	struct le64 ino;
 	struct le64 newparent;
 };
+static_assert(sizeof(struct rpc_link) == 16, "link");
+static_assert(offsetof(struct rpc_link, newparent) == 8, "link: newparent");
 
 struct rpc_open {
 	struct le64 ino;
 	struct le32 flags;       /* O_ACCMODE, O_TRUNC, O_APPEND as on Linux */
 	struct le32 reserved;
 };
+static_assert(sizeof(struct rpc_open) == 16, "open");
+static_assert(offsetof(struct rpc_open, flags) == 8, "open: flags");
 
 struct rpc_opened {
 	struct le64 fh;          /* the server's handle: holds an unlinked file alive */
 };
+static_assert(sizeof(struct rpc_opened) == 8, "opened");
+
+/* CREATE's reply: the new entry and the handle it is open with. */
+struct rpc_created {
+	struct rpc_entry entry;
+	struct rpc_opened opened;
+};
+static_assert(sizeof(struct rpc_created) == 104, "created");
+static_assert(offsetof(struct rpc_created, opened) == 96, "created: the handle after the entry");
 
 struct rpc_io {
 	struct le64 ino;
 	struct le64 fh;
 	struct le64 offset;
 	struct le32 size;        /* READ: bytes wanted; WRITE: must equal tail1_len */
-	struct le32 flags;
+	struct le32 flags;       /* WRITE: the open flags (O_APPEND: at the end of file) */
 };
 static_assert(sizeof(struct rpc_io) == 32, "io");
+static_assert(offsetof(struct rpc_io, size) == 24, "io: size");
 
 struct rpc_written {
 	struct rpc_attr attr;
 	struct le32 size;
 	struct le32 reserved;
 };
+static_assert(sizeof(struct rpc_written) == 104, "written");
+static_assert(offsetof(struct rpc_written, size) == 96, "written: size");
 
 struct rpc_release {
 	struct le64 ino;
 	struct le64 fh;
 };
+static_assert(sizeof(struct rpc_release) == 16, "release");
+static_assert(offsetof(struct rpc_release, fh) == 8, "release: fh");
 
 struct rpc_fallocate {
 	struct le64 ino;
@@ -337,6 +331,8 @@ struct rpc_fallocate {
 	struct le32 mode;        /* 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | KEEP_SIZE */
 	struct le32 reserved;
 };
+static_assert(sizeof(struct rpc_fallocate) == 32, "fallocate");
+static_assert(offsetof(struct rpc_fallocate, mode) == 24, "fallocate: mode");
 
 struct rpc_readdir {
 	struct le64 ino;
@@ -344,6 +340,8 @@ struct rpc_readdir {
 	struct le32 size;        /* reply bytes at most */
 	struct le32 plus;        /* 1: each entry carries its attributes */
 };
+static_assert(sizeof(struct rpc_readdir) == 24, "readdir");
+static_assert(offsetof(struct rpc_readdir, size) == 16, "readdir: size");
 
 /* One directory entry in a READDIR reply, then the name, padded to 8. */
 struct rpc_dirent {
@@ -354,6 +352,7 @@ struct rpc_dirent {
 	struct le16 has_attr;    /* an rpc_attr follows the padded name */
 };
 static_assert(sizeof(struct rpc_dirent) == 24, "dirent");
+static_assert(offsetof(struct rpc_dirent, namelen) == 20, "dirent: namelen");
 
 struct rpc_statfs {
 	struct le64 blocks;
@@ -365,23 +364,146 @@ struct rpc_statfs {
 	struct le32 namemax;
 };
 static_assert(sizeof(struct rpc_statfs) == 48, "statfs");
+static_assert(offsetof(struct rpc_statfs, bsize) == 40, "statfs: bsize");
 
 struct rpc_xattr {
 	struct le64 ino;
 	struct le32 size;        /* GETXATTR/LISTXATTR: buffer size, 0 asks the size */
 	struct le32 flags;       /* SETXATTR: XATTR_CREATE, XATTR_REPLACE */
 };
+static_assert(sizeof(struct rpc_xattr) == 16, "xattr");
+static_assert(offsetof(struct rpc_xattr, size) == 8, "xattr: size");
 
 struct rpc_xsize {
 	struct le32 size;
 	struct le32 reserved;
 };
+static_assert(sizeof(struct rpc_xsize) == 8, "xsize");
 
 struct rpc_access {
 	struct le64 ino;
 	struct le32 mask;
 	struct le32 reserved;
 };
+static_assert(sizeof(struct rpc_access) == 16, "access");
+static_assert(offsetof(struct rpc_access, mask) == 8, "access: mask");
+
+/*
+ * ---- the op table ----
+ *
+ * One row per op, and nothing else anywhere describes an op: the wire
+ * rules (proto.c), the executor's classification, the reply budget and
+ * the replay set are all lookups in it.  Adding an op is one row here
+ * (at the end: a row's place is its number on the wire), one handler
+ * do_NAME in server/dispatch.c (the compiler asks for it) and the FUSE
+ * handler in fuse/ops.c that calls it.
+ *
+ * Columns:
+ *   request, reply  the fixed parts' structs (rpc_none: nothing)
+ *   tail1, tail2    NONE, NAME (a file name), PATH (a symlink target),
+ *                   DATA (write data; its length is rpc_io.size), XNAME,
+ *                   XVALUE
+ *   store           READS; WRITES (runs in the batch's transaction and
+ *                   needs its commit); TRUNCS (an rpc_open that writes
+ *                   only when its flags carry O_TRUNC)
+ *   handle          NONE, TAKES or DROPS an open-file handle (the
+ *                   open-like ops: their state belongs to a connection)
+ *   replay          1: a resend is answered from the store's replies
+ *                   table (only ops that write, have no reply tail, and
+ *                   take no handle)
+ *   reply tail      NONE; UPTO(max); ASKED(struct, field, max): the
+ *                   request's le32 field asks for at most max bytes
+ */
+#define RPC_RTAIL_NONE 0, 0
+#define RPC_RTAIL_UPTO(max) (max), 0
+#define RPC_RTAIL_ASKED(st, field, max) (max), (uint32_t)offsetof(struct st, field) + 1
+
+/* X(OP,      name,        request,       reply,       tail1, tail2,  store,  handle, replay, reply tail) */
+#define RPC_OPS(X)                                                                                        \
+	X(LOOKUP,      lookup,      rpc_ino,       rpc_entry,   NAME,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(GETATTR,     getattr,     rpc_ino,       rpc_attr,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(SETATTR,     setattr,     rpc_setattr,   rpc_attr,    NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(MKNOD,       mknod,       rpc_make,      rpc_entry,   NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(MKDIR,       mkdir,       rpc_make,      rpc_entry,   NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(UNLINK,      unlink,      rpc_ino,       rpc_none,    NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(RMDIR,       rmdir,       rpc_ino,       rpc_none,    NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(SYMLINK,     symlink,     rpc_ino,       rpc_entry,   NAME,  PATH,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(READLINK,    readlink,    rpc_ino,       rpc_none,    NONE,  NONE,   READS,  NONE,  0,                 \
+	  RPC_RTAIL_UPTO(RPC_PATH_MAX))                                                                      \
+	X(RENAME,      rename,      rpc_rename,    rpc_none,    NAME,  NAME,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(LINK,        link,        rpc_link,      rpc_entry,   NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(OPEN,        open,        rpc_open,      rpc_opened,  NONE,  NONE,   TRUNCS, TAKES, 0, RPC_RTAIL_NONE) \
+	X(CREATE,      create,      rpc_make,      rpc_created, NAME,  NONE,   WRITES, TAKES, 0, RPC_RTAIL_NONE) \
+	X(READ,        read,        rpc_io,        rpc_none,    NONE,  NONE,   READS,  NONE,  0,                 \
+	  RPC_RTAIL_ASKED(rpc_io, size, RPC_IO_MAX))                                                         \
+	X(WRITE,       write,       rpc_io,        rpc_written, DATA,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(RELEASE,     release,     rpc_release,   rpc_none,    NONE,  NONE,   READS,  DROPS, 0, RPC_RTAIL_NONE) \
+	X(FALLOCATE,   fallocate,   rpc_fallocate, rpc_none,    NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(READDIR,     readdir,     rpc_readdir,   rpc_none,    NONE,  NONE,   READS,  NONE,  0,                 \
+	  RPC_RTAIL_ASKED(rpc_readdir, size, RPC_READDIR_MAX))                                               \
+	X(STATFS,      statfs,      rpc_ino,       rpc_statfs,  NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(GETXATTR,    getxattr,    rpc_xattr,     rpc_xsize,   XNAME, NONE,   READS,  NONE,  0,                 \
+	  RPC_RTAIL_ASKED(rpc_xattr, size, RPC_XATTR_SIZE_MAX))                                              \
+	X(SETXATTR,    setxattr,    rpc_xattr,     rpc_none,    XNAME, XVALUE, WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(LISTXATTR,   listxattr,   rpc_xattr,     rpc_xsize,   NONE,  NONE,   READS,  NONE,  0,                 \
+	  RPC_RTAIL_ASKED(rpc_xattr, size, RPC_XATTR_SIZE_MAX))                                              \
+	X(REMOVEXATTR, removexattr, rpc_xattr,     rpc_none,    XNAME, NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(ACCESS,      access,      rpc_access,    rpc_none,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE)
+
+enum rpc_op {
+	RPC_OP_NONE = 0,
+#define X(op, ...) RPC_##op,
+	RPC_OPS(X)
+#undef X
+	RPC_OP_END, /* one past the last */
+};
+
+enum rpc_tail { RPC_TAIL_NONE, RPC_TAIL_NAME, RPC_TAIL_PATH, RPC_TAIL_DATA, RPC_TAIL_XNAME,
+		RPC_TAIL_XVALUE };
+enum rpc_store { RPC_STORE_READS, RPC_STORE_WRITES, RPC_STORE_TRUNCS };
+enum rpc_handle { RPC_HANDLE_NONE, RPC_HANDLE_TAKES, RPC_HANDLE_DROPS };
+
+/* A row of the table. */
+struct rpc_op_info {
+	const char *name;
+	uint32_t fixed_bytes;        /* the request's fixed part */
+	uint32_t reply_fixed_bytes;  /* the reply's */
+	uint8_t tail1, tail2;        /* enum rpc_tail */
+	uint8_t store;               /* enum rpc_store */
+	uint8_t handle;              /* enum rpc_handle */
+	bool replay;
+	uint32_t reply_tail_max;     /* bytes of reply tail at most */
+	uint32_t reply_tail_asked;   /* 1 + the offset of the le32 that asks for fewer; 0: none */
+};
+
+/* Every op's reply and request fixed parts, for buffers that hold any. */
+union rpc_reply_fixed {
+#define X(op, name, req, rep, ...) struct rep name;
+	RPC_OPS(X)
+#undef X
+};
+union rpc_req_fixed {
+#define X(op, name, req, rep, ...) struct req name;
+	RPC_OPS(X)
+#undef X
+};
+static_assert(sizeof(struct rpc_req_hdr) + 4 * RPC_GROUPS_MAX + sizeof(union rpc_req_fixed) <=
+	      SRV_FRAME_MAX_PAYLOAD - RPC_IO_MAX, "a largest write fits a frame");
+static_assert(sizeof(struct rpc_reply_hdr) + sizeof(union rpc_reply_fixed) <=
+	      SRV_FRAME_MAX_PAYLOAD - RPC_IO_MAX, "a largest read's reply fits a frame");
+
+static inline bool rpc_op_valid(uint32_t op)
+{
+	return op > RPC_OP_NONE && op < RPC_OP_END;
+}
+
+/* The op's row, or NULL for an op that is not valid. */
+const struct rpc_op_info *rpc_op_info(uint32_t op);
+const char *rpc_op_name(uint32_t op);
+/* The size of an op's fixed request part (0 for an unknown op). */
+uint32_t rpc_op_fixed_bytes(uint32_t op);
+/* The size of an op's fixed reply part (what comes before a reply's tail). */
+uint32_t rpc_op_reply_fixed_bytes(uint32_t op);
 
 /* A request as decoded: pointers into the frame's payload. */
 struct rpc_req {
@@ -399,10 +521,22 @@ struct rpc_req {
 	uint32_t tail2_len;
 };
 
-/* The size of an op's fixed request part. */
-uint32_t rpc_op_fixed_bytes(uint32_t op);
-/* The size of an op's fixed reply part (what comes before a reply's tail). */
-uint32_t rpc_op_reply_fixed_bytes(uint32_t op);
+/*
+ * Is a request of op with this fixed part and these tails well formed?
+ * 0, or what is wrong as the errno a caller would get for it:
+ * -ENAMETOOLONG (a name or target too long), -ERANGE (an xattr name),
+ * -E2BIG (an xattr value), -EFBIG (write data), -EINVAL (an empty or
+ * malformed tail, an unknown op, data whose length is not its size).  The
+ * client checks what it sends with it, the decoder what it takes.
+ */
+int rpc_req_check(uint32_t op, const void *fixed, const void *tail1, uint32_t tail1_len,
+		  const void *tail2, uint32_t tail2_len);
+/* Does the request change the store (and so run in a batch's transaction)? */
+bool rpc_req_writes(const struct rpc_req *q);
+/* The most reply tail the request may get (its op's limit, or less if it asked for less). */
+uint32_t rpc_req_reply_tail_max(const struct rpc_req *q);
+/* The most its whole reply frame may take on the wire (for the server's accounting). */
+uint32_t rpc_req_reply_budget(const struct rpc_req *q);
 
 /*
  * Decode a REQUEST payload.  0, or -EBADMSG naming nothing: an unknown op,

@@ -9,7 +9,8 @@
  * DOWN.
  *
  * SERVE opens the store (recovering what the previous server left) and
- * starts the service (service.h): the network thread and the executor.
+ * starts the service (service.h): one thread for the connections and the
+ * executor.
  * STOP, or the service failing (fenced by the term gate, the device),
  * stops it and closes the store - abandoned, writing nothing more, when
  * fenced or failed.
@@ -273,8 +274,12 @@ static int listen_on_slot(struct server *s, uint64_t term, int *fd_out)
 	return 0;
 }
 
-/* The store's lease check: the agent's, for the term being served. */
-static bool store_lease_ok(void *arg)
+/*
+ * The lease, asked by the service and the store alike (one mechanism:
+ * service.h and docs/store.md list where): the agent's, for the term
+ * being served.
+ */
+static bool lease_holds(void *arg)
 {
 	struct server *s = arg;
 	struct quorum_agent *a = agent_of(s);
@@ -298,11 +303,11 @@ static int do_serve(struct server *s, uint64_t term)
 {
 	struct store_config scfg = {
 		.dev = s->cfg.dev, .super = &s->super, .term = term,
-		.lease_ok = store_lease_ok, .lease_arg = s,
+		.lease_ok = lease_holds, .lease_arg = s,
 	};
 	struct svc_config vcfg = {
-		.dev = s->cfg.dev, .super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid,
-		.term = term, .agent = agent_of(s), .failed = svc_failed_cb, .arg = s,
+		.super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid, .term = term,
+		.lease_ok = lease_holds, .lease_arg = s, .failed = svc_failed_cb, .arg = s,
 	};
 	mono_ns t0 = mono_now();
 	char why[512];

@@ -1,46 +1,52 @@
 /*
- * service.h - inside server/: the running service of one term.
+ * service.h - the running service of one term: one thread that owns every
+ * client connection and the store.
  *
- *   net.c       the service's one thread: the TCP listener and every
- *               client connection (epoll), frames in and out, greetings,
- *               backpressure; after each round of reading it runs what
- *               arrived as one batch;
- *   exec.c      the executor: applies a batch to the store in arrival
- *               order, commits it once (group commit: while a commit
+ *   net.c       the thread: the listener, every connection (epoll),
+ *               frames in and out, greetings, backpressure; after each
+ *               round of reading it hands what arrived to the executor as
+ *               one batch, in three stages, and sends what each stage
+ *               released;
+ *   exec.c      the executor: applies a batch's stages to the store (the
+ *               reads against the committed state; the writes in one
+ *               transaction and one commit - group commit: while a commit
  *               waits for the device, requests pile up in the sockets and
- *               make the next batch), and only then releases its replies;
- *   dispatch.c  one request -> the filesystem logic (fs.h) -> one reply.
+ *               make the next batch; then the connections that closed) and
+ *               says whether each stage's replies may be released.  It
+ *               never calls into net.c;
+ *   dispatch.c  one request -> its op's handler -> the filesystem logic
+ *               (fs.h) -> one reply: the op table's server half.
  *
- * Requests go through a bounded queue; replies go straight to the socket,
- * or, when it is full, into the connection's output queue.  Each request
- * holds the most its reply may take (a read's size) against its
- * connection's limit until the reply is built, so requests that are small
- * cannot pile up replies that are not.  A connection may have at most
- * CONN_MAX_INFLIGHT requests and CONN_MAX_BYTES of requests and replies
- * queued; past either the net thread stops reading it, so a slow or
- * hostile client costs at most that much memory.
+ * The lease.  One callback (svc_config.lease_ok, the same one the store's
+ * VFS asks before each device write) answers "do we still hold the
+ * lease?"; the service asks it in exactly these places: net.c before it
+ * admits a greeting, exec.c before it releases a batch's read replies and
+ * before it releases its write replies (after the commit).  The term gate
+ * and the VFS guard the commit itself (store.h; docs/store.md).
+ *
+ * Memory.  Each request holds the most its reply may take
+ * (rpc_req_reply_budget) against its connection's limit until the reply is
+ * sent, so requests that are small cannot pile up replies that are not.
+ * A connection may have at most SVC_CONN_INFLIGHT_MAX requests and
+ * SVC_CONN_BYTES_MAX of requests and replies queued, and all of them
+ * together SVC_QUEUE_BYTES_MAX of requests; past either the thread stops
+ * reading that connection, so a slow or hostile client costs at most that
+ * much memory (limits.h).
  */
 #ifndef FUSEFS_SERVER_SERVICE_H
 #define FUSEFS_SERVER_SERVICE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blockdev/dev.h"
 #include "blockdev/format.h"
 #include "server/proto.h"
 
-struct quorum_agent;
 struct store;
-struct fs;
 struct svc;
 struct conn;
-
-#define CONN_MAX_INFLIGHT 256
-#define CONN_MAX_BYTES (8u << 20)
-#define SVC_MAX_BYTES (32u << 20)     /* requests queued over all connections */
-#define SVC_MAX_CONNS 1024
 
 /* Counters of the service, shown in the status xattrs. */
 #define SVC_COUNTERS(X)        \
@@ -64,107 +70,144 @@ enum svc_counter {
 	SVC_CTR_NR,
 };
 
+/* Written by the service's thread, read by anyone (relaxed: they are statistics). */
+struct svc_counters {
+	_Atomic uint64_t v[SVC_CTR_NR];
+};
+
+static inline void svc_ctr_add(struct svc_counters *c, enum svc_counter n, uint64_t by)
+{
+	atomic_fetch_add_explicit(&c->v[n], by, memory_order_relaxed);
+}
+
+static inline void svc_ctr_max(struct svc_counters *c, enum svc_counter n, uint64_t v)
+{
+	if (v > atomic_load_explicit(&c->v[n], memory_order_relaxed))
+		atomic_store_explicit(&c->v[n], v, memory_order_relaxed);
+}
+
 struct svc_config {
-	struct bd_dev *dev;
 	const struct bd_super *super;
 	int slot;
 	uint64_t rid;
 	uint64_t term;
-	struct quorum_agent *agent;  /* for the lease; NULL: none (tests) */
-	int listen_fd;               /* bound and listening; the service owns it */
-	struct store *store;         /* open; the service uses it from the executor only */
-	/* called (from the executor) when the service cannot go on: fenced, device failure */
+	/* Do we still hold the lease?  NULL: no lease to keep (tests). */
+	bool (*lease_ok)(void *arg);
+	void *lease_arg;
+	int listen_fd;               /* bound and listening (the service owns it), or -1 */
+	struct store *store;         /* open; the service's thread uses it alone */
+	/* called (from the service's thread) when it cannot go on: fenced, device failure */
 	void (*failed)(void *arg, int res);
 	void *arg;
 };
 
-/* A request taken off a connection, owned by the executor until replied. */
-struct svc_req {
-	struct svc_req *next;
-	struct conn *conn;
-	struct rpc_req req;          /* points into payload */
-	uint8_t *payload;
-	uint32_t payload_len;
-	uint32_t budget;             /* reply bytes held against the connection's limit */
-	bool conn_closed;            /* not a request: the connection went away */
-};
+int svc_start(const struct svc_config *cfg, struct svc **out);
+/*
+ * Stop: no new requests, the batch in progress finishes or fails, every
+ * connection closes; the listener closes.  The store stays the caller's.
+ */
+void svc_stop(struct svc *s);
+/*
+ * Hand the service a connected stream socket, as if it had accepted it
+ * (any thread; tests and in-process clients).  The service owns fd from
+ * the call on, also when it fails (-errno).
+ */
+int svc_adopt(struct svc *s, int fd);
+void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR]);
 
-/* A reply being built by dispatch: header, fixed part, tail. */
+/* ---- between net.c and exec.c ---- */
+
+/* A reply as the handlers build it: status, the op's fixed reply, a tail. */
 struct svc_reply {
 	uint32_t status;             /* positive errno or 0 */
-	uint8_t fixed[sizeof(struct rpc_entry) + sizeof(struct rpc_opened) + 64];
+	union rpc_reply_fixed fixed;
 	uint32_t fixed_len;
 	uint8_t *tail;               /* malloc'd, or NULL */
 	uint32_t tail_len;
 };
 
-int svc_start(const struct svc_config *cfg, struct svc **out);
-/* Stop: no new requests, the batch in progress finishes or fails, connections close. */
-void svc_stop(struct svc *s);
-bool svc_may_serve(struct svc *s);
-void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR]);
+enum svc_req_kind {
+	SVC_REQ_CALL,                /* a request frame */
+	SVC_REQ_CLOSED,              /* its connection closed: release what it held */
+};
 
-/* ---- between net.c and exec.c ---- */
-
-/* Queue a request for the executor (net thread). */
-void exec_submit(struct svc *s, struct svc_req *r);
-/* Hand a finished reply to its connection (executor); NULL reply: drop. */
-void net_reply(struct svc *s, struct conn *c, const struct svc_req *r, struct svc_reply *reply);
-/* The executor is done with a request's connection. */
-void net_conn_put(struct svc *s, struct conn *c);
-/* The client rid of a connection (its greeting). */
-uint64_t net_conn_rid(const struct conn *c);
-void svc_count(struct svc *s, enum svc_counter c, uint64_t n);
-void svc_count_max(struct svc *s, enum svc_counter c, uint64_t v);
+/* A request taken off a connection: net.c's until it is sent or dropped. */
+struct svc_req {
+	struct svc_req *next;
+	enum svc_req_kind kind;
+	struct conn *conn;           /* net.c's: the connection it came on */
+	uint64_t conn_id;            /* that connection's id, never reused: the executor's name for it */
+	struct rpc_req req;          /* points into payload */
+	uint8_t *payload;
+	uint32_t payload_len;
+	uint32_t budget;             /* reply bytes held against the connection's limit */
+	struct svc_reply reply;      /* the executor's answer */
+};
 
 /* ---- the executor (exec.c) ---- */
 
 struct exec;
 
-/* Set up, and recover what the previous server left.  0 or -errno. */
-int exec_create(struct svc *s, struct exec **out);
+struct exec_config {
+	struct store *store;
+	bool (*lease_ok)(void *arg);
+	void *lease_arg;
+	struct svc_counters *ctr;
+};
+
+/* Set up, and recover what the previous server left.  0 or -errno with a log line. */
+int exec_create(const struct exec_config *cfg, struct exec **out);
 void exec_destroy(struct exec *e);
+/* Does the request belong to a batch's writing stage? */
+bool exec_req_writes(const struct svc_req *r);
 /*
- * Apply what is queued (one batch, one commit when anything writes) and
- * answer it.  0, or -errno when the service cannot go on.
+ * The stages of one batch, in this order.  Every request of a batch was
+ * outstanding at the same time, so applying its reads first, against the
+ * committed state, is as good a linearization as any.
+ *
+ * exec_reads: apply each; true when their replies may be released.
  */
-int exec_batch(struct exec *e);
-/* Take up to max requests and max_bytes of them (at least one) off the queue; NULL: none. */
-struct svc_req *svc_take(struct svc *s, uint32_t max, size_t max_bytes);
-bool svc_queued(struct svc *s);
-bool svc_queued_writes(struct svc *s);
+bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n);
 /*
- * How long to wait for more writes before committing the queued ones: half
- * the last commit's time (at most LINGER_MAX_NS) when the last commit
+ * exec_writes: apply each in arrival order, each in its own savepoint (a
+ * failed one changes nothing), then one commit.  0 with *release saying
+ * whether the replies may go; or -errno when the service cannot go on
+ * (fenced, the device failed): nothing of the batch may be released.
+ */
+int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release);
+/*
+ * exec_closes: release what closed connections held, after everything
+ * they sent (their markers were queued behind their requests), and commit
+ * the orphans that frees.  0 or -errno as exec_writes.
+ */
+int exec_closes(struct exec *e, struct svc_req *const *reqs, uint32_t n);
+/*
+ * How long to wait for more writes before running the queued ones: half
+ * the last commit's time (at most EXEC_LINGER_MAX_NS) when the last commit
  * carried several writes, so concurrent writers share commits; 0 for a
  * lone writer, who would only lose the time.
  */
-mono_ns exec_linger_ns(struct exec *e);
-bool svc_stopping(struct svc *s);
-struct dispatch *svc_dispatch(struct svc *s);
-struct store *svc_store(struct svc *s);
-/* Tell the lifecycle the service cannot go on. */
-void svc_failed(struct svc *s, int res);
+mono_ns exec_linger_ns(const struct exec *e);
+/* Requests of this many payload bytes at most make one batch. */
+uint64_t exec_batch_bytes(const struct exec *e);
 
 /* ---- dispatch.c ---- */
 
 struct dispatch;
 
-/* The filesystem logic over the store, for one service (executor thread). */
+/* The filesystem logic over the store, for one service (its thread). */
 int dispatch_open(struct store *st, struct dispatch **out);
 void dispatch_close(struct dispatch *d);
 /*
- * Apply one request inside the open batch; fill reply.  Returns 0 or the
- * operation's -errno (already in reply->status); the executor wraps the
- * call in a savepoint and rolls it back on an error.
+ * Apply one request: its op's handler fills r->reply.  Returns 0 or the
+ * operation's -errno (also in r->reply.status); the executor wraps a
+ * writing request in a savepoint and rolls it back on an error.
  */
-int dispatch_apply(struct dispatch *d, const struct svc_req *r, struct svc_reply *reply);
-/* First thing, inside a batch: what the previous server left (orphans). */
+int dispatch_apply(struct dispatch *d, struct svc_req *r);
+/* First thing, inside a transaction: what the previous server left (orphans). */
 int dispatch_start(struct dispatch *d);
-/* A connection went away: release its open files (reaping orphans). */
-int dispatch_conn_closed(struct dispatch *d, const struct conn *c);
-/* Does the request change the store (and so need the batch to commit)? */
-bool dispatch_writes(const struct dispatch *d, const struct svc_req *r);
+/* A connection went away: release its open files (orphans go in the next commit). */
+int dispatch_conn_closed(struct dispatch *d, uint64_t conn_id);
 /* Is there deferred work that must not wait for another client's write? */
 bool dispatch_must_write(const struct dispatch *d);
 /* Writes that piggyback on a batch that commits anyway (deferred atimes, orphans). */

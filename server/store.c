@@ -452,11 +452,7 @@ int store_commit(struct store *st)
 			return ret;
 		}
 	}
-	if (st->cfg.lease_ok != NULL && !st->cfg.lease_ok(st->cfg.lease_arg)) {
-		fence(st, "our lease is gone");
-		store_rollback(st);
-		return -ESTALE;
-	}
+	/* the lease: the VFS asks it before each device write the commit makes */
 	ret = step_once(st, st->commit);
 	if (ret < 0) {
 		if (svfs_fenced(st->vfs)) {

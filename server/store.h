@@ -14,12 +14,13 @@
  *
  * The term gate: before a batch is made durable, store_commit reads the
  * quorum blocks with O_DIRECT and checks that no slot has recorded an
- * ELECT in a term greater than the one we serve in, and asks the caller
- * whether its lease still holds.  If either fails, the batch is abandoned
- * and the store is fenced: it writes nothing more, ever (every later call
- * that would write returns -ESTALE).  The VFS also asks the lease before
- * every device write, which narrows what is left of the window to the
- * time between that check and the write reaching the device.
+ * ELECT in a term greater than the one we serve in.  The lease is asked
+ * by the VFS, before every device write (the commit's and a checkpoint's),
+ * through the one callback lease_ok.  If either fails, the batch is
+ * abandoned and the store is fenced: it writes nothing more, ever (every
+ * later call that would write returns -ESTALE).  What is left of the
+ * window is the time between the VFS's check and the write reaching the
+ * device (docs/store.md).
  */
 #ifndef FUSEFS_STORE_H
 #define FUSEFS_STORE_H

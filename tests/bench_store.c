@@ -106,9 +106,9 @@ static int do_op(struct env *e, enum op op, int i, uint64_t dir, uint64_t file)
 	case OP_UNLINK:
 		return fs_unlink(e->fs, &e->cred, dir, name2, strlen(name2));
 	case OP_WRITE4K:
-		return fs_write(e->fs, &e->cred, file, (uint64_t)i * 4096, buf, 4096, &a);
+		return fs_write(e->fs, &e->cred, file, (uint64_t)i * 4096, 0, buf, 4096, &a);
 	case OP_WRITE1M:
-		return fs_write(e->fs, &e->cred, file, (uint64_t)(i % 256) << 20, buf, sizeof(buf), &a);
+		return fs_write(e->fs, &e->cred, file, (uint64_t)(i % 256) << 20, 0, buf, sizeof(buf), &a);
 	case OP_NR:
 		break;
 	}

@@ -141,7 +141,7 @@ static int fs_apply(struct fs *fs, const struct op *o)
 		if (ret < 0)
 			return ret;
 		pattern(buf, o->len, o->seed);
-		return fs_write(fs, &root, at.ino, o->off, buf, o->len, &at);
+		return fs_write(fs, &root, at.ino, o->off, 0, buf, o->len, &at);
 	case K_TRUNC:
 		ret = fs_lookup(fs, &root, FS_ROOT_INO, a, 3, &at);
 		if (ret == -ENOENT)

@@ -20,6 +20,7 @@ Suite *suite_glue(void);
 Suite *suite_agent(void);
 Suite *suite_mount(void);
 Suite *suite_fs(void);
+Suite *suite_service(void);
 
 /*
  * A fresh directory for test files on a filesystem that takes O_DIRECT

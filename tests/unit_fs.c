@@ -238,7 +238,7 @@ static void write_(uint64_t ino, uint64_t off, const void *buf, size_t len)
 {
 	struct fs_attr a;
 
-	ok_eq(fs_write(fs, &ROOT, ino, off, buf, len, &a), 0);
+	ok_eq(fs_write(fs, &ROOT, ino, off, 0, buf, len, &a), 0);
 }
 
 static void truncate_(uint64_t ino, uint64_t size)
@@ -1223,7 +1223,7 @@ START_TEST(root_bypass_but_exec_needs_a_bit)
 
 	ck_assert_int_eq(fs_access(fs, &ROOT, f, R_OK | W_OK), 0);
 	ck_assert_int_eq(fs_open(fs, &ROOT, f, O_RDWR, &a), 0);
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, 0, "hi", 2, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, 0, 0, "hi", 2, &a), 0);
 	read_(f, 0, buf, 2);
 	ck_assert_int_eq(fs_access(fs, &ROOT, f, X_OK), -EACCES);
 	chmod_(f, 0001);
@@ -1384,19 +1384,19 @@ START_TEST(write_clears_setuid_setgid)
 	struct fs_setattr sa = { .valid = FS_SET_SIZE, .size = 1 };
 
 	ck_assert_uint_eq(getattr(f).mode, S_IFREG | 06755);
-	ck_assert_int_eq(fs_write(fs, &ALICE, f, 0, "x", 1, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ALICE, f, 0, 0, "x", 1, &a), 0);
 	ck_assert_uint_eq(a.mode, S_IFREG | 0755);
 	ck_assert_uint_eq(getattr(f).mode, S_IFREG | 0755);
-	ck_assert_int_eq(fs_write(fs, &ALICE, g, 0, "x", 1, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ALICE, g, 0, 0, "x", 1, &a), 0);
 	ck_assert_uint_eq(a.mode, S_IFREG | 02644);
 	/* root writes and the bits stay */
-	ck_assert_int_eq(fs_write(fs, &ROOT, r, 0, "x", 1, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, r, 0, 0, "x", 1, &a), 0);
 	ck_assert_uint_eq(a.mode, S_IFREG | 06755);
 	/* a truncate by someone else clears them too */
 	ck_assert_int_eq(fs_setattr(fs, &BOB, h, &sa, &a), 0);
 	ck_assert_uint_eq(a.mode, S_IFREG | 0777);
 	/* O_TRUNC of a non-empty file is a truncate */
-	ck_assert_int_eq(fs_write(fs, &ROOT, r, 0, "xyz", 3, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, r, 0, 0, "xyz", 3, &a), 0);
 	chmod_(r, 06777);
 	ck_assert_int_eq(fs_open(fs, &BOB, r, O_WRONLY | O_TRUNC, &a), 0);
 	ck_assert_uint_eq(a.size, 0);
@@ -1496,7 +1496,7 @@ START_TEST(truncate_rules)
 		size_t got;
 
 		ck_assert_int_eq(fs_read(fs, d, 0, sizeof(b), b, &got), -EISDIR);
-		ck_assert_int_eq(fs_write(fs, &ROOT, d, 0, "x", 1, &a), -EISDIR);
+		ck_assert_int_eq(fs_write(fs, &ROOT, d, 0, 0, "x", 1, &a), -EISDIR);
 	}
 }
 END_TEST
@@ -1615,7 +1615,7 @@ START_TEST(file_times_on_write_and_truncate)
 	uint64_t f = mkfile(&ROOT, FS_ROOT_INO, "f", 0644);
 
 	tick();
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, 0, "abcdef", 6, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, 0, 0, "abcdef", 6, &a), 0);
 	ck_assert_time_eq(a.mtime, clock_now);
 	ck_assert_time_eq(a.ctime, clock_now);
 	ck_assert_time_eq(getattr(f).mtime, clock_now);
@@ -1788,9 +1788,9 @@ START_TEST(files_beyond_4gib)
 	const uint64_t four = (uint64_t)1 << 32;
 
 	/* across the 4 GiB line, and well past it */
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, four - 3, "across", 6, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, four - 3, 0, "across", 6, &a), 0);
 	ck_assert_uint_eq(a.size, four + 3);
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, 5 * four + 7, "far", 3, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, 5 * four + 7, 0, "far", 3, &a), 0);
 	ck_assert_uint_eq(a.size, 5 * four + 10);
 	read_(f, four - 3, b, 6);
 	ck_assert_int_eq(memcmp(b, "across", 6), 0);
@@ -1826,15 +1826,15 @@ START_TEST(efbig_past_max_file_size)
 	uint64_t f = mkfile(&ROOT, FS_ROOT_INO, "f", 0644);
 	struct fs_setattr sa = { .valid = FS_SET_SIZE, .size = FS_MAX_FILE_BYTES + 1 };
 
-	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES - 1, "ab", 2, &a)), -EFBIG);
-	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES, "a", 1, &a)), -EFBIG);
-	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, UINT64_MAX - 1, "ab", 2, &a)), -EFBIG);
+	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES - 1, 0, "ab", 2, &a)), -EFBIG);
+	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES, 0, "a", 1, &a)), -EFBIG);
+	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, UINT64_MAX - 1, 0, "ab", 2, &a)), -EFBIG);
 	ck_assert_int_eq(OP(fs_setattr(fs, &ROOT, f, &sa, &a)), -EFBIG);
 	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, FS_MAX_FILE_BYTES - 1,
 					 2)), -EFBIG);
 	ck_assert_uint_eq(getattr(f).size, 0);
 	/* up to the limit works */
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES - 2, "ab", 2, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES - 2, 0, "ab", 2, &a), 0);
 	ck_assert_uint_eq(a.size, FS_MAX_FILE_BYTES);
 	read_(f, FS_MAX_FILE_BYTES - 2, b, 2);
 	ck_assert_int_eq(memcmp(b, "ab", 2), 0);
@@ -1912,7 +1912,7 @@ START_TEST(random_ops_match_model)
 				data[i] = (uint8_t)(prng_next(&st) | 1);
 			if (trace)
 				printf("%4d write %" PRIu64 " at %" PRIu64 "\n", op, len, off);
-			ok_eq(fs_write(fs, &ROOT, f, off, data, len, &a), 0);
+			ok_eq(fs_write(fs, &ROOT, f, off, 0, data, len, &a), 0);
 			memcpy(model + off, data, len);
 			size = MAX(size, off + len);
 		} else if (kind < 70) {
@@ -2177,7 +2177,7 @@ START_TEST(enospc_and_room_again)
 
 	fs_set_space(fs, limit);
 	memset(b, 0x3c, sizeof(b));
-	for (i = 0; i < 100 && (ret = OP(fs_write(fs, &ROOT, f, off, b, sizeof(b), &a))) == 0; i++)
+	for (i = 0; i < 100 && (ret = OP(fs_write(fs, &ROOT, f, off, 0, b, sizeof(b), &a))) == 0; i++)
 		off += sizeof(b);
 	ck_assert_int_eq(ret, -ENOSPC);
 	ck_assert_uint_gt(off, 0);
@@ -2220,7 +2220,7 @@ START_TEST(enospc_and_room_again)
 	ck_assert_int_eq(OP(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("big"))), 0);
 	f = mkfile(&ROOT, FS_ROOT_INO, "again", 0644);
 	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, (uint64_t)i * sizeof(b), b, sizeof(b), &a)),
+		ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, (uint64_t)i * sizeof(b), 0, b, sizeof(b), &a)),
 				 0);
 	read_(f, 3 * sizeof(b), got, sizeof(got));
 	ck_assert_int_eq(memcmp(got, b, sizeof(got)), 0);
@@ -2833,7 +2833,7 @@ START_TEST(orphan_kept_while_open)
 	ck_assert_time_eq(a.ctime, clock_now);
 	read_(f, 0, b, 4);
 	ck_assert_int_eq(memcmp(b, "live", 4), 0);
-	ck_assert_int_eq(fs_write(fs, &ROOT, f, 4, "more", 4, &a), 0);
+	ck_assert_int_eq(fs_write(fs, &ROOT, f, 4, 0, "more", 4, &a), 0);
 	ck_assert_uint_eq(a.size, 8);
 	ck_assert_int_eq(fs_getxattr(fs, &ROOT, f, "user.x", b, sizeof(b)), 1);
 	ck_assert_uint_eq(inodes_used(), used);

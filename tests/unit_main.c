@@ -99,6 +99,7 @@ int main(void)
 		suite_agent,
 		suite_mount,
 		suite_fs,
+		suite_service,
 	};
 	SRunner *sr = NULL;
 	int failed;

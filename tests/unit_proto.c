@@ -10,6 +10,7 @@
 #include "server/proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/uio.h>
 
@@ -58,8 +59,92 @@ START_TEST(every_op_has_sizes)
 	}
 	ck_assert(!rpc_op_valid(0));
 	ck_assert(!rpc_op_valid(RPC_OP_END));
-	ck_assert(rpc_op_writes(RPC_WRITE) && !rpc_op_writes(RPC_READ));
+	ck_assert_ptr_null(rpc_op_info(RPC_OP_END));
 	ck_assert_uint_eq(rpc_op_fixed_bytes(RPC_OP_END), 0);
+	/* the wire numbers are the rows' places: the first and a later one pinned */
+	ck_assert_uint_eq(RPC_LOOKUP, 1);
+	ck_assert_uint_eq(RPC_ACCESS, 24);
+}
+END_TEST
+
+/* The rules the op table's rows must keep between them (proto.h's column notes). */
+START_TEST(op_table_rules)
+{
+	for (uint32_t op = RPC_LOOKUP; op < RPC_OP_END; op++) {
+		const struct rpc_op_info *o = rpc_op_info(op);
+
+		ck_assert_ptr_nonnull(o);
+		/* a replayed op writes, keeps its whole answer in the table and holds no handle */
+		if (o->replay) {
+			ck_assert_msg(o->store == RPC_STORE_WRITES, "%s: replayed but not writing", o->name);
+			ck_assert_msg(o->reply_tail_max == 0, "%s: replayed with a reply tail", o->name);
+			ck_assert_msg(o->handle == RPC_HANDLE_NONE, "%s: replayed with a handle", o->name);
+		}
+		/* TRUNCS reads its flags from an rpc_open, DATA its length from an rpc_io */
+		if (o->store == RPC_STORE_TRUNCS)
+			ck_assert_uint_eq(o->fixed_bytes, sizeof(struct rpc_open));
+		if (o->tail1 == RPC_TAIL_DATA)
+			ck_assert_uint_eq(o->fixed_bytes, sizeof(struct rpc_io));
+		ck_assert_uint_eq(o->tail2 == RPC_TAIL_DATA, 0);
+		/* an asked-for reply tail names a le32 inside the request */
+		if (o->reply_tail_asked)
+			ck_assert_uint_le(o->reply_tail_asked - 1 + 4, o->fixed_bytes);
+		ck_assert_uint_le(o->reply_tail_max + o->reply_fixed_bytes + 64, SRV_FRAME_MAX_PAYLOAD);
+	}
+}
+END_TEST
+
+/* Whether a request writes, as the executor asks it, from the table alone. */
+START_TEST(which_requests_write)
+{
+	struct rpc_open open_ro = { .flags = cpu_to_le32(O_RDONLY) };
+	struct rpc_open open_tr = { .flags = cpu_to_le32(O_WRONLY | O_TRUNC) };
+	struct rpc_io io = { .size = cpu_to_le32(1 << 30) };
+	struct rpc_req q = { .op = RPC_OPEN, .fixed = &open_ro };
+
+	ck_assert(!rpc_req_writes(&q));
+	q.fixed = &open_tr;
+	ck_assert(rpc_req_writes(&q));
+	q = (struct rpc_req){ .op = RPC_RELEASE, .fixed = &io };
+	ck_assert(!rpc_req_writes(&q));
+	q.op = RPC_CREATE;
+	ck_assert(rpc_req_writes(&q));
+	q.op = RPC_WRITE;
+	ck_assert(rpc_req_writes(&q));
+	q.op = RPC_READ;
+	ck_assert(!rpc_req_writes(&q));
+	/* a read asks for more than the wire carries: its reply is held to the limit */
+	ck_assert_uint_eq(rpc_req_reply_tail_max(&q), RPC_IO_MAX);
+	io.size = cpu_to_le32(100);
+	ck_assert_uint_eq(rpc_req_reply_tail_max(&q), 100);
+	ck_assert_uint_ge(rpc_req_reply_budget(&q), 100 + sizeof(struct rpc_reply_hdr));
+	q.op = RPC_GETATTR;
+	ck_assert_uint_eq(rpc_req_reply_tail_max(&q), 0);
+	ck_assert(!rpc_req_writes(&q));
+}
+END_TEST
+
+/* What a sender is told about a request the wire would refuse. */
+START_TEST(request_check_errnos)
+{
+	static char big[RPC_XATTR_SIZE_MAX + 2];
+	struct rpc_io io = { .size = cpu_to_le32(3) };
+
+	memset(big, 'a', sizeof(big));
+	ck_assert_int_eq(rpc_req_check(RPC_LOOKUP, NULL, big, RPC_NAME_MAX, NULL, 0), 0);
+	ck_assert_int_eq(rpc_req_check(RPC_LOOKUP, NULL, big, RPC_NAME_MAX + 1, NULL, 0),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(rpc_req_check(RPC_SYMLINK, NULL, "l", 1, big, RPC_PATH_MAX + 1),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(rpc_req_check(RPC_GETXATTR, NULL, big, RPC_XATTR_NAME_MAX + 1, NULL, 0),
+			 -ERANGE);
+	ck_assert_int_eq(rpc_req_check(RPC_SETXATTR, NULL, "user.a", 6, big, RPC_XATTR_SIZE_MAX + 1),
+			 -E2BIG);
+	ck_assert_int_eq(rpc_req_check(RPC_WRITE, &io, "abc", 3, NULL, 0), 0);
+	ck_assert_int_eq(rpc_req_check(RPC_WRITE, &io, "ab", 2, NULL, 0), -EINVAL);
+	ck_assert_int_eq(rpc_req_check(RPC_LOOKUP, NULL, "a/b", 3, NULL, 0), -EINVAL);
+	ck_assert_int_eq(rpc_req_check(RPC_LOOKUP, NULL, "", 0, NULL, 0), -EINVAL);
+	ck_assert_int_eq(rpc_req_check(RPC_OP_END, NULL, NULL, 0, NULL, 0), -EINVAL);
 }
 END_TEST
 
@@ -301,6 +386,9 @@ Suite *suite_proto(void)
 	TCase *tc = tcase_create("rpc");
 
 	tcase_add_test(tc, every_op_has_sizes);
+	tcase_add_test(tc, op_table_rules);
+	tcase_add_test(tc, which_requests_write);
+	tcase_add_test(tc, request_check_errnos);
 	tcase_add_test(tc, request_round_trip);
 	tcase_add_test(tc, request_rules);
 	tcase_add_test(tc, reply_round_trip);

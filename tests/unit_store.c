@@ -471,7 +471,7 @@ START_TEST(full_device)
 		ck_assert_int_eq(store_op_begin(st), 0);
 		ret = fs_create(fs, &root, FS_ROOT_INO, name, strlen(name), 0644, O_CREAT | O_WRONLY, &a);
 		if (ret == 0)
-			ret = fs_write(fs, &root, a.ino, 0, buf, sizeof(buf), &a);
+			ret = fs_write(fs, &root, a.ino, 0, 0, buf, sizeof(buf), &a);
 		ck_assert_int_eq(store_op_end(st, ret), ret);
 		ck_assert_int_eq(store_commit(st), 0); /* the failed one rolled back alone */
 		if (ret == 0)
@@ -494,7 +494,7 @@ START_TEST(full_device)
 	ck_assert_int_eq(store_op_begin(st), 0);
 	ret = fs_create(fs, &root, FS_ROOT_INO, "again", 5, 0644, O_CREAT | O_WRONLY, &a);
 	if (ret == 0)
-		ret = fs_write(fs, &root, a.ino, 0, buf, sizeof(buf), &a);
+		ret = fs_write(fs, &root, a.ino, 0, 0, buf, sizeof(buf), &a);
 	ck_assert_int_eq(store_op_end(st, ret), 0);
 	ck_assert_int_eq(store_commit(st), 0);
 	fs_detach(fs);

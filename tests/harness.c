@@ -1,0 +1,153 @@
+/*
+ * harness.c - the request path in one process (see harness.h).
+ */
+#include "tests/harness.h"
+
+#include "blockdev/codec.h"
+#include "blockdev/tools.h"
+#include "fuse/client.h"
+#include "server/fs.h"
+#include "server/service.h"
+#include "server/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int format_fill(struct sqlite3 *db, void *arg)
+{
+	const struct fs_format_opts *o = arg;
+
+	return fs_format(db, o);
+}
+
+static int format_store(void *arg, struct bd_dev *dev, const struct bd_super *s, char *why,
+			size_t whylen)
+{
+	return store_create(dev, s, format_fill, arg, why, whylen);
+}
+
+static bool lease_cb(void *arg)
+{
+	return atomic_load(&((struct harness *)arg)->lease);
+}
+
+static void failed_cb(void *arg, int res)
+{
+	struct harness *h = arg;
+
+	atomic_store(&h->failed_res, res);
+	atomic_fetch_add(&h->failures, 1);
+}
+
+int harness_serve(struct harness *h, char *why, size_t whylen)
+{
+	struct store_config scfg = { .dev = h->dev, .super = &h->super, .term = HARNESS_TERM,
+				     .lease_ok = lease_cb, .lease_arg = h };
+	struct svc_config vcfg = { .super = &h->super, .slot = 0, .rid = 0x5e5e, .term = HARNESS_TERM,
+				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
+				   .failed = failed_cb, .arg = h };
+	int ret = store_open(&scfg, &h->store, why, whylen);
+
+	if (ret < 0)
+		return ret;
+	vcfg.store = h->store;
+	ret = svc_start(&vcfg, &h->svc);
+	if (ret < 0) {
+		snprintf(why, whylen, "svc_start: %s", errstr(ret));
+		store_close(h->store);
+		h->store = NULL;
+	}
+	return ret;
+}
+
+int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
+{
+	struct timespec ts;
+	struct fs_format_opts fo = { .root_mode = 0777 };
+	struct bd_mkfs_opts mo = { .format_store = format_store, .format_arg = &fo };
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	atomic_store(&h->lease, true);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fo.now = (struct fs_time){ ts.tv_sec, (uint32_t)ts.tv_nsec };
+	ret = bd_mem_open(HARNESS_DEV_BLOCKS, 512, seed, &h->dev);
+	if (ret == 0)
+		ret = bd_mkfs_add_slot(&h->super, "0,127.0.0.1,7101", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs_add_slot(&h->super, "1,127.0.0.1,7102", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs_add_slot(&h->super, "2,127.0.0.1,7103", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs(h->dev, &h->super, &mo, why, whylen);
+	if (ret == 0)
+		ret = harness_serve(h, why, whylen);
+	if (ret < 0)
+		harness_destroy(h);
+	return ret;
+}
+
+void harness_halt(struct harness *h, bool abandon)
+{
+	svc_stop(h->svc);
+	h->svc = NULL;
+	if (h->store != NULL) {
+		if (abandon)
+			store_abandon(h->store);
+		else
+			store_close(h->store);
+	}
+	h->store = NULL;
+}
+
+void harness_destroy(struct harness *h)
+{
+	harness_halt(h, false);
+	if (h->dev != NULL)
+		bd_close(h->dev);
+	h->dev = NULL;
+}
+
+/* The client's dial: a socketpair whose other end the service adopts. */
+static int dial_pair(void *arg, int *fd, char *why, size_t whylen)
+{
+	return harness_raw(arg, fd) == 0 ? 0 : (snprintf(why, whylen, "no socketpair"), -EHOSTDOWN);
+}
+
+int harness_raw(struct harness *h, int *fd)
+{
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	ret = svc_adopt(h->svc, sv[1]);
+	if (ret < 0) {
+		close(sv[0]);
+		return ret;
+	}
+	*fd = sv[0];
+	return 0;
+}
+
+int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out)
+{
+	struct rpc_client_config cfg = { .super = &h->super, .rid = rid, .wait_ms = 5000,
+					 .dial = dial_pair, .dial_arg = h };
+
+	return rpc_client_create(&cfg, out);
+}
+
+void harness_elect(struct harness *h, int slot, uint64_t term)
+{
+	struct fusefs_quorum_block *b = bd_alloc(1);
+	struct bd_qblock qb = { .vote_slot = -1 };
+
+	bd_qblock_set_event(&qb, FUSEFS_QEV_ELECT, 0x1234, term, 0, 0);
+	bd_qblock_encode(&qb, h->super.fsid, bd_quorum_blkno(slot), b);
+	bd_mem_poke(h->dev, bd_quorum_blkno(slot), b, 1);
+	bd_free(b);
+}

@@ -1,0 +1,65 @@
+/*
+ * harness.h - the request path in one process: the service (server/
+ * service.h) over the store on the in-memory device, and clients
+ * (fuse/client.h) connected to it over socketpairs through the service's
+ * door (svc_adopt) and the client's dial seam.  No root, no FUSE, no
+ * network: what runs is the product's own client, service, executor,
+ * dispatch, filesystem logic, store and VFS, with the device's faults
+ * (crashes, failed calls, held writes) in the test's hands.
+ *
+ * Used by the Check suite "service" (unit_service.c); built to be driven
+ * by a whole-system simulator too: nothing in it is Check's.
+ *
+ * Functions return 0 or a negative errno, with why filled on failure.
+ */
+#ifndef FUSEFS_TESTS_HARNESS_H
+#define FUSEFS_TESTS_HARNESS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockdev/dev.h"
+#include "blockdev/format.h"
+#include "server/proto.h"
+
+struct store;
+struct svc;
+struct rpc_client;
+
+#define HARNESS_DEV_BLOCKS 8192 /* 32 MiB */
+#define HARNESS_TERM 3          /* the term the service serves in */
+
+struct harness {
+	struct bd_dev *dev;
+	struct bd_super super;
+	struct store *store;
+	struct svc *svc;
+	atomic_bool lease;           /* what the lease callback answers (true at start) */
+	atomic_int failures;         /* times the service said it cannot go on */
+	atomic_int failed_res;       /* and the last reason */
+};
+
+/* A fresh filesystem on a new in-memory device, and a service serving it. */
+int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen);
+/*
+ * Stop the service and close the store (abandoned, writing nothing, when
+ * abandon is true: what a crash or a fenced server leaves).  The device
+ * stays, for harness_serve again.
+ */
+void harness_halt(struct harness *h, bool abandon);
+/* Open the store on the device as it is and serve it again (after harness_halt). */
+int harness_serve(struct harness *h, char *why, size_t whylen);
+/* Everything gone, the device too. */
+void harness_destroy(struct harness *h);
+
+/* A client of rid that reaches the service through a new socketpair per connection. */
+int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out);
+/* One end of a socketpair the service adopted, nothing sent yet (blocking). */
+int harness_raw(struct harness *h, int *fd);
+
+/* Write a quorum block for slot with an ELECT in term (the term gate reads it). */
+void harness_elect(struct harness *h, int slot, uint64_t term);
+
+#endif

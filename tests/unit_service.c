@@ -1,0 +1,722 @@
+/*
+ * unit_service.c - the request path without root, FUSE or a network:
+ * the product's client, service, executor, dispatch, filesystem and store
+ * in one process on the in-memory device (tests/harness.h), over
+ * socketpairs.
+ *
+ *   every_op           each op of the table through the client API, with
+ *                      the POSIX results it promises (and every op used);
+ *   reads_first        a read and a write in one batch: the read is
+ *                      answered while the write's commit is held on the
+ *                      device, the write only once it is durable;
+ *   replayed           a resent request is answered from the replies
+ *                      table by its own (client, request id), not redone;
+ *   fenced             a newer ELECT on the device: the commit is refused
+ *                      at the term gate, nothing reaches the device, no
+ *                      reply is released, the service says it failed;
+ *   crash_mid_batch    the device dies at each call of a commit in turn
+ *                      and loses, keeps or tears what was not durable:
+ *                      after a restart every acknowledged change is there
+ *                      and the one in flight is whole or absent;
+ *   backpressure       a client that does not read its replies is stopped
+ *                      at its connection's limit while others are served,
+ *                      and gets every reply once it reads;
+ *   hostile            a garbage frame, an unknown op, an oversized first
+ *                      frame: each closes its own connection, nothing else;
+ *   lease              without the lease no greeting is accepted.
+ */
+#include "tests/unit.h"
+
+#include "common/common.h"
+#include "fuse/client.h"
+#include "server/service.h"
+#include "tests/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROOT 1
+#define WAIT_MS 10000 /* every bounded wait here; a pass takes far less */
+
+static struct harness h;
+
+static void setup(void)
+{
+	char why[256];
+
+	log_mute(true);
+	ck_assert_msg(harness_start(&h, 7, why, sizeof(why)) == 0, "%s", why);
+}
+
+static void teardown(void)
+{
+	harness_destroy(&h);
+	log_mute(false);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait, bounded, until *v reaches want. */
+static bool wait_count(atomic_int *v, int want)
+{
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		if (atomic_load(v) >= want)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static uint64_t counter(enum svc_counter n)
+{
+	uint64_t v[SVC_CTR_NR];
+
+	svc_get_counters(h.svc, v);
+	return v[n];
+}
+
+/* ---- calls through the client ---- */
+
+static uint32_t ops_used[RPC_OP_END];
+
+struct out {
+	union rpc_reply_fixed fixed;
+	uint8_t tail[1 << 20];
+	uint32_t tail_len;
+};
+
+static struct out o;
+
+/* One call as uid (0: root), the reply in o. */
+static int call_as(struct rpc_client *c, uint32_t uid, uint32_t op, const void *fixed,
+		   const void *t1, size_t l1, const void *t2, size_t l2, uint32_t tail_cap)
+{
+	struct rpc_call k = { .op = op, .uid = uid, .gid = uid, .fixed = fixed, .tail1 = t1,
+			      .tail1_len = (uint32_t)l1, .tail2 = t2, .tail2_len = (uint32_t)l2,
+			      .reply_fixed = &o.fixed, .reply_tail = o.tail,
+			      .reply_tail_cap = tail_cap };
+	int ret;
+
+	memset(&o.fixed, 0, sizeof(o.fixed));
+	ret = rpc_client_call(c, &k);
+	o.tail_len = k.reply_tail_len;
+	if (rpc_op_valid(op))
+		ops_used[op]++;
+	return ret;
+}
+
+static int call(struct rpc_client *c, uint32_t op, const void *fixed, const char *n1,
+		const char *n2)
+{
+	return call_as(c, 0, op, fixed, n1, n1 ? strlen(n1) : 0, n2, n2 ? strlen(n2) : 0, 0);
+}
+
+static uint64_t entry_ino(void)
+{
+	return le64_to_cpu(o.fixed.lookup.attr.ino);
+}
+
+static uint32_t entry_mode(void)
+{
+	return le32_to_cpu(o.fixed.lookup.attr.mode);
+}
+
+static int make(struct rpc_client *c, uint32_t op, uint64_t parent, const char *name,
+		uint32_t mode, uint32_t umask, uint32_t flags)
+{
+	struct rpc_make m = { .parent = cpu_to_le64(parent), .mode = cpu_to_le32(mode),
+			      .umask = cpu_to_le32(umask), .flags = cpu_to_le32(flags) };
+
+	return call(c, op, &m, name, NULL);
+}
+
+static int getattr(struct rpc_client *c, uint64_t ino)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
+
+	return call(c, RPC_GETATTR, &f, NULL, NULL);
+}
+
+static uint64_t attr_size(void)
+{
+	return le64_to_cpu(o.fixed.getattr.size);
+}
+
+static int lookup(struct rpc_client *c, uint64_t parent, const char *name)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
+
+	return call(c, RPC_LOOKUP, &f, name, NULL);
+}
+
+static int io(struct rpc_client *c, uint32_t op, uint64_t ino, uint64_t fh, uint64_t off,
+	      const char *data, uint32_t size, uint32_t flags)
+{
+	struct rpc_io f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh),
+			    .offset = cpu_to_le64(off), .size = cpu_to_le32(size),
+			    .flags = cpu_to_le32(flags) };
+
+	return call_as(c, 0, op, &f, data, data ? size : 0, NULL, 0, op == RPC_READ ? size : 0);
+}
+
+static int name_op(struct rpc_client *c, uint32_t op, uint64_t parent, const char *name)
+{
+	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
+
+	return call(c, op, &f, name, NULL);
+}
+
+/* The names of a READDIR reply in o, joined by spaces. */
+static void readdir_names(char *out, size_t len)
+{
+	struct rpc_dirent d;
+	const struct rpc_attr *a;
+	const char *name;
+	uint32_t pos = 0;
+	size_t at = 0;
+
+	out[0] = '\0';
+	while (rpc_dirent_next(o.tail, o.tail_len, &pos, &d, &name, &a) == 0)
+		at += (size_t)snprintf(out + at, len - at, "%s%.*s", at ? " " : "",
+				       (int)le16_to_cpu(d.namelen), name);
+}
+
+/* Names and files: make, look up, link, rename, remove. */
+static void names_through_client(struct rpc_client *c, uint64_t *dir, uint64_t *file,
+				 uint64_t *fh)
+{
+	char longname[RPC_NAME_MAX + 2];
+	struct rpc_link lk;
+	struct rpc_rename rn;
+
+	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "d", 0777, 022, 0), 0);
+	*dir = entry_ino();
+	ck_assert_uint_eq(entry_mode(), S_IFDIR | 0755); /* the server applied the umask */
+	ck_assert_int_eq(lookup(c, ROOT, "d"), 0);
+	ck_assert_uint_eq(entry_ino(), *dir);
+	ck_assert_int_eq(lookup(c, ROOT, "nope"), -ENOENT);
+	ck_assert_int_eq(make(c, RPC_CREATE, *dir, "f", 0666, 022, O_CREAT | O_EXCL | O_RDWR), 0);
+	*file = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	*fh = le64_to_cpu(o.fixed.create.opened.fh);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.create.entry.attr.mode), S_IFREG | 0644);
+	ck_assert_int_eq(make(c, RPC_CREATE, *dir, "f", 0666, 0, O_CREAT | O_EXCL | O_RDWR), -EEXIST);
+	ck_assert_int_eq(make(c, RPC_MKNOD, *dir, "p", S_IFIFO | 0644, 0, 0), 0);
+	ck_assert_uint_eq(entry_mode(), S_IFIFO | 0644);
+	ck_assert_int_eq(call(c, RPC_SYMLINK, &(struct rpc_ino){ cpu_to_le64(*dir) }, "l", "f"), 0);
+	ck_assert_int_eq(call_as(c, 0, RPC_READLINK, &(struct rpc_ino){ cpu_to_le64(entry_ino()) },
+				 NULL, 0, NULL, 0, RPC_PATH_MAX), 0);
+	ck_assert_uint_eq(o.tail_len, 1);
+	ck_assert_int_eq(o.tail[0], 'f');
+	lk = (struct rpc_link){ .ino = cpu_to_le64(*file), .newparent = cpu_to_le64(*dir) };
+	ck_assert_int_eq(call(c, RPC_LINK, &lk, "g", NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.link.attr.nlink), 2);
+	rn = (struct rpc_rename){ .parent = cpu_to_le64(*dir), .newparent = cpu_to_le64(*dir),
+				  .flags = cpu_to_le32(RPC_RENAME_NOREPLACE) };
+	ck_assert_int_eq(call(c, RPC_RENAME, &rn, "g", "f"), -EEXIST);
+	rn.flags = cpu_to_le32(4); /* RENAME_WHITEOUT: not ours to do */
+	ck_assert_int_eq(call(c, RPC_RENAME, &rn, "g", "h"), -EINVAL);
+	rn.flags = cpu_to_le32(0);
+	ck_assert_int_eq(call(c, RPC_RENAME, &rn, "g", "h"), 0);
+	/* what the wire would refuse is refused before it is sent, with POSIX's errno */
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_eq(lookup(c, ROOT, longname), -ENAMETOOLONG);
+}
+
+/* Data: writes, appends at the server's end of file, reads, sizes, truncation. */
+static void data_through_client(struct rpc_client *c, uint64_t file, uint64_t fh)
+{
+	struct rpc_fallocate fa = { .ino = cpu_to_le64(file), .length = cpu_to_le64(65536) };
+	struct rpc_open op = { .ino = cpu_to_le64(file), .flags = cpu_to_le32(O_WRONLY | O_TRUNC) };
+	struct rpc_release rl = { .ino = cpu_to_le64(file), .fh = cpu_to_le64(fh) };
+	struct le64 fh2;
+
+	ck_assert_int_eq(io(c, RPC_WRITE, file, fh, 0, "hello", 5, O_RDWR), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.write.size), 5);
+	/* an append's offset is the server's end of file, whatever the client sent */
+	ck_assert_int_eq(io(c, RPC_WRITE, file, fh, 0, " world", 6, O_RDWR | O_APPEND), 0);
+	ck_assert_uint_eq(le64_to_cpu(o.fixed.write.attr.size), 11);
+	ck_assert_int_eq(io(c, RPC_READ, file, fh, 0, NULL, 100, 0), 0);
+	ck_assert_uint_eq(o.tail_len, 11);
+	ck_assert(memcmp(o.tail, "hello world", 11) == 0);
+	ck_assert_int_eq(call(c, RPC_FALLOCATE, &fa, NULL, NULL), 0);
+	ck_assert_int_eq(getattr(c, file), 0);
+	ck_assert_uint_eq(attr_size(), 65536);
+	ck_assert_int_eq(call(c, RPC_OPEN, &op, NULL, NULL), 0);
+	fh2 = o.fixed.open.fh;
+	ck_assert_int_eq(getattr(c, file), 0);
+	ck_assert_uint_eq(attr_size(), 0);
+	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	rl.fh = fh2;
+	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+}
+
+/* Attributes, access, xattrs, statfs. */
+static void attrs_through_client(struct rpc_client *c, uint64_t file)
+{
+	struct rpc_setattr sa = { .ino = cpu_to_le64(file), .valid = cpu_to_le32(RPC_SET_MODE),
+				  .mode = cpu_to_le32(0600) };
+	struct rpc_access ac = { .ino = cpu_to_le64(file), .mask = cpu_to_le32(W_OK) };
+	struct rpc_xattr x = { .ino = cpu_to_le64(file) };
+
+	ck_assert_int_eq(call(c, RPC_SETATTR, &sa, NULL, NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.setattr.mode), S_IFREG | 0600);
+	/* the filesystem judges a time's nanoseconds */
+	sa.valid = cpu_to_le32(RPC_SET_MTIME);
+	sa.mtime_nsec = cpu_to_le32(2000000000u);
+	ck_assert_int_eq(call(c, RPC_SETATTR, &sa, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(call_as(c, 1000, RPC_ACCESS, &ac, NULL, 0, NULL, 0, 0), -EACCES);
+	ck_assert_int_eq(call(c, RPC_ACCESS, &ac, NULL, NULL), 0);
+	ck_assert_int_eq(call_as(c, 0, RPC_SETXATTR, &x, "user.k", 6, "v", 1, 0), 0);
+	ck_assert_int_eq(call(c, RPC_GETXATTR, &x, "user.k", NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.getxattr.size), 1);
+	x.size = cpu_to_le32(16);
+	ck_assert_int_eq(call_as(c, 0, RPC_GETXATTR, &x, "user.k", 6, NULL, 0, 16), 0);
+	ck_assert_uint_eq(o.tail_len, 1);
+	ck_assert_int_eq(call_as(c, 0, RPC_LISTXATTR, &x, NULL, 0, NULL, 0, 16), 0);
+	ck_assert_uint_eq(o.tail_len, 7);
+	ck_assert(memcmp(o.tail, "user.k", 7) == 0);
+	ck_assert_int_eq(call(c, RPC_REMOVEXATTR, &x, "user.k", NULL), 0);
+	ck_assert_int_eq(call_as(c, 0, RPC_GETXATTR, &x, "user.k", 6, NULL, 0, 16), -ENODATA);
+	ck_assert_int_eq(call(c, RPC_STATFS, &(struct rpc_ino){ cpu_to_le64(ROOT) }, NULL, NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.statfs.namemax), 255);
+	ck_assert_uint_gt(le64_to_cpu(o.fixed.statfs.bfree), 0);
+}
+
+START_TEST(every_op)
+{
+	struct rpc_readdir rd = { .size = cpu_to_le32(4096), .plus = cpu_to_le32(1) };
+	struct rpc_client *c;
+	uint64_t dir, file, fh;
+	char names[256];
+
+	memset(ops_used, 0, sizeof(ops_used));
+	ck_assert_int_eq(harness_client(&h, 0xc1, &c), 0);
+	names_through_client(c, &dir, &file, &fh);
+	data_through_client(c, file, fh);
+	attrs_through_client(c, file);
+	rd.ino = cpu_to_le64(dir);
+	ck_assert_int_eq(call_as(c, 0, RPC_READDIR, &rd, NULL, 0, NULL, 0, 4096), 0);
+	readdir_names(names, sizeof(names));
+	ck_assert_str_eq(names, ". .. f p l h");
+	ck_assert_int_eq(name_op(c, RPC_RMDIR, ROOT, "d"), -ENOTEMPTY);
+	for (const char *const *n = (const char *const[]){ "f", "p", "l", "h", NULL }; *n; n++)
+		ck_assert_int_eq(name_op(c, RPC_UNLINK, dir, *n), 0);
+	ck_assert_int_eq(name_op(c, RPC_RMDIR, ROOT, "d"), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "d"), -ENOENT);
+	for (uint32_t op = RPC_LOOKUP; op < RPC_OP_END; op++)
+		ck_assert_msg(ops_used[op] > 0, "op %s never ran", rpc_op_name(op));
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/* ---- raw frames ---- */
+
+static struct srv_codec codec;
+
+/* Frame a request into buf: its length. */
+static size_t raw_request(uint8_t *buf, size_t cap, uint64_t rid, uint64_t req_id, uint32_t op,
+			  const void *fixed, const void *t1, uint32_t l1)
+{
+	struct rpc_req r = { .req_id = req_id, .client_rid = rid, .oldest_req_id = req_id, .op = op,
+			     .tail1_len = l1 };
+	struct le32 groups[RPC_GROUPS_MAX];
+	struct rpc_req_hdr hdr;
+	struct srv_frame_hdr fh;
+	uint8_t tag[HMAC_SHA256_BYTES];
+	struct iovec pieces[3] = { { &hdr, sizeof(hdr) },
+				   { (void *)fixed, rpc_op_fixed_bytes(op) },
+				   { (void *)t1, l1 } };
+	ssize_t n;
+	size_t at = 0;
+
+	rpc_req_hdr_encode(&r, &hdr, groups);
+	n = srv_frame_seal(&codec, SRV_MSG_REQUEST, pieces, 3, &fh, tag);
+	ck_assert_int_gt(n, 0);
+	ck_assert_uint_le((size_t)n, cap);
+	memcpy(buf, &fh, sizeof(fh));
+	at = sizeof(fh);
+	for (int i = 0; i < 3; i++) {
+		if (pieces[i].iov_len)
+			memcpy(buf + at, pieces[i].iov_base, pieces[i].iov_len);
+		at += pieces[i].iov_len;
+	}
+	if (codec.auth)
+		memcpy(buf + at, tag, sizeof(tag));
+	return (size_t)n;
+}
+
+static void raw_write(int fd, const void *buf, size_t len)
+{
+	ck_assert_int_eq(srv_io_full(fd, (void *)buf, len, true, mono_now() + WAIT_MS * NSEC_PER_MSEC),
+			 0);
+}
+
+/* The next frame on fd within ms: 0 with its payload in buf, -ETIMEDOUT, or -ECONNRESET. */
+static int raw_frame(int fd, uint8_t *buf, size_t cap, int ms, uint32_t *type,
+		     const uint8_t **pl, uint32_t *plen)
+{
+	mono_ns deadline = mono_now() + ms * NSEC_PER_MSEC;
+	ssize_t total;
+	int ret = srv_io_full(fd, buf, SRV_FRAME_HDR_BYTES, false, deadline);
+
+	if (ret < 0)
+		return ret;
+	total = srv_frame_total(&codec, buf);
+	ck_assert_int_gt(total, 0);
+	ck_assert_uint_le((size_t)total, cap);
+	ret = srv_io_full(fd, buf + SRV_FRAME_HDR_BYTES, (size_t)total - SRV_FRAME_HDR_BYTES, false,
+			  deadline);
+	if (ret < 0)
+		return ret;
+	ck_assert_int_eq(srv_frame_decode(&codec, buf, (size_t)total, type, pl, plen), total);
+	return 0;
+}
+
+static int raw_reply(int fd, int ms, struct rpc_reply *r)
+{
+	static uint8_t buf[SRV_FRAME_MAX_PAYLOAD + 256];
+	const uint8_t *pl;
+	uint32_t type, plen;
+	int ret = raw_frame(fd, buf, sizeof(buf), ms, &type, &pl, &plen);
+
+	if (ret < 0)
+		return ret;
+	ck_assert_uint_eq(type, SRV_MSG_REPLY);
+	ck_assert_int_eq(rpc_reply_decode(pl, plen, r), 0);
+	return 0;
+}
+
+/* A raw connection that greeted as rid: the greeting's status. */
+static uint32_t raw_greet(int *fd, uint64_t rid)
+{
+	struct srv_greeting g = { .fsid = h.super.fsid, .client_rid = rid, .version = SRV_PROTO_VERSION };
+	struct srv_greeting_wire w;
+	struct srv_greeting_reply r;
+	uint8_t buf[256];
+	const uint8_t *pl;
+	uint32_t type, plen;
+	ssize_t n;
+
+	ck_assert_int_eq(srv_codec_init(&codec, &h.super), 0);
+	ck_assert_int_eq(harness_raw(&h, fd), 0);
+	srv_greeting_encode(&g, &w);
+	n = srv_frame_encode(&codec, SRV_MSG_GREETING, &w, sizeof(w), buf, sizeof(buf));
+	ck_assert_int_gt(n, 0);
+	raw_write(*fd, buf, (size_t)n);
+	ck_assert_int_eq(raw_frame(*fd, buf, sizeof(buf), WAIT_MS, &type, &pl, &plen), 0);
+	ck_assert_uint_eq(type, SRV_MSG_GREETING_REPLY);
+	ck_assert_int_eq(srv_greeting_reply_decode(pl, plen, &r), 0);
+	return r.status;
+}
+
+static void raw_close(int fd)
+{
+	close(fd);
+	srv_codec_free(&codec);
+}
+
+/* Wait, bounded, until the device holds n writers. */
+static void wait_held(uint32_t n)
+{
+	for (int i = 0; i < WAIT_MS / 5 && bd_mem_held_waiters(h.dev) < n; i++)
+		sleep_ms(5);
+	ck_assert_uint_ge(bd_mem_held_waiters(h.dev), n);
+}
+
+START_TEST(reads_first)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct rpc_ino at = { .ino = cpu_to_le64(ROOT) };
+	uint8_t buf[1024];
+	struct rpc_reply r;
+	size_t n;
+	int fd;
+
+	ck_assert_uint_eq(raw_greet(&fd, 0xa1), SRV_GREET_OK);
+	/* one write carries both frames: they are read in one round and make one batch */
+	n = raw_request(buf, sizeof(buf), 0xa1, 1, RPC_MKDIR, &mk, "w", 1);
+	n += raw_request(buf + n, sizeof(buf) - n, 0xa1, 2, RPC_GETATTR, &at, NULL, 0);
+	bd_mem_hold(h.dev, true);
+	raw_write(fd, buf, n);
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.req_id, 2); /* the read, answered while the commit is held */
+	ck_assert_uint_eq(r.status, 0);
+	wait_held(1);
+	ck_assert_int_eq(raw_reply(fd, 100, &r), -ETIMEDOUT); /* not before it is durable */
+	bd_mem_hold(h.dev, false);
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.req_id, 1);
+	ck_assert_uint_eq(r.status, 0);
+	raw_close(fd);
+}
+END_TEST
+
+START_TEST(replayed)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	uint8_t buf[1024];
+	struct rpc_reply r;
+	uint64_t ino;
+	int fd;
+
+	ck_assert_uint_eq(raw_greet(&fd, 0xb1), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ino = le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino);
+	/* the same request again: its kept result, not EEXIST */
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino);
+	/* another request id is another request */
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 11, RPC_MKDIR, &mk, "x", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, EEXIST);
+	raw_close(fd);
+}
+END_TEST
+
+START_TEST(fenced)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct bd_stats before, after;
+	struct rpc_client *c;
+	uint8_t buf[1024];
+	struct rpc_reply r;
+	char why[256];
+	int fd;
+
+	ck_assert_uint_eq(raw_greet(&fd, 0xc1), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xc1, 1, RPC_MKDIR, &mk, "before", 6));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	harness_elect(&h, 1, HARNESS_TERM + 2);
+	bd_get_stats(h.dev, &before);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xc1, 2, RPC_MKDIR, &mk, "after", 5));
+	ck_assert(wait_count(&h.failures, 1));
+	ck_assert_int_eq(atomic_load(&h.failed_res), -ESTALE);
+	bd_get_stats(h.dev, &after);
+	ck_assert_uint_eq(after.writes, before.writes); /* nothing reached the device */
+	ck_assert_uint_eq(after.flushes, before.flushes);
+	ck_assert_int_eq(raw_reply(fd, 100, &r), -ETIMEDOUT); /* and nothing was answered */
+	harness_halt(&h, true);
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), -ECONNRESET);
+	raw_close(fd);
+	/* served again (the newer leader gone from the blocks): the refused change is not there */
+	harness_elect(&h, 1, 0);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_int_eq(harness_client(&h, 0xc2, &c), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "before"), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "after"), -ENOENT);
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/*
+ * One crash: ten acknowledged mkdirs, then the device fails from its k-th
+ * call on while one more is in flight, the service stops, the device
+ * crashes (mode), the store is served again.
+ */
+static void crash_at(int k, enum bd_crash_mode mode)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct bd_mem_faults f = { .fail_after_nth = true };
+	struct rpc_client *c;
+	char name[32], why[256];
+	uint8_t buf[1024];
+	struct rpc_reply r;
+	bool acked;
+	int fd, ret;
+
+	/* (every client a rid of its own, as every mount has: a (rid, request id) seen before is a resend) */
+	ck_assert_int_eq(harness_client(&h, 0xd100 + (uint64_t)k, &c), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "k%d-%d", k, i);
+		ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, name, 0755, 0, 0), 0);
+	}
+	rpc_client_destroy(c);
+	ck_assert_uint_eq(raw_greet(&fd, 0xd200 + (uint64_t)k), SRV_GREET_OK);
+	f.fail_nth = bd_mem_calls(h.dev) + (uint64_t)k;
+	bd_mem_set_faults(h.dev, &f);
+	snprintf(name, sizeof(name), "k%d-x", k);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xd200 + (uint64_t)k, 1, RPC_MKDIR, &mk, name,
+				       (uint32_t)strlen(name)));
+	ret = raw_reply(fd, 1000, &r);
+	acked = ret == 0 && r.status == 0;
+	ck_assert(acked || wait_count(&h.failures, 1));
+	harness_halt(&h, true);
+	raw_close(fd);
+	bd_mem_crash(h.dev, mode);
+	f = (struct bd_mem_faults){ 0 };
+	bd_mem_set_faults(h.dev, &f);
+	atomic_store(&h.failures, 0);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "k %d mode %d: %s", k, mode, why);
+	ck_assert_int_eq(harness_client(&h, 0xd300 + (uint64_t)k, &c), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "k%d-%d", k, i);
+		ck_assert_msg(lookup(c, ROOT, name) == 0, "k %d mode %d: %s lost", k, mode, name);
+	}
+	snprintf(name, sizeof(name), "k%d-x", k);
+	ret = lookup(c, ROOT, name);
+	ck_assert_msg(ret == 0 || (!acked && ret == -ENOENT), "k %d mode %d: %s: %d (acked %d)", k,
+		      mode, name, ret, acked);
+	if (ret == 0) /* whole: a directory with its two links */
+		ck_assert_uint_eq(le32_to_cpu(o.fixed.lookup.attr.nlink), 2);
+	rpc_client_destroy(c);
+}
+
+START_TEST(crash_mid_batch)
+{
+	static const enum bd_crash_mode modes[] = { BD_CRASH_LOST, BD_CRASH_TORN, BD_CRASH_KEPT,
+						    BD_CRASH_RANDOM };
+
+	/* the commit of one mkdir takes a few device calls: fail each, and one past them */
+	for (int k = 1; k <= 8; k++)
+		crash_at(k, modes[k % 4]);
+}
+END_TEST
+
+START_TEST(backpressure)
+{
+	enum { NREADS = 40 };
+	struct rpc_io rd = { .size = cpu_to_le32(RPC_IO_MAX) };
+	static char data[RPC_IO_MAX];
+	struct rpc_client *c;
+	uint64_t file, fh, taken;
+	uint8_t buf[256];
+	struct rpc_reply r;
+	int fd;
+
+	ck_assert_int_eq(harness_client(&h, 0xe1, &c), 0);
+	ck_assert_int_eq(make(c, RPC_CREATE, ROOT, "big", 0644, 0, O_CREAT | O_RDWR), 0);
+	file = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	fh = le64_to_cpu(o.fixed.create.opened.fh);
+	memset(data, 'z', sizeof(data));
+	ck_assert_int_eq(io(c, RPC_WRITE, file, fh, 0, data, RPC_IO_MAX, O_RDWR), 0);
+	ck_assert_uint_eq(raw_greet(&fd, 0xe2), SRV_GREET_OK);
+	rd.ino = cpu_to_le64(file);
+	taken = counter(SVC_requests);
+	for (uint64_t i = 1; i <= NREADS; i++)
+		raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xe2, i, RPC_READ, &rd, NULL, 0));
+	/* the greedy connection is stopped; another is served meanwhile */
+	ck_assert_int_eq(getattr(c, file), 0);
+	ck_assert_uint_eq(attr_size(), RPC_IO_MAX);
+	ck_assert_uint_le(counter(SVC_requests) - taken - 1,
+			  SVC_CONN_BYTES_MAX / rpc_req_reply_budget(&(struct rpc_req){
+				  .op = RPC_READ, .fixed = &rd }) + 1);
+	/* and it gets every reply once it reads */
+	for (int i = 1; i <= NREADS; i++) {
+		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+		ck_assert_uint_eq(r.req_id, (uint64_t)i);
+		ck_assert_uint_eq(r.tail_len, RPC_IO_MAX);
+	}
+	raw_close(fd);
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/* A connection that must be closed by the service: it reads EOF within the wait. */
+static void assert_closed(int fd)
+{
+	struct rpc_reply r;
+
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), -ECONNRESET);
+	raw_close(fd);
+}
+
+START_TEST(hostile)
+{
+	struct rpc_ino at = { .ino = cpu_to_le64(ROOT) };
+	struct {
+		struct rpc_req_hdr hdr;
+		struct rpc_ino ino;
+	} unknown;
+	struct le32 groups[RPC_GROUPS_MAX];
+	struct rpc_client *c;
+	uint8_t buf[1024];
+	uint64_t bad;
+	size_t n;
+	int fd;
+
+	ck_assert_int_eq(harness_client(&h, 0xf1, &c), 0);
+	bad = counter(SVC_bad_frames) + counter(SVC_bad_requests);
+	/* garbage after a greeting */
+	ck_assert_uint_eq(raw_greet(&fd, 0xf2), SRV_GREET_OK);
+	memset(buf, 0xa5, 64);
+	raw_write(fd, buf, 64);
+	assert_closed(fd);
+	/* a well framed, authenticated request of an unknown op */
+	ck_assert_uint_eq(raw_greet(&fd, 0xf3), SRV_GREET_OK);
+	rpc_req_hdr_encode(&(struct rpc_req){ .req_id = 1, .client_rid = 0xf3, .op = RPC_OP_END },
+			   &unknown.hdr, groups);
+	unknown.ino = at;
+	n = (size_t)srv_frame_encode(&codec, SRV_MSG_REQUEST, &unknown, sizeof(unknown), buf,
+				     sizeof(buf));
+	raw_write(fd, buf, n);
+	assert_closed(fd);
+	/* a request in another client's name */
+	ck_assert_uint_eq(raw_greet(&fd, 0xf4), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf5, 1, RPC_GETATTR, &at, NULL, 0));
+	assert_closed(fd);
+	/* a first frame that claims more than a greeting */
+	ck_assert_int_eq(srv_codec_init(&codec, &h.super), 0);
+	ck_assert_int_eq(harness_raw(&h, &fd), 0);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf6, 1, RPC_WRITE, &(struct rpc_io){ 0 },
+				       NULL, 0));
+	assert_closed(fd);
+	ck_assert_uint_ge(counter(SVC_bad_frames) + counter(SVC_bad_requests), bad + 4);
+	/* nothing else was touched */
+	ck_assert_int_eq(getattr(c, ROOT), 0);
+	rpc_client_destroy(c);
+}
+END_TEST
+
+START_TEST(lease)
+{
+	int fd;
+
+	atomic_store(&h.lease, false);
+	ck_assert_uint_eq(raw_greet(&fd, 0x11), SRV_GREET_NOT_SERVING);
+	assert_closed(fd);
+	atomic_store(&h.lease, true);
+	ck_assert_uint_eq(raw_greet(&fd, 0x12), SRV_GREET_OK);
+	raw_close(fd);
+}
+END_TEST
+
+Suite *suite_service(void)
+{
+	Suite *s = suite_create("service");
+	TCase *tc = tcase_create("request path");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, every_op);
+	tcase_add_test(tc, reads_first);
+	tcase_add_test(tc, replayed);
+	tcase_add_test(tc, fenced);
+	tcase_add_test(tc, crash_mid_batch);
+	tcase_add_test(tc, backpressure);
+	tcase_add_test(tc, hostile);
+	tcase_add_test(tc, lease);
+	suite_add_tcase(s, tc);
+	return s;
+}
