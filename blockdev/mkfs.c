@@ -90,17 +90,14 @@ static bool dev_holds_fusefs(struct bd_dev *dev, uint64_t *fsid)
 	return true;
 }
 
-int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *opts,
-	    char *why, size_t whylen)
+/* May mkfs write here?  The slots, the size, and (without force) no filesystem already. */
+static int mkfs_check(struct bd_dev *dev, const struct bd_super *s, bool force, char *why,
+		      size_t whylen)
 {
 	const uint64_t total = bd_size_blocks(dev);
-	struct bd_store_layout layout;
-	struct bd_qblock qb;
 	uint64_t old_fsid;
-	void *blk = NULL;
-	int ret;
+	int ret = bd_qconf_check(s, why, whylen);
 
-	ret = bd_qconf_check(s, why, whylen);
 	if (ret < 0)
 		return ret;
 	if (total < FUSEFS_MIN_TOTAL_BLOCKS) {
@@ -109,14 +106,21 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 			 total, total * 4, FUSEFS_MIN_TOTAL_BLOCKS, FUSEFS_MIN_TOTAL_BLOCKS * 4);
 		return -ENOSPC;
 	}
-	if (!opts->force && dev_holds_fusefs(dev, &old_fsid)) {
+	if (!force && dev_holds_fusefs(dev, &old_fsid)) {
 		snprintf(why, whylen, "%s already holds a fusefs filesystem (fsid %016" PRIx64
 			 "); use --force to overwrite it", bd_path(dev), old_fsid);
 		return -EEXIST;
 	}
+	return 0;
+}
+
+/* The new super block's fields: the layout, a random fsid and cluster secret. */
+static int super_fill(struct bd_super *s, uint64_t total, bool no_auth, char *why, size_t whylen)
+{
+	int ret;
 
 	s->format_version = FUSEFS_FORMAT_VERSION;
-	s->flags = opts->no_auth ? 0 : FUSEFS_SUPER_FLAG_AUTH;
+	s->flags = no_auth ? 0 : FUSEFS_SUPER_FLAG_AUTH;
 	s->total_blocks = total;
 	s->quorum_blkno = FUSEFS_QUORUM_BLKNO;
 	s->quorum_blocks = FUSEFS_QUORUM_BLOCKS;
@@ -130,61 +134,73 @@ int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *o
 	} while (ret == 0 && s->fsid == 0);
 	if (ret == 0)
 		ret = rand_bytes(s->cluster_secret, sizeof(s->cluster_secret));
-	if (ret < 0) {
+	if (ret < 0)
 		snprintf(why, whylen, "OpenSSL RAND_bytes failed to make an fsid and secret");
-		return ret;
-	}
+	return ret;
+}
 
+/*
+ * The writes, each durable, in the order that never leaves a mix of old
+ * and new that verifies: the old super block invalidated, zeroed quorum
+ * blocks, the store's header and empty regions.  blk holds 16 blocks.
+ */
+static int mkfs_write_regions(struct bd_dev *dev, const struct bd_super *s, void *blk)
+{
+	struct bd_store_layout layout;
+	struct bd_qblock qb;
+	int ret;
+
+	memset(blk, 0, FUSEFS_BLOCK_SIZE);
+	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
+	memset(&qb, 0, sizeof(qb));
+	qb.vote_slot = -1;
+	for (int i = 0; ret == 0 && i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+		bd_qblock_encode(&qb, s->fsid, bd_quorum_blkno(i), blk);
+		ret = bd_write(dev, bd_quorum_blkno(i), blk, 1, BD_WRITE_DURABLE);
+	}
+	if (ret < 0)
+		return ret;
+	bd_store_layout(s, &layout);
+	bd_store_header_encode(s, &layout, blk);
+	ret = bd_write(dev, FUSEFS_STORE_HDR_BLKNO, blk, 1, BD_WRITE_DURABLE);
+	memset(blk, 0, 16 * FUSEFS_BLOCK_SIZE);
+	if (ret == 0)
+		ret = bd_write(dev, layout.log_blkno, blk, 16, BD_WRITE_DURABLE);
+	if (ret == 0)
+		ret = bd_write(dev, layout.db_blkno, blk, 16, BD_WRITE_DURABLE);
+	return ret;
+}
+
+int bd_mkfs(struct bd_dev *dev, struct bd_super *s, const struct bd_mkfs_opts *opts,
+	    char *why, size_t whylen)
+{
+	void *blk;
+	int ret = mkfs_check(dev, s, opts->force, why, whylen);
+
+	if (ret == 0)
+		ret = super_fill(s, bd_size_blocks(dev), opts->no_auth, why, whylen);
+	if (ret < 0)
+		return ret;
 	blk = bd_alloc(16);
 	if (blk == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
-
-	/* 1. invalidate any old super block, so no mix of old and new is valid */
-	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
-	if (ret < 0)
-		goto io_err;
-
-	/* 2. zeroed, valid quorum blocks and a zeroed start of the store */
-	memset(&qb, 0, sizeof(qb));
-	qb.vote_slot = -1;
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
-		bd_qblock_encode(&qb, s->fsid, bd_quorum_blkno(i), blk);
-		ret = bd_write(dev, bd_quorum_blkno(i), blk, 1, BD_WRITE_DURABLE);
-		if (ret < 0)
-			goto io_err;
-	}
-	/* 3. the store: its header, an empty log, an empty database, then its contents */
-	bd_store_layout(s, &layout);
-	bd_store_header_encode(s, &layout, blk);
-	ret = bd_write(dev, FUSEFS_STORE_HDR_BLKNO, blk, 1, BD_WRITE_DURABLE);
-	if (ret < 0)
-		goto io_err;
-	memset(blk, 0, 16 * FUSEFS_BLOCK_SIZE);
-	ret = bd_write(dev, layout.log_blkno, blk, 16, BD_WRITE_DURABLE);
-	if (ret == 0)
-		ret = bd_write(dev, layout.db_blkno, blk, 16, BD_WRITE_DURABLE);
-	if (ret < 0)
-		goto io_err;
-	if (opts->format_store != NULL) {
+	ret = mkfs_write_regions(dev, s, blk);
+	if (ret == 0 && opts->format_store != NULL) {
 		ret = opts->format_store(opts->format_arg, dev, s, why, whylen);
 		if (ret < 0) {
 			bd_free(blk);
 			return ret;
 		}
 	}
-
-	/* 4. the super block last: only now is this a filesystem */
-	bd_super_encode(s, blk);
-	ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
+	/* the super block last: only now is this a filesystem */
+	if (ret == 0) {
+		bd_super_encode(s, blk);
+		ret = bd_write(dev, FUSEFS_SUPER_BLKNO, blk, 1, BD_WRITE_DURABLE);
+	}
 	if (ret < 0)
-		goto io_err;
-	bd_free(blk);
-	return 0;
-
-io_err:
-	snprintf(why, whylen, "%s: write failed: %s", bd_path(dev), errstr(ret));
+		snprintf(why, whylen, "%s: write failed: %s", bd_path(dev), errstr(ret));
 	bd_free(blk);
 	return ret;
 }

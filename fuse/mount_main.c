@@ -229,159 +229,199 @@ static int add_fs_names(struct mount_opts *o)
 	return ret;
 }
 
-int main(int argc, char **argv)
-{
-	struct fuse_loop_config *loop_cfg = NULL;
-	struct quorum_agent *agent = NULL;
-	struct fuse_session *se = NULL;
-	struct server *server = NULL;
-	struct quorum_holder self;
+/* Everything a mount holds while it runs, for one teardown. */
+struct mount_run {
 	struct mount_opts o;
 	struct mount_ctx fs;
-	int notify_fd = -1, udp_fd = -1, ret, status = 1;
-	bool mounted = false, handlers = false;
+	struct quorum_holder self;
+	struct fuse_loop_config *loop_cfg;
+	struct quorum_agent *agent;
+	struct fuse_session *se;
+	struct server *server;
+	int notify_fd, udp_fd;
+	bool mounted, handlers;
+};
+
+/*
+ * The client to the server.  A plain client mounts once a server answers;
+ * a member cannot wait: it may be the one that gets elected, and only
+ * after it has mounted.
+ */
+static int start_client(struct mount_run *r)
+{
+	struct rpc_client_config ccfg = { .dev = r->fs.dev, .super = &r->fs.super, .rid = r->fs.rid,
+					  .wait_ms = r->o.server_wait_ms };
+	char why[512];
+	int ret;
+
+	if (u64map_create(&r->fs.nodes) < 0 || rpc_client_create(&ccfg, &r->fs.client) < 0) {
+		say("out of memory");
+		return -ENOMEM;
+	}
+	if (r->o.slot_nr >= 0)
+		return 0;
+	ret = rpc_client_connect(r->fs.client, why, sizeof(why));
+	if (ret < 0)
+		say("no server answered within %u ms (server_wait_ms): %s", r->o.server_wait_ms, why);
+	return ret;
+}
+
+/* The FUSE session, mounted. */
+static int start_fuse(struct mount_run *r)
+{
+	if (add_fs_names(&r->o) < 0) {
+		say("out of memory");
+		return -ENOMEM;
+	}
+	r->se = fuse_session_new(&r->o.fuse_args, &mount_fuse_ops, sizeof(mount_fuse_ops), &r->fs);
+	if (r->se == NULL) {
+		say("cannot set up the FUSE session (see the message above)");
+		return -EINVAL;
+	}
+	if (fuse_set_signal_handlers(r->se) < 0) {
+		say("cannot install signal handlers");
+		return -EINVAL;
+	}
+	r->handlers = true;
+	if (fuse_session_mount(r->se, r->o.mountpoint) < 0) {
+		say("cannot mount on %s (see the message above)", r->o.mountpoint);
+		return -EINVAL;
+	}
+	r->mounted = true;
+	return 0;
+}
+
+/* A member's server thread and quorum agent (which records BEGIN). */
+static int start_member(struct mount_run *r)
+{
+	struct server_config scfg = {
+		.dev = r->fs.dev, .super = &r->fs.super, .slot = r->o.slot_nr, .rid = r->fs.rid,
+		.fence_cmd = r->o.fence_cmd, .fence_timeout_ms = r->o.fence_timeout_ms,
+		.self = r->self,
+	};
+	struct quorum_agent_config acfg = {
+		.dev = r->fs.dev, .super = &r->fs.super, .slot = r->o.slot_nr, .rid = r->fs.rid,
+		.hb_timeout_ms = r->o.hb_timeout_ms, .udp_fd = r->udp_fd, .self = r->self,
+		.repair = r->o.repair,
+	};
+	char why[512];
+	int ret = server_create(&scfg, &r->server);
+
+	if (ret < 0) {
+		say("cannot start the server thread: %s", errstr(ret));
+		return ret;
+	}
+	r->fs.server = r->server;
+	acfg.server = server_ops(r->server);
+	r->udp_fd = -1; /* the agent owns it now, even if it fails */
+	ret = quorum_agent_start(&acfg, &r->agent, why, sizeof(why));
+	if (ret < 0) {
+		say("%s", why);
+		return ret;
+	}
+	r->fs.agent = r->agent;
+	return 0;
+}
+
+/* Serve the kernel until unmounted or signalled; then take the mount away.  The exit status. */
+static int serve_fuse(struct mount_run *r)
+{
+	int ret;
+
+	r->loop_cfg = fuse_loop_cfg_create();
+	if (r->loop_cfg == NULL) {
+		log_err(SUB, "out of memory");
+		return 1;
+	}
+	fuse_loop_cfg_set_clone_fd(r->loop_cfg, 0);
+	/* a handler waits for its reply: enough threads to keep many requests in flight */
+	fuse_loop_cfg_set_max_threads(r->loop_cfg, 64);
+	/* and keep them: a thread made and ended for every burst costs more than it saves */
+	fuse_loop_cfg_set_idle_threads(r->loop_cfg, 64);
+	ret = fuse_session_loop_mt(r->se, r->loop_cfg);
+	log_info(SUB, "unmounting %s", r->o.mountpoint);
+	/* nobody serves the mount any more: take it away before leaving the quorum */
+	fuse_session_unmount(r->se);
+	r->mounted = false;
+	return ret < 0 ? 1 : 0;
+}
+
+/* Everything the run holds, released in the order that keeps the quorum's promises. */
+static void teardown(struct mount_run *r)
+{
+	rpc_client_destroy(r->fs.client);
+	r->fs.client = NULL;
+	if (r->agent != NULL)
+		quorum_agent_shutdown(r->agent,
+				      (int)quorum_agent_hb_timeout(r->agent) + SHUTDOWN_SLACK_MS);
+	server_destroy(r->server);
+	quorum_agent_free(r->agent);
+	if (r->udp_fd >= 0)
+		close(r->udp_fd);
+	if (r->loop_cfg != NULL)
+		fuse_loop_cfg_destroy(r->loop_cfg);
+	if (r->mounted)
+		fuse_session_unmount(r->se);
+	if (r->handlers)
+		fuse_remove_signal_handlers(r->se);
+	if (r->se != NULL)
+		fuse_session_destroy(r->se);
+	u64map_destroy(r->fs.nodes);
+	bd_close(r->fs.dev);
+	mount_opts_free(&r->o);
+}
+
+/* Everything up to a mounted filesystem whose parent has been told.  0 or -1 (said). */
+static int start(struct mount_run *r)
+{
+	if (!r->o.foreground && fork_and_wait(&r->notify_fd) < 0)
+		return -1;
+	if (open_fs(&r->o, &r->fs) < 0)
+		return -1;
+	if (r->o.slot_nr >= 0 && prepare_member(&r->o, &r->fs, &r->self, &r->udp_fd) < 0)
+		return -1;
+	if (start_client(r) < 0 || start_fuse(r) < 0)
+		return -1;
+	if (r->o.slot_nr >= 0 && start_member(r) < 0)
+		return -1;
+	log_info(SUB, "mounted %s on %s as %s, rid %016" PRIx64, r->o.device, r->o.mountpoint,
+		 r->o.slot_nr >= 0 ? "a quorum member" : "a plain client", r->fs.rid);
+	if (r->o.slot_nr >= 0)
+		log_info(SUB, "quorum slot %d, heartbeat timeout %u ms, fencing with %s", r->o.slot_nr,
+			 r->o.hb_timeout_ms, r->o.fence_cmd ? r->o.fence_cmd : "the local fencer");
+	tell_parent(&r->notify_fd, 0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct mount_run r;
+	int status = 1;
 	char why[512];
 
-	memset(&fs, 0, sizeof(fs));
-	fs.slot = -1;
+	memset(&r, 0, sizeof(r));
+	r.fs.slot = -1;
+	r.notify_fd = r.udp_fd = -1;
 	/* fds 0..2 must be open, or a device or socket could land there */
 	for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR))
 		;
-	if (mount_opts_parse(argc, argv, &o, why, sizeof(why)) < 0) {
+	if (mount_opts_parse(argc, argv, &r.o, why, sizeof(why)) < 0) {
 		say("%s", why);
 		return 1;
 	}
-	if (o.help) {
-		mount_usage(stdout);
-		mount_opts_free(&o);
+	if (r.o.help || r.o.version) {
+		if (r.o.help)
+			mount_usage(stdout);
+		else
+			printf("fusefs-mount format %d, libfuse %s\n", FUSEFS_FORMAT_VERSION,
+			       fuse_pkgversion());
+		mount_opts_free(&r.o);
 		return 0;
 	}
-	if (o.version) {
-		printf("fusefs-mount format %d, libfuse %s\n", FUSEFS_FORMAT_VERSION, fuse_pkgversion());
-		mount_opts_free(&o);
-		return 0;
-	}
-	log_set_level(o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (!o.foreground && fork_and_wait(&notify_fd) < 0)
-		goto out;
-
-	if (open_fs(&o, &fs) < 0)
-		goto out;
-	if (o.slot_nr >= 0 && prepare_member(&o, &fs, &self, &udp_fd) < 0)
-		goto out;
-
-	{
-		struct rpc_client_config ccfg = { .dev = fs.dev, .super = &fs.super, .rid = fs.rid,
-						  .wait_ms = o.server_wait_ms };
-
-		if (u64map_create(&fs.nodes) < 0 || rpc_client_create(&ccfg, &fs.client) < 0) {
-			say("out of memory");
-			goto out;
-		}
-	}
-	/*
-	 * A plain client mounts once a server answers; a member cannot wait: it
-	 * may be the one that gets elected, and only after it has mounted.
-	 */
-	if (o.slot_nr < 0) {
-		ret = rpc_client_connect(fs.client, why, sizeof(why));
-		if (ret < 0) {
-			say("no server answered within %u ms (server_wait_ms): %s", o.server_wait_ms,
-			    why);
-			goto out;
-		}
-	}
-
-	if (add_fs_names(&o) < 0) {
-		say("out of memory");
-		goto out;
-	}
-	se = fuse_session_new(&o.fuse_args, &mount_fuse_ops, sizeof(mount_fuse_ops), &fs);
-	if (se == NULL) {
-		say("cannot set up the FUSE session (see the message above)");
-		goto out;
-	}
-	if (fuse_set_signal_handlers(se) < 0) {
-		say("cannot install signal handlers");
-		goto out;
-	}
-	handlers = true;
-	if (fuse_session_mount(se, o.mountpoint) < 0) {
-		say("cannot mount on %s (see the message above)", o.mountpoint);
-		goto out;
-	}
-	mounted = true;
-
-	if (o.slot_nr >= 0) {
-		struct server_config scfg = {
-			.dev = fs.dev, .super = &fs.super, .slot = o.slot_nr, .rid = fs.rid,
-			.fence_cmd = o.fence_cmd, .fence_timeout_ms = o.fence_timeout_ms, .self = self,
-		};
-		struct quorum_agent_config acfg = {
-			.dev = fs.dev, .super = &fs.super, .slot = o.slot_nr, .rid = fs.rid,
-			.hb_timeout_ms = o.hb_timeout_ms, .udp_fd = udp_fd, .self = self,
-			.repair = o.repair,
-		};
-
-		ret = server_create(&scfg, &server);
-		if (ret < 0) {
-			say("cannot start the server thread: %s", errstr(ret));
-			goto out;
-		}
-		fs.server = server;
-		acfg.server = server_ops(server);
-		udp_fd = -1; /* the agent owns it now, even if it fails */
-		ret = quorum_agent_start(&acfg, &agent, why, sizeof(why));
-		if (ret < 0) {
-			say("%s", why);
-			goto out;
-		}
-		fs.agent = agent;
-	}
-	log_info(SUB, "mounted %s on %s as %s, rid %016" PRIx64, o.device, o.mountpoint,
-		 o.slot_nr >= 0 ? "a quorum member" : "a plain client", fs.rid);
-	if (o.slot_nr >= 0)
-		log_info(SUB, "quorum slot %d, heartbeat timeout %u ms, fencing with %s", o.slot_nr,
-			 o.hb_timeout_ms, o.fence_cmd ? o.fence_cmd : "the local fencer");
-	tell_parent(&notify_fd, 0);
-
-	loop_cfg = fuse_loop_cfg_create();
-	if (loop_cfg == NULL) {
-		log_err(SUB, "out of memory");
-		goto out;
-	}
-	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
-	/* a handler waits for its reply: enough threads to keep many requests in flight */
-	fuse_loop_cfg_set_max_threads(loop_cfg, 64);
-	/* and keep them: a thread made and ended for every burst costs more than it saves */
-	fuse_loop_cfg_set_idle_threads(loop_cfg, 64);
-	ret = fuse_session_loop_mt(se, loop_cfg);
-	status = ret < 0 ? 1 : 0;
-	log_info(SUB, "unmounting %s", o.mountpoint);
-	/* nobody serves the mount any more: take it away before leaving the quorum */
-	fuse_session_unmount(se);
-	mounted = false;
-
-out:
-	rpc_client_destroy(fs.client);
-	fs.client = NULL;
-	if (agent != NULL)
-		quorum_agent_shutdown(agent, (int)quorum_agent_hb_timeout(agent) + SHUTDOWN_SLACK_MS);
-	server_destroy(server);
-	quorum_agent_free(agent);
-	if (udp_fd >= 0)
-		close(udp_fd);
-	if (loop_cfg != NULL)
-		fuse_loop_cfg_destroy(loop_cfg);
-	if (mounted)
-		fuse_session_unmount(se);
-	if (handlers)
-		fuse_remove_signal_handlers(se);
-	if (se != NULL)
-		fuse_session_destroy(se);
-	u64map_destroy(fs.nodes);
-	bd_close(fs.dev);
-	tell_parent(&notify_fd, 1);
-	mount_opts_free(&o);
+	log_set_level(r.o.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (start(&r) == 0)
+		status = serve_fuse(&r);
+	teardown(&r);
+	tell_parent(&r.notify_fd, 1); /* (only when start failed: the parent was told already) */
 	return status;
 }

@@ -639,89 +639,103 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
+/* A readdir reply being filled for the kernel. */
+struct dir_out {
+	fuse_req_t req;
+	bool plus;
+	char *buf;
+	size_t size, used;
+	/* what readdirplus counted, undone if the kernel never gets it */
+	uint64_t *counted;
+	size_t ncounted;
+};
+
+/*
+ * Add one entry of the server's reply to the kernel's buffer: 0, or 1
+ * when it does not fit (or cannot be counted) and the buffer is done.
+ */
+static int dir_add(struct dir_out *o, const struct rpc_dirent *d, const char *name,
+		   const struct rpc_attr *ap)
+{
+	char nm[RPC_NAME_MAX + 1];
+	off_t next = (off_t)le64_to_cpu(d->cookie);
+	size_t n;
+
+	memcpy(nm, name, le16_to_cpu(d->namelen));
+	nm[le16_to_cpu(d->namelen)] = '\0';
+	if (!o->plus) {
+		struct stat st = { .st_ino = le64_to_cpu(d->ino), .st_mode = le32_to_cpu(d->mode) };
+
+		n = fuse_add_direntry(o->req, NULL, 0, nm, &st, 0);
+		if (o->used + n > o->size)
+			return 1;
+		fuse_add_direntry(o->req, o->buf + o->used, o->size - o->used, nm, &st, next);
+	} else {
+		struct fuse_entry_param e;
+		bool dots = strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0;
+
+		memset(&e, 0, sizeof(e));
+		if (ap != NULL && !dots) {
+			struct rpc_attr a;
+
+			memcpy(&a, ap, sizeof(a));
+			entry_of(&a, &e);
+		} else {
+			e.attr.st_ino = le64_to_cpu(d->ino);
+			e.attr.st_mode = le32_to_cpu(d->mode);
+		}
+		n = fuse_add_direntry_plus(o->req, NULL, 0, nm, &e, 0);
+		if (o->used + n > o->size)
+			return 1;
+		if (e.ino != 0 && node_ref(ctx_of(o->req), e.ino) < 0)
+			return 1;
+		if (e.ino != 0)
+			o->counted[o->ncounted++] = e.ino;
+		fuse_add_direntry_plus(o->req, o->buf + o->used, o->size - o->used, nm, &e, next);
+	}
+	o->used += n;
+	return 0;
+}
+
 static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-	struct rpc_readdir f = { .ino = cpu_to_le64(ino), .cookie = cpu_to_le64((uint64_t)off),
-				 .size = cpu_to_le32((uint32_t)MIN(size, (size_t)RPC_READDIR_MAX)),
-				 .plus = cpu_to_le32(plus ? 1 : 0) };
 	uint32_t cap = (uint32_t)MIN(size, (size_t)RPC_READDIR_MAX), pos = 0;
-	char *out = malloc(size ? size : 1);
-	uint8_t *tail = malloc(cap ? cap : 1);
-	/* what readdirplus counted, undone if the kernel never gets it (an entry
-	 * takes more than 128 bytes, so this many is enough) */
-	uint64_t *counted = plus ? malloc(sizeof(*counted) * (size / 128 + 1)) : NULL;
+	struct rpc_readdir f = { .ino = cpu_to_le64(ino), .cookie = cpu_to_le64((uint64_t)off),
+				 .size = cpu_to_le32(cap), .plus = cpu_to_le32(plus ? 1 : 0) };
+	/* (an entry takes more than 128 bytes, so this many counts are enough) */
+	struct dir_out o = { .req = req, .plus = plus, .size = size, .buf = malloc(size ? size : 1),
+			     .counted = plus ? malloc(sizeof(uint64_t) * (size / 128 + 1)) : NULL };
 	struct mount_ctx *m = ctx_of(req);
+	uint8_t *tail = malloc(cap ? cap : 1);
 	struct call k;
-	size_t used = 0, ncounted = 0;
-	int ret;
+	int ret = -ENOMEM, r = 0;
 
-	if (out == NULL || tail == NULL || (plus && counted == NULL)) {
-		free(out);
-		free(tail);
-		free(counted);
-		fuse_reply_err(req, ENOMEM);
-		return;
+	if (o.buf != NULL && tail != NULL && (!plus || o.counted != NULL)) {
+		call_init(&k, req, RPC_READDIR, &f);
+		k.c.reply_tail = tail;
+		k.c.reply_tail_cap = cap;
+		ret = call_run(req, &k);
 	}
-	call_init(&k, req, RPC_READDIR, &f);
-	k.c.reply_tail = tail;
-	k.c.reply_tail_cap = cap;
-	ret = call_run(req, &k);
-	while (ret == 0) {
+	while (ret == 0 && r == 0) {
 		struct rpc_dirent d;
 		const struct rpc_attr *ap;
-		struct rpc_attr a;
 		const char *name;
-		char nm[RPC_NAME_MAX + 1];
-		size_t n;
-		int r = rpc_dirent_next(tail, k.c.reply_tail_len, &pos, &d, &name, &ap);
 
+		r = rpc_dirent_next(tail, k.c.reply_tail_len, &pos, &d, &name, &ap);
 		if (r < 0)
 			ret = -EIO;
-		if (r != 0)
-			break;
-		memcpy(nm, name, le16_to_cpu(d.namelen));
-		nm[le16_to_cpu(d.namelen)] = '\0';
-		if (plus) {
-			struct fuse_entry_param e;
-			bool dots = strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0;
-
-			memset(&e, 0, sizeof(e));
-			if (ap != NULL && !dots) {
-				memcpy(&a, ap, sizeof(a));
-				entry_of(&a, &e);
-			} else {
-				e.attr.st_ino = le64_to_cpu(d.ino);
-				e.attr.st_mode = le32_to_cpu(d.mode);
-			}
-			n = fuse_add_direntry_plus(req, NULL, 0, nm, &e, 0);
-			if (used + n > size)
-				break;
-			if (e.ino != 0 && node_ref(m, e.ino) < 0)
-				break;
-			if (e.ino != 0)
-				counted[ncounted++] = e.ino;
-			fuse_add_direntry_plus(req, out + used, size - used, nm, &e,
-					       (off_t)le64_to_cpu(d.cookie));
-		} else {
-			struct stat st = { .st_ino = le64_to_cpu(d.ino), .st_mode = le32_to_cpu(d.mode) };
-
-			n = fuse_add_direntry(req, NULL, 0, nm, &st, 0);
-			if (used + n > size)
-				break;
-			fuse_add_direntry(req, out + used, size - used, nm, &st,
-					  (off_t)le64_to_cpu(d.cookie));
-		}
-		used += n;
+		else if (r == 0)
+			r = dir_add(&o, &d, name, ap);
 	}
-	if (ret < 0 || fuse_reply_buf(req, out, used) != 0) {
+	if (ret < 0 || fuse_reply_buf(req, o.buf, o.used) != 0) {
 		if (ret < 0)
 			fuse_reply_err(req, -ret);
-		for (size_t i = 0; i < ncounted; i++)
-			node_forget(m, counted[i], 1);
+		for (size_t i = 0; i < o.ncounted; i++)
+			node_forget(m, o.counted[i], 1);
 	}
-	free(out);
+	free(o.buf);
 	free(tail);
-	free(counted);
+	free(o.counted);
 }
 
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -1118,8 +1118,8 @@ static struct timespec deadline_in(int ms)
 	return t;
 }
 
-int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agent **out,
-		       char *why, size_t whylen)
+/* A new agent's memory, locks and election state (nothing outside touched yet).  NULL: no memory. */
+static struct quorum_agent *agent_alloc(const struct quorum_agent_config *cfg)
 {
 	struct quorum_config qcfg = {
 		.our_slot = cfg->slot,
@@ -1127,18 +1127,11 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 		.votes_needed = quorum_votes_needed(bd_slots_present_count(cfg->super)),
 		.hb_timeout_ms = cfg->hb_timeout_ms,
 	};
-	struct quorum_agent *a;
+	struct quorum_agent *a = calloc(1, sizeof(*a));
 	pthread_condattr_t cattr;
-	struct timespec until;
-	int ret;
 
-	*out = NULL;
-	a = calloc(1, sizeof(*a));
-	if (a == NULL) {
-		close(cfg->udp_fd);
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
-	}
+	if (a == NULL)
+		return NULL;
 	a->cfg = *cfg;
 	a->super = *cfg->super;
 	a->cfg.super = &a->super;
@@ -1157,20 +1150,26 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	quorum_init(&a->st, &qcfg);
 	quorum_glue_init(&a->glue, cfg->slot, cfg->rid, &cfg->self);
 	a->snap.st = a->st;
+	return a;
+}
+
+/* The start state read, the codec, the eventfd and the ring.  0 or -errno with why. */
+static int agent_prepare(struct quorum_agent *a, char *why, size_t whylen)
+{
+	int ret;
 
 	a->blk.buf = bd_alloc(1);
 	if (a->blk.buf == NULL || RAND_bytes((unsigned char *)&a->rng, sizeof(a->rng)) != 1) {
 		snprintf(why, whylen, "out of memory or randomness");
-		ret = -ENOMEM;
-		goto fail;
+		return -ENOMEM;
 	}
 	ret = read_start_state(a, why, whylen);
 	if (ret < 0)
-		goto fail;
-	ret = quorum_codec_init(&a->codec, &a->super, cfg->slot, cfg->rid, a->glue.seq_base);
+		return ret;
+	ret = quorum_codec_init(&a->codec, &a->super, a->cfg.slot, a->cfg.rid, a->glue.seq_base);
 	if (ret < 0) {
 		snprintf(why, whylen, "message authentication setup failed: %s", errstr(ret));
-		goto fail;
+		return ret;
 	}
 	a->codec_ready = true;
 	quorum_codec_set_limit(&a->codec, a->glue.seq_base); /* nothing before BEGIN */
@@ -1178,47 +1177,74 @@ int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agen
 	if (a->efd < 0) {
 		ret = -errno;
 		snprintf(why, whylen, "eventfd: %s", errstr(ret));
-		goto fail;
+		return ret;
 	}
 	ret = io_uring_queue_init(RING_ENTRIES, &a->ring, 0);
 	if (ret < 0) {
 		snprintf(why, whylen, "io_uring setup failed: %s", errstr(ret));
-		goto fail;
+		return ret;
 	}
 	a->ring_ready = true;
+	return 0;
+}
 
-	ret = thread_start(&a->thread, agent_main, a);
-	if (ret < 0) {
-		snprintf(why, whylen, "cannot start the quorum thread: %s", errstr(ret));
-		goto fail;
-	}
-	a->thread_started = true;
+/*
+ * The thread is running: wait until BEGIN is durable.  0, or -errno with
+ * why, and the thread stopped again.
+ */
+static int agent_wait_begun(struct quorum_agent *a, char *why, size_t whylen)
+{
+	struct timespec until = deadline_in(READY_TIMEOUT_MS);
+	int ret;
 
-	/* ready when BEGIN is durable */
-	until = deadline_in(READY_TIMEOUT_MS);
 	pthread_mutex_lock(&a->snap_lock);
 	while (!a->begun && !a->snap.failed)
 		if (pthread_cond_timedwait(&a->snap_cond, &a->snap_lock, &until) == ETIMEDOUT)
 			break;
 	ret = a->begun ? a->begin_res : a->snap.failed ? a->snap.fail_res : -ETIMEDOUT;
 	pthread_mutex_unlock(&a->snap_lock);
+	if (ret == 0)
+		return 0;
+	a->exit_now = true;
+	push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
+	pthread_join(a->thread, NULL);
+	a->thread_started = false;
+	if (ret == -ETIMEDOUT && a->io_err < 0)
+		snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block: the "
+			 "device still fails after %d s (%s)", a->cfg.slot, READY_TIMEOUT_MS / 1000,
+			 errstr(a->io_err));
+	else
+		snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block failed: %s",
+			 a->cfg.slot, errstr(ret));
+	return ret;
+}
+
+int quorum_agent_start(const struct quorum_agent_config *cfg, struct quorum_agent **out,
+		       char *why, size_t whylen)
+{
+	struct quorum_agent *a = agent_alloc(cfg);
+	int ret;
+
+	*out = NULL;
+	if (a == NULL) {
+		close(cfg->udp_fd);
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = agent_prepare(a, why, whylen);
+	if (ret < 0)
+		goto fail;
+	ret = thread_start(&a->thread, agent_main, a);
 	if (ret < 0) {
-		a->exit_now = true;
-		push_cmd(a, (struct cmd){ .type = CMD_SHUTDOWN });
-		pthread_join(a->thread, NULL);
-		a->thread_started = false;
-		if (ret == -ETIMEDOUT && a->io_err < 0)
-			snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block: the "
-				 "device still fails after %d s (%s)", cfg->slot, READY_TIMEOUT_MS / 1000,
-				 errstr(a->io_err));
-		else
-			snprintf(why, whylen, "quorum slot %d: recording BEGIN in our quorum block "
-				 "failed: %s", cfg->slot, errstr(ret));
+		snprintf(why, whylen, "cannot start the quorum thread: %s", errstr(ret));
 		goto fail;
 	}
+	a->thread_started = true;
+	ret = agent_wait_begun(a, why, whylen);
+	if (ret < 0)
+		goto fail;
 	*out = a;
 	return 0;
-
 fail:
 	agent_release(a);
 	return ret;

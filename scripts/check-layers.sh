@@ -6,7 +6,9 @@
 #      our own headers, no I/O, clock, thread, socket, ring, FUSE or OpenSSL
 #      header, and call no clock or rand();
 #   3. the filesystem logic and the store (server/fs*, server/store*) include
-#      no FUSE or socket header.
+#      no FUSE or socket header;
+#   4. no product function is longer than 70 lines unless the comment above
+#      it says why ("longer than 70 lines because ...").
 # It lists what it checked, and fails when a named file is missing, so a
 # rename cannot turn it green by accident.
 set -u
@@ -87,4 +89,23 @@ for f in $FSLOGIC; do
 	done
 done
 [ -n "$FSLOGIC" ] && echo "check-layers: no FUSE or sockets in:" $FSLOGIC
+
+# A function's body runs from a "{" to a "}" in column 0; the comment that
+# ends just above its signature may say why it is long.
+long=$(awk -v LIM=70 '
+	FNR == 1 { comment = ""; in_c = 0 }
+	/^\/\*/ { in_c = 1; comment = "" }
+	in_c { comment = comment " " $0 }
+	/\*\// { in_c = 0; last_c = FNR }
+	/^[a-zA-Z].*\(/ && !in_c { sig = $0; sig_line = FNR; why = (last_c >= FNR - 3) ? comment : "" }
+	/^\{/ { start = FNR }
+	/^\}/ && start { if (FNR - start > LIM && why !~ /longer than 70 lines because/)
+			      printf "%s:%d %s (%d lines)\n", FILENAME, sig_line, sig, FNR - start; start = 0 }
+' common/*.c blockdev/*.c quorum/*.c server/*.c fuse/*.c)
+if [ -n "$long" ]; then
+	echo "check-layers: functions over 70 lines without a comment saying why:"
+	echo "$long"
+	fail=1
+fi
+echo "check-layers: no function in common blockdev quorum server fuse is over 70 lines without a reason"
 exit $fail

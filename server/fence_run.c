@@ -186,25 +186,27 @@ static void log_output(char *buf, size_t *len, pid_t pid, bool flush)
 	}
 }
 
-static int fence_cmd(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
-		     int abort_fd, char *why, size_t whylen)
+/*
+ * Start the agent in a process group of its own, with default signal
+ * handling, stdin from /dev/null and stdout and stderr into a pipe.  0
+ * with its pid and the pipe's read end, or -errno with why.
+ */
+static int fence_spawn(const struct quorum_fence_request *req,
+		       const struct quorum_fence_config *cfg, pid_t *pid, int *out_fd, char *why,
+		       size_t whylen)
 {
-	mono_ns deadline = mono_now() + (mono_ns)cfg->timeout_ms * NSEC_PER_MSEC;
+	char *argv[] = { (char *)cfg->fence_cmd, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	char *argv[] = { (char *)cfg->fence_cmd, NULL };
-	char line[FENCE_LINE];
-	size_t line_len = 0;
 	struct env_build env;
-	int pipefd[2] = { -1, -1 }, pidfd = -1, status = 0, ret;
-	bool exited = false, eof = false, stop;
-	pid_t pid = -1;
+	sigset_t def, none;
+	int pipefd[2] = { -1, -1 }, ret = env_build(&env, req);
 
-	ret = env_build(&env, req);
 	if (ret < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "cannot prepare fence_cmd: %s", errstr(ret ? ret : -errno));
+		ret = ret ? ret : -errno;
+		snprintf(why, whylen, "cannot prepare fence_cmd: %s", errstr(ret));
 		env_free(&env);
-		return ret ? ret : -errno;
+		return ret;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -215,20 +217,16 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
 					       POSIX_SPAWN_SETSIGMASK);
 	posix_spawnattr_setpgroup(&attr, 0);
-	{
-		sigset_t def, none;
-
-		sigemptyset(&def);
-		sigaddset(&def, SIGPIPE);
-		sigaddset(&def, SIGINT);
-		sigaddset(&def, SIGTERM);
-		sigaddset(&def, SIGHUP);
-		sigaddset(&def, SIGQUIT);
-		sigemptyset(&none);
-		posix_spawnattr_setsigdefault(&attr, &def);
-		posix_spawnattr_setsigmask(&attr, &none);
-	}
-	ret = -posix_spawn(&pid, cfg->fence_cmd, &fa, &attr, argv, env.envp);
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigaddset(&def, SIGINT);
+	sigaddset(&def, SIGTERM);
+	sigaddset(&def, SIGHUP);
+	sigaddset(&def, SIGQUIT);
+	sigemptyset(&none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setsigmask(&attr, &none);
+	ret = -posix_spawn(pid, cfg->fence_cmd, &fa, &attr, argv, env.envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	env_free(&env);
@@ -238,64 +236,101 @@ static int fence_cmd(const struct quorum_fence_request *req, const struct quorum
 		close(pipefd[0]);
 		return ret;
 	}
-	pidfd = pidfd_open(pid, 0);
+	*out_fd = pipefd[0];
+	return 0;
+}
+
+/* A running agent: its process, its output, and what we wait for. */
+struct fence_watch {
+	pid_t pid;
+	int pidfd;
+	int out_fd;
+	int abort_fd;
+	mono_ns deadline;
+	char line[FENCE_LINE];
+	size_t line_len;
+	int status;
+};
+
+/*
+ * Wait for the agent to exit and its output to end, logging its lines,
+ * until the deadline or an abort (then it is killed).  0 with w->status,
+ * or -errno with why.
+ */
+static int fence_wait(struct fence_watch *w, const char *cmd, char *why, size_t whylen)
+{
+	bool exited = false, eof = false, stop;
 
 	while (!(exited && eof)) {
 		struct pollfd p[3] = {
-			{ .fd = eof ? -1 : pipefd[0], .events = POLLIN },
-			{ .fd = exited ? -1 : pidfd, .events = POLLIN },
-			{ .fd = abort_fd, .events = POLLIN },
+			{ .fd = eof ? -1 : w->out_fd, .events = POLLIN },
+			{ .fd = exited ? -1 : w->pidfd, .events = POLLIN },
+			{ .fd = w->abort_fd, .events = POLLIN },
 		};
+		int ret;
 
-		if (exited && mono_now() >= deadline) {
+		if (exited && mono_now() >= w->deadline) {
 			/* it exited; something it left behind holds the pipe: end those */
-			kill(-pid, SIGKILL);
+			kill(-w->pid, SIGKILL);
 			break;
 		}
-		stop = aborted(abort_fd);
-		if (stop || mono_now() >= deadline) {
-			kill_and_reap(pid, pidfd, &status);
-			snprintf(why, whylen, "fence_cmd %s %s; killed it", cfg->fence_cmd,
+		stop = aborted(w->abort_fd);
+		if (stop || mono_now() >= w->deadline) {
+			kill_and_reap(w->pid, w->pidfd, &w->status);
+			snprintf(why, whylen, "fence_cmd %s %s; killed it", cmd,
 				 stop ? "was aborted (our server is stopping)" : "did not finish in time");
-			ret = stop ? -ECANCELED : -ETIMEDOUT;
-			goto out;
+			return stop ? -ECANCELED : -ETIMEDOUT;
 		}
-		if (poll(p, 3, ms_left(deadline)) < 0 && errno != EINTR) {
+		if (poll(p, 3, ms_left(w->deadline)) < 0 && errno != EINTR) {
 			ret = -errno;
-			kill_and_reap(pid, pidfd, &status);
+			kill_and_reap(w->pid, w->pidfd, &w->status);
 			snprintf(why, whylen, "waiting for fence_cmd: %s", errstr(ret));
-			goto out;
+			return ret;
 		}
 		if (p[0].revents) {
-			ssize_t n = read(pipefd[0], line + line_len, sizeof(line) - 1 - line_len);
+			ssize_t n = read(w->out_fd, w->line + w->line_len,
+					 sizeof(w->line) - 1 - w->line_len);
 
 			if (n <= 0)
 				eof = true;
 			else
-				line_len += (size_t)n;
-			log_output(line, &line_len, pid, eof);
+				w->line_len += (size_t)n;
+			log_output(w->line, &w->line_len, w->pid, eof);
 		}
-		if ((p[1].revents || pidfd < 0) && waitpid(pid, &status, WNOHANG) == pid) {
+		if ((p[1].revents || w->pidfd < 0) && waitpid(w->pid, &w->status, WNOHANG) == w->pid) {
 			exited = true;
-			deadline = MIN(deadline, mono_now() + 200 * NSEC_PER_MSEC);
+			w->deadline = MIN(w->deadline, mono_now() + 200 * NSEC_PER_MSEC);
 		}
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	return 0;
+}
+
+static int fence_cmd(const struct quorum_fence_request *req, const struct quorum_fence_config *cfg,
+		     int abort_fd, char *why, size_t whylen)
+{
+	struct fence_watch w = { .abort_fd = abort_fd, .pidfd = -1, .out_fd = -1,
+				 .deadline = mono_now() + (mono_ns)cfg->timeout_ms * NSEC_PER_MSEC };
+	int ret = fence_spawn(req, cfg, &w.pid, &w.out_fd, why, whylen);
+
+	if (ret < 0)
+		return ret;
+	w.pidfd = pidfd_open(w.pid, 0);
+	ret = fence_wait(&w, cfg->fence_cmd, why, whylen);
+	if (ret == 0 && WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0) {
 		ret = 0;
-	} else {
+	} else if (ret == 0) {
 		ret = -EIO;
-		if (WIFEXITED(status))
+		if (WIFEXITED(w.status))
 			snprintf(why, whylen, "fence_cmd %s exited with status %d", cfg->fence_cmd,
-				 WEXITSTATUS(status));
+				 WEXITSTATUS(w.status));
 		else
 			snprintf(why, whylen, "fence_cmd %s was killed by signal %d", cfg->fence_cmd,
-				 WTERMSIG(status));
+				 WTERMSIG(w.status));
 	}
-out:
-	log_output(line, &line_len, pid, true);
-	if (pidfd >= 0)
-		close(pidfd);
-	close(pipefd[0]);
+	log_output(w.line, &w.line_len, w.pid, true);
+	if (w.pidfd >= 0)
+		close(w.pidfd);
+	close(w.out_fd);
 	return ret;
 }
 

@@ -790,146 +790,178 @@ static int is_ancestor(struct fs *fs, uint64_t ino, uint64_t of)
 	return -ELOOP;
 }
 
+/*
+ * A rename, as its check half found it: the two directories (nd may be
+ * od), the entry that moves, and the one it replaces or exchanges with.
+ */
+struct rename_plan {
+	uint64_t parent, newparent;
+	const char *name, *newname;
+	size_t namelen, newnamelen;
+	uint32_t flags;
+	struct fs_inode od, nd, src, dst;
+	struct fs_inode *ndp;       /* &od when both names are in one directory */
+	bool have_dst;
+};
+
+/* The entries: the source must exist; the target as the flags want it. */
+static int rename_find(struct fs *fs, const struct fs_cred *c, struct rename_plan *p)
+{
+	uint64_t dst_ino;
+	int ret = victim_get(fs, c, p->parent, p->name, p->namelen, &p->od, &p->src);
+
+	if (ret < 0)
+		return ret;
+	p->ndp = &p->od;
+	if (p->newparent != p->parent) {
+		ret = dir_get(fs, c, p->newparent, &p->nd, 3);
+		if (ret < 0)
+			return ret;
+		p->ndp = &p->nd;
+	}
+	ret = dent_get(fs, p->newparent, p->newname, p->newnamelen, &dst_ino);
+	if (ret == -ENOENT)
+		return p->flags & FS_RENAME_EXCHANGE ? -ENOENT : 0;
+	if (ret < 0)
+		return ret;
+	if (p->flags & FS_RENAME_NOREPLACE)
+		return -EEXIST;
+	ret = fs_inode_get(fs, dst_ino, &p->dst);
+	if (ret < 0)
+		return ret == -ENOENT ? -EIO : ret;
+	p->have_dst = true;
+	return sticky_allows(c, &p->ndp->a, &p->dst.a) ? 0 : -EPERM;
+}
+
+/*
+ * A directory that moves to another parent: not into its own subtree, and
+ * its ".." is rewritten, which needs write permission on it.
+ */
+static int rename_moves_dir(struct fs *fs, const struct fs_cred *c, const struct fs_inode *dir,
+			    uint64_t to)
+{
+	int ret = is_ancestor(fs, dir->a.ino, to);
+
+	if (ret != 0)
+		return ret < 0 ? ret : -EINVAL;
+	return fs_may(c, &dir->a, 2);
+}
+
+/*
+ * The check half: every rule, nothing written.  0 when the rename may go
+ * ahead, 1 when it has nothing to do, or -errno.
+ */
+static int rename_check(struct fs *fs, const struct fs_cred *c, struct rename_plan *p)
+{
+	bool exchange = p->flags & FS_RENAME_EXCHANGE, moves = p->newparent != p->parent;
+	int ret;
+
+	if (p->flags & ~(uint32_t)(FS_RENAME_NOREPLACE | FS_RENAME_EXCHANGE) ||
+	    (p->flags & FS_RENAME_NOREPLACE && exchange))
+		return -EINVAL;
+	if (is_dot(p->name, p->namelen) || is_dot(p->newname, p->newnamelen))
+		return -EINVAL;
+	ret = name_check(p->newname, p->newnamelen);
+	if (ret == 0)
+		ret = rename_find(fs, c, p);
+	if (ret < 0)
+		return ret;
+	if (p->ndp->a.nlink == 0)
+		return -ENOENT;
+	/* a name onto itself, or onto another link of the same inode: nothing to do */
+	if (p->have_dst && p->dst.a.ino == p->src.a.ino)
+		return 1;
+	if (moves && S_ISDIR(p->src.a.mode) && (ret = rename_moves_dir(fs, c, &p->src, p->newparent)))
+		return ret;
+	if (moves && exchange && S_ISDIR(p->dst.a.mode) &&
+	    (ret = rename_moves_dir(fs, c, &p->dst, p->parent)))
+		return ret;
+	if (p->have_dst && !exchange) {
+		if (S_ISDIR(p->src.a.mode) != S_ISDIR(p->dst.a.mode))
+			return S_ISDIR(p->src.a.mode) ? -ENOTDIR : -EISDIR;
+		if (S_ISDIR(p->dst.a.mode)) {
+			ret = dir_is_empty(fs, p->dst.a.ino);
+			if (ret <= 0)
+				return ret < 0 ? ret : -ENOTEMPTY;
+		}
+	}
+	if (!p->have_dst && moves && S_ISDIR(p->src.a.mode) && p->ndp->a.nlink >= FS_LINK_MAX)
+		return -EMLINK;
+	return 0;
+}
+
+/* Apply an exchange: both entries swap inodes; a directory moving each way carries a link. */
+static int rename_exchange(struct fs *fs, struct rename_plan *p, const struct fs_time *now)
+{
+	bool src_dir = S_ISDIR(p->src.a.mode), dst_dir = S_ISDIR(p->dst.a.mode);
+	int ret = dent_set(fs, p->parent, p->name, p->namelen, p->dst.a.ino, p->dst.a.mode);
+
+	if (ret == 0)
+		ret = dent_set(fs, p->newparent, p->newname, p->newnamelen, p->src.a.ino,
+			       p->src.a.mode);
+	if (ret == 0 && p->newparent != p->parent && src_dir != dst_dir) {
+		p->od.a.nlink += src_dir ? (uint32_t)-1 : 1u;
+		p->ndp->a.nlink += src_dir ? 1u : (uint32_t)-1;
+	}
+	if (dst_dir)
+		p->dst.parent = p->parent;
+	if (src_dir)
+		p->src.parent = p->newparent;
+	p->dst.a.ctime = *now;
+	return ret == 0 ? fs_inode_put(fs, &p->dst) : ret;
+}
+
+/* Apply a move: the entry goes; a replaced inode loses its link (or goes, or stays an orphan). */
+static int rename_move(struct fs *fs, struct rename_plan *p, const struct fs_time *now)
+{
+	int ret = dent_del(fs, p->parent, p->name, p->namelen);
+
+	if (ret == 0 && p->have_dst)
+		ret = dent_set(fs, p->newparent, p->newname, p->newnamelen, p->src.a.ino,
+			       p->src.a.mode);
+	else if (ret == 0)
+		ret = dent_add(fs, p->ndp, p->newname, p->newnamelen, p->src.a.ino, p->src.a.mode);
+	if (ret == 0 && S_ISDIR(p->src.a.mode)) {
+		p->src.parent = p->newparent;
+		if (p->newparent != p->parent) {
+			p->od.a.nlink--;
+			if (!p->have_dst)
+				p->ndp->a.nlink++;
+		} else if (p->have_dst) {
+			p->od.a.nlink--; /* the replaced directory's ".." is gone */
+		}
+	}
+	if (ret == 0 && p->have_dst) {
+		/* a replaced directory goes (or stays an orphan while open), as a file */
+		p->dst.a.nlink = S_ISDIR(p->dst.a.mode) ? 0 : p->dst.a.nlink - 1;
+		ret = inode_unlinked(fs, &p->dst, now);
+	}
+	return ret;
+}
+
 int fs_rename(struct fs *fs, const struct fs_cred *c, uint64_t parent, const char *name,
 	      size_t namelen, uint64_t newparent, const char *newname, size_t newnamelen,
 	      uint32_t flags)
 {
-	struct fs_inode od, nd, src, dst;
-	struct fs_inode *ndp;
-	bool have_dst = false;
+	struct rename_plan p = { .parent = parent, .newparent = newparent, .name = name,
+				 .newname = newname, .namelen = namelen, .newnamelen = newnamelen,
+				 .flags = flags };
 	struct fs_time now;
-	uint64_t dst_ino;
-	int ret;
+	int ret = rename_check(fs, c, &p);
 
-	if (flags & ~(uint32_t)(FS_RENAME_NOREPLACE | FS_RENAME_EXCHANGE) ||
-	    (flags & FS_RENAME_NOREPLACE && flags & FS_RENAME_EXCHANGE))
-		return -EINVAL;
-	if (is_dot(name, namelen) || is_dot(newname, newnamelen))
-		return -EINVAL;
-	ret = name_check(newname, newnamelen);
-	if (ret < 0)
-		return ret;
-	ret = victim_get(fs, c, parent, name, namelen, &od, &src);
-	if (ret < 0)
-		return ret;
-	if (newparent == parent) {
-		ndp = &od;
-	} else {
-		ret = dir_get(fs, c, newparent, &nd, 3);
-		if (ret < 0)
-			return ret;
-		ndp = &nd;
-	}
-	ret = dent_get(fs, newparent, newname, newnamelen, &dst_ino);
-	if (ret < 0 && ret != -ENOENT)
-		return ret;
-	if (ret == 0) {
-		if (flags & FS_RENAME_NOREPLACE)
-			return -EEXIST;
-		ret = fs_inode_get(fs, dst_ino, &dst);
-		if (ret < 0)
-			return ret == -ENOENT ? -EIO : ret;
-		have_dst = true;
-		if (!sticky_allows(c, &ndp->a, &dst.a))
-			return -EPERM;
-	} else if (flags & FS_RENAME_EXCHANGE) {
-		return -ENOENT;
-	}
-	if (ndp->a.nlink == 0)
-		return -ENOENT;
-	/* a name onto itself, or onto another link of the same inode: nothing to do */
-	if (have_dst && dst.a.ino == src.a.ino)
-		return 0;
-	/* no directory into its own subtree (either way, for an exchange) */
-	if (S_ISDIR(src.a.mode) && newparent != parent) {
-		ret = is_ancestor(fs, src.a.ino, newparent);
-		if (ret != 0)
-			return ret < 0 ? ret : -EINVAL;
-	}
-	if ((flags & FS_RENAME_EXCHANGE) && S_ISDIR(dst.a.mode) && newparent != parent) {
-		ret = is_ancestor(fs, dst.a.ino, parent);
-		if (ret != 0)
-			return ret < 0 ? ret : -EINVAL;
-	}
-	/* moving a directory rewrites its "..": that needs write permission on it */
-	if (S_ISDIR(src.a.mode) && newparent != parent && (ret = fs_may(c, &src.a, 2)) < 0)
-		return ret;
-	if ((flags & FS_RENAME_EXCHANGE) && S_ISDIR(dst.a.mode) && newparent != parent &&
-	    (ret = fs_may(c, &dst.a, 2)) < 0)
-		return ret;
-	if (have_dst && !(flags & FS_RENAME_EXCHANGE)) {
-		if (S_ISDIR(src.a.mode) && !S_ISDIR(dst.a.mode))
-			return -ENOTDIR;
-		if (!S_ISDIR(src.a.mode) && S_ISDIR(dst.a.mode))
-			return -EISDIR;
-		if (S_ISDIR(dst.a.mode)) {
-			ret = dir_is_empty(fs, dst.a.ino);
-			if (ret < 0)
-				return ret;
-			if (ret == 0)
-				return -ENOTEMPTY;
-		}
-	}
-	if (!have_dst && S_ISDIR(src.a.mode) && newparent != parent &&
-	    ndp->a.nlink >= FS_LINK_MAX)
-		return -EMLINK;
-
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	fs_now(fs, &now);
-	if (flags & FS_RENAME_EXCHANGE) {
-		ret = dent_set(fs, parent, name, namelen, dst.a.ino, dst.a.mode);
-		if (ret == 0)
-			ret = dent_set(fs, newparent, newname, newnamelen, src.a.ino, src.a.mode);
-		if (ret == 0 && newparent != parent && S_ISDIR(src.a.mode) != S_ISDIR(dst.a.mode)) {
-			/* one directory moved each way: the link counts follow it */
-			if (S_ISDIR(src.a.mode)) {
-				od.a.nlink--;
-				ndp->a.nlink++;
-			} else {
-				od.a.nlink++;
-				ndp->a.nlink--;
-			}
-		}
-		if (S_ISDIR(dst.a.mode))
-			dst.parent = parent;
-		if (S_ISDIR(src.a.mode))
-			src.parent = newparent;
-		dst.a.ctime = now;
-		if (ret == 0)
-			ret = fs_inode_put(fs, &dst);
-	} else {
-		ret = dent_del(fs, parent, name, namelen);
-		if (ret == 0 && have_dst)
-			ret = dent_set(fs, newparent, newname, newnamelen, src.a.ino, src.a.mode);
-		else if (ret == 0)
-			ret = dent_add(fs, ndp, newname, newnamelen, src.a.ino, src.a.mode);
-		if (ret == 0 && S_ISDIR(src.a.mode)) {
-			src.parent = newparent;
-			if (newparent != parent) {
-				od.a.nlink--;
-				if (!have_dst)
-					ndp->a.nlink++;
-			} else if (have_dst) {
-				od.a.nlink--; /* the replaced directory's ".." is gone */
-			}
-		}
-		if (ret == 0 && have_dst && S_ISDIR(dst.a.mode) && newparent != parent &&
-		    !S_ISDIR(src.a.mode))
-			ret = -EIO; /* excluded above */
-		if (ret == 0 && have_dst) {
-			/* a replaced directory goes (or stays an orphan while open), as a file */
-			dst.a.nlink = S_ISDIR(dst.a.mode) ? 0 : dst.a.nlink - 1;
-			ret = inode_unlinked(fs, &dst, &now);
-		}
-	}
-	src.a.ctime = now;
+	ret = flags & FS_RENAME_EXCHANGE ? rename_exchange(fs, &p, &now) : rename_move(fs, &p, &now);
+	p.src.a.ctime = now;
 	if (ret == 0)
-		ret = fs_inode_put(fs, &src);
-	od.a.mtime = od.a.ctime = now;
+		ret = fs_inode_put(fs, &p.src);
+	p.od.a.mtime = p.od.a.ctime = now;
 	if (ret == 0)
-		ret = fs_inode_put(fs, &od);
-	if (ret == 0 && ndp != &od) {
-		ndp->a.mtime = ndp->a.ctime = now;
-		ret = fs_inode_put(fs, ndp);
+		ret = fs_inode_put(fs, &p.od);
+	if (ret == 0 && p.ndp != &p.od) {
+		p.ndp->a.mtime = p.ndp->a.ctime = now;
+		ret = fs_inode_put(fs, p.ndp);
 	}
 	return ret;
 }
@@ -964,70 +996,95 @@ void fs_kill_priv(struct fs_attr *a)
 		a->mode &= ~(uint32_t)S_ISGID;
 }
 
-int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struct fs_setattr *sa,
-	       struct fs_attr *out)
+/* The check half of setattr: may c make these changes to a?  0 or -errno, nothing written. */
+static int setattr_check(const struct fs_cred *c, const struct fs_attr *a,
+			 const struct fs_setattr *sa)
 {
-	uint64_t before = fs_used_bytes(fs);
-	bool owner, chowned = false;
-	struct fs_inode in;
-	struct fs_time now;
-	int ret;
+	bool owner = c->uid == 0 || c->uid == a->uid;
 
 	if (sa->valid & ~FS_SET_KNOWN || sa->atime.nsec >= NSEC_PER_SEC ||
 	    sa->mtime.nsec >= NSEC_PER_SEC || sa->ctime.nsec >= NSEC_PER_SEC)
 		return -EINVAL;
-	ret = fs_inode_get(fs, ino, &in);
-	if (ret < 0)
-		return ret;
-	owner = c->uid == 0 || c->uid == in.a.uid;
-	fs_now(fs, &now);
-
 	/* as Linux's chown_ok and chgrp_ok: only the owner may "change" to the same ids */
-	if (sa->valid & FS_SET_UID) {
-		if (c->uid != 0 && !(c->uid == in.a.uid && sa->uid == in.a.uid))
-			return -EPERM;
-		if (sa->uid != in.a.uid)
-			chowned = true;
-	}
-	if (sa->valid & FS_SET_GID) {
-		if (c->uid != 0 && !(c->uid == in.a.uid &&
-				     (sa->gid == in.a.gid || fs_in_group(c, sa->gid))))
-			return -EPERM;
-		if (sa->gid != in.a.gid)
-			chowned = true;
-	}
+	if ((sa->valid & FS_SET_UID) && c->uid != 0 && !(c->uid == a->uid && sa->uid == a->uid))
+		return -EPERM;
+	if ((sa->valid & FS_SET_GID) && c->uid != 0 &&
+	    !(c->uid == a->uid && (sa->gid == a->gid || fs_in_group(c, sa->gid))))
+		return -EPERM;
 	if ((sa->valid & FS_SET_MODE) && !owner)
 		return -EPERM;
 	if (sa->valid & (FS_SET_ATIME | FS_SET_MTIME)) {
 		if (!owner)
 			return -EPERM;
 	} else if (sa->valid & (FS_SET_ATIME_NOW | FS_SET_MTIME_NOW)) {
-		if (!owner && fs_may(c, &in.a, 2) < 0)
+		if (!owner && fs_may(c, a, 2) < 0)
 			return -EACCES;
 	}
 	if (sa->valid & FS_SET_SIZE) {
-		if (S_ISDIR(in.a.mode))
+		if (S_ISDIR(a->mode))
 			return -EISDIR;
-		if (!S_ISREG(in.a.mode))
+		if (!S_ISREG(a->mode))
 			return -EINVAL;
 		if (sa->size > FS_MAX_FILE_BYTES)
 			return -EFBIG;
-		ret = fs_may(c, &in.a, 2);
-		if (ret < 0)
-			return ret;
+		return fs_may(c, a, 2);
 	}
+	return 0;
+}
+
+/* Owners and mode: a chown clears the privilege bits, a chmod may not give away setgid. */
+static void setattr_ids_mode(const struct fs_cred *c, struct fs_attr *a,
+			     const struct fs_setattr *sa)
+{
+	bool chowned = ((sa->valid & FS_SET_UID) && sa->uid != a->uid) ||
+		       ((sa->valid & FS_SET_GID) && sa->gid != a->gid);
 
 	if (sa->valid & FS_SET_UID)
-		in.a.uid = sa->uid;
+		a->uid = sa->uid;
 	if (sa->valid & FS_SET_GID)
-		in.a.gid = sa->gid;
+		a->gid = sa->gid;
 	if (chowned && !(sa->valid & FS_SET_MODE))
-		fs_kill_priv(&in.a);
+		fs_kill_priv(a);
 	if (sa->valid & FS_SET_MODE) {
-		in.a.mode = (in.a.mode & S_IFMT) | (sa->mode & 07777);
-		if (c->uid != 0 && !fs_in_group(c, in.a.gid))
-			in.a.mode &= ~(uint32_t)S_ISGID;
+		a->mode = (a->mode & S_IFMT) | (sa->mode & 07777);
+		if (c->uid != 0 && !fs_in_group(c, a->gid))
+			a->mode &= ~(uint32_t)S_ISGID;
 	}
+}
+
+/* The times: explicit or now; ctime is now unless the owner sets it (FS_SET_CTIME). */
+static void setattr_times(struct fs *fs, bool owner, struct fs_inode *in,
+			  const struct fs_setattr *sa, const struct fs_time *now)
+{
+	if (sa->valid & FS_SET_ATIME_NOW)
+		in->a.atime = *now;
+	else if (sa->valid & FS_SET_ATIME)
+		in->a.atime = sa->atime;
+	if (sa->valid & (FS_SET_ATIME | FS_SET_ATIME_NOW))
+		fs_atime_forget(fs, in->a.ino);
+	if (sa->valid & FS_SET_MTIME_NOW)
+		in->a.mtime = *now;
+	else if (sa->valid & FS_SET_MTIME)
+		in->a.mtime = sa->mtime;
+	in->a.ctime = (sa->valid & FS_SET_CTIME) && owner ? sa->ctime : *now;
+}
+
+int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struct fs_setattr *sa,
+	       struct fs_attr *out)
+{
+	uint64_t before = fs_used_bytes(fs);
+	struct fs_inode in;
+	struct fs_time now;
+	bool owner;
+	int ret = fs_inode_get(fs, ino, &in);
+
+	if (ret == 0)
+		ret = setattr_check(c, &in.a, sa);
+	if (ret < 0)
+		return ret;
+	owner = c->uid == 0 || c->uid == in.a.uid; /* as it was before a chown */
+	fs_now(fs, &now);
+	setattr_ids_mode(c, &in.a, sa);
 	if (sa->valid & FS_SET_SIZE) {
 		if (sa->size != in.a.size) {
 			ret = fs_data_truncate(fs, &in, sa->size);
@@ -1039,17 +1096,7 @@ int fs_setattr(struct fs *fs, const struct fs_cred *c, uint64_t ino, const struc
 		if (c->uid != 0)
 			fs_kill_priv(&in.a);
 	}
-	if (sa->valid & FS_SET_ATIME_NOW)
-		in.a.atime = now;
-	else if (sa->valid & FS_SET_ATIME)
-		in.a.atime = sa->atime;
-	if (sa->valid & (FS_SET_ATIME | FS_SET_ATIME_NOW))
-		fs_atime_forget(fs, ino);
-	if (sa->valid & FS_SET_MTIME_NOW)
-		in.a.mtime = now;
-	else if (sa->valid & FS_SET_MTIME)
-		in.a.mtime = sa->mtime;
-	in.a.ctime = (sa->valid & FS_SET_CTIME) && owner ? sa->ctime : now;
+	setattr_times(fs, owner, &in, sa, &now);
 	ret = fs_inode_put(fs, &in);
 	ret = fs_space_check(fs, before, ret);
 	if (ret == 0)

@@ -44,7 +44,52 @@ static int format_store(void *arg, struct bd_dev *dev, const struct bd_super *s,
 	return store_create(dev, s, fill, arg, why, whylen);
 }
 
-int main(int argc, char **argv)
+/* One option of getopt_long's into the settings.  0, 1 (stop: exit 1) or 2 (usage: exit 2). */
+static int take_option(int c, struct bd_super *s, struct bd_mkfs_opts *opts,
+		       struct fs_format_opts *fo)
+{
+	char why[512], *end;
+	unsigned long m;
+	uint64_t v;
+
+	switch (c) {
+	case 'Q':
+		if (bd_mkfs_add_slot(s, optarg, why, sizeof(why)) == 0)
+			return 0;
+		fprintf(stderr, "fusefs-mkfs: %s\n", why);
+		return 1;
+	case 'f':
+		opts->force = true;
+		return 0;
+	case 'A':
+		opts->no_auth = true;
+		return 0;
+	case 'U':
+	case 'G':
+		if (parse_u64(optarg, 0, UINT32_MAX - 1, &v) < 0) {
+			fprintf(stderr, "fusefs-mkfs: --root-%s %s: not a number 0..%u\n",
+				c == 'U' ? "uid" : "gid", optarg, UINT32_MAX - 1);
+			return 1;
+		}
+		*(c == 'U' ? &fo->root_uid : &fo->root_gid) = (uint32_t)v;
+		return 0;
+	case 'M':
+		m = strtoul(optarg, &end, 8);
+		if (optarg[0] == '\0' || *end != '\0' || m > 07777) {
+			fprintf(stderr, "fusefs-mkfs: --root-mode %s: not an octal mode 0..7777\n", optarg);
+			return 1;
+		}
+		fo->root_mode = (uint32_t)m;
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+}
+
+/* The command line into the settings: -1 to go on, or the exit status. */
+static int parse_args(int argc, char **argv, struct bd_super *s, struct bd_mkfs_opts *opts,
+		      struct fs_format_opts *fo)
 {
 	static const struct option longopts[] = {
 		{ "quorum-slot", required_argument, NULL, 'Q' },
@@ -56,59 +101,16 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fs_format_opts fo = { .root_uid = getuid(), .root_gid = getgid(), .root_mode = 0755 };
-	struct bd_mkfs_opts opts = { .format_store = format_store, .format_arg = &fo };
-	struct timespec ts;
-	uint64_t v;
-	struct bd_super s;
-	struct bd_dev *dev = NULL;
-	char why[512];
-	char list[64];
 	int c, ret;
 
-	memset(&s, 0, sizeof(s));
 	while ((c = getopt_long(argc, argv, "Q:fh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'Q':
-			if (bd_mkfs_add_slot(&s, optarg, why, sizeof(why)) < 0) {
-				fprintf(stderr, "fusefs-mkfs: %s\n", why);
-				return 1;
-			}
-			break;
-		case 'f':
-			opts.force = true;
-			break;
-		case 'A':
-			opts.no_auth = true;
-			break;
-		case 'U':
-		case 'G':
-			if (parse_u64(optarg, 0, UINT32_MAX - 1, &v) < 0) {
-				fprintf(stderr, "fusefs-mkfs: --root-%s %s: not a number 0..%u\n",
-					c == 'U' ? "uid" : "gid", optarg, UINT32_MAX - 1);
-				return 1;
-			}
-			*(c == 'U' ? &fo.root_uid : &fo.root_gid) = (uint32_t)v;
-			break;
-		case 'M': {
-			char *end;
-			unsigned long m = strtoul(optarg, &end, 8);
-
-			if (optarg[0] == '\0' || *end != '\0' || m > 07777) {
-				fprintf(stderr, "fusefs-mkfs: --root-mode %s: not an octal mode 0..7777\n",
-					optarg);
-				return 1;
-			}
-			fo.root_mode = (uint32_t)m;
-			break;
-		}
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
 			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
+		ret = take_option(c, s, opts, fo);
+		if (ret != 0)
+			return ret;
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "fusefs-mkfs: %s\n",
@@ -116,11 +118,28 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (bd_slots_present_count(&s) == 0) {
+	if (bd_slots_present_count(s) == 0) {
 		fprintf(stderr, "fusefs-mkfs: at least one quorum slot is required (-Q NR,ADDR,PORT)\n");
 		return 1;
 	}
+	return -1;
+}
 
+int main(int argc, char **argv)
+{
+	struct fs_format_opts fo = { .root_uid = getuid(), .root_gid = getgid(), .root_mode = 0755 };
+	struct bd_mkfs_opts opts = { .format_store = format_store, .format_arg = &fo };
+	struct timespec ts;
+	struct bd_super s;
+	struct bd_dev *dev = NULL;
+	char why[512];
+	char list[64];
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	ret = parse_args(argc, argv, &s, &opts, &fo);
+	if (ret >= 0)
+		return ret;
 	ret = bd_open(argv[optind], true, &dev, why, sizeof(why));
 	if (ret < 0) {
 		fprintf(stderr, "fusefs-mkfs: %s\n", why);
