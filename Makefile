@@ -134,6 +134,7 @@ unit: $(UNIT)
 # test-fs.sh runs its hostile-client scenario on members built with ASan+UBSan.
 test: all check-layers
 	$(UNIT)
+	$(Q)scripts/test-unprivileged.sh $(BUILD)
 	$(Q)$(BUILD)/fusefs-crashtest /var/tmp/fusefs-crashtest.$$$$.img 200
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi
 	$(Q)for t in scripts/test-cli.sh scripts/test-integration.sh scripts/test-faults.sh; do \
