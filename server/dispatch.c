@@ -54,7 +54,7 @@ struct dispatch {
 	uint32_t nfree;
 	uint32_t gen;
 	/* orphans whose last handle went: deleted in the next writing batch */
-	uint64_t reap[256];
+	uint64_t reap[SVC_REAP_MAX];
 	uint32_t nreap;
 };
 

@@ -62,6 +62,7 @@ static_assert(RPC_PATH_MAX + RPC_NAME_MAX < SRV_FRAME_MAX_PAYLOAD, "a symlink fi
 #define SVC_QUEUE_BYTES_MAX (32u << 20) /* requests queued over every connection */
 #define SVC_CONNS_MAX 1024
 #define SVC_BATCH_MAX 512            /* requests in one batch */
+#define SVC_REAP_MAX 256             /* orphans released, waiting for the next commit */
 #define RPC_CLIENT_INFLIGHT_MAX 256  /* calls one client has in flight */
 
 static_assert(SVC_CONN_BYTES_MAX >= 2 * SRV_FRAME_MAX_PAYLOAD,

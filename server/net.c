@@ -863,6 +863,10 @@ static void loop_round(struct svc *s)
 	}
 	to = (struct timespec){ wait_ns / NSEC_PER_SEC, wait_ns % NSEC_PER_SEC };
 	n = epoll_pwait2(s->epfd, evs, EPOLL_BATCH, &to, NULL);
+	/* a kernel (or valgrind) without it: milliseconds, rounded up */
+	if (n < 0 && errno == ENOSYS)
+		n = epoll_wait(s->epfd, evs, EPOLL_BATCH,
+			       (int)((wait_ns + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC));
 	for (int i = 0; i < n; i++)
 		handle_event(s, &evs[i]);
 	flush_touched(s);

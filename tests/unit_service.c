@@ -59,8 +59,14 @@ static void setup(void)
 	ck_assert_msg(harness_start(&h, 7, why, sizeof(why)) == 0, "%s", why);
 }
 
+static struct srv_codec codec;
+static bool codec_ready;
+
 static void teardown(void)
 {
+	if (codec_ready)
+		srv_codec_free(&codec);
+	codec_ready = false;
 	harness_destroy(&h);
 	log_mute(false);
 }
@@ -328,7 +334,13 @@ END_TEST
 
 /* ---- raw frames ---- */
 
-static struct srv_codec codec;
+/* The test's frame codec, made once per test (teardown frees it). */
+static void codec_open(void)
+{
+	if (!codec_ready)
+		ck_assert_int_eq(srv_codec_init(&codec, &h.super), 0);
+	codec_ready = true;
+}
 
 /* Frame a request into buf: its length. */
 static size_t raw_request(uint8_t *buf, size_t cap, uint64_t rid, uint64_t req_id, uint32_t op,
@@ -414,7 +426,7 @@ static uint32_t raw_greet(int *fd, uint64_t rid)
 	uint32_t type, plen;
 	ssize_t n;
 
-	ck_assert_int_eq(srv_codec_init(&codec, &h.super), 0);
+	codec_open();
 	ck_assert_int_eq(harness_raw(&h, fd), 0);
 	srv_greeting_encode(&g, &w);
 	n = srv_frame_encode(&codec, SRV_MSG_GREETING, &w, sizeof(w), buf, sizeof(buf));
@@ -429,7 +441,6 @@ static uint32_t raw_greet(int *fd, uint64_t rid)
 static void raw_close(int fd)
 {
 	close(fd);
-	srv_codec_free(&codec);
 }
 
 /* Wait, bounded, until the device holds n writers. */
@@ -677,7 +688,7 @@ START_TEST(hostile)
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf5, 1, RPC_GETATTR, &at, NULL, 0));
 	assert_closed(fd);
 	/* a first frame that claims more than a greeting */
-	ck_assert_int_eq(srv_codec_init(&codec, &h.super), 0);
+	codec_open();
 	ck_assert_int_eq(harness_raw(&h, &fd), 0);
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf6, 1, RPC_WRITE, &(struct rpc_io){ 0 },
 				       NULL, 0));
