@@ -141,13 +141,18 @@ int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out)
 	return rpc_client_create(&cfg, out);
 }
 
-void harness_elect(struct harness *h, int slot, uint64_t term)
+void harness_poke_elect(struct bd_dev *dev, uint64_t fsid, int slot, uint64_t term)
 {
 	struct fusefs_quorum_block *b = bd_alloc(1);
 	struct bd_qblock qb = { .vote_slot = -1 };
 
 	bd_qblock_set_event(&qb, FUSEFS_QEV_ELECT, 0x1234, term, 0, 0);
-	bd_qblock_encode(&qb, h->super.fsid, bd_quorum_blkno(slot), b);
-	bd_mem_poke(h->dev, bd_quorum_blkno(slot), b, 1);
+	bd_qblock_encode(&qb, fsid, bd_quorum_blkno(slot), b);
+	bd_mem_poke(dev, bd_quorum_blkno(slot), b, 1);
 	bd_free(b);
+}
+
+void harness_elect(struct harness *h, int slot, uint64_t term)
+{
+	harness_poke_elect(h->dev, h->super.fsid, slot, term);
 }

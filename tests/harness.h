@@ -61,5 +61,7 @@ int harness_raw(struct harness *h, int *fd);
 
 /* Write a quorum block for slot with an ELECT in term (the term gate reads it). */
 void harness_elect(struct harness *h, int slot, uint64_t term);
+/* The same on any in-memory device of filesystem fsid. */
+void harness_poke_elect(struct bd_dev *dev, uint64_t fsid, int slot, uint64_t term);
 
 #endif

@@ -13,6 +13,7 @@
 #include "common/prng.h"
 #include "server/fs.h"
 #include "server/store.h"
+#include "tests/harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -176,13 +177,7 @@ END_TEST
 
 static void write_elect(struct fixture *fx, int slot, uint64_t term)
 {
-	struct fusefs_quorum_block *b = bd_alloc(1);
-	struct bd_qblock qb = { .vote_slot = -1 };
-
-	bd_qblock_set_event(&qb, FUSEFS_QEV_ELECT, 0x1234, term, 0, 0);
-	bd_qblock_encode(&qb, fx->super.fsid, bd_quorum_blkno(slot), b);
-	bd_mem_poke(fx->dev, bd_quorum_blkno(slot), b, 1);
-	bd_free(b);
+	harness_poke_elect(fx->dev, fx->super.fsid, slot, term);
 }
 
 static bool lease_flag;
