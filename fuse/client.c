@@ -16,6 +16,7 @@
 #include "blockdev/blocks.h"
 #include "blockdev/codec.h"
 #include "blockdev/sockaddr.h"
+#include "common/hist.h"
 #include "common/thread.h"
 #include "quorum/fence.h"
 #include "server/proto.h"
@@ -51,11 +52,14 @@ static_assert((SLOTS & (SLOTS - 1)) == 0, "a request id's low bits name its slot
 
 enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_SENT, SLOT_DONE, SLOT_ABANDONED, SLOT_STATE_NR };
 
+enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
+
 struct slot {
 	enum slot_state state;
 	uint64_t req_id;
 	uint64_t gen;        /* the connection it went out on */
 	mono_ns sent_at;
+	mono_ns done_at;     /* its reply was taken */
 	struct rpc_call *call;
 	int result;
 	pthread_cond_t cond;
@@ -85,6 +89,7 @@ struct rpc_client {
 	struct slot slots[SLOTS];
 	struct rpc_client_stats stats;
 	mono_ns logged_down_at;
+	struct hist lat[RPC_STAGE_NR][RPC_OP_END];
 };
 
 /* ---- slots ---- */
@@ -119,6 +124,7 @@ static void slot_finish(struct rpc_client *c, struct slot *s, int result)
 		return;
 	}
 	s->result = result;
+	s->done_at = mono_now();
 	slot_set(c, s, SLOT_DONE);
 }
 
@@ -703,6 +709,7 @@ static struct slot *slot_take(struct rpc_client *c, struct rpc_call *call, mono_
 	c->stats.max_in_flight = MAX(c->stats.max_in_flight, (uint64_t)(SLOTS - c->free_slots));
 	slot_set(c, s, SLOT_WAITING);
 	s->call = call;
+	s->sent_at = 0;
 	s->req_id = (++c->seq * SLOTS) | (uint64_t)(s - c->slots);
 	return s;
 }
@@ -761,14 +768,20 @@ static int call_wait(struct rpc_client *c, struct slot *s)
 		}
 	}
 	ret = s->result;
+	if (s->sent_at != 0) {
+		mono_ns now = mono_now();
+
+		hist_add(&c->lat[RPC_ST_WAIT][s->call->op], s->done_at - s->sent_at);
+		hist_add(&c->lat[RPC_ST_WAKE][s->call->op], now - s->done_at);
+	}
 	slot_set(c, s, SLOT_FREE);
 	return ret;
 }
 
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 {
-	mono_ns deadline = mono_now() +
-			   (int64_t)(call->wait_ms ? call->wait_ms : c->cfg.wait_ms) * NSEC_PER_MSEC;
+	mono_ns t0 = mono_now();
+	mono_ns deadline = t0 + (int64_t)(call->wait_ms ? call->wait_ms : c->cfg.wait_ms) * NSEC_PER_MSEC;
 	struct slot *s;
 	int ret = rpc_req_check(call->op, call->fixed, call->tail1, call->tail1_len, call->tail2,
 				call->tail2_len);
@@ -783,10 +796,36 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 		ret = c->stopping ? -ESHUTDOWN : -EHOSTDOWN;
 	else
 		ret = call_send(c, s, deadline);
+	if (ret == 0 && s->sent_at != 0)
+		hist_add(&c->lat[RPC_ST_SEND][call->op], s->sent_at - t0);
 	if (ret == 0)
 		ret = call_wait(c, s);
 	pthread_mutex_unlock(&c->lock);
+	hist_add(&c->lat[RPC_ST_TOTAL][call->op], mono_now() - t0);
 	return ret;
+}
+
+int rpc_client_lat_text(struct rpc_client *c, char *buf, size_t len)
+{
+	static const char *const names[RPC_STAGE_NR] = {
+		[RPC_ST_SEND] = "send", [RPC_ST_WAIT] = "wait", [RPC_ST_WAKE] = "wake",
+		[RPC_ST_TOTAL] = "total",
+	};
+	struct strbuf sb;
+
+	strbuf_init(&sb, buf, len);
+	for (int g = 0; g < RPC_STAGE_NR; g++)
+		for (uint32_t op = RPC_LOOKUP; op < RPC_OP_END; op++) {
+			const struct hist *h = &c->lat[g][op];
+			uint64_t n = hist_count(h);
+
+			if (n > 0)
+				strbuf_addf(&sb, "lat client_%s %s n %" PRIu64 " p50_us %.1f p99_us %.1f\n",
+					    names[g], rpc_op_name(op), n,
+					    (double)hist_quantile(h, 0.5) / 1000.0,
+					    (double)hist_quantile(h, 0.99) / 1000.0);
+		}
+	return sb.truncated ? -ERANGE : (int)sb.len;
 }
 
 /* ---- the watchdog ---- */

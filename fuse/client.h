@@ -103,4 +103,16 @@ struct rpc_client_stats {
 
 void rpc_client_get_stats(struct rpc_client *c, struct rpc_client_stats *out);
 
+/*
+ * Where a call's time goes at the client, per op: "lat client_STAGE OP n N
+ * p50_us X p99_us Y" lines, the stages being
+ *   send   the call made -> its frame written (a slot, a connection, the socket)
+ *   wait   its frame written -> its reply taken by the receiver (the wire
+ *          and the server: the server's "total" is the part it spends)
+ *   wake   its reply taken -> the caller running again
+ *   total  the call made -> the caller has its result
+ * Its length or -ERANGE.
+ */
+int rpc_client_lat_text(struct rpc_client *c, char *buf, size_t len);
+
 #endif

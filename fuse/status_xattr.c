@@ -101,6 +101,11 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 				     cs.max_in_flight, u64map_size(fs->nodes));
 			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 		}
+		if (n >= 0 && (size_t)n < len && fs->client != NULL) {
+			int m = rpc_client_lat_text(fs->client, buf + n, len - (size_t)n);
+
+			n = m < 0 ? m : n + m;
+		}
 		break;
 	case XA_HB_TIMEOUT:
 		n = fs->agent ? snprintf(buf, len, "%u", quorum_agent_hb_timeout(fs->agent)) : -ENODATA;

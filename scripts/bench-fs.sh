@@ -107,3 +107,27 @@ for n in leader client; do
 	s1=$(awk '$1 == "creates_1_thread" {print $2}' "$T/$n.out")
 	echo "$n: 16 concurrent creators / 1 creator = $(awk -v a="$s16" -v b="$s1" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
 done
+
+# Where the time goes, per op: the client mount's stages and the leader's
+# (fusefs-mount's counters xattr, "lat STAGE OP n N p50_us X p99_us Y").
+echo
+echo "stages, p50/p99 in us (client: the plain client's mount; server: the leader, both runs)"
+printf '%-12s %9s' op calls
+for st in client_total client_send client_wait client_wake server_total server_queue server_apply server_commit; do
+	printf ' %14s' "$st"
+done
+echo
+{
+	getfattr --only-values -n user.fusefs.counters "$T/c" 2>/dev/null
+	getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null
+} | awk '
+	$1 == "lat" && NF == 9 { key = $3 SUBSEP $2; v[key] = sprintf("%.0f/%.0f", $7, $9); n[$3] += 0; if ($2 == "client_total") n[$3] = $5; ops[$3] = 1 }
+	END {
+		split("client_total client_send client_wait client_wake server_total server_queue server_apply server_commit", st, " ")
+		for (op in ops) {
+			printf "%-12s %9s", op, n[op]
+			for (i = 1; i <= 8; i++) printf " %14s", ((op SUBSEP st[i]) in v) ? v[op SUBSEP st[i]] : "-"
+			printf "\n"
+		}
+	}' | sort -k2 -nr
+getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null | awk '$1 == "lat" && NF == 8 { printf "%s: p50 %s us, p99 %s us over %s commits\n", $2, $6, $8, $4 }'

@@ -69,14 +69,36 @@ static void reply_clear_tail(struct svc_reply *r)
 	r->tail_len = 0;
 }
 
+/* Apply one request, its time in the stage table: the queue before it, the handler itself. */
+static int apply_timed(struct exec *e, struct svc_req *r, mono_ns stage_start)
+{
+	mono_ns t0 = mono_now();
+	int rc = dispatch_apply(e->d, r);
+
+	hist_add(&e->cfg.stats->lat[SVC_ST_QUEUE][r->req.op], stage_start - r->read_at);
+	hist_add(&e->cfg.stats->lat[SVC_ST_APPLY][r->req.op], mono_now() - t0);
+	return rc;
+}
+
+/* A commit's time, for each of its requests and for its parts. */
+static void count_commit(struct exec *e, struct svc_req *const *reqs, uint32_t n, mono_ns ns)
+{
+	mono_ns gate = store_last_gate_ns(e->st);
+
+	for (uint32_t i = 0; i < n; i++)
+		hist_add(&e->cfg.stats->lat[SVC_ST_COMMIT][reqs[i]->req.op], ns);
+	hist_add(&e->cfg.stats->commit_gate, gate);
+	hist_add(&e->cfg.stats->commit_log, ns - gate);
+}
+
 /* Apply one request of the writing stage in its own savepoint.  0, or the batch is lost. */
-static int apply_in_savepoint(struct exec *e, struct svc_req *r)
+static int apply_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_start)
 {
 	int ret = store_op_begin(e->st), rc;
 
 	if (ret < 0)
 		return ret;
-	rc = dispatch_apply(e->d, r);
+	rc = apply_timed(e, r, stage_start);
 	if (rc < 0)
 		reply_clear_tail(&r->reply);
 	store_op_end(e->st, rc);
@@ -144,15 +166,17 @@ void exec_destroy(struct exec *e)
 
 bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 {
+	mono_ns t0 = mono_now();
+
 	for (uint32_t i = 0; i < n; i++)
-		if (dispatch_apply(e->d, reqs[i]) < 0)
+		if (apply_timed(e, reqs[i], t0) < 0)
 			reply_clear_tail(&reqs[i]->reply);
 	return lease_holds(e);
 }
 
 int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release)
 {
-	mono_ns t0 = mono_now();
+	mono_ns t0 = mono_now(), commit_at = 0, commit_ns;
 	int ret;
 
 	*release = false;
@@ -160,21 +184,25 @@ int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *r
 		return 0;
 	ret = store_begin(e->st);
 	for (uint32_t i = 0; ret == 0 && i < n; i++)
-		ret = apply_in_savepoint(e, reqs[i]);
-	if (ret == 0)
+		ret = apply_in_savepoint(e, reqs[i], t0);
+	if (ret == 0) {
+		commit_at = mono_now();
 		ret = deferred_and_commit(e);
-	else
+	} else {
 		store_rollback(e->st);
+	}
 	if (ret < 0) {
 		log_err(SUB, "executor: a batch of %u writes failed to commit (%s); the service stops "
 			"and none of them is answered", n, errstr(ret));
 		return ret;
 	}
 	e->last_writes = n;
-	e->last_commit_ns = mono_now() - t0;
-	svc_ctr_add(e->cfg.ctr, SVC_commits, 1);
-	svc_ctr_add(e->cfg.ctr, SVC_committed_requests, n);
-	svc_ctr_add(e->cfg.ctr, SVC_commit_us, (uint64_t)e->last_commit_ns / 1000);
+	commit_ns = mono_now() - commit_at;
+	e->last_commit_ns = commit_ns + (commit_at - t0);
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_committed_requests, n);
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_commit_us, (uint64_t)e->last_commit_ns / 1000);
+	count_commit(e, reqs, n, commit_ns);
 	*release = lease_holds(e);
 	return 0;
 }

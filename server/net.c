@@ -99,7 +99,8 @@ struct batch {
 struct svc {
 	struct svc_config cfg;
 	struct bd_super super;
-	struct svc_counters ctr;
+	struct svc_stats *st;       /* cfg.stats, or own_st */
+	struct svc_stats *own_st;
 	struct srv_codec codec;
 	struct exec *exec;
 	int epfd;
@@ -127,7 +128,7 @@ static const char LISTENER = 'L', DOOR = 'D';
 void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR])
 {
 	for (int i = 0; i < SVC_CTR_NR; i++)
-		out[i] = atomic_load_explicit(&s->ctr.v[i], memory_order_relaxed);
+		out[i] = atomic_load_explicit(&s->st->ctr.v[i], memory_order_relaxed);
 }
 
 /* The admission stage's lease check (service.h): may we greet clients now? */
@@ -208,7 +209,7 @@ static void conn_close(struct svc *s, struct conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	out_free_all(c);
-	svc_ctr_add(&s->ctr, SVC_conns_closed, 1);
+	svc_ctr_add(&s->st->ctr, SVC_conns_closed, 1);
 	if (!greeted)
 		return;
 	marker = calloc(1, sizeof(*marker));
@@ -340,7 +341,7 @@ static void out_append(struct svc *s, struct conn *c, struct outbuf *o)
  * A request is done: its reply goes (when released and its connection is
  * still open) or is dropped, and the request is freed.
  */
-static void req_done(struct svc *s, struct svc_req *r, bool release)
+static void req_done(struct svc *s, struct svc_req *r, bool release, mono_ns now)
 {
 	struct conn *c = r->conn;
 	struct svc_reply *reply = &r->reply;
@@ -358,10 +359,12 @@ static void req_done(struct svc *s, struct svc_req *r, bool release)
 		c->bytes -= r->budget;
 		if (release && conn_open(c))
 			o = frame_out(&s->codec, SRV_MSG_REPLY, pieces, 3);
-		if (o != NULL)
+		if (o != NULL) {
 			out_append(s, c, o);
-		else
-			svc_ctr_add(&s->ctr, SVC_replies_dropped, 1);
+			hist_add(&s->st->lat[SVC_ST_TOTAL][r->req.op], now - r->read_at);
+		} else {
+			svc_ctr_add(&s->st->ctr, SVC_replies_dropped, 1);
+		}
 	}
 	c->inflight--;
 	touch(s, c);
@@ -408,7 +411,7 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	uint32_t status;
 
 	if (srv_greeting_decode(pl, plen, &g) < 0) {
-		svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a malformed greeting");
 		return;
 	}
@@ -444,7 +447,7 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	if (rpc_req_decode(copy, plen, &r->req) < 0 || r->req.client_rid != c->rid) {
 		free(r);
 		free(copy);
-		svc_ctr_add(&s->ctr, SVC_bad_requests, 1);
+		svc_ctr_add(&s->st->ctr, SVC_bad_requests, 1);
 		conn_close(s, c, "a request that fails its checks");
 		return;
 	}
@@ -454,11 +457,12 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	r->payload = copy;
 	r->payload_len = plen;
 	r->budget = rpc_req_reply_budget(&r->req);
+	r->read_at = mono_now();
 	c->inflight++;
 	c->bytes += plen + r->budget;
 	s->q_bytes += plen;
 	s->q_writes += exec_req_writes(r);
-	svc_ctr_add(&s->ctr, SVC_requests, 1);
+	svc_ctr_add(&s->st->ctr, SVC_requests, 1);
 	queue_push(s, r);
 }
 
@@ -470,7 +474,7 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 	ssize_t n = srv_frame_decode(&s->codec, frame, len, &type, &pl, &plen);
 
 	if (n < 0) {
-		svc_ctr_add(&s->ctr, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
+		svc_ctr_add(&s->st->ctr, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
 		conn_close(s, c, n == -EPERM ? "a frame that fails authentication" :
 			   "a frame that fails its crc");
 	} else if (c->state == CONN_GREETING && type == SRV_MSG_GREETING) {
@@ -478,7 +482,7 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 	} else if (c->state == CONN_SERVING && type == SRV_MSG_REQUEST) {
 		on_request(s, c, pl, plen);
 	} else {
-		svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a frame of the wrong type");
 	}
 }
@@ -496,7 +500,7 @@ static void conn_frames(struct svc *s, struct conn *c)
 		ssize_t total = srv_frame_total(&s->codec, c->in + at);
 
 		if (total < 0) {
-			svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+			svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 			conn_close(s, c, "a frame with a bad magic or an oversized length");
 			return;
 		}
@@ -521,7 +525,7 @@ static int conn_in_room(struct svc *s, struct conn *c)
 
 		/* before its greeting a peer gets no more room than a greeting takes */
 		if (c->state == CONN_GREETING && total > (ssize_t)GREETING_FRAME_MAX) {
-			svc_ctr_add(&s->ctr, SVC_bad_frames, 1);
+			svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 			conn_close(s, c, "a first frame larger than a greeting");
 			return -EBADMSG;
 		}
@@ -620,7 +624,7 @@ static void conn_add(struct svc *s, int fd)
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
-	svc_ctr_add(&s->ctr, SVC_conns_accepted, 1);
+	svc_ctr_add(&s->st->ctr, SVC_conns_accepted, 1);
 	ev = (struct epoll_event){ .events = c->events, .data.ptr = c };
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		conn_close(s, c, "epoll");
@@ -725,8 +729,10 @@ static void batch_take(struct svc *s, struct batch *b)
 
 static void batch_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, bool release)
 {
+	mono_ns now = mono_now();
+
 	for (uint32_t i = 0; i < n; i++)
-		req_done(s, reqs[i], release);
+		req_done(s, reqs[i], release, now);
 	flush_touched(s);
 }
 
@@ -746,8 +752,8 @@ static void run_batch(struct svc *s)
 	int ret;
 
 	batch_take(s, b);
-	svc_ctr_add(&s->ctr, SVC_batches, 1);
-	svc_ctr_max(&s->ctr, SVC_batch_requests_max, b->nreads + b->nwrites);
+	svc_ctr_add(&s->st->ctr, SVC_batches, 1);
+	svc_ctr_max(&s->st->ctr, SVC_batch_requests_max, b->nreads + b->nwrites);
 	release = exec_reads(s->exec, b->reads, b->nreads);
 	batch_done(s, b->reads, b->nreads, release);
 	ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
@@ -883,7 +889,7 @@ static void shut_all(struct svc *s)
 		struct svc_req *r = s->q_head;
 
 		s->q_head = r->next;
-		req_done(s, r, false);
+		req_done(s, r, false, 0);
 	}
 	s->q_tail = NULL;
 	flush_touched(s);
@@ -894,7 +900,7 @@ static void *svc_main(void *arg)
 {
 	struct svc *s = arg;
 	struct exec_config ec = { .store = s->cfg.store, .lease_ok = s->cfg.lease_ok,
-				  .lease_arg = s->cfg.lease_arg, .ctr = &s->ctr };
+				  .lease_arg = s->cfg.lease_arg, .stats = s->st };
 	int ret = exec_create(&ec, &s->exec);
 
 	if (ret < 0)
@@ -929,6 +935,15 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 	s->cfg.super = &s->super;
 	s->door[0] = s->door[1] = -1;
 	s->epfd = -1;
+	s->st = cfg->stats;
+	if (s->st == NULL) {
+		s->own_st = calloc(1, sizeof(*s->own_st));
+		s->st = s->own_st;
+		if (s->st == NULL) {
+			free(s);
+			return -ENOMEM;
+		}
+	}
 	ret = srv_codec_init(&s->codec, &s->super);
 	if (ret < 0)
 		goto fail;
@@ -971,5 +986,49 @@ void svc_stop(struct svc *s)
 		close(s->epfd);
 	if (s->cfg.listen_fd >= 0)
 		close(s->cfg.listen_fd);
+	free(s->own_st);
 	free(s);
+}
+
+/* ---- statistics ---- */
+
+static const char *const stage_names[SVC_STAGE_NR] = {
+	[SVC_ST_QUEUE] = "queue", [SVC_ST_APPLY] = "apply", [SVC_ST_COMMIT] = "commit",
+	[SVC_ST_TOTAL] = "total",
+};
+
+/* "lat NAME n N p50_us X p99_us Y" for a histogram that counted anything. */
+static void hist_line(struct strbuf *sb, const char *name, const char *op, const struct hist *h)
+{
+	uint64_t n = hist_count(h);
+
+	if (n == 0)
+		return;
+	strbuf_addf(sb, "lat %s%s%s n %" PRIu64 " p50_us %.1f p99_us %.1f\n", name, op ? " " : "",
+		    op ? op : "", n, (double)hist_quantile(h, 0.5) / 1000.0,
+		    (double)hist_quantile(h, 0.99) / 1000.0);
+}
+
+int svc_stats_text(const struct svc_stats *st, char *buf, size_t len)
+{
+	static const char *const names[SVC_CTR_NR] = {
+#define X(n) #n,
+		SVC_COUNTERS(X)
+#undef X
+	};
+	struct strbuf sb;
+	char name[32];
+
+	strbuf_init(&sb, buf, len);
+	for (int i = 0; i < SVC_CTR_NR; i++)
+		strbuf_addf(&sb, "server_%s %" PRIu64 "\n", names[i],
+			    atomic_load_explicit(&st->ctr.v[i], memory_order_relaxed));
+	for (int g = 0; g < SVC_STAGE_NR; g++) {
+		snprintf(name, sizeof(name), "server_%s", stage_names[g]);
+		for (uint32_t op = RPC_LOOKUP; op < RPC_OP_END; op++)
+			hist_line(&sb, name, rpc_op_name(op), &st->lat[g][op]);
+	}
+	hist_line(&sb, "server_commit_gate", NULL, &st->commit_gate);
+	hist_line(&sb, "server_commit_log", NULL, &st->commit_log);
+	return sb.truncated ? -ERANGE : (int)sb.len;
 }

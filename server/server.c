@@ -71,7 +71,7 @@ struct server {
 	uint64_t term;
 	struct store *store;  /* open while serving */
 	struct svc *svc;      /* running while serving */
-	uint64_t svc_ctr[SVC_CTR_NR]; /* counters of services that ended */
+	struct svc_stats *stats;  /* every term's service counts here */
 };
 
 static void efd_signal(int fd)
@@ -308,6 +308,7 @@ static int do_serve(struct server *s, uint64_t term)
 	struct svc_config vcfg = {
 		.super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid, .term = term,
 		.lease_ok = lease_holds, .lease_arg = s, .failed = svc_failed_cb, .arg = s,
+		.stats = s->stats,
 	};
 	mono_ns t0 = mono_now();
 	char why[512];
@@ -348,14 +349,8 @@ static void report_down(struct server *s, uint64_t term, int res)
 
 	if (s->svc != NULL) {
 		struct svc *v = s->svc;
-		uint64_t ctr[SVC_CTR_NR];
 
-		/* readers of the counters hold the lock while they use s->svc */
 		pthread_mutex_lock(&s->lock);
-		svc_get_counters(v, ctr);
-		for (int i = 0; i < SVC_CTR_NR; i++)
-			s->svc_ctr[i] = i == SVC_batch_requests_max ? MAX(s->svc_ctr[i], ctr[i]) :
-					s->svc_ctr[i] + ctr[i];
 		s->svc = NULL;
 		pthread_mutex_unlock(&s->lock);
 		svc_stop(v);
@@ -463,28 +458,7 @@ static void *server_main(void *arg)
 
 int server_counters_text(struct server *s, char *buf, size_t len)
 {
-	static const char *const names[SVC_CTR_NR] = {
-#define X(n) #n,
-		SVC_COUNTERS(X)
-#undef X
-	};
-	uint64_t ctr[SVC_CTR_NR];
-	struct strbuf sb;
-
-	pthread_mutex_lock(&s->lock);
-	memcpy(ctr, s->svc_ctr, sizeof(ctr));
-	if (s->svc != NULL) {
-		uint64_t now[SVC_CTR_NR];
-
-		svc_get_counters(s->svc, now);
-		for (int i = 0; i < SVC_CTR_NR; i++)
-			ctr[i] = i == SVC_batch_requests_max ? MAX(ctr[i], now[i]) : ctr[i] + now[i];
-	}
-	pthread_mutex_unlock(&s->lock);
-	strbuf_init(&sb, buf, len);
-	for (int i = 0; i < SVC_CTR_NR; i++)
-		strbuf_addf(&sb, "server_%s %" PRIu64 "\n", names[i], ctr[i]);
-	return sb.truncated ? -ERANGE : (int)sb.len;
+	return svc_stats_text(s->stats, buf, len);
 }
 
 int server_create(const struct server_config *cfg, struct server **out)
@@ -501,11 +475,12 @@ int server_create(const struct server_config *cfg, struct server **out)
 	if (cfg->fence_cmd)
 		snprintf(s->fence_cmd, sizeof(s->fence_cmd), "%s", cfg->fence_cmd);
 	s->cfg.fence_cmd = NULL;
+	s->stats = calloc(1, sizeof(*s->stats));
 	s->cmd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->abort_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&s->lock, NULL);
-	if (s->cmd_efd < 0 || s->abort_efd < 0) {
-		ret = -EMFILE;
+	if (s->stats == NULL || s->cmd_efd < 0 || s->abort_efd < 0) {
+		ret = s->stats == NULL ? -ENOMEM : -EMFILE;
 		goto fail;
 	}
 	ret = thread_start(&s->thread, server_main, s);
@@ -533,5 +508,6 @@ void server_destroy(struct server *s)
 	if (s->abort_efd >= 0)
 		close(s->abort_efd);
 	pthread_mutex_destroy(&s->lock);
+	free(s->stats);
 	free(s);
 }

@@ -44,7 +44,8 @@ void server_destroy(struct server *s);
 /*
  * "server_NAME VALUE" lines: the service's counters (connections, bad
  * frames, batches, commits, requests committed...) over every term this
- * mount served.  Its length or -ERANGE.
+ * mount served, then its stage table ("lat server_STAGE OP n N p50_us X
+ * p99_us Y", service.h).  Its length or -ERANGE.
  */
 int server_counters_text(struct server *s, char *buf, size_t len);
 

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "blockdev/format.h"
+#include "common/hist.h"
 #include "server/proto.h"
 
 struct store;
@@ -75,6 +76,32 @@ struct svc_counters {
 	_Atomic uint64_t v[SVC_CTR_NR];
 };
 
+/*
+ * Where a request's time goes at the server, per op (the stage table of
+ * `make bench` and the counters xattr):
+ *   queue   its frame read -> its batch's stage starts
+ *   apply   its handler (fs and SQLite, inside the transaction for a write)
+ *   commit  its batch's commit: the term gate, the log write and flush
+ *   total   its frame read -> its reply handed to the socket
+ * and per commit: the term gate's read, and the rest (COMMIT: log and flush).
+ */
+enum svc_stage { SVC_ST_QUEUE, SVC_ST_APPLY, SVC_ST_COMMIT, SVC_ST_TOTAL, SVC_STAGE_NR };
+
+/* A service's statistics; the lifecycle keeps one across the terms it serves. */
+struct svc_stats {
+	struct svc_counters ctr;
+	struct hist lat[SVC_STAGE_NR][RPC_OP_END];
+	struct hist commit_gate;
+	struct hist commit_log;
+};
+
+/*
+ * "server_NAME VALUE" lines for the counters, then one line per stage and
+ * op that ran: "lat server_STAGE OP n N p50_us X p99_us Y", and the
+ * commit's parts.  Its length or -ERANGE.
+ */
+int svc_stats_text(const struct svc_stats *st, char *buf, size_t len);
+
 static inline void svc_ctr_add(struct svc_counters *c, enum svc_counter n, uint64_t by)
 {
 	atomic_fetch_add_explicit(&c->v[n], by, memory_order_relaxed);
@@ -99,6 +126,7 @@ struct svc_config {
 	/* called (from the service's thread) when it cannot go on: fenced, device failure */
 	void (*failed)(void *arg, int res);
 	void *arg;
+	struct svc_stats *stats;     /* where to count (the caller's, outliving the service) */
 };
 
 int svc_start(const struct svc_config *cfg, struct svc **out);
@@ -142,6 +170,7 @@ struct svc_req {
 	uint32_t payload_len;
 	uint32_t budget;             /* reply bytes held against the connection's limit */
 	struct svc_reply reply;      /* the executor's answer */
+	mono_ns read_at;             /* its frame was read (the stage clock) */
 };
 
 /* ---- the executor (exec.c) ---- */
@@ -152,7 +181,7 @@ struct exec_config {
 	struct store *store;
 	bool (*lease_ok)(void *arg);
 	void *lease_arg;
-	struct svc_counters *ctr;
+	struct svc_stats *stats;
 };
 
 /* Set up, and recover what the previous server left.  0 or -errno with a log line. */

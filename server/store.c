@@ -42,6 +42,7 @@ struct store {
 	bool broken;      /* a commit failed on the device: reopen to know what stuck */
 	uint32_t op_depth;
 	struct store_stats stats;
+	mono_ns last_gate_ns;  /* the last commit's term gate */
 	sqlite3_stmt *begin, *commit, *rollback, *sp, *sp_release, *sp_rollback;
 	void *gate_buf;
 };
@@ -441,8 +442,9 @@ int store_commit(struct store *st)
 		mono_ns t0 = mono_now();
 
 		ret = gate_check(st->cfg.dev, &st->super, st->cfg.term, st->gate_buf, why, sizeof(why));
+		st->last_gate_ns = mono_now() - t0;
 		st->stats.gate_reads++;
-		st->stats.gate_ns += (uint64_t)(mono_now() - t0);
+		st->stats.gate_ns += (uint64_t)st->last_gate_ns;
 		if (ret == -ESTALE)
 			fence(st, why);
 		if (ret < 0) {
@@ -471,6 +473,11 @@ int store_commit(struct store *st)
 	st->in_batch = false;
 	st->stats.commits++;
 	return 0;
+}
+
+mono_ns store_last_gate_ns(const struct store *st)
+{
+	return st->last_gate_ns;
 }
 
 int store_checkpoint(struct store *st)

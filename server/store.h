@@ -31,6 +31,7 @@
 
 #include "blockdev/dev.h"
 #include "blockdev/format.h"
+#include "common/common.h"
 
 struct sqlite3;
 struct store;
@@ -131,6 +132,8 @@ bool store_batch_intact(const struct store *st);
 int store_commit(struct store *st);
 /* Abandon the open batch. */
 void store_rollback(struct store *st);
+/* How long the last commit's term gate took (its read of the quorum blocks). */
+mono_ns store_last_gate_ns(const struct store *st);
 
 /*
  * Checkpoint the log into the database region now (the executor calls it

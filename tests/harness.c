@@ -49,7 +49,7 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 				     .lease_ok = lease_cb, .lease_arg = h };
 	struct svc_config vcfg = { .super = &h->super, .slot = 0, .rid = 0x5e5e, .term = HARNESS_TERM,
 				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
-				   .failed = failed_cb, .arg = h };
+				   .failed = failed_cb, .arg = h, .stats = h->stats };
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)
@@ -73,6 +73,9 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 
 	memset(h, 0, sizeof(*h));
 	atomic_store(&h->lease, true);
+	h->stats = calloc(1, sizeof(*h->stats));
+	if (h->stats == NULL)
+		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fo.now = (struct fs_time){ ts.tv_sec, (uint32_t)ts.tv_nsec };
 	ret = bd_mem_open(HARNESS_DEV_BLOCKS, 512, seed, &h->dev);
@@ -110,6 +113,8 @@ void harness_destroy(struct harness *h)
 	if (h->dev != NULL)
 		bd_close(h->dev);
 	h->dev = NULL;
+	free(h->stats);
+	h->stats = NULL;
 }
 
 /* The client's dial: a socketpair whose other end the service adopts. */

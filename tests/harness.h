@@ -27,6 +27,7 @@
 struct store;
 struct svc;
 struct rpc_client;
+struct svc_stats;
 
 #define HARNESS_DEV_BLOCKS 8192 /* 32 MiB */
 #define HARNESS_TERM 3          /* the term the service serves in */
@@ -39,6 +40,7 @@ struct harness {
 	atomic_bool lease;           /* what the lease callback answers (true at start) */
 	atomic_int failures;         /* times the service said it cannot go on */
 	atomic_int failed_res;       /* and the last reason */
+	struct svc_stats *stats;     /* every service's, across restarts */
 };
 
 /* A fresh filesystem on a new in-memory device, and a service serving it. */

@@ -713,6 +713,42 @@ START_TEST(lease)
 }
 END_TEST
 
+/* The stage table: every stage of a request that ran is counted, at both ends. */
+START_TEST(stage_table)
+{
+	static char text[65536];
+	struct rpc_client *c;
+	struct hist hh;
+
+	memset(&hh, 0, sizeof(hh));
+	ck_assert_uint_eq(hist_quantile(&hh, 0.5), 0);
+	for (int i = 1; i <= 100; i++)
+		hist_add(&hh, i * 1000); /* 1..100 us */
+	ck_assert_uint_eq(hist_count(&hh), 100);
+	ck_assert_uint_ge(hist_quantile(&hh, 0.5), 42000);
+	ck_assert_uint_le(hist_quantile(&hh, 0.5), 60000);
+	ck_assert_uint_ge(hist_quantile(&hh, 0.99), 85000);
+	ck_assert_uint_le(hist_quantile(&hh, 0.99), 120000);
+
+	ck_assert_int_eq(harness_client(&h, 0x51, &c), 0);
+	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "s", 0755, 0, 0), 0);
+	ck_assert_int_eq(getattr(c, ROOT), 0);
+	ck_assert_int_gt(svc_stats_text(h.stats, text, sizeof(text)), 0);
+	for (const char *const *l = (const char *const[]){ "lat server_queue mkdir n 1",
+		"lat server_apply getattr n 1", "lat server_commit mkdir n 1",
+		"lat server_total mkdir n 1", "lat server_commit_gate n ", "server_commits ", NULL };
+	     *l; l++)
+		ck_assert_msg(strstr(text, *l) != NULL, "no \"%s\" in:\n%s", *l, text);
+	ck_assert_ptr_null(strstr(text, "server_commit getattr"));
+	ck_assert_int_gt(rpc_client_lat_text(c, text, sizeof(text)), 0);
+	for (const char *const *l = (const char *const[]){ "lat client_send mkdir n 1",
+		"lat client_wait getattr n 1", "lat client_wake mkdir n 1", "lat client_total getattr n 1",
+		NULL }; *l; l++)
+		ck_assert_msg(strstr(text, *l) != NULL, "no \"%s\" in:\n%s", *l, text);
+	rpc_client_destroy(c);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
 	Suite *s = suite_create("service");
@@ -728,6 +764,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, backpressure);
 	tcase_add_test(tc, hostile);
 	tcase_add_test(tc, lease);
+	tcase_add_test(tc, stage_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
