@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs $(BUILD)/fusefs-coherence
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c tests/coherence_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -100,6 +100,8 @@ $(BUILD)/fusefs-mount: $(BUILD)/fuse/mount_main.o $(LIB)
 $(BUILD)/fusefs-mount: PROG_LIBS = $(MOUNT_LIBS)
 $(BUILD)/fusefs-posix: $(BUILD)/tests/posix_main.o
 $(BUILD)/fusefs-posix: PROG_LIBS =
+$(BUILD)/fusefs-coherence: $(BUILD)/tests/coherence_main.o
+$(BUILD)/fusefs-coherence: PROG_LIBS =
 $(BUILD)/fusefs-fsbench: $(BUILD)/tests/fsbench_main.o
 $(BUILD)/fusefs-fsbench: PROG_LIBS = -lpthread
 $(BUILD)/fusefs-crashtest: $(BUILD)/tests/crash_main.o $(LIB)
@@ -164,7 +166,7 @@ bench: $(BENCH) $(PROGS)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/

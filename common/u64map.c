@@ -175,3 +175,15 @@ uint64_t u64map_size(struct u64map *n)
 	pthread_mutex_unlock(&n->lock);
 	return v;
 }
+
+uint64_t u64map_keys(struct u64map *m, uint64_t *out, uint64_t max)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (uint64_t i = 0; i < m->cap && n < max; i++)
+		if (m->slots[i].ino != 0)
+			out[n++] = m->slots[i].ino;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}

@@ -23,5 +23,7 @@ int u64map_sub(struct u64map *m, uint64_t key, uint64_t count);
 uint64_t u64map_get(struct u64map *m, uint64_t key);
 /* How many keys have a count. */
 uint64_t u64map_size(struct u64map *m);
+/* Up to max of the keys (in no order) into out: how many. */
+uint64_t u64map_keys(struct u64map *m, uint64_t *out, uint64_t max);
 
 #endif

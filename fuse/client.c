@@ -10,6 +10,13 @@
  *   FREE --taken--> WAITING --sent--> SENT --reply, or lost--> DONE --result taken--> FREE
  *                      |                 \--caller gave up--> ABANDONED --reply, or lost--> FREE
  *                      +--not sent: no server, or the send failed--> DONE / FREE
+ *   DONE --result taken by a caller that holds it--> HELD --rpc_client_call_end--> FREE
+ *
+ * Coherence.  The receiver takes frames in order; an INVAL goes to the
+ * inval thread with the slots that were DONE or HELD when it came (replies
+ * received before it).  The thread waits until each of those was handed
+ * on (FREE), so a reply that predates the INVAL can never reach the kernel
+ * after it; then it drops what the INVAL names (cfg.inval) and acks.
  */
 #include "fuse/client.h"
 
@@ -50,7 +57,22 @@ static const char *const SUB = "client";
 
 static_assert((SLOTS & (SLOTS - 1)) == 0, "a request id's low bits name its slot");
 
-enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_SENT, SLOT_DONE, SLOT_ABANDONED, SLOT_STATE_NR };
+enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_SENT, SLOT_DONE, SLOT_ABANDONED, SLOT_HELD,
+		  SLOT_STATE_NR };
+
+/* An INVAL waiting for the inval thread, with the replies it must come after. */
+struct inval_msg {
+	struct inval_msg *next;
+	uint64_t gen;                /* the connection it came on */
+	uint64_t seq;                /* 0: a new connection: drop everything */
+	uint8_t *items;
+	uint32_t len;
+	uint32_t nbar;
+	uint32_t bar_idx[RPC_CLIENT_INFLIGHT_MAX];
+	uint64_t bar_req[RPC_CLIENT_INFLIGHT_MAX];
+};
+
+#define INVAL_QUEUE_MAX 1024
 
 enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
 
@@ -90,6 +112,12 @@ struct rpc_client {
 	struct rpc_client_stats stats;
 	mono_ns logged_down_at;
 	struct hist lat[RPC_STAGE_NR][RPC_OP_END];
+	/* coherence: INVALs for the inval thread (under lock) */
+	struct inval_msg *iq_head, *iq_tail;
+	uint32_t iq_len;
+	pthread_cond_t iq_cond;      /* the queue grew or shrank; a held slot was freed */
+	pthread_t inval_thread;
+	bool inval_started;
 };
 
 /* ---- slots ---- */
@@ -101,8 +129,9 @@ static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
 		[SLOT_FREE] = { [SLOT_WAITING] = true },
 		[SLOT_WAITING] = { [SLOT_SENT] = true, [SLOT_DONE] = true, [SLOT_FREE] = true },
 		[SLOT_SENT] = { [SLOT_DONE] = true, [SLOT_ABANDONED] = true },
-		[SLOT_DONE] = { [SLOT_FREE] = true },
+		[SLOT_DONE] = { [SLOT_FREE] = true, [SLOT_HELD] = true },
 		[SLOT_ABANDONED] = { [SLOT_FREE] = true },
+		[SLOT_HELD] = { [SLOT_FREE] = true },
 	};
 
 	assert(legal[s->state][to]);
@@ -111,6 +140,7 @@ static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
 		s->call = NULL;
 		c->free_slots++;
 		pthread_cond_broadcast(&c->state_cond);
+		pthread_cond_broadcast(&c->iq_cond);
 	} else if (to == SLOT_DONE) {
 		pthread_cond_signal(&s->cond);
 	}
@@ -397,7 +427,143 @@ static int reply_result(const struct rpc_reply *r, struct rpc_call *call)
 	if (r->tail_len > 0)
 		memcpy(call->reply_tail, r->tail, r->tail_len);
 	call->reply_tail_len = r->tail_len;
+	call->valid_ms = r->valid_ms;
 	return 0;
+}
+
+/* ---- coherence ---- */
+
+/*
+ * Queue an INVAL (payload after its header: items) for the inval thread,
+ * behind the replies received so far (the lock held).  A full queue waits.
+ */
+static void inval_queue_locked(struct rpc_client *c, uint64_t gen, uint64_t seq,
+			       const uint8_t *items, uint32_t len)
+{
+	struct inval_msg *m = calloc(1, sizeof(*m));
+
+	while (c->iq_len >= INVAL_QUEUE_MAX && !c->stopping)
+		pthread_cond_wait(&c->iq_cond, &c->lock);
+	if (m != NULL && len > 0 && (m->items = malloc(len)) == NULL) {
+		free(m);
+		m = NULL;
+	}
+	if (m == NULL) {
+		log_err(SUB, "out of memory for an INVAL: the server waits its grants out instead");
+		return;
+	}
+	m->gen = gen;
+	m->seq = seq;
+	m->len = len;
+	if (len > 0)
+		memcpy(m->items, items, len);
+	for (uint32_t i = 0; i < SLOTS; i++)
+		if (c->slots[i].state == SLOT_DONE || c->slots[i].state == SLOT_HELD) {
+			m->bar_idx[m->nbar] = i;
+			m->bar_req[m->nbar++] = c->slots[i].req_id;
+		}
+	if (c->iq_tail)
+		c->iq_tail->next = m;
+	else
+		c->iq_head = m;
+	c->iq_tail = m;
+	c->iq_len++;
+	pthread_cond_broadcast(&c->iq_cond);
+}
+
+/* An INVAL frame's payload from the receiver: checked, queued.  0 or -EBADMSG. */
+static int inval_take(struct rpc_client *c, uint64_t gen, const uint8_t *pl, uint32_t plen)
+{
+	struct rpc_inval_hdr h;
+	struct rpc_inval it;
+	uint32_t pos = 0, n = 0;
+	int r;
+
+	if (plen < sizeof(h))
+		return -EBADMSG;
+	memcpy(&h, pl, sizeof(h));
+	while ((r = rpc_inval_next(pl + sizeof(h), plen - (uint32_t)sizeof(h), &pos, &it)) == 0)
+		n++;
+	if (r < 0 || n != le32_to_cpu(h.count) || le32_to_cpu(h.reserved) != 0)
+		return -EBADMSG;
+	if (c->cfg.inval == NULL)
+		return 0; /* we cache nothing: the server's grants said 0... or it is wrong; no ack */
+	pthread_mutex_lock(&c->lock);
+	inval_queue_locked(c, gen, le64_to_cpu(h.seq), pl + sizeof(h), plen - (uint32_t)sizeof(h));
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* Wait (the lock held) until every reply m must come after was handed on; bounded. */
+static void inval_barrier_locked(struct rpc_client *c, const struct inval_msg *m)
+{
+	struct timespec until;
+
+	mono_deadline_ts(&until, 10000);
+	for (uint32_t i = 0; i < m->nbar && !c->stopping; i++) {
+		const struct slot *s = &c->slots[m->bar_idx[i]];
+
+		while ((s->state == SLOT_DONE || s->state == SLOT_HELD) && s->req_id == m->bar_req[i] &&
+		       !c->stopping)
+			if (pthread_cond_timedwait(&c->iq_cond, &c->lock, &until) == ETIMEDOUT) {
+				log_err(SUB, "a reply was not handed on within 10 s; applying an INVAL "
+					"behind it anyway");
+				return;
+			}
+	}
+}
+
+static int send_frame_on(struct rpc_client *c, uint64_t gen, uint32_t type, const void *pl,
+			 uint32_t len);
+
+/* Apply one INVAL: every item to cfg.inval, then the ack on the connection it came on. */
+static void inval_apply(struct rpc_client *c, const struct inval_msg *m)
+{
+	struct rpc_inval_ack ack = { .seq = cpu_to_le64(m->seq) };
+	struct rpc_inval it = { .kind = 0 };
+	uint32_t pos = 0, n = 0;
+
+	if (m->seq == 0) { /* a new connection: what the old one let us cache is not trusted */
+		c->cfg.inval(c->cfg.inval_arg, &it);
+		return;
+	}
+	while (rpc_inval_next(m->items, m->len, &pos, &it) == 0) {
+		c->cfg.inval(c->cfg.inval_arg, &it);
+		n++;
+	}
+	send_frame_on(c, m->gen, SRV_MSG_INVAL_ACK, &ack, sizeof(ack));
+	pthread_mutex_lock(&c->lock);
+	c->stats.invals++;
+	c->stats.inval_items += n;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *inval_main(void *arg)
+{
+	struct rpc_client *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		struct inval_msg *m = c->iq_head;
+
+		if (m == NULL) {
+			pthread_cond_wait(&c->iq_cond, &c->lock);
+			continue;
+		}
+		inval_barrier_locked(c, m);
+		c->iq_head = m->next;
+		if (c->iq_head == NULL)
+			c->iq_tail = NULL;
+		c->iq_len--;
+		pthread_cond_broadcast(&c->iq_cond);
+		pthread_mutex_unlock(&c->lock);
+		inval_apply(c, m);
+		free(m->items);
+		free(m);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
 }
 
 /* Hand a reply to the call waiting for it. */
@@ -430,10 +596,16 @@ static ssize_t rx_frames(struct rpc_client *c, const struct rx_arg *a, const uin
 			return -1;
 		if (have - at < (size_t)total)
 			break;
-		if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0 ||
-		    type != SRV_MSG_REPLY || rpc_reply_decode(pl, plen, &r) < 0)
+		if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0)
 			return -1;
-		deliver(c, &r, a->gen);
+		if (type == SRV_MSG_INVAL) {
+			if (inval_take(c, a->gen, pl, plen) < 0)
+				return -1;
+		} else if (type == SRV_MSG_REPLY && rpc_reply_decode(pl, plen, &r) == 0) {
+			deliver(c, &r, a->gen);
+		} else {
+			return -1;
+		}
 		at += (size_t)total;
 	}
 	return (ssize_t)at;
@@ -501,6 +673,8 @@ static int conn_take(struct rpc_client *c, int fd)
 	c->rx_joinable = true;
 	c->fd = fd;
 	c->stats.connects++;
+	if (c->cfg.inval != NULL && c->stats.connects > 1)
+		inval_queue_locked(c, c->gen, 0, NULL, 0);
 	log_info(SUB, "connected to the server");
 	return 0;
 }
@@ -617,6 +791,33 @@ static int send_all(int fd, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+/* A small frame on connection gen, if it is still the current one.  0 or -errno. */
+static int send_frame_on(struct rpc_client *c, uint64_t gen, uint32_t type, const void *pl,
+			 uint32_t len)
+{
+	struct iovec piece = { (void *)pl, len }, iov[3];
+	struct srv_frame_hdr fh;
+	uint8_t tag[HMAC_SHA256_BYTES];
+	ssize_t n;
+	int fd, ret = -ENOTCONN;
+
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	fd = c->gen == gen ? c->fd : -1;
+	pthread_mutex_unlock(&c->lock);
+	n = fd < 0 ? -ENOTCONN : srv_frame_seal(&c->tx, type, &piece, 1, &fh, tag);
+	if (n >= 0) {
+		iov[0] = (struct iovec){ &fh, sizeof(fh) };
+		iov[1] = piece;
+		iov[2] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
+		ret = send_all(fd, iov, 3);
+		if (ret < 0)
+			shutdown(fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	return ret;
 }
 
 /* The oldest request id still waiting for its reply (or next_id). */
@@ -774,7 +975,12 @@ static int call_wait(struct rpc_client *c, struct slot *s)
 		hist_add(&c->lat[RPC_ST_WAIT][s->call->op], s->done_at - s->sent_at);
 		hist_add(&c->lat[RPC_ST_WAKE][s->call->op], now - s->done_at);
 	}
-	slot_set(c, s, SLOT_FREE);
+	if (s->call->hold) {
+		s->call->slot = (uint32_t)(s - c->slots) + 1;
+		slot_set(c, s, SLOT_HELD);
+	} else {
+		slot_set(c, s, SLOT_FREE);
+	}
 	return ret;
 }
 
@@ -789,6 +995,8 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	if (ret < 0)
 		return ret;
 	call->reply_tail_len = 0;
+	call->valid_ms = 0;
+	call->slot = 0;
 	pthread_mutex_lock(&c->lock);
 	c->stats.calls++;
 	s = slot_take(c, call, deadline);
@@ -803,6 +1011,16 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	pthread_mutex_unlock(&c->lock);
 	hist_add(&c->lat[RPC_ST_TOTAL][call->op], mono_now() - t0);
 	return ret;
+}
+
+void rpc_client_call_end(struct rpc_client *c, struct rpc_call *call)
+{
+	if (call->slot == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	slot_set(c, &c->slots[call->slot - 1], SLOT_FREE);
+	pthread_mutex_unlock(&c->lock);
+	call->slot = 0;
 }
 
 int rpc_client_lat_text(struct rpc_client *c, char *buf, size_t len)
@@ -905,6 +1123,7 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_cond_init(&c->state_cond, &ca);
 	pthread_cond_init(&c->watch_cond, &ca);
+	pthread_cond_init(&c->iq_cond, &ca);
 	for (uint32_t i = 0; i < SLOTS; i++)
 		pthread_cond_init(&c->slots[i].cond, &ca);
 	pthread_condattr_destroy(&ca);
@@ -914,6 +1133,10 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
 	if (ret == 0) {
 		ret = thread_start(&c->watch, watch_main, c);
 		c->watch_started = ret == 0;
+	}
+	if (ret == 0 && cfg->inval != NULL) {
+		ret = thread_start(&c->inval_thread, inval_main, c);
+		c->inval_started = ret == 0;
 	}
 	if (ret < 0) {
 		rpc_client_destroy(c);
@@ -933,9 +1156,19 @@ void rpc_client_destroy(struct rpc_client *c)
 		shutdown(c->fd, SHUT_RDWR);
 	pthread_cond_broadcast(&c->state_cond);
 	pthread_cond_broadcast(&c->watch_cond);
+	pthread_cond_broadcast(&c->iq_cond);
 	pthread_mutex_unlock(&c->lock);
 	if (c->watch_started)
 		pthread_join(c->watch, NULL);
+	if (c->inval_started)
+		pthread_join(c->inval_thread, NULL);
+	while (c->iq_head != NULL) {
+		struct inval_msg *m = c->iq_head;
+
+		c->iq_head = m->next;
+		free(m->items);
+		free(m);
+	}
 	if (c->rx_joinable)
 		pthread_join(c->rx, NULL); /* it closes the connection */
 	srv_codec_free(&c->tx);
@@ -944,6 +1177,7 @@ void rpc_client_destroy(struct rpc_client *c)
 		pthread_cond_destroy(&c->slots[i].cond);
 	pthread_cond_destroy(&c->state_cond);
 	pthread_cond_destroy(&c->watch_cond);
+	pthread_cond_destroy(&c->iq_cond);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	free(c);

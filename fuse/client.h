@@ -28,6 +28,7 @@
 
 #include "blockdev/dev.h"
 #include "blockdev/format.h"
+#include "server/proto.h"
 
 struct rpc_client;
 
@@ -43,6 +44,15 @@ struct rpc_client_config {
 	 */
 	int (*dial)(void *arg, int *fd, char *why, size_t whylen);
 	void *dial_arg;
+	/*
+	 * Cache coherence: called from a thread of its own with each item of
+	 * the server's INVALs (drop what the kernel caches of it; kind 0: of
+	 * every inode, after a new connection), only once every reply received
+	 * before the INVAL was handed on (rpc_call.hold); then the server is
+	 * told.  NULL: nothing is cached, nothing to drop.
+	 */
+	void (*inval)(void *arg, const struct rpc_inval *it);
+	void *inval_arg;
 };
 
 /* One call.  The caller fills the request part and the reply buffers. */
@@ -62,6 +72,14 @@ struct rpc_call {
 	uint32_t reply_tail_cap;
 	uint32_t reply_tail_len;   /* set: bytes of tail received */
 	uint32_t wait_ms;          /* waiting for a server: 0 is the mount's server_wait_ms */
+	uint32_t valid_ms;         /* set: how long the reply may be cached (from the call's start) */
+	/*
+	 * The caller hands the reply on (to the kernel) after the call returns:
+	 * it must then call rpc_client_call_end, and until it has, no INVAL that
+	 * came behind the reply is applied.
+	 */
+	bool hold;
+	uint32_t slot;             /* set: what rpc_client_call_end releases (0: nothing) */
 };
 
 /* Set up (no connection yet: the first call makes it).  0 or -errno. */
@@ -83,6 +101,8 @@ int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen);
  * buffers given.
  */
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call);
+/* A held call's reply was handed on (any result; nothing when nothing is held). */
+void rpc_client_call_end(struct rpc_client *c, struct rpc_call *call);
 
 /*
  * The server in use, per the quorum blocks, checked with a greeting:
@@ -99,6 +119,8 @@ struct rpc_client_stats {
 	uint64_t in_flight_failed;
 	uint64_t bad_replies;
 	uint64_t max_in_flight;   /* the most calls waiting at once */
+	uint64_t invals;          /* INVALs applied, and their items */
+	uint64_t inval_items;
 };
 
 void rpc_client_get_stats(struct rpc_client *c, struct rpc_client_stats *out);

@@ -29,11 +29,16 @@ struct mount_ctx {
 	struct server *server;       /* NULL: plain client */
 	struct rpc_client *client;   /* the filesystem, through the server */
 	struct u64map *nodes;         /* the kernel's lookup counts */
+	struct fuse_session *se;      /* set once the session exists (for its notifications) */
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted;
 };
 
 extern const struct fuse_lowlevel_ops mount_fuse_ops;
+
+struct rpc_inval;
+/* The client's inval callback (client.h): drop what the kernel caches of it. */
+void mount_inval(void *arg, const struct rpc_inval *it);
 
 #endif

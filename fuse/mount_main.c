@@ -250,7 +250,8 @@ struct mount_run {
 static int start_client(struct mount_run *r)
 {
 	struct rpc_client_config ccfg = { .dev = r->fs.dev, .super = &r->fs.super, .rid = r->fs.rid,
-					  .wait_ms = r->o.server_wait_ms };
+					  .wait_ms = r->o.server_wait_ms, .inval = mount_inval,
+					  .inval_arg = &r->fs };
 	char why[512];
 	int ret;
 
@@ -278,6 +279,7 @@ static int start_fuse(struct mount_run *r)
 		say("cannot set up the FUSE session (see the message above)");
 		return -EINVAL;
 	}
+	r->fs.se = r->se;
 	if (fuse_set_signal_handlers(r->se) < 0) {
 		say("cannot install signal handlers");
 		return -EINVAL;

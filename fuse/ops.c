@@ -3,13 +3,15 @@
  * server over the client connection (client.h) and answers the kernel
  * with exactly one reply; errors go to libfuse as positive errnos.
  *
- * Caches: attribute and entry timeouts are 0, so every path walk and stat
- * asks the server, and what another mount changed is seen at once.  File
- * data goes through the page cache without writeback (every write reaches
- * the server before write(2) returns); with FUSE's automatic invalidation
- * a changed mtime or size drops cached pages, and every open drops them
- * too (keep_cache off): data is coherent at the latest on the next open,
- * as NFS's close-to-open promises.
+ * Caches: attributes, entries and negative entries are cached for as long
+ * as the server granted (each reply's valid_ms, counted from the call's
+ * start), and dropped earlier when the server says another mount changed
+ * them (mount_inval, from the client's inval thread; docs/coherence.md).
+ * File data goes through the page cache without writeback (every write
+ * reaches the server before write(2) returns); with FUSE's automatic
+ * invalidation a changed mtime or size drops cached pages, and every open
+ * drops them too (keep_cache off): data is coherent at the latest on the
+ * next open, as NFS's close-to-open promises.
  *
  * Lookup counts are balanced as passthrough_ll does: every entry reply
  * (lookup, create, mknod, mkdir, symlink, link, readdirplus) adds one in
@@ -46,7 +48,7 @@ static_assert(RPC_RENAME_NOREPLACE == RENAME_NOREPLACE && RPC_RENAME_EXCHANGE ==
 	      "rename's flags go to the server as the kernel gives them");
 
 #define ROOT_INO FUSE_ROOT_ID
-#define TIMEOUT 0.0
+#define TIMEOUT 0.0 /* what is not the server's to grant (the root's fallback) is not cached */
 /* how long the root's attributes and xattr names wait for a server before the fallback */
 #define ROOT_WAIT_MS 1000
 
@@ -57,16 +59,34 @@ static struct mount_ctx *ctx_of(fuse_req_t req)
 
 /* ---- calls ---- */
 
+/*
+ * A call whose reply the handler hands to the kernel: held (client.h)
+ * until the handler's scope ends, so no INVAL behind the reply can be
+ * applied before the kernel has it.  Declare one with CALL(k).
+ */
 struct call {
 	struct rpc_call c;
 	uint32_t groups[RPC_GROUPS_MAX];
+	struct rpc_client *client;   /* set by call_init: what the scope's end releases */
+	mono_ns t0;                  /* when it began: the kernel's cache time counts from here */
 };
+
+static void call_end(struct call *k)
+{
+	if (k->client != NULL)
+		rpc_client_call_end(k->client, &k->c);
+}
+
+#define CALL(k) struct call k __attribute__((cleanup(call_end))) = { .client = NULL }
 
 static void call_init(struct call *k, fuse_req_t req, uint32_t op, const void *fixed)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 
 	memset(k, 0, sizeof(*k));
+	k->client = ctx_of(req)->client;
+	k->t0 = mono_now();
+	k->c.hold = true;
 	k->c.op = op;
 	k->c.uid = fc->uid;
 	k->c.gid = fc->gid;
@@ -97,6 +117,7 @@ static int call_run(fuse_req_t req, struct call *k)
 			k->c.ngroups = (uint32_t)MIN(n, RPC_GROUPS_MAX);
 			for (uint32_t i = 0; i < k->c.ngroups; i++)
 				k->groups[i] = g[i];
+			rpc_client_call_end(m->client, &k->c); /* (the refused reply: nothing to hand on) */
 			ret = rpc_client_call(m->client, &k->c);
 		}
 	}
@@ -104,6 +125,18 @@ static int call_run(fuse_req_t req, struct call *k)
 	if (ret == -EHOSTDOWN || ret == -ETIMEDOUT || ret == -EPROTO || ret == -ESHUTDOWN)
 		ret = -EIO;
 	return ret;
+}
+
+/*
+ * How long the kernel may cache what the call's reply said: what the
+ * server granted, counted from when the call began (the server's grant
+ * began later, so the kernel's ends first).
+ */
+static double call_valid_s(const struct call *k)
+{
+	double left = (double)k->c.valid_ms / 1000.0 - (double)(mono_now() - k->t0) / 1e9;
+
+	return left > 0 ? left : 0.0;
 }
 
 static void attr_to_stat(const struct rpc_attr *a, struct stat *st)
@@ -145,6 +178,7 @@ static void give_back(struct mount_ctx *m, const struct call *opened, uint64_t i
 	k.c.reply_fixed = NULL;
 	k.c.reply_tail = NULL;
 	k.c.reply_tail_cap = 0;
+	k.c.hold = false;
 	rpc_client_call(m->client, &k.c);
 }
 
@@ -170,24 +204,24 @@ static void node_forget(struct mount_ctx *m, uint64_t ino, uint64_t n)
 			"was given (%s): lookup counts are out of balance", ino, n, errstr(ret));
 }
 
-static void entry_of(const struct rpc_attr *a, struct fuse_entry_param *e)
+static void entry_of(const struct rpc_attr *a, struct fuse_entry_param *e, double valid_s)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = le64_to_cpu(a->ino);
 	e->generation = le64_to_cpu(a->gen);
 	attr_to_stat(a, &e->attr);
-	e->attr_timeout = TIMEOUT;
-	e->entry_timeout = TIMEOUT;
+	e->attr_timeout = valid_s;
+	e->entry_timeout = valid_s;
 }
 
 /* Answer with an entry the kernel will hold: one more lookup on it. */
-static void reply_entry(fuse_req_t req, const struct rpc_attr *a)
+static void reply_entry(fuse_req_t req, const struct rpc_attr *a, double valid_s)
 {
 	struct fuse_entry_param e;
 
 	struct mount_ctx *m = ctx_of(req);
 
-	entry_of(a, &e);
+	entry_of(a, &e, valid_s);
 	if (node_ref(m, e.ino) < 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -204,17 +238,23 @@ static void entry_call(fuse_req_t req, struct call *k)
 
 	k->c.reply_fixed = &out;
 	ret = call_run(req, k);
-	if (ret < 0)
+	if (ret == -ENOENT && k->c.op == RPC_LOOKUP && k->c.valid_ms > 0) {
+		/* a name that is not there, for as long as the server watches it for us */
+		struct fuse_entry_param e = { .ino = 0, .entry_timeout = call_valid_s(k) };
+
+		fuse_reply_entry(req, &e);
+	} else if (ret < 0) {
 		fuse_reply_err(req, -ret);
-	else
-		reply_entry(req, &out.attr);
+	} else {
+		reply_entry(req, &out.attr, call_valid_s(k));
+	}
 }
 
 static void name_call(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *name,
 		      bool want_entry)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
@@ -250,7 +290,7 @@ static void make(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *nam
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct rpc_make f = { .parent = cpu_to_le64(parent), .rdev = cpu_to_le64(rdev),
 			      .mode = cpu_to_le32(mode), .umask = cpu_to_le32(fc->umask) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
@@ -280,7 +320,7 @@ static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void fs_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(parent) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, RPC_SYMLINK, &f);
 	call_tails(&k, name, strlen(name), target, strlen(target));
@@ -291,7 +331,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
 	char buf[RPC_PATH_MAX + 1];
-	struct call k;
+	CALL(k);
 	int ret;
 
 	call_init(&k, req, RPC_READLINK, &f);
@@ -312,7 +352,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	/* the flags go as the kernel gave them: the server's filesystem refuses what it lacks */
 	struct rpc_rename f = { .parent = cpu_to_le64(parent), .newparent = cpu_to_le64(newparent),
 				.flags = cpu_to_le32(flags) };
-	struct call k;
+	CALL(k);
 	int ret;
 
 	call_init(&k, req, RPC_RENAME, &f);
@@ -324,7 +364,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct rpc_link f = { .ino = cpu_to_le64(ino), .newparent = cpu_to_le64(newparent) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, RPC_LINK, &f);
 	call_tails(&k, newname, strlen(newname), NULL, 0);
@@ -359,7 +399,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
 	struct rpc_attr out;
 	struct stat st;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	(void)fi;
@@ -377,7 +417,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	attr_to_stat(&out, &st);
-	fuse_reply_attr(req, &st, TIMEOUT);
+	fuse_reply_attr(req, &st, call_valid_s(&k));
 }
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -386,7 +426,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct rpc_setattr f = { .ino = cpu_to_le64(ino) };
 	struct rpc_attr out;
 	struct stat st;
-	struct call k;
+	CALL(k);
 	uint32_t valid = 0;
 	int ret;
 
@@ -435,13 +475,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return;
 	}
 	attr_to_stat(&out, &st);
-	fuse_reply_attr(req, &st, TIMEOUT);
+	fuse_reply_attr(req, &st, call_valid_s(&k));
 }
 
 static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct rpc_access f = { .ino = cpu_to_le64(ino), .mask = cpu_to_le32((uint32_t)mask) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, RPC_ACCESS, &f);
 	fuse_reply_err(req, -call_run(req, &k));
@@ -452,7 +492,7 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct rpc_ino f = { .ino = cpu_to_le64(ino) };
 	struct rpc_statfs out;
 	struct statvfs sv;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	call_init(&k, req, RPC_STATFS, &f);
@@ -489,7 +529,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)fi->flags) };
 	struct rpc_opened out;
 	struct mount_ctx *m;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	call_init(&k, req, RPC_OPEN, &f);
@@ -515,7 +555,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct rpc_created out;
 	struct fuse_entry_param e;
 	struct mount_ctx *m;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	call_init(&k, req, RPC_CREATE, &f);
@@ -526,7 +566,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	entry_of(&out.entry.attr, &e);
+	entry_of(&out.entry.attr, &e, call_valid_s(&k));
 	open_reply(fi, le64_to_cpu(out.opened.fh));
 	m = ctx_of(req);
 	if (node_ref(m, e.ino) < 0) {
@@ -545,7 +585,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct rpc_io f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
 			    .offset = cpu_to_le64((uint64_t)off) };
-	struct call k;
+	CALL(k);
 	void *buf;
 	int ret;
 
@@ -573,7 +613,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct rpc_io f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
 			    .offset = cpu_to_le64((uint64_t)off) };
 	struct rpc_written out;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	if (size > RPC_IO_MAX)
@@ -609,7 +649,7 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct rpc_release f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh) };
-	struct call k;
+	CALL(k);
 
 	call_init(&k, req, RPC_RELEASE, &f);
 	call_run(req, &k); /* nothing the kernel could do about an error */
@@ -622,7 +662,7 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	struct rpc_fallocate f = { .ino = cpu_to_le64(ino), .offset = cpu_to_le64((uint64_t)off),
 				   .length = cpu_to_le64((uint64_t)len),
 				   .mode = cpu_to_le32((uint32_t)mode) };
-	struct call k;
+	CALL(k);
 
 	(void)fi;
 	call_init(&k, req, RPC_FALLOCATE, &f);
@@ -648,6 +688,7 @@ struct dir_out {
 	/* what readdirplus counted, undone if the kernel never gets it */
 	uint64_t *counted;
 	size_t ncounted;
+	double valid_s;            /* how long the kernel may keep the entries */
 };
 
 /*
@@ -679,7 +720,7 @@ static int dir_add(struct dir_out *o, const struct rpc_dirent *d, const char *na
 			struct rpc_attr a;
 
 			memcpy(&a, ap, sizeof(a));
-			entry_of(&a, &e);
+			entry_of(&a, &e, o->valid_s);
 		} else {
 			e.attr.st_ino = le64_to_cpu(d->ino);
 			e.attr.st_mode = le32_to_cpu(d->mode);
@@ -707,7 +748,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			     .counted = plus ? malloc(sizeof(uint64_t) * (size / 128 + 1)) : NULL };
 	struct mount_ctx *m = ctx_of(req);
 	uint8_t *tail = malloc(cap ? cap : 1);
-	struct call k;
+	CALL(k);
 	int ret = -ENOMEM, r = 0;
 
 	if (o.buf != NULL && tail != NULL && (!plus || o.counted != NULL)) {
@@ -715,6 +756,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		k.c.reply_tail = tail;
 		k.c.reply_tail_cap = cap;
 		ret = call_run(req, &k);
+		o.valid_s = call_valid_s(&k);
 	}
 	while (ret == 0 && r == 0) {
 		struct rpc_dirent d;
@@ -775,7 +817,7 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 			       .size = cpu_to_le32((uint32_t)MIN(size, (size_t)RPC_XATTR_SIZE_MAX)) };
 	struct rpc_xsize out;
 	char *buf = NULL;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
@@ -819,7 +861,7 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct rpc_xsize out;
 	size_t ours = ino == ROOT_INO ? status_xattr_list(m, NULL, 0) : 0, theirs;
 	char *buf;
-	struct call k;
+	CALL(k);
 	int ret;
 
 	/* the server's names (all of them: ours are added below) */
@@ -861,7 +903,7 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 			size_t size, int flags)
 {
 	struct rpc_xattr f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)flags) };
-	struct call k;
+	CALL(k);
 
 	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
 		fuse_reply_err(req, -status_xattr_set(ctx_of(req), fuse_req_ctx(req)->uid, name,
@@ -876,7 +918,7 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct rpc_xattr f = { .ino = cpu_to_le64(ino) };
-	struct call k;
+	CALL(k);
 
 	if (ino == ROOT_INO && status_xattr_is_ours(name)) {
 		fuse_reply_err(req, EPERM);
@@ -885,6 +927,40 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	call_init(&k, req, RPC_REMOVEXATTR, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
 	fuse_reply_err(req, -call_run(req, &k));
+}
+
+/* ---- coherence ---- */
+
+/*
+ * The server says another mount changed something this kernel may cache
+ * (client.c's inval thread calls this, never a request handler).  An
+ * inode's attributes only (offset -1): its cached data goes when the
+ * kernel next sees a changed mtime or size (FUSE_CAP_AUTO_INVAL_DATA), and
+ * at every open (keep_cache off).  ENOENT (not cached) is no error.
+ */
+void mount_inval(void *arg, const struct rpc_inval *it)
+{
+	struct mount_ctx *m = arg;
+	uint64_t *inos;
+	uint64_t n;
+
+	if (m->se == NULL)
+		return;
+	if (it->kind == RPC_INVAL_INODE) {
+		fuse_lowlevel_notify_inval_inode(m->se, it->ino, -1, 0);
+	} else if (it->kind == RPC_INVAL_ENTRY) {
+		fuse_lowlevel_notify_inval_entry(m->se, it->ino, it->name, it->namelen);
+	} else { /* a new connection: every inode the kernel holds */
+		n = u64map_size(m->nodes) + 64;
+		inos = malloc(n * sizeof(*inos));
+		if (inos == NULL)
+			return;
+		n = u64map_keys(m->nodes, inos, n);
+		fuse_lowlevel_notify_inval_inode(m->se, ROOT_INO, -1, 0);
+		for (uint64_t i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_inode(m->se, inos[i], -1, 0);
+		free(inos);
+	}
 }
 
 /* ---- session ---- */

@@ -56,6 +56,7 @@ struct dispatch {
 	/* orphans whose last handle went: deleted in the next writing batch */
 	uint64_t reap[SVC_REAP_MAX];
 	uint32_t nreap;
+	struct svc_req *cur;         /* the request being applied: what it changes goes there */
 };
 
 static bool is_open(void *arg, uint64_t ino)
@@ -63,10 +64,30 @@ static bool is_open(void *arg, uint64_t ino)
 	return u64map_get(((struct dispatch *)arg)->open_inos, ino) > 0;
 }
 
+/* The filesystem changed something for the request being applied: note it (once). */
+static void on_changed(void *arg, uint64_t ino, const char *name, size_t namelen)
+{
+	struct svc_req *r = ((struct dispatch *)arg)->cur;
+	struct coh_change ch = { .kind = name ? RPC_INVAL_ENTRY : RPC_INVAL_INODE, .ino = ino,
+				 .name = name, .namelen = (uint32_t)namelen };
+
+	if (r == NULL)
+		return; /* deferred work (access times, orphans): nothing a kernel caches */
+	for (uint32_t i = 0; i < r->nchanges; i++)
+		if (r->changes[i].kind == ch.kind && r->changes[i].ino == ino &&
+		    r->changes[i].namelen == ch.namelen &&
+		    (name == NULL || memcmp(r->changes[i].name, name, namelen) == 0))
+			return;
+	if (r->nchanges < SVC_CHANGES_MAX)
+		r->changes[r->nchanges++] = ch;
+	else
+		r->changes_overflow = true;
+}
+
 int dispatch_open(struct store *st, struct dispatch **out)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
-	struct fs_hooks hooks = { .is_open = is_open };
+	struct fs_hooks hooks = { .is_open = is_open, .changed = on_changed };
 	int ret;
 
 	*out = NULL;
@@ -652,7 +673,13 @@ int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 			goto out;
 		fs_reply_trim(d->fs, q->client_rid, q->oldest_req_id);
 	}
+	d->cur = sr;
 	ret = handlers[q->op](&x);
+	d->cur = NULL;
+	if (ret < 0) { /* rolled back: it changed nothing */
+		sr->nchanges = 0;
+		sr->changes_overflow = false;
+	}
 	if (info->replay && ret == 0)
 		ret = fs_reply_put(d->fs, q->client_rid, q->req_id, 0, &sr->reply.fixed,
 				   sr->reply.fixed_len);

@@ -197,6 +197,12 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	return 0;
 }
 
+static void changed(struct fs *fs, uint64_t ino, const char *name, size_t namelen)
+{
+	if (fs->hooks.changed != NULL)
+		fs->hooks.changed(fs->hooks.arg, ino, name, namelen);
+}
+
 int fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_PUT);
@@ -211,6 +217,7 @@ int fs_inode_put(struct fs *fs, struct fs_inode *in)
 	for (int i = 0; i < 18; i++)
 		sqlite3_bind_int64(s, i + 1, v[i]);
 	in->a.blocks = (in->bytes + 511) / 512;
+	changed(fs, a->ino, NULL, 0);
 	return fs_done(fs, s);
 }
 
@@ -264,6 +271,7 @@ int fs_inode_delete(struct fs *fs, struct fs_inode *in)
 		s = fs_st(fs, ST_INODE_DEL);
 		sqlite3_bind_int64(s, 1, (int64_t)in->a.ino);
 		ret = fs_done(fs, s);
+		changed(fs, in->a.ino, NULL, 0);
 	}
 	if (ret == 0)
 		ret = meta_get(fs, "inodes", &count);
@@ -391,6 +399,7 @@ static int dent_add(struct fs *fs, struct fs_inode *dir, const char *name, size_
 	sqlite3_bind_int64(s, 3, (int64_t)ino);
 	sqlite3_bind_int64(s, 4, mode & S_IFMT);
 	sqlite3_bind_int64(s, 5, (int64_t)dir->next_cookie++);
+	changed(fs, dir->a.ino, name, len);
 	return fs_done(fs, s);
 }
 
@@ -400,6 +409,7 @@ static int dent_del(struct fs *fs, uint64_t dir, const char *name, size_t len)
 
 	sqlite3_bind_int64(s, 1, (int64_t)dir);
 	sqlite3_bind_blob(s, 2, name, (int)len, SQLITE_STATIC);
+	changed(fs, dir, name, len);
 	return fs_done(fs, s);
 }
 
@@ -412,6 +422,7 @@ static int dent_set(struct fs *fs, uint64_t dir, const char *name, size_t len, u
 	sqlite3_bind_int64(s, 2, mode & S_IFMT);
 	sqlite3_bind_int64(s, 3, (int64_t)dir);
 	sqlite3_bind_blob(s, 4, name, (int)len, SQLITE_STATIC);
+	changed(fs, dir, name, len);
 	return fs_done(fs, s);
 }
 

@@ -78,6 +78,12 @@ struct fs_hooks {
 	void (*now)(void *arg, struct fs_time *t);
 	/* is the inode open somewhere (then its last unlink keeps it as an orphan)? */
 	bool (*is_open)(void *arg, uint64_t ino);
+	/*
+	 * What an operation changes, as it changes it (for cache coherence):
+	 * an inode written or deleted (name NULL), or a name in directory ino
+	 * added, removed or pointed elsewhere.  NULL: nobody asks.
+	 */
+	void (*changed)(void *arg, uint64_t ino, const char *name, size_t namelen);
 	void *arg;
 };
 

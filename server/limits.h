@@ -63,6 +63,7 @@ static_assert(RPC_PATH_MAX + RPC_NAME_MAX < SRV_FRAME_MAX_PAYLOAD, "a symlink fi
 #define SVC_CONNS_MAX 1024
 #define SVC_BATCH_MAX 512            /* requests in one batch */
 #define SVC_REAP_MAX 256             /* orphans released, waiting for the next commit */
+#define SVC_CHANGES_MAX 16           /* inodes and names one request changes (a rename: 6) */
 #define RPC_CLIENT_INFLIGHT_MAX 256  /* calls one client has in flight */
 
 static_assert(SVC_CONN_BYTES_MAX >= 2 * SRV_FRAME_MAX_PAYLOAD,

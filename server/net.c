@@ -120,6 +120,28 @@ struct svc {
 	mono_ns greet_sweep_at; /* next look for connections that never greeted */
 	mono_ns linger_until;   /* waiting this long for more writes to share a commit */
 	struct batch batch;     /* the one being run */
+	struct coh *coh;        /* what every mount may cache (NULL: caching off) */
+	uint64_t inval_seq;
+	struct wait_group *groups; /* replies held for other mounts' acks, oldest first */
+	mono_ns groups_next;    /* when a held group is next due */
+};
+
+/*
+ * Replies held until the mounts told to drop what they cache (one INVAL
+ * each, all with seq) have acknowledged, or until the grants they were
+ * told about ran out, whichever is first; a mount with no connection is
+ * waited out to its grants' expiry.
+ */
+struct wait_group {
+	struct wait_group *next;
+	uint64_t seq;
+	uint64_t *rids;          /* the mounts that were sent the INVAL */
+	bool *acked;
+	uint32_t nrids, unacked;
+	mono_ns unreachable_until; /* the grants of mounts we could not tell */
+	mono_ns deadline;        /* every grant broken has run out by then */
+	struct svc_req **reqs;
+	uint32_t nreqs;
 };
 
 /* markers for the two descriptors that are not connections */
@@ -243,6 +265,7 @@ static bool conn_may_read(struct svc *s, struct conn *c)
 }
 
 static void conn_frames(struct svc *s, struct conn *c);
+static void on_inval_ack(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen);
 
 /* Arm epoll for what the connection wants now; read frames it already has once it may. */
 static void conn_update(struct svc *s, struct conn *c)
@@ -347,7 +370,7 @@ static void req_done(struct svc *s, struct svc_req *r, bool release, mono_ns now
 	struct svc_reply *reply = &r->reply;
 	struct rpc_reply_hdr h = { .req_id = cpu_to_le64(r->req.req_id),
 				   .status = cpu_to_le32(reply->status),
-				   .op = cpu_to_le32(r->req.op) };
+				   .op = cpu_to_le32(r->req.op), .valid_ms = cpu_to_le32(r->valid_ms) };
 	struct iovec pieces[3] = {
 		{ &h, sizeof(h) },
 		{ &reply->fixed, reply->status == 0 ? reply->fixed_len : 0 },
@@ -481,6 +504,8 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 		on_greeting(s, c, pl, plen);
 	} else if (c->state == CONN_SERVING && type == SRV_MSG_REQUEST) {
 		on_request(s, c, pl, plen);
+	} else if (c->state == CONN_SERVING && type == SRV_MSG_INVAL_ACK) {
+		on_inval_ack(s, c, pl, plen);
 	} else {
 		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a frame of the wrong type");
@@ -727,12 +752,279 @@ static void batch_take(struct svc *s, struct batch *b)
 	}
 }
 
+/* What a reply released now lets its mount cache: recorded, and its validity. */
+static void grant(struct svc *s, struct svc_req *r, mono_ns now)
+{
+	r->valid_ms = 0;
+	if (s->coh != NULL && r->kind == SVC_REQ_CALL && conn_open(r->conn))
+		r->valid_ms = coh_reply(s->coh, r->conn->rid, &r->req, &r->reply, now);
+}
+
 static void batch_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, bool release)
 {
 	mono_ns now = mono_now();
 
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		if (release)
+			grant(s, reqs[i], now);
 		req_done(s, reqs[i], release, now);
+	}
+	flush_touched(s);
+}
+
+/* ---- coherence: telling other mounts what to drop ---- */
+
+/* One mount's INVAL being built for a batch's writes. */
+struct inval_to {
+	uint64_t rid;
+	mono_ns expiry;          /* the latest of its grants being broken */
+	uint8_t *items;
+	uint32_t len, cap, count;
+};
+
+struct inval_batch {
+	struct svc *s;
+	struct svc_req *r;       /* the write whose changes are being looked at */
+	struct inval_to *to;
+	uint32_t nto, capto;
+	mono_ns deadline;
+	bool nomem;
+};
+
+static struct inval_to *inval_to_of(struct inval_batch *ib, uint64_t rid)
+{
+	for (uint32_t i = 0; i < ib->nto; i++)
+		if (ib->to[i].rid == rid)
+			return &ib->to[i];
+	if (ib->nto == ib->capto) {
+		uint32_t cap = ib->capto ? ib->capto * 2 : 4;
+		struct inval_to *to = realloc(ib->to, cap * sizeof(*to));
+
+		if (to == NULL)
+			return NULL;
+		ib->to = to;
+		ib->capto = cap;
+	}
+	ib->to[ib->nto] = (struct inval_to){ .rid = rid };
+	return &ib->to[ib->nto++];
+}
+
+/* coh_change's holder: the write waits for it, and it is told what to drop. */
+static void on_holder(void *arg, uint64_t rid, mono_ns expiry, const struct coh_change *ch)
+{
+	struct inval_batch *ib = arg;
+	struct inval_to *to = inval_to_of(ib, rid);
+	uint32_t need = rpc_inval_item_bytes(ch->namelen);
+	struct rpc_inval_item it = { .ino = cpu_to_le64(ch->ino),
+				     .kind = cpu_to_le16((uint16_t)ch->kind),
+				     .namelen = cpu_to_le16((uint16_t)ch->namelen) };
+
+	ib->r->held = true;
+	ib->deadline = MAX(ib->deadline, expiry);
+	if (to == NULL) {
+		ib->nomem = true; /* it cannot be told: waited out instead */
+		return;
+	}
+	to->expiry = MAX(to->expiry, expiry);
+	if (to->len + need > to->cap) {
+		uint32_t cap = MAX(to->cap * 2, to->len + need + 256);
+		uint8_t *items = realloc(to->items, cap);
+
+		if (items == NULL) {
+			ib->nomem = true;
+			return;
+		}
+		to->items = items;
+		to->cap = cap;
+	}
+	memset(to->items + to->len, 0, need);
+	memcpy(to->items + to->len, &it, sizeof(it));
+	if (ch->namelen > 0)
+		memcpy(to->items + to->len + sizeof(it), ch->name, ch->namelen);
+	to->len += need;
+	to->count++;
+}
+
+/* Send one mount its INVAL on every connection it has: how many got it. */
+static uint32_t inval_send(struct svc *s, const struct inval_to *to, uint64_t seq)
+{
+	struct rpc_inval_hdr h = { .seq = cpu_to_le64(seq), .count = cpu_to_le32(to->count) };
+	struct iovec pieces[2] = { { &h, sizeof(h) }, { to->items, to->len } };
+	uint32_t sent = 0;
+
+	for (struct conn *c = s->conns; c != NULL; c = c->next) {
+		struct outbuf *o;
+
+		if (c->state != CONN_SERVING || c->rid != to->rid)
+			continue;
+		o = frame_out(&s->codec, SRV_MSG_INVAL, pieces, 2);
+		if (o == NULL)
+			continue;
+		out_append(s, c, o);
+		sent++;
+	}
+	if (sent > 0) {
+		svc_ctr_add(&s->st->ctr, SVC_invals_sent, 1);
+		svc_ctr_add(&s->st->ctr, SVC_inval_items, to->count);
+	}
+	return sent;
+}
+
+static void group_free(struct wait_group *g)
+{
+	free(g->rids);
+	free(g->acked);
+	free(g->reqs);
+	free(g);
+}
+
+/*
+ * The held replies of a batch's writes, and the mounts told: a wait group
+ * (or, out of memory, each reply waits its deadline out alone - it is
+ * never released early).
+ */
+static void group_make(struct svc *s, struct inval_batch *ib, struct svc_req *const *reqs,
+		       uint32_t n)
+{
+	struct wait_group *g = calloc(1, sizeof(*g)), **tail;
+	uint64_t seq = ++s->inval_seq;
+
+	if (g != NULL) {
+		g->rids = calloc(ib->nto + 1, sizeof(*g->rids));
+		g->acked = calloc(ib->nto + 1, sizeof(*g->acked));
+		g->reqs = calloc(n, sizeof(*g->reqs));
+	}
+	while (g == NULL || g->rids == NULL || g->acked == NULL || g->reqs == NULL) {
+		/* no memory to wait politely: hold the thread until every grant ran out */
+		mono_ns left = ib->deadline - mono_now();
+		struct timespec ts = { left / NSEC_PER_SEC, left % NSEC_PER_SEC };
+
+		if (g != NULL)
+			group_free(g);
+		if (left > 0)
+			nanosleep(&ts, NULL);
+		for (uint32_t i = 0; i < n; i++)
+			if (reqs[i]->held)
+				req_done(s, reqs[i], true, mono_now());
+		return;
+	}
+	g->seq = seq;
+	g->deadline = ib->deadline;
+	for (uint32_t i = 0; i < ib->nto; i++) {
+		if (!ib->nomem && inval_send(s, &ib->to[i], seq) > 0) {
+			g->rids[g->nrids++] = ib->to[i].rid;
+			g->unacked++;
+		} else {
+			g->unreachable_until = MAX(g->unreachable_until, ib->to[i].expiry);
+		}
+	}
+	if (ib->nomem)
+		g->unreachable_until = ib->deadline;
+	for (uint32_t i = 0; i < n; i++)
+		if (reqs[i]->held)
+			g->reqs[g->nreqs++] = reqs[i];
+	svc_ctr_add(&s->st->ctr, SVC_replies_held, g->nreqs);
+	for (tail = &s->groups; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = g;
+}
+
+/*
+ * The writes' replies.  Every reply's grants are recorded first, then
+ * each write's changes are looked up against every grant (this batch's
+ * included); a write that broke another mount's grant is held until that
+ * mount dropped what it cached, the others go now.  A held reply grants
+ * nothing: by the time it is released, a later change may already have
+ * told its mount to drop what it would carry.
+ */
+static void writes_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, bool release)
+{
+	struct inval_batch ib = { .s = s };
+	mono_ns now = mono_now();
+	bool any_held = false;
+
+	if (!release || s->coh == NULL) {
+		batch_done(s, reqs, n, release);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		grant(s, reqs[i], now);
+	for (uint32_t i = 0; i < n; i++) {
+		struct svc_req *r = reqs[i];
+
+		ib.r = r;
+		r->held = r->changes_overflow;
+		if (r->changes_overflow) /* what it touched is not known: every grant is waited out */
+			ib.deadline = MAX(ib.deadline, now + (mono_ns)coh_valid_ms(s->coh) * NSEC_PER_MSEC);
+		for (uint32_t k = 0; k < r->nchanges; k++)
+			coh_change(s->coh, r->req.client_rid, &r->changes[k], now, on_holder, &ib);
+		any_held |= r->held;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (reqs[i]->held)
+			reqs[i]->valid_ms = 0;
+		else
+			req_done(s, reqs[i], true, now);
+	}
+	if (any_held)
+		group_make(s, &ib, reqs, n);
+	for (uint32_t i = 0; i < ib.nto; i++)
+		free(ib.to[i].items);
+	free(ib.to);
+	flush_touched(s);
+}
+
+/* A mount acknowledged an INVAL. */
+static void on_inval_ack(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
+{
+	struct rpc_inval_ack a;
+	uint64_t seq;
+
+	if (plen != sizeof(a)) {
+		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
+		conn_close(s, c, "a malformed inval ack");
+		return;
+	}
+	memcpy(&a, pl, sizeof(a));
+	seq = le64_to_cpu(a.seq);
+	svc_ctr_add(&s->st->ctr, SVC_inval_acks, 1);
+	for (struct wait_group *g = s->groups; g != NULL; g = g->next) {
+		if (g->seq != seq)
+			continue;
+		for (uint32_t i = 0; i < g->nrids; i++)
+			if (g->rids[i] == c->rid && !g->acked[i]) {
+				g->acked[i] = true;
+				g->unacked--;
+			}
+		return;
+	}
+}
+
+/*
+ * Release the groups that are done (acknowledged and past the unreachable
+ * mounts' grants, or past every grant); *next is when to look again.
+ */
+static void groups_poll(struct svc *s, mono_ns now, mono_ns *next)
+{
+	struct wait_group **p = &s->groups;
+
+	*next = INT64_MAX;
+	while (*p != NULL) {
+		struct wait_group *g = *p;
+		bool acked = g->unacked == 0 && now >= g->unreachable_until;
+
+		if (!acked && now < g->deadline) {
+			*next = MIN(*next, g->unacked == 0 ? g->unreachable_until : g->deadline);
+			p = &g->next;
+			continue;
+		}
+		if (!acked)
+			svc_ctr_add(&s->st->ctr, SVC_inval_waits_expired, 1);
+		*p = g->next;
+		for (uint32_t i = 0; i < g->nreqs; i++)
+			req_done(s, g->reqs[i], true, now);
+		group_free(g);
+	}
 	flush_touched(s);
 }
 
@@ -757,7 +1049,7 @@ static void run_batch(struct svc *s)
 	release = exec_reads(s->exec, b->reads, b->nreads);
 	batch_done(s, b->reads, b->nreads, release);
 	ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
-	batch_done(s, b->writes, b->nwrites, ret == 0 && release);
+	writes_done(s, b->writes, b->nwrites, ret == 0 && release);
 	if (ret == 0)
 		ret = exec_closes(s->exec, b->closes, b->ncloses);
 	batch_done(s, b->closes, b->ncloses, false);
@@ -818,6 +1110,8 @@ static void reap_closed(struct svc *s)
 static bool batch_due(struct svc *s, mono_ns now, mono_ns *wait_ns)
 {
 	*wait_ns = MIN(IDLE_WAIT_NS, MAX(s->greet_sweep_at - now, 0));
+	if (s->groups != NULL)
+		*wait_ns = MIN(*wait_ns, MAX(s->groups_next - now, 0));
 	if (s->failed || s->q_head == NULL)
 		return false;
 	if (s->linger_until == 0 && s->q_writes > 0) {
@@ -858,7 +1152,7 @@ static void handle_event(struct svc *s, const struct epoll_event *ev)
 static void loop_round(struct svc *s)
 {
 	struct epoll_event evs[EPOLL_BATCH];
-	mono_ns wait_ns;
+	mono_ns wait_ns, now;
 	struct timespec to;
 	int n;
 
@@ -876,7 +1170,12 @@ static void loop_round(struct svc *s)
 	for (int i = 0; i < n; i++)
 		handle_event(s, &evs[i]);
 	flush_touched(s);
-	sweep_ungreeted(s, mono_now());
+	now = mono_now();
+	if (s->groups != NULL)
+		groups_poll(s, now, &s->groups_next);
+	if (s->coh != NULL)
+		coh_sweep(s->coh, now, 256);
+	sweep_ungreeted(s, now);
 	reap_closed(s);
 }
 
@@ -885,6 +1184,14 @@ static void shut_all(struct svc *s)
 {
 	for (struct conn *c = s->conns; c != NULL; c = c->next)
 		conn_close(s, c, NULL);
+	while (s->groups != NULL) {
+		struct wait_group *g = s->groups;
+
+		s->groups = g->next;
+		for (uint32_t i = 0; i < g->nreqs; i++)
+			req_done(s, g->reqs[i], false, 0);
+		group_free(g);
+	}
 	while (s->q_head != NULL) {
 		struct svc_req *r = s->q_head;
 
@@ -945,6 +1252,8 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 		}
 	}
 	ret = srv_codec_init(&s->codec, &s->super);
+	if (ret == 0 && cfg->cache_ms > 0)
+		ret = coh_create(cfg->cache_ms, &s->coh);
 	if (ret < 0)
 		goto fail;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -986,6 +1295,7 @@ void svc_stop(struct svc *s)
 		close(s->epfd);
 	if (s->cfg.listen_fd >= 0)
 		close(s->cfg.listen_fd);
+	coh_destroy(s->coh);
 	free(s->own_st);
 	free(s);
 }

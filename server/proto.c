@@ -362,7 +362,8 @@ int rpc_reply_decode(const void *payload, uint32_t len, struct rpc_reply *out)
 	out->req_id = le64_to_cpu(h.req_id);
 	out->status = le32_to_cpu(h.status);
 	out->op = le32_to_cpu(h.op);
-	if (!rpc_op_valid(out->op) || out->status > 4095)
+	out->valid_ms = le32_to_cpu(h.valid_ms);
+	if (!rpc_op_valid(out->op) || out->status > 4095 || le32_to_cpu(h.reserved) != 0)
 		return -EBADMSG;
 	fixed = out->status == 0 ? ops[out->op].reply_fixed_bytes : 0;
 	if (len - sizeof(h) < fixed)
@@ -424,6 +425,32 @@ int rpc_dirent_next(const uint8_t *tail, uint32_t len, uint32_t *pos, struct rpc
 	*name = (const char *)tail + at + sizeof(*d);
 	*attr = le16_to_cpu(d->has_attr) ?
 		(const struct rpc_attr *)(tail + at + need - sizeof(struct rpc_attr)) : NULL;
+	*pos = at + need;
+	return 0;
+}
+
+int rpc_inval_next(const uint8_t *payload, uint32_t len, uint32_t *pos, struct rpc_inval *out)
+{
+	struct rpc_inval_item it;
+	uint32_t at = *pos, namelen, need;
+
+	if (at == len)
+		return 1;
+	if (at > len || len - at < sizeof(it))
+		return -EBADMSG;
+	memcpy(&it, payload + at, sizeof(it));
+	namelen = le16_to_cpu(it.namelen);
+	out->kind = le16_to_cpu(it.kind);
+	out->ino = le64_to_cpu(it.ino);
+	if (le32_to_cpu(it.reserved) != 0 || namelen > RPC_NAME_MAX ||
+	    (out->kind == RPC_INVAL_ENTRY) != (namelen > 0) ||
+	    (out->kind != RPC_INVAL_ENTRY && out->kind != RPC_INVAL_INODE))
+		return -EBADMSG;
+	need = rpc_inval_item_bytes(namelen);
+	if (len - at < need)
+		return -EBADMSG;
+	out->name = (const char *)payload + at + sizeof(it);
+	out->namelen = namelen;
 	*pos = at + need;
 	return 0;
 }

@@ -31,7 +31,7 @@
 #include "server/limits.h"
 
 #define SRV_FRAME_MAGIC 0x50525346u /* "FSRP" */
-#define SRV_PROTO_VERSION 2
+#define SRV_PROTO_VERSION 3
 
 struct srv_frame_hdr {
 	struct le32 magic;
@@ -49,6 +49,8 @@ enum srv_msg_type {
 	SRV_MSG_GREETING_REPLY = 2,
 	SRV_MSG_REQUEST = 3,       /* struct rpc_req_hdr, the op's fixed part, two tails */
 	SRV_MSG_REPLY = 4,         /* struct rpc_reply_hdr, then the op's reply */
+	SRV_MSG_INVAL = 5,         /* server -> client: struct rpc_inval_hdr, items (coherence) */
+	SRV_MSG_INVAL_ACK = 6,     /* client -> server: struct rpc_inval_ack, once they are dropped */
 };
 
 enum srv_greeting_status {
@@ -172,9 +174,62 @@ struct rpc_reply_hdr {
 	struct le64 req_id;
 	struct le32 status;   /* 0 or a positive errno */
 	struct le32 op;
+	/*
+	 * How long the mount may cache what this reply says (attributes,
+	 * entries, a negative entry, file data), counted from when it sent the
+	 * request: the server tracks it and makes the mount drop it before any
+	 * change is acknowledged (docs/coherence.md).  0: not at all.
+	 */
+	struct le32 valid_ms;
+	struct le32 reserved;
 };
-static_assert(sizeof(struct rpc_reply_hdr) == 16, "reply header");
+static_assert(sizeof(struct rpc_reply_hdr) == 24, "reply header");
 static_assert(offsetof(struct rpc_reply_hdr, op) == 12, "reply header: op");
+static_assert(offsetof(struct rpc_reply_hdr, valid_ms) == 16, "reply header: validity");
+
+/*
+ * INVAL: drop what the kernel may cache of these inodes' attributes and of
+ * these names, then answer INVAL_ACK with the same seq.  Items follow the
+ * header, each padded to 8 bytes.
+ */
+enum rpc_inval_kind {
+	RPC_INVAL_INODE = 1,  /* ino's attributes (and so its data, at the next read) */
+	RPC_INVAL_ENTRY = 2,  /* the name in directory ino (a positive or negative entry) */
+};
+
+struct rpc_inval_hdr {
+	struct le64 seq;
+	struct le32 count;
+	struct le32 reserved;
+};
+static_assert(sizeof(struct rpc_inval_hdr) == 16, "inval header");
+
+struct rpc_inval_item {
+	struct le64 ino;
+	struct le16 kind;     /* enum rpc_inval_kind */
+	struct le16 namelen;  /* RPC_INVAL_ENTRY: the name follows, padded to 8 */
+	struct le32 reserved;
+};
+static_assert(sizeof(struct rpc_inval_item) == 16, "inval item");
+
+struct rpc_inval_ack {
+	struct le64 seq;
+};
+static_assert(sizeof(struct rpc_inval_ack) == 8, "inval ack");
+
+/* Bytes an item with a name of namelen takes. */
+static inline uint32_t rpc_inval_item_bytes(uint32_t namelen)
+{
+	return (uint32_t)sizeof(struct rpc_inval_item) + ((namelen + 7u) & ~7u);
+}
+
+/* An item as decoded; name points into the frame. */
+struct rpc_inval {
+	uint32_t kind;
+	uint64_t ino;
+	const char *name;
+	uint32_t namelen;
+};
 
 /* An inode's attributes as the server sends them. */
 struct rpc_attr {
@@ -557,6 +612,7 @@ struct rpc_reply {
 	uint64_t req_id;
 	uint32_t status;
 	uint32_t op;
+	uint32_t valid_ms;
 	const void *fixed;        /* rpc_op_reply_fixed_bytes(op), when status is 0 */
 	const uint8_t *tail;
 	uint32_t tail_len;
@@ -573,6 +629,12 @@ int rpc_reply_decode(const void *payload, uint32_t len, struct rpc_reply *out);
 struct iovec;
 ssize_t srv_frame_seal(struct srv_codec *c, uint32_t type, const struct iovec *pieces, int n,
 		       struct srv_frame_hdr *hdr, uint8_t tag[HMAC_SHA256_BYTES]);
+
+/*
+ * The next item of an INVAL payload at *pos (start after the header): 0,
+ * 1 at the end, -EBADMSG for a malformed one.  Never reads outside it.
+ */
+int rpc_inval_next(const uint8_t *payload, uint32_t len, uint32_t *pos, struct rpc_inval *out);
 
 /* The next READDIR entry at *pos of a reply tail: 0, 1 at the end, -EBADMSG. */
 int rpc_dirent_next(const uint8_t *tail, uint32_t len, uint32_t *pos, struct rpc_dirent *d,

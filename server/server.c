@@ -287,6 +287,21 @@ static bool lease_holds(void *arg)
 	return a != NULL && quorum_agent_may_serve(a, s->term);
 }
 
+/*
+ * How long mounts may cache what the service tells them: a tenth of the
+ * heartbeat timeout, at most a second.  Every grant is made while our
+ * lease holds (the release of each reply asks it), and the lease ends at
+ * least a fifth of the timeout before any other member can be elected
+ * (docs/quorum.md), so what we granted has run out before a later server
+ * serves (docs/coherence.md).
+ */
+static uint32_t cache_ms_of(struct server *s)
+{
+	struct quorum_agent *a = agent_of(s);
+
+	return a == NULL ? 0 : MIN(1000u, quorum_agent_hb_timeout(a) / 10);
+}
+
 /* From the executor: the service cannot go on. */
 static void svc_failed_cb(void *arg, int res)
 {
@@ -308,7 +323,7 @@ static int do_serve(struct server *s, uint64_t term)
 	struct svc_config vcfg = {
 		.super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid, .term = term,
 		.lease_ok = lease_holds, .lease_arg = s, .failed = svc_failed_cb, .arg = s,
-		.stats = s->stats,
+		.stats = s->stats, .cache_ms = cache_ms_of(s),
 	};
 	mono_ns t0 = mono_now();
 	char why[512];

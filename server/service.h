@@ -43,6 +43,7 @@
 
 #include "blockdev/format.h"
 #include "common/hist.h"
+#include "server/coherence.h"
 #include "server/proto.h"
 
 struct store;
@@ -62,7 +63,12 @@ struct conn;
 	X(committed_requests)   \
 	X(commit_us)            \
 	X(batch_requests_max)   \
-	X(replies_dropped)
+	X(replies_dropped)      \
+	X(invals_sent)          \
+	X(inval_items)          \
+	X(inval_acks)           \
+	X(inval_waits_expired)  \
+	X(replies_held)
 
 enum svc_counter {
 #define X(n) SVC_##n,
@@ -127,6 +133,12 @@ struct svc_config {
 	void (*failed)(void *arg, int res);
 	void *arg;
 	struct svc_stats *stats;     /* where to count (the caller's, outliving the service) */
+	/*
+	 * How long a mount may cache what a reply tells it (coherence.h); 0
+	 * turns the kernels' caches off.  It must end before any later server
+	 * can serve: server.c keeps it under the lease's margin.
+	 */
+	uint32_t cache_ms;
 };
 
 int svc_start(const struct svc_config *cfg, struct svc **out);
@@ -171,6 +183,12 @@ struct svc_req {
 	uint32_t budget;             /* reply bytes held against the connection's limit */
 	struct svc_reply reply;      /* the executor's answer */
 	mono_ns read_at;             /* its frame was read (the stage clock) */
+	/* what it changed (names point into payload), for the other mounts' caches */
+	struct coh_change changes[SVC_CHANGES_MAX];
+	uint32_t nchanges;
+	bool changes_overflow;       /* more than that: every other mount's grants are waited out */
+	bool held;                   /* its reply waits for other mounts to drop their caches */
+	uint32_t valid_ms;           /* what its reply lets the mount cache, and how long */
 };
 
 /* ---- the executor (exec.c) ---- */

@@ -49,7 +49,8 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 				     .lease_ok = lease_cb, .lease_arg = h };
 	struct svc_config vcfg = { .super = &h->super, .slot = 0, .rid = 0x5e5e, .term = HARNESS_TERM,
 				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
-				   .failed = failed_cb, .arg = h, .stats = h->stats };
+				   .failed = failed_cb, .arg = h, .stats = h->stats,
+				   .cache_ms = h->cache_ms };
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)
@@ -73,6 +74,7 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 
 	memset(h, 0, sizeof(*h));
 	atomic_store(&h->lease, true);
+	h->cache_ms = 1000;
 	h->stats = calloc(1, sizeof(*h->stats));
 	if (h->stats == NULL)
 		return -ENOMEM;
@@ -138,12 +140,50 @@ int harness_raw(struct harness *h, int *fd)
 	return 0;
 }
 
-int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out)
+void harness_invals_init(struct harness_invals *iv)
 {
+	memset(iv, 0, sizeof(*iv));
+	pthread_mutex_init(&iv->lock, NULL);
+}
+
+static void record_inval(void *arg, const struct rpc_inval *it)
+{
+	struct harness_invals *iv = arg;
+	struct timespec pause = { 0, 5 * 1000000L };
+
+	for (int i = 0; i < 2000; i++) { /* a stopped mount, for at most 10 s */
+		bool block;
+
+		pthread_mutex_lock(&iv->lock);
+		block = iv->block;
+		pthread_mutex_unlock(&iv->lock);
+		if (!block)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	pthread_mutex_lock(&iv->lock);
+	iv->count++;
+	iv->last = *it;
+	memcpy(iv->last_name, it->name ? it->name : "", it->name ? it->namelen : 0);
+	iv->last_name[it->name ? it->namelen : 0] = '\0';
+	iv->last.name = iv->last_name;
+	pthread_mutex_unlock(&iv->lock);
+}
+
+int harness_client_iv(struct harness *h, uint64_t rid, struct harness_invals *iv,
+		      struct rpc_client **out)
+{
+	static struct harness_invals sink = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct rpc_client_config cfg = { .super = &h->super, .rid = rid, .wait_ms = 5000,
-					 .dial = dial_pair, .dial_arg = h };
+					 .dial = dial_pair, .dial_arg = h, .inval = record_inval,
+					 .inval_arg = iv ? iv : &sink };
 
 	return rpc_client_create(&cfg, out);
+}
+
+int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out)
+{
+	return harness_client_iv(h, rid, NULL, out);
 }
 
 void harness_poke_elect(struct bd_dev *dev, uint64_t fsid, int slot, uint64_t term)

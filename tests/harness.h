@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include "blockdev/dev.h"
 #include "blockdev/format.h"
@@ -41,6 +42,16 @@ struct harness {
 	atomic_int failures;         /* times the service said it cannot go on */
 	atomic_int failed_res;       /* and the last reason */
 	struct svc_stats *stats;     /* every service's, across restarts */
+	uint32_t cache_ms;           /* the grants' validity (1000 at start; set before serving) */
+};
+
+/* What a harness client's kernel would have been told to drop (client.h's inval). */
+struct harness_invals {
+	pthread_mutex_t lock;
+	uint32_t count;
+	struct rpc_inval last;
+	char last_name[RPC_NAME_MAX + 1];
+	bool block;                  /* true: the callback waits until it is false (a stopped mount) */
 };
 
 /* A fresh filesystem on a new in-memory device, and a service serving it. */
@@ -56,8 +67,14 @@ int harness_serve(struct harness *h, char *why, size_t whylen);
 /* Everything gone, the device too. */
 void harness_destroy(struct harness *h);
 
-/* A client of rid that reaches the service through a new socketpair per connection. */
+/*
+ * A client of rid that reaches the service through a new socketpair per
+ * connection; its INVALs are counted in iv (NULL: a harness-wide sink).
+ */
 int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out);
+int harness_client_iv(struct harness *h, uint64_t rid, struct harness_invals *iv,
+		      struct rpc_client **out);
+void harness_invals_init(struct harness_invals *iv);
 /* One end of a socketpair the service adopted, nothing sent yet (blocking). */
 int harness_raw(struct harness *h, int *fd);
 
