@@ -3,7 +3,9 @@
 # and a plain client on loopback, one metadata file.
 #
 #   1. POSIX behaviour through pairs of mounts, with the error cases, and as
-#      an unprivileged user (fusefs-posix);
+#      an unprivileged user (fusefs-posix); kernel caches coherent through
+#      three mounts (fusefs-coherence), and a stopped mount delaying a
+#      writer by no more than its grant;
 #   2. a real tree copied in with tar through one mount and compared byte
 #      for byte (content, modes, times, symlinks) through each of the others;
 #      cp -a, and git init/add/commit/fsck through the plain client;
@@ -161,6 +163,27 @@ check "the kernel forgets what it looked up: $nodes_before nodes held, $nodes_af
 	test "${nodes_before:-0}" -ge 300 -a "${nodes_after:-999}" -lt 10
 check "no lookup count ever went below zero" \
 	test "$(cat "$T"/*.log | grep -c "out of balance")" = 0
+
+echo "test-fs: kernel caches on, and coherent"
+mkdir -p "$T/c/coh"
+check "1000 random operations on one mount, each checked at once on another (fusefs-coherence)" \
+	"$BUILD/fusefs-coherence" -n 1000 -s "$RANDOM" "$T/m$F/coh" "$T/c/coh" "$T/m${L:-0}/coh" \
+	>"$T/coh.out" 2>&1
+tail -1 "$T/coh.out"
+# a mount stopped while it holds cached attributes delays a writer by at most its grant
+: >"$T/c/coh/stopped"
+stat "$T/m$F/coh/stopped" >/dev/null
+expired0=$(xattr "m${L:-0}" counters | awk '$1 == "server_inval_waits_expired" {print $2}')
+kill -STOP "${PID[m$F]}"
+t0=$(now_ms)
+chmod 600 "$T/c/coh/stopped"
+dt=$(($(now_ms) - t0))
+kill -CONT "${PID[m$F]}"
+expired1=$(xattr "m${L:-0}" counters | awk '$1 == "server_inval_waits_expired" {print $2}')
+check "a chmod waited $dt ms for a stopped mount that cached the file (its grant: 200 ms)" \
+	test "$dt" -lt 1500 -a "${expired1:-0}" -gt "${expired0:-0}"
+check "after SIGCONT the stopped mount sees the new mode" \
+	test "$(stat -c %a "$T/m$F/coh/stopped")" = 600
 
 echo "test-fs: a real tree, cp -a, git"
 t0=$(now_ms)
