@@ -103,23 +103,46 @@ static void call_tails(struct call *k, const void *t1, size_t l1, const void *t2
 	k->c.tail2_len = (uint32_t)l2;
 }
 
+/*
+ * The caller's supplementary groups into the call (read from /proc, which
+ * costs: only when they may matter).  Whether there are any.
+ */
+static bool call_groups(fuse_req_t req, struct call *k)
+{
+	gid_t g[RPC_GROUPS_MAX];
+	int n;
+
+	if (k->c.uid == 0 || k->c.ngroups > 0)
+		return false;
+	n = fuse_req_getgroups(req, RPC_GROUPS_MAX, g);
+	if (n <= 0)
+		return false;
+	k->c.ngroups = (uint32_t)MIN(n, RPC_GROUPS_MAX);
+	for (uint32_t i = 0; i < k->c.ngroups; i++)
+		k->groups[i] = g[i];
+	return true;
+}
+
+/*
+ * A mode with setgid is kept only for a member of the file's group, which
+ * may be a supplementary group: those go with such a request at once (a
+ * refusal would not tell, the bit would just be dropped).
+ */
+static void call_groups_for_mode(fuse_req_t req, struct call *k, mode_t mode)
+{
+	if (mode & S_ISGID)
+		call_groups(req, k);
+}
+
 /* The call's result: 0 or a negative errno; retried once with the groups. */
 static int call_run(fuse_req_t req, struct call *k)
 {
 	struct mount_ctx *m = ctx_of(req);
 	int ret = rpc_client_call(m->client, &k->c);
 
-	if ((ret == -EACCES || ret == -EPERM) && k->c.uid != 0 && k->c.ngroups == 0) {
-		gid_t g[RPC_GROUPS_MAX];
-		int n = fuse_req_getgroups(req, RPC_GROUPS_MAX, g);
-
-		if (n > 0) {
-			k->c.ngroups = (uint32_t)MIN(n, RPC_GROUPS_MAX);
-			for (uint32_t i = 0; i < k->c.ngroups; i++)
-				k->groups[i] = g[i];
-			rpc_client_call_end(m->client, &k->c); /* (the refused reply: nothing to hand on) */
-			ret = rpc_client_call(m->client, &k->c);
-		}
+	if ((ret == -EACCES || ret == -EPERM) && call_groups(req, k)) {
+		rpc_client_call_end(m->client, &k->c); /* (the refused reply: nothing to hand on) */
+		ret = rpc_client_call(m->client, &k->c);
 	}
 	/* transport trouble reads as an I/O error to programs */
 	if (ret == -EHOSTDOWN || ret == -ETIMEDOUT || ret == -EPROTO || ret == -ESHUTDOWN)
@@ -294,6 +317,7 @@ static void make(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char *nam
 
 	call_init(&k, req, op, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
+	call_groups_for_mode(req, &k, mode);
 	entry_call(req, &k);
 }
 
@@ -430,7 +454,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	uint32_t valid = 0;
 	int ret;
 
-	(void)fi;
+	/* through an open descriptor (ftruncate): the server checks the handle, not the mode */
+	if (fi != NULL)
+		f.fh = cpu_to_le64(fi->fh);
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		valid |= RPC_SET_MODE;
 		f.mode = cpu_to_le32(attr->st_mode);
@@ -468,6 +494,8 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	f.valid = cpu_to_le32(valid);
 	call_init(&k, req, RPC_SETATTR, &f);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		call_groups_for_mode(req, &k, attr->st_mode);
 	k.c.reply_fixed = &out;
 	ret = call_run(req, &k);
 	if (ret < 0) {
@@ -517,11 +545,16 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- files ---- */
 
+/*
+ * An O_APPEND open bypasses the page cache: each write(2) is one request,
+ * which the server places at its end of file, so appends from several
+ * mounts never tear (the page cache would split a write at page edges).
+ */
 static void open_reply(struct fuse_file_info *fi, uint64_t fh)
 {
 	fi->fh = fh;
 	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	fi->direct_io = (fi->flags & O_APPEND) != 0;
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -560,6 +593,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	call_init(&k, req, RPC_CREATE, &f);
 	call_tails(&k, name, strlen(name), NULL, 0);
+	call_groups_for_mode(req, &k, mode);
 	k.c.reply_fixed = &out;
 	ret = call_run(req, &k);
 	if (ret < 0) {
@@ -661,10 +695,9 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	struct rpc_fallocate f = { .ino = cpu_to_le64(ino), .offset = cpu_to_le64((uint64_t)off),
 				   .length = cpu_to_le64((uint64_t)len),
-				   .mode = cpu_to_le32((uint32_t)mode) };
+				   .mode = cpu_to_le32((uint32_t)mode), .fh = cpu_to_le64(fi->fh) };
 	CALL(k);
 
-	(void)fi;
 	call_init(&k, req, RPC_FALLOCATE, &f);
 	fuse_reply_err(req, -call_run(req, &k));
 }
@@ -974,6 +1007,13 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/*
+	 * The server clears setuid/setgid on a write, a truncate or a chown
+	 * (fs_kill_priv); without this the kernel sends a chmod as the writer,
+	 * which is refused to anyone but the owner.
+	 */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	conn->max_write = RPC_IO_MAX;

@@ -61,7 +61,7 @@ truncate -s 4G "$DEV"
 declare -A MPID
 for i in 0 1 2; do
 	mkdir -p "$T/m$i"
-	"$BUILD/fusefs-mount" -f -o "metadev_path=$DEV,quorum_slot_nr=$i,quorum_heartbeat_timeout_ms=2000" \
+	"$BUILD/fusefs-mount" -f -o "metadev_path=$DEV,quorum_slot_nr=$i" \
 		"$T/m$i" >"$T/m$i.log" 2>&1 &
 	MPID[m$i]=$!
 	PIDS+=($!)

@@ -24,6 +24,7 @@
 #include "server/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 /* The wire's bits are the filesystem's: dispatch passes them through. */
@@ -40,6 +41,7 @@ struct handle {
 	uint64_t conn_id;
 	uint32_t gen;
 	bool used;
+	bool writer;   /* opened for writing */
 };
 
 struct dispatch {
@@ -153,7 +155,7 @@ static int64_t handle_slot(struct dispatch *d)
 	return d->nhandles++;
 }
 
-static int handle_new(struct dispatch *d, uint64_t conn_id, uint64_t ino, uint64_t *fh)
+static int handle_new(struct dispatch *d, uint64_t conn_id, uint64_t ino, int flags, uint64_t *fh)
 {
 	int64_t idx;
 
@@ -173,7 +175,9 @@ static int handle_new(struct dispatch *d, uint64_t conn_id, uint64_t ino, uint64
 		return -ENOMEM;
 	}
 	d->handles[idx] = (struct handle){ .ino = ino, .conn_id = conn_id, .gen = ++d->gen,
-					   .used = true };
+					   .used = true,
+					   .writer = (flags & O_ACCMODE) == O_WRONLY ||
+						     (flags & O_ACCMODE) == O_RDWR };
 	*fh = (uint64_t)d->handles[idx].gen << 32 | (uint64_t)(idx + 1);
 	return 0;
 }
@@ -203,17 +207,33 @@ static int handle_drop(struct dispatch *d, uint32_t idx)
 	return 0;
 }
 
-static int handle_release(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
+/* The handle fh of this connection on ino, or NULL (not ours: none, or an earlier server's). */
+static struct handle *handle_find(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
 {
 	uint32_t idx = (uint32_t)(fh & 0xffffffffu);
+	struct handle *h;
 
 	if (idx == 0 || idx > d->nhandles)
-		return 0; /* not ours: a handle of an earlier server */
-	idx--;
-	if (!d->handles[idx].used || d->handles[idx].gen != (uint32_t)(fh >> 32) ||
-	    d->handles[idx].conn_id != conn_id || d->handles[idx].ino != ino)
-		return 0;
-	return handle_drop(d, idx);
+		return NULL;
+	h = &d->handles[idx - 1];
+	if (!h->used || h->gen != (uint32_t)(fh >> 32) || h->conn_id != conn_id || h->ino != ino)
+		return NULL;
+	return h;
+}
+
+static int handle_release(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
+{
+	struct handle *h = handle_find(d, conn_id, fh, ino);
+
+	return h == NULL ? 0 : handle_drop(d, (uint32_t)(h - d->handles));
+}
+
+/* Does this connection hold ino open for writing through fh? */
+static bool handle_writes(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
+{
+	struct handle *h = fh ? handle_find(d, conn_id, fh, ino) : NULL;
+
+	return h != NULL && h->writer;
 }
 
 int dispatch_conn_closed(struct dispatch *d, uint64_t conn_id)
@@ -329,8 +349,13 @@ static int do_setattr(struct op_ctx *x, const struct rpc_setattr *in, struct rpc
 		.ctime = time_in(in->ctime_sec, in->ctime_nsec),
 	};
 	struct fs_attr a;
-	int ret = fs_setattr(x->fs, &x->cred, le64_to_cpu(in->ino), &sa, &a);
+	int ret;
 
+	if (sa.valid & ~RPC_SET_KNOWN)
+		return -EINVAL;
+	if (handle_writes(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino)))
+		sa.valid |= FS_SET_BY_WRITER;
+	ret = fs_setattr(x->fs, &x->cred, le64_to_cpu(in->ino), &sa, &a);
 	if (ret == 0)
 		attr_out(&a, out);
 	return ret;
@@ -411,7 +436,7 @@ static int do_open(struct op_ctx *x, const struct rpc_open *in, struct rpc_opene
 	int ret = fs_open(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->flags), &a);
 
 	if (ret == 0)
-		ret = handle_new(x->d, x->conn_id, a.ino, &fh);
+		ret = handle_new(x->d, x->conn_id, a.ino, (int)le32_to_cpu(in->flags), &fh);
 	if (ret == 0)
 		out->fh = cpu_to_le64(fh);
 	return ret;
@@ -428,7 +453,7 @@ static int do_create(struct op_ctx *x, const struct rpc_make *in, struct rpc_cre
 			    le32_to_cpu(in->mode), (int)le32_to_cpu(in->flags), &a);
 
 	if (ret == 0)
-		ret = handle_new(x->d, x->conn_id, a.ino, &fh);
+		ret = handle_new(x->d, x->conn_id, a.ino, (int)le32_to_cpu(in->flags), &fh);
 	if (ret == 0) {
 		attr_out(&a, &out->entry.attr);
 		out->opened.fh = cpu_to_le64(fh);
@@ -472,7 +497,8 @@ static int do_fallocate(struct op_ctx *x, const struct rpc_fallocate *in, struct
 {
 	(void)out;
 	return fs_fallocate(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->mode),
-			    le64_to_cpu(in->offset), le64_to_cpu(in->length));
+			    le64_to_cpu(in->offset), le64_to_cpu(in->length),
+			    handle_writes(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino)));
 }
 
 struct rd_ctx {

@@ -1038,7 +1038,7 @@ static int setattr_check(const struct fs_cred *c, const struct fs_attr *a,
 			return -EINVAL;
 		if (sa->size > FS_MAX_FILE_BYTES)
 			return -EFBIG;
-		return fs_may(c, a, 2);
+		return sa->valid & FS_SET_BY_WRITER ? 0 : fs_may(c, a, 2);
 	}
 	return 0;
 }

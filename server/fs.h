@@ -103,7 +103,9 @@ struct fs_format_opts {
 #define FS_SET_ATIME_NOW 0x040u
 #define FS_SET_MTIME_NOW 0x080u
 #define FS_SET_CTIME     0x100u
-#define FS_SET_KNOWN     0x1ffu
+/* the caller holds the file open for writing: the open decided, not the mode (ftruncate) */
+#define FS_SET_BY_WRITER 0x200u
+#define FS_SET_KNOWN     0x3ffu
 
 struct fs_setattr {
 	uint32_t valid;   /* FS_SET_* */
@@ -188,9 +190,12 @@ int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, si
  */
 int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off, int flags,
 	     const void *buf, size_t len, struct fs_attr *out);
-/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE. */
+/*
+ * mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE.
+ * writer: the caller holds the file open for writing (the open decided).
+ */
 int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode, uint64_t off,
-		 uint64_t len);
+		 uint64_t len, bool writer);
 
 /* ---- directories ---- */
 /*

@@ -279,6 +279,7 @@ static_assert(sizeof(struct rpc_entry) == 96, "entry");
 #define RPC_SET_ATIME_NOW 0x040u
 #define RPC_SET_MTIME_NOW 0x080u
 #define RPC_SET_CTIME     0x100u
+#define RPC_SET_KNOWN     0x1ffu
 
 struct rpc_setattr {
 	struct le64 ino;
@@ -294,11 +295,12 @@ struct rpc_setattr {
 	struct le32 uid;
 	struct le32 gid;
 	struct le32 reserved;
+	struct le64 fh;          /* ftruncate and friends: the handle it came through; 0: none */
 };
-static_assert(sizeof(struct rpc_setattr) == 72, "setattr");
+static_assert(sizeof(struct rpc_setattr) == 80, "setattr");
 static_assert(offsetof(struct rpc_setattr, atime_nsec) == 40, "setattr: nsecs");
 static_assert(offsetof(struct rpc_setattr, valid) == 52, "setattr: valid");
-static_assert(offsetof(struct rpc_setattr, reserved) == 68, "setattr: reserved last");
+static_assert(offsetof(struct rpc_setattr, fh) == 72, "setattr: fh last");
 
 /* MKNOD, MKDIR, CREATE */
 struct rpc_make {
@@ -385,8 +387,9 @@ struct rpc_fallocate {
 	struct le64 length;
 	struct le32 mode;        /* 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | KEEP_SIZE */
 	struct le32 reserved;
+	struct le64 fh;          /* the handle it came through */
 };
-static_assert(sizeof(struct rpc_fallocate) == 32, "fallocate");
+static_assert(sizeof(struct rpc_fallocate) == 40, "fallocate");
 static_assert(offsetof(struct rpc_fallocate, mode) == 24, "fallocate: mode");
 
 struct rpc_readdir {

@@ -324,13 +324,119 @@ static void data_and_attributes(void)
 	check(!exists(pa("doomed")), "gone after close");
 }
 
+/*
+ * Appends from two mounts at once: 4 writers, 2 on each mount, each
+ * appending RECS records of 100 bytes (so records straddle page edges)
+ * with O_APPEND.  Every record must come out whole, once.
+ */
+#define APPEND_RECS 500
+#define APPEND_LEN 100
+
+static void appends_two_mounts(void)
+{
+	char rec[APPEND_LEN + 1], *buf;
+	int counts[4] = { 0 }, bad = 0;
+	pid_t pids[4];
+	struct stat st;
+	int fd;
+
+	write_file(pa("appends"), "", 0);
+	for (int w = 0; w < 4; w++) {
+		pids[w] = fork();
+		if (pids[w] != 0)
+			continue;
+		fd = open(w % 2 ? pb("appends") : pa("appends"), O_WRONLY | O_APPEND);
+		for (int i = 0; fd >= 0 && i < APPEND_RECS; i++) {
+			memset(rec, '.', APPEND_LEN);
+			snprintf(rec, sizeof(rec), "w%d r%05d ", w, i);
+			rec[strlen(rec)] = '.';
+			rec[APPEND_LEN - 1] = '\n';
+			if (write(fd, rec, APPEND_LEN) != APPEND_LEN)
+				_exit(1);
+		}
+		_exit(fd >= 0 ? 0 : 1);
+	}
+	for (int w = 0; w < 4; w++) {
+		int status;
+
+		if (waitpid(pids[w], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			bad++;
+	}
+	check(bad == 0, "4 appenders on two mounts wrote every record");
+	check(stat(pb("appends"), &st) == 0 && st.st_size == 4 * APPEND_RECS * APPEND_LEN,
+	      "the file holds exactly 4 x %d records", APPEND_RECS);
+	buf = malloc(4 * APPEND_RECS * APPEND_LEN);
+	fd = open(pa("appends"), O_RDONLY);
+	if (buf == NULL || fd < 0 || read(fd, buf, 4 * APPEND_RECS * APPEND_LEN) !=
+	    4 * APPEND_RECS * APPEND_LEN) {
+		check(false, "read the appended records back");
+	} else {
+		for (int r = 0; r < 4 * APPEND_RECS; r++) {
+			const char *p = buf + r * APPEND_LEN;
+			int w, i;
+
+			if (sscanf(p, "w%d r%05d ", &w, &i) != 2 || w < 0 || w > 3 ||
+			    p[APPEND_LEN - 1] != '\n' || memchr(p, '\n', APPEND_LEN - 1) != NULL)
+				bad++;
+			else
+				counts[w]++;
+		}
+		check(bad == 0 && counts[0] == APPEND_RECS && counts[1] == APPEND_RECS &&
+		      counts[2] == APPEND_RECS && counts[3] == APPEND_RECS,
+		      "every record whole and there once (%d torn)", bad);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+/*
+ * As the same user (uid 65534, gid 65534, supplementary group 4242): what
+ * a local filesystem lets it do that a naive server refused.
+ */
+static void as_user_privileges(void)
+{
+	struct stat st;
+	int fd;
+
+	/* a write to someone else's setuid/setgid file it may write: allowed, and the bits go */
+	fd = open(pa("suid"), O_WRONLY | O_APPEND);
+	check(fd >= 0 && write(fd, "x", 1) == 1, "write to another's setuid file we may write");
+	if (fd >= 0)
+		close(fd);
+	memset(&st, 0, sizeof(st));
+	stat(pb("suid"), &st);
+	check((st.st_mode & 07777) == 0777, "and its setuid and setgid bits are cleared (mode %o)",
+	      st.st_mode & 07777);
+	/* through a descriptor open for writing, the open decided, not the mode */
+	fd = open(pa("mine/ro"), O_CREAT | O_RDWR, 0444);
+	check(fd >= 0 && ftruncate(fd, 10) == 0, "ftruncate of a file we created 0444, through its descriptor");
+	check(fd >= 0 && posix_fallocate(fd, 0, 100) == 0, "posix_fallocate through that descriptor");
+	if (fd >= 0)
+		close(fd);
+	EXPECT_ERR(truncate(pa("mine/ro"), 5), EACCES, "truncate of it by name");
+	/* setgid for a group we are in only as a supplementary group */
+	EXPECT_OK(write_file(pa("mine/g"), "g", 1), "create a file");
+	EXPECT_OK(chown(pa("mine/g"), -1, 4242), "give it our supplementary group");
+	EXPECT_OK(chmod(pa("mine/g"), 02775), "chmod 2775");
+	memset(&st, 0, sizeof(st));
+	stat(pb("mine/g"), &st);
+	check((st.st_mode & 07777) == 02775, "keeps setgid for a supplementary group's member (mode %o)",
+	      st.st_mode & 07777);
+	fd = open(pa("sgid/h"), O_CREAT | O_WRONLY, 02775);
+	if (fd >= 0)
+		close(fd);
+	check(stat(pb("sgid/h"), &st) == 0 && st.st_gid == 4242 && (st.st_mode & S_ISGID),
+	      "a file made setgid in a setgid directory of our supplementary group keeps it");
+}
+
 /* As an unprivileged user (in a child): permission errors. */
 static void as_user(void)
 {
 	char buf[16];
 	int fd;
 
-	printf("permissions (uid 65534)\n");
+	printf("permissions (uid 65534, supplementary group 4242)\n");
 	EXPECT_ERR(mkdir(pa("priv/x"), 0755), EACCES, "mkdir in a directory we may not write");
 	EXPECT_ERR(open(pb("priv/secret"), O_RDONLY), EACCES, "open a file we may not read");
 	EXPECT_ERR(chmod(pa("priv/secret"), 0777), EPERM, "chmod someone else's file");
@@ -347,6 +453,7 @@ static void as_user(void)
 	EXPECT_ERR(setxattr(pa("priv/secret"), "user.x", "1", 1, 0), EACCES, "setxattr without write permission");
 	EXPECT_ERR(setxattr(pa("mine/f"), "trusted.x", "1", 1, 0), EPERM, "setxattr trusted.* as a user");
 	(void)buf;
+	as_user_privileges();
 }
 
 int main(int argc, char **argv)
@@ -388,10 +495,18 @@ int main(int argc, char **argv)
 	mkdir(pa("noexec"), 0700);
 	write_file(pa("noexec/f"), "f", 1);
 	chmod(pa("noexec"), 0700);
+	write_file(pa("suid"), "s", 1);
+	chmod(pa("suid"), 06777);
+	mkdir(pa("sgid"), 0777);
+	chown(pa("sgid"), 0, 4242);
+	chmod(pa("sgid"), 02777);
+	appends_two_mounts();
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		gid_t supp = 4242;
+
+		if (setgroups(1, &supp) < 0 || setresgid(65534, 65534, 65534) < 0 ||
 		    setresuid(65534, 65534, 65534) < 0) {
 			printf("  FAIL: cannot drop to uid 65534: %s\n", strerror(errno));
 			_exit(1);

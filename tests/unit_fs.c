@@ -1640,7 +1640,7 @@ START_TEST(file_times_on_write_and_truncate)
 	ck_assert_time_eq(getattr(f).ctime, clock_now);
 	/* fallocate changes ctime */
 	tick();
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 100), 0);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 100, false), 0);
 	ck_assert_time_eq(getattr(f).ctime, clock_now);
 }
 END_TEST
@@ -1831,7 +1831,7 @@ START_TEST(efbig_past_max_file_size)
 	ck_assert_int_eq(OP(fs_write(fs, &ROOT, f, UINT64_MAX - 1, 0, "ab", 2, &a)), -EFBIG);
 	ck_assert_int_eq(OP(fs_setattr(fs, &ROOT, f, &sa, &a)), -EFBIG);
 	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, FS_MAX_FILE_BYTES - 1,
-					 2)), -EFBIG);
+					 2, false)), -EFBIG);
 	ck_assert_uint_eq(getattr(f).size, 0);
 	/* up to the limit works */
 	ck_assert_int_eq(fs_write(fs, &ROOT, f, FS_MAX_FILE_BYTES - 2, 0, "ab", 2, &a), 0);
@@ -1930,17 +1930,17 @@ START_TEST(random_ops_match_model)
 				printf("%4d punch %" PRIu64 " at %" PRIu64 "\n", op, len, off);
 			ok_eq(fs_fallocate(fs, &ROOT, f,
 						      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-						      len), 0);
+						      len, false), 0);
 			if (off < size)
 				memset(model + off, 0, MIN(len, size - off));
 		} else if (kind < 94) {
 			if (trace)
 				printf("%4d allocate (keep size) %" PRIu64 " at %" PRIu64 "\n", op, len, off);
-			ok_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, off, len), 0);
+			ok_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, off, len, false), 0);
 		} else {
 			if (trace)
 				printf("%4d allocate %" PRIu64 " at %" PRIu64 "\n", op, len, off);
-			ok_eq(fs_fallocate(fs, &ROOT, f, 0, off, len), 0);
+			ok_eq(fs_fallocate(fs, &ROOT, f, 0, off, len, false), 0);
 			size = MAX(size, off + len);
 		}
 		a = getattr(f);
@@ -1996,7 +1996,7 @@ START_TEST(st_blocks_follow_stored_bytes)
 	ck_assert_uint_eq(getattr(f).blocks, sizeof(b) / 512);
 	/* punching a whole chunk gives it back */
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      FS_CHUNK_BYTES, FS_CHUNK_BYTES), 0);
+				      FS_CHUNK_BYTES, FS_CHUNK_BYTES, false), 0);
 	a = getattr(f);
 	ck_assert_uint_eq(a.blocks, 3 * FS_CHUNK_BYTES / 512);
 	ck_assert_uint_eq(a.size, sizeof(b));
@@ -2018,18 +2018,18 @@ START_TEST(fallocate_modes)
 	struct fs_attr a;
 
 	/* default: size grows, and the range is allocated */
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 2 * FS_CHUNK_BYTES), 0);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 2 * FS_CHUNK_BYTES, false), 0);
 	a = getattr(f);
 	ck_assert_uint_eq(a.size, 2 * FS_CHUNK_BYTES);
 	ck_assert_uint_ge(a.blocks, 2 * FS_CHUNK_BYTES / 512);
 	read_(f, 0, b, sizeof(b));
 	ck_assert(all_zero(b, sizeof(b)));
 	/* inside the file it neither shrinks nor grows it */
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 10, 10), 0);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 10, 10, false), 0);
 	ck_assert_uint_eq(getattr(f).size, 2 * FS_CHUNK_BYTES);
 	/* KEEP_SIZE: allocated past the end, size unchanged */
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, 2 * FS_CHUNK_BYTES,
-				      FS_CHUNK_BYTES), 0);
+				      FS_CHUNK_BYTES, false), 0);
 	a = getattr(f);
 	ck_assert_uint_eq(a.size, 2 * FS_CHUNK_BYTES);
 	ck_assert_uint_ge(a.blocks, 3 * FS_CHUNK_BYTES / 512);
@@ -2041,7 +2041,7 @@ START_TEST(fallocate_modes)
 	memset(b, 0x77, sizeof(b));
 	write_(f, 0, b, sizeof(b));
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100,
-				      FS_CHUNK_BYTES), 0);
+				      FS_CHUNK_BYTES, false), 0);
 	ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES);
 	read_(f, 0, b, sizeof(b));
 	ck_assert_uint_eq(b[99], 0x77);
@@ -2049,7 +2049,7 @@ START_TEST(fallocate_modes)
 	ck_assert_uint_eq(b[100 + FS_CHUNK_BYTES], 0x77);
 	/* past the end: nothing to punch, size stays */
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      10 * FS_CHUNK_BYTES, 100), 0);
+				      10 * FS_CHUNK_BYTES, 100, false), 0);
 	ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES);
 	/* every other mode is not supported */
 	{
@@ -2060,16 +2060,16 @@ START_TEST(fallocate_modes)
 		};
 
 		for (size_t i = 0; i < ARRAY_SIZE(other); i++)
-			ck_assert_msg(fs_fallocate(fs, &ROOT, f, other[i], 0, 4096) == -EOPNOTSUPP,
+			ck_assert_msg(fs_fallocate(fs, &ROOT, f, other[i], 0, 4096, false) == -EOPNOTSUPP,
 				      "mode %#x", other[i]);
 	}
 	ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES);
 	/* a zero length, a directory */
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 0), -EINVAL);
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, d, 0, 0, 10), -EISDIR);
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, 9999, 0, 0, 10), -ENOENT);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, 0, 0, 0, false), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, d, 0, 0, 10, false), -EISDIR);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, 9999, 0, 0, 10, false), -ENOENT);
 	/* it needs write permission */
-	ck_assert_int_eq(fs_fallocate(fs, &ALICE, f, 0, 0, 10), -EACCES);
+	ck_assert_int_eq(fs_fallocate(fs, &ALICE, f, 0, 0, 10, false), -EACCES);
 }
 END_TEST
 
@@ -2192,9 +2192,9 @@ START_TEST(enospc_and_room_again)
 	/* so do a big xattr and an allocation, leaving nothing */
 	ck_assert_int_eq(OP(fs_setxattr(fs, &ROOT, f, "user.big", b, sizeof(b) - 1, 0)), -ENOSPC);
 	ck_assert_int_eq(fs_getxattr(fs, &ROOT, f, "user.big", NULL, 0), -ENODATA);
-	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, 0, off, 1u << 20)), -ENOSPC);
+	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, 0, off, 1u << 20, false)), -ENOSPC);
 	ck_assert_uint_eq(getattr(f).size, off);
-	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, off, 1u << 20)), -ENOSPC);
+	ck_assert_int_eq(OP(fs_fallocate(fs, &ROOT, f, FALLOC_FL_KEEP_SIZE, off, 1u << 20, false)), -ENOSPC);
 	ck_assert_uint_le(getattr(f).blocks * 512, off);
 	/* creating files fails too, sooner or later, and leaves no half file */
 	{
