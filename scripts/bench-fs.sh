@@ -26,6 +26,7 @@ cleanup() {
 		is_mounted "$m" && fusermount3 -u -z "$m" 2>/dev/null
 	done
 	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
 		gone "$p" 50 || kill -9 "$p" 2>/dev/null
 	done
 	rm -rf "$T"
@@ -53,6 +54,41 @@ wait_mount "$T/pll" || { echo "bench-fs: passthrough_ll did not mount"; cat "$T/
 echo "bench-fs: passthrough_ll over $T/src"
 "$BUILD/fusefs-fsbench" "$T/pll" "$T/pll" >"$T/ref.out" || exit 1
 fusermount3 -u "$T/pll"
+
+# the other reference: sshfs over 127.0.0.1, against an sshd of our own (its
+# own keys and port, in $T; nothing of the host's ssh set-up is touched)
+SSHFS_OK=0
+if "$(dirname "$0")/install-deps.sh" --with-bench >/dev/null 2>&1 && command -v sshfs >/dev/null; then
+	S=$T/sshd
+	SPORT=$((PORT + 100))
+	mkdir -p "$S" "$T/sshsrc" "$T/ssh" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$S/host" && ssh-keygen -q -t ed25519 -N '' -f "$S/user"
+	cp "$S/user.pub" "$S/authorized_keys"
+	cat >"$S/config" <<CFG
+Port $SPORT
+ListenAddress 127.0.0.1
+HostKey $S/host
+AuthorizedKeysFile $S/authorized_keys
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+PidFile $S/pid
+Subsystem sftp internal-sftp
+CFG
+	/usr/sbin/sshd -D -e -f "$S/config" >"$T/sshd.log" 2>&1 &
+	PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do
+		sshfs -p "$SPORT" -o "IdentityFile=$S/user,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null" \
+			"root@127.0.0.1:$T/sshsrc" "$T/ssh" 2>/dev/null && break
+		sleep 0.1
+	done
+	if is_mounted "$T/ssh"; then
+		echo "bench-fs: sshfs $(sshfs --version 2>&1 | awk '/SSHFS version/ {print $3}') over 127.0.0.1 (defaults)"
+		"$BUILD/fusefs-fsbench" "$T/ssh" "$T/ssh" >"$T/sshfs.out" && SSHFS_OK=1
+		fusermount3 -u "$T/ssh"
+	fi
+fi
+[ "$SSHFS_OK" = 1 ] || echo "bench-fs: sshfs could not be set up (see $T/sshd.log); its column is empty"
 
 DEV=$T/meta.img
 truncate -s 4G "$DEV"
@@ -91,13 +127,14 @@ r1=$(ctr server_committed_requests)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/${MPID[m$L]}/status")
 bmax=$(ctr server_batch_requests_max)
 
-printf '\n%-22s %12s %7s %12s %7s %14s\n' "operation" "leader" "ratio" "client" "ratio" "passthrough_ll"
+printf '\n%-20s %11s %11s %14s %11s %9s %9s\n' "operation" "leader" "client" "passthrough_ll" "sshfs" "c/pll" "c/sshfs"
 while read -r name ref unit; do
 	l=$(awk -v k="$name" '$1 == k {print $2}' "$T/leader.out")
 	c=$(awk -v k="$name" '$1 == k {print $2}' "$T/client.out")
-	printf '%-22s %12s %7s %12s %7s %14s %s\n' "$name" "$l" \
-		"$(awk -v a="$l" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" "$c" \
-		"$(awk -v a="$c" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" "$ref" "$unit"
+	h=$(awk -v k="$name" '$1 == k {print $2}' "$T/sshfs.out" 2>/dev/null)
+	printf '%-20s %11s %11s %14s %11s %9s %9s %s\n' "$name" "$l" "$c" "$ref" "${h:--}" \
+		"$(awk -v a="$c" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" \
+		"$(awk -v a="$c" -v b="${h:-0}" 'BEGIN {printf (b > 0 ? "%.2f" : "-"), (b > 0 ? a / b : 0)}')" "$unit"
 done <"$T/ref.out"
 echo
 echo "requests per commit (both runs): $(awk -v r=$((r1 - r0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.2f", (c > 0 ? r / c : 0)}') on average, $bmax in the largest batch"
