@@ -315,17 +315,24 @@ uint64_t store_batch_bytes(const struct store *st)
 static int gate_check(struct bd_dev *dev, const struct bd_super *s, uint64_t term, void *buf,
 		      char *why, size_t whylen)
 {
-	int ret;
+	int first = FUSEFS_QUORUM_MAX_SLOTS, last = -1, ret;
 
-	/* one read of every quorum block */
-	ret = bd_read(dev, FUSEFS_QUORUM_BLKNO, buf, FUSEFS_QUORUM_BLOCKS);
+	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++)
+		if (bd_slot_present(s, i)) {
+			first = MIN(first, i);
+			last = i;
+		}
+	if (last < 0)
+		return 0;
+	/* one read of the configured slots' blocks (they are contiguous on the device) */
+	ret = bd_read(dev, bd_quorum_blkno(first), buf, (unsigned)(last - first + 1));
 	if (ret < 0) {
 		snprintf(why, whylen, "reading the quorum blocks failed: %s", errstr(ret));
 		return ret;
 	}
-	for (int i = 0; i < FUSEFS_QUORUM_MAX_SLOTS; i++) {
+	for (int i = first; i <= last; i++) {
 		const struct fusefs_quorum_block *b =
-			(const void *)((uint8_t *)buf + (size_t)i * FUSEFS_BLOCK_SIZE);
+			(const void *)((uint8_t *)buf + (size_t)(i - first) * FUSEFS_BLOCK_SIZE);
 		struct bd_qblock qb;
 		char bwhy[160];
 
