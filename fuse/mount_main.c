@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* leaving takes at most a heartbeat timeout (a follower keeps its promises) */
@@ -170,6 +171,38 @@ static int open_fs(const struct mount_opts *o, struct mount_ctx *fs)
 	return 0;
 }
 
+/*
+ * Bind the slot's UDP address.  A member restarted right after a SIGKILL
+ * (as a supervisor does) can find it still held by the dying process while
+ * the kernel tears that down: wait for it, bounded, and say so once.
+ */
+#define BIND_WAIT_MS 15000
+
+static int bind_slot_waiting(const struct bd_super *super, int slot, int *udp_fd)
+{
+	mono_ns deadline = mono_now() + BIND_WAIT_MS * NSEC_PER_MSEC;
+	struct timespec pause = { 0, 50 * 1000000L };
+	bool said = false;
+	char why[512];
+	int ret;
+
+	for (;;) {
+		ret = quorum_bind_slot(super, slot, udp_fd, why, sizeof(why));
+		if (ret != -EADDRINUSE || mono_now() >= deadline)
+			break;
+		if (!said)
+			log_warn(SUB, "%s; waiting up to %d s for the process that held it to finish "
+				 "going away", why, BIND_WAIT_MS / 1000);
+		said = true;
+		nanosleep(&pause, NULL);
+	}
+	if (ret < 0)
+		say("%s", why);
+	else if (said)
+		log_info(SUB, "quorum slot %d: its address is free again", slot);
+	return ret;
+}
+
 /* A quorum member: check the slot is free here, and bind its address. */
 static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 			  struct quorum_holder *self, int *udp_fd)
@@ -199,10 +232,7 @@ static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 		say("%s", why);
 		return ret;
 	}
-	ret = quorum_bind_slot(&fs->super, o->slot_nr, udp_fd, why, sizeof(why));
-	if (ret < 0)
-		say("%s", why);
-	return ret;
+	return bind_slot_waiting(&fs->super, o->slot_nr, udp_fd);
 }
 
 /*

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const SUB = "server";
@@ -246,6 +247,22 @@ static int fence_earlier(struct server *s, uint64_t term)
 
 /* ---- serving ---- */
 
+/*
+ * bind(2), waiting (5 s at most) while the address is in use: a listener
+ * of our slot's previous process may still be going away.  0 or -errno.
+ */
+static int bind_waiting(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct timespec pause = { 0, 50 * 1000000L };
+
+	for (int tries = 0; bind(fd, sa, len) < 0; tries++) {
+		if (errno != EADDRINUSE || tries >= 100)
+			return -errno;
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 static int listen_on_slot(struct server *s, uint64_t term, int *fd_out)
 {
 	struct sockaddr_storage ss;
@@ -263,8 +280,10 @@ static int listen_on_slot(struct server *s, uint64_t term, int *fd_out)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+	ret = bind_waiting(fd, (struct sockaddr *)&ss, len);
+	if (ret == 0 && listen(fd, 128) < 0)
 		ret = -errno;
+	if (ret < 0) {
 		log_err(SUB, "term %" PRIu64 ": cannot listen on %s: %s", term, addr, errstr(ret));
 		close(fd);
 		return ret;
