@@ -173,12 +173,16 @@ static int open_fs(const struct mount_opts *o, struct mount_ctx *fs)
 
 /*
  * Bind the slot's UDP address.  A member restarted right after a SIGKILL
- * (as a supervisor does) can find it still held by the dying process while
- * the kernel tears that down: wait for it, bounded, and say so once.
+ * (as a supervisor does) can find it still held after the process is gone:
+ * the kernel tears its io_uring down (and with it the socket a receive
+ * was armed on) asynchronously.  When the slot's last holder was a process
+ * here that no longer runs, wait, bounded, and say so once; anyone else
+ * holding the address is an error at once.
  */
 #define BIND_WAIT_MS 15000
 
-static int bind_slot_waiting(const struct bd_super *super, int slot, int *udp_fd)
+static int bind_slot_waiting(const struct bd_super *super, int slot, const struct bd_qblock *qb,
+			     const struct quorum_holder *self, int *udp_fd)
 {
 	mono_ns deadline = mono_now() + BIND_WAIT_MS * NSEC_PER_MSEC;
 	struct timespec pause = { 0, 50 * 1000000L };
@@ -188,7 +192,9 @@ static int bind_slot_waiting(const struct bd_super *super, int slot, int *udp_fd
 
 	for (;;) {
 		ret = quorum_bind_slot(super, slot, udp_fd, why, sizeof(why));
-		if (ret != -EADDRINUSE || mono_now() >= deadline)
+		/* only what the slot's own last holder here left behind is worth waiting for */
+		if (ret != -EADDRINUSE || qb == NULL || !quorum_holder_gone_here(qb, self) ||
+		    mono_now() >= deadline)
 			break;
 		if (!said)
 			log_warn(SUB, "%s; waiting up to %d s for the process that held it to finish "
@@ -208,6 +214,7 @@ static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 			  struct quorum_holder *self, int *udp_fd)
 {
 	struct bd_qblock qb;
+	bool block_ok;
 	char why[512];
 	int ret;
 
@@ -227,12 +234,13 @@ static int prepare_member(const struct mount_opts *o, struct mount_ctx *fs,
 		return ret;
 	}
 	/* a block that fails verification names no holder; binding the address checks */
-	ret = ret == 0 ? quorum_slot_check_free(&qb, o->slot_nr, self, why, sizeof(why)) : 0;
+	block_ok = ret == 0;
+	ret = block_ok ? quorum_slot_check_free(&qb, o->slot_nr, self, why, sizeof(why)) : 0;
 	if (ret < 0) {
 		say("%s", why);
 		return ret;
 	}
-	return bind_slot_waiting(&fs->super, o->slot_nr, udp_fd);
+	return bind_slot_waiting(&fs->super, o->slot_nr, block_ok ? &qb : NULL, self, udp_fd);
 }
 
 /*

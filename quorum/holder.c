@@ -132,3 +132,9 @@ bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_ho
 	return quorum_holder_same_host(qb, self) &&
 	       quorum_process_matches(qb->holder_pid, qb->holder_start_ticks);
 }
+
+bool quorum_holder_gone_here(const struct bd_qblock *qb, const struct quorum_holder *self)
+{
+	return quorum_holder_same_host(qb, self) && qb->holder_pid != 0 &&
+	       !quorum_process_matches(qb->holder_pid, qb->holder_start_ticks);
+}

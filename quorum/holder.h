@@ -30,6 +30,12 @@ bool quorum_process_matches(uint64_t pid, uint64_t start_ticks);
 /* Is the block's holder a live process on this host? */
 bool quorum_holder_alive_here(const struct bd_qblock *qb, const struct quorum_holder *self);
 /*
+ * Was the block's holder a process on this host that is no longer running?
+ * (The kernel may still be tearing down its io_uring, and with it the
+ * sockets it held, after the process itself is gone.)
+ */
+bool quorum_holder_gone_here(const struct bd_qblock *qb, const struct quorum_holder *self);
+/*
  * May we take the slot whose block is qb: is its last mount not still
  * running on this host?  0, or -EBUSY with one line in why.
  */
