@@ -168,3 +168,9 @@ echo
 		}
 	}' | sort -k2 -nr
 getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null | awk '$1 == "lat" && NF == 8 { printf "%s: p50 %s us, p99 %s us over %s commits\n", $2, $6, $8, $4 }'
+
+# A one-operation commit beside the device's own durable 4 KiB write, measured now, on this machine
+dw=$("$BUILD/fusefs-bench" 2>/dev/null | awk '/durable 4 KiB write .* p50/ {print $(NF-1)}')
+cm=$(getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null |
+	awk '$1 == "lat" && $2 == "server_commit" && $3 == "mkdir" {print $7}')
+echo "a one-mkdir commit at the server: p50 ${cm:-?} us; a durable 4 KiB write on $(dirname "$T"): p50 ${dw:-?} us; ratio $(awk -v a="${cm:-0}" -v b="${dw:-0}" 'BEGIN {printf (b > 0 ? "%.2f" : "?"), (b > 0 ? a / b : 0)}')"
