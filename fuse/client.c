@@ -7,9 +7,10 @@
  *
  * A call's slot (slot_set asserts every edge):
  *
- *   FREE --taken--> WAITING --sent--> SENT --reply, or lost--> DONE --result taken--> FREE
- *                      |                 \--caller gave up--> ABANDONED --reply, or lost--> FREE
- *                      +--not sent: no server, or the send failed--> DONE / FREE
+ *   FREE --taken--> WAITING --sent--> SENT --reply--> DONE --result taken--> FREE
+ *                    ^  |                 |  \--its deadline passed (soft)--> ABANDONED --reply, or lost--> FREE
+ *                    |  +--no server within its deadline--> FREE
+ *                    +-------connection lost: sent again, same id-------+
  *   DONE --result taken by a caller that holds it--> HELD --rpc_client_call_end--> FREE
  *
  * Coherence.  The receiver takes frames in order; an INVAL goes to the
@@ -48,12 +49,8 @@ static const char *const SUB = "client";
 #define GREET_TIMEOUT_MS 1000
 #define RETRY_MS 100
 #define SLOTS RPC_CLIENT_INFLIGHT_MAX
-/* a call whose reply never comes gives up after this (the connection is then reset) */
-#define CALL_TIMEOUT_MS 120000
 /* a frame the server does not take in this long drops the connection */
 #define SEND_TIMEOUT_MS 30000
-/* a call whose connection went before a byte of it left tries this many new ones */
-#define UNSENT_TRIES 8
 
 static_assert((SLOTS & (SLOTS - 1)) == 0, "a request id's low bits name its slot");
 
@@ -73,6 +70,14 @@ struct inval_msg {
 };
 
 #define INVAL_QUEUE_MAX 1024
+
+/* A file this mount holds open on the server (named again after every new connection). */
+struct hold {
+	uint64_t fh;          /* 0: empty */
+	uint64_t ino;
+	uint32_t flags;
+	bool dead;            /* released: a tombstone */
+};
 
 enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
 
@@ -118,6 +123,11 @@ struct rpc_client {
 	pthread_cond_t iq_cond;      /* the queue grew or shrank; a held slot was freed */
 	pthread_t inval_thread;
 	bool inval_started;
+	/* the handles this mount chose, and the ones it holds open now (under lock) */
+	mono_ns lost_at;             /* the connection went (0: it did not, or we are back) */
+	uint64_t next_fh;
+	struct hold *holds;
+	uint32_t holds_cap, holds_used, holds_dead;
 };
 
 /* ---- slots ---- */
@@ -128,7 +138,7 @@ static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
 	static const bool legal[SLOT_STATE_NR][SLOT_STATE_NR] = {
 		[SLOT_FREE] = { [SLOT_WAITING] = true },
 		[SLOT_WAITING] = { [SLOT_SENT] = true, [SLOT_DONE] = true, [SLOT_FREE] = true },
-		[SLOT_SENT] = { [SLOT_DONE] = true, [SLOT_ABANDONED] = true },
+		[SLOT_SENT] = { [SLOT_DONE] = true, [SLOT_ABANDONED] = true, [SLOT_WAITING] = true },
 		[SLOT_DONE] = { [SLOT_FREE] = true, [SLOT_HELD] = true },
 		[SLOT_ABANDONED] = { [SLOT_FREE] = true },
 		[SLOT_HELD] = { [SLOT_FREE] = true },
@@ -252,15 +262,21 @@ static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns 
 }
 
 /*
- * A greeted connection, ready for requests: blocking, with keepalives so
- * a server host that vanishes without a FIN is noticed within ~10 s, and
- * a bound on every send (a server that stops reading that long is lost).
+ * A greeted connection, ready for requests: blocking, and found dead
+ * within stall_ms when it stops answering - a server host that vanished,
+ * or a network that drops its packets: keepalive probes every second
+ * while nothing is in flight, and TCP_USER_TIMEOUT while something is
+ * unacknowledged.  Every send is bounded too (a server that stops reading
+ * that long is lost).  The calls on a lost connection are sent again.
  */
-static void conn_ready(int fd)
+static void conn_ready(int fd, uint32_t stall_ms)
 {
-	int one = 1, idle = 5, intvl = 1, cnt = 5;
+	int one = 1, idle = 1, intvl = 1, cnt = (int)MAX(stall_ms / 1000, 1u);
+	unsigned int user_ms = stall_ms;
 	struct timeval send_to = { .tv_sec = SEND_TIMEOUT_MS / 1000 };
 
+	if (stall_ms > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
@@ -374,9 +390,147 @@ static int connect_once(struct rpc_client *c, int *fd_out, char *why, size_t why
 		close(fd);
 		return -EPROTO;
 	}
-	conn_ready(fd);
+	conn_ready(fd, c->cfg.stall_ms ? c->cfg.stall_ms : 10000);
 	*fd_out = fd;
 	return 0;
+}
+
+/* ---- open files ---- */
+
+static uint32_t hold_hash(uint64_t fh, uint32_t cap)
+{
+	return (uint32_t)((fh * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+static struct hold *hold_find(struct rpc_client *c, uint64_t fh)
+{
+	for (uint32_t i = hold_hash(fh, c->holds_cap), n = 0; c->holds_cap && n < c->holds_cap;
+	     i = (i + 1) & (c->holds_cap - 1), n++) {
+		if (c->holds[i].fh == 0)
+			return NULL;
+		if (c->holds[i].fh == fh && !c->holds[i].dead)
+			return &c->holds[i];
+	}
+	return NULL;
+}
+
+/* Rebuild the table with room for twice what it holds (the lock held).  0 or -ENOMEM. */
+static int holds_grow(struct rpc_client *c)
+{
+	uint32_t cap = c->holds_cap ? c->holds_cap : 64;
+	struct hold *t;
+
+	while ((uint64_t)(c->holds_used + 1) * 2 > cap)
+		cap *= 2;
+	t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->holds_cap; i++) {
+		uint32_t j;
+
+		if (c->holds[i].fh == 0 || c->holds[i].dead)
+			continue;
+		for (j = hold_hash(c->holds[i].fh, cap); t[j].fh != 0; j = (j + 1) & (cap - 1))
+			;
+		t[j] = c->holds[i];
+	}
+	free(c->holds);
+	c->holds = t;
+	c->holds_cap = cap;
+	c->holds_dead = 0;
+	return 0;
+}
+
+/* What a call that succeeded took or dropped (the lock held). */
+static void holds_note(struct rpc_client *c, const struct rpc_call *call)
+{
+	uint64_t fh = 0, ino = 0;
+	uint32_t flags = 0;
+	struct hold *h;
+
+	if (call->op == RPC_OPEN) {
+		struct rpc_open o;
+
+		memcpy(&o, call->fixed, sizeof(o));
+		fh = le64_to_cpu(o.fh), ino = le64_to_cpu(o.ino), flags = le32_to_cpu(o.flags);
+	} else if (call->op == RPC_CREATE && call->reply_fixed != NULL) {
+		struct rpc_make m;
+		struct rpc_created r;
+
+		memcpy(&m, call->fixed, sizeof(m));
+		memcpy(&r, call->reply_fixed, sizeof(r));
+		fh = le64_to_cpu(m.fh), ino = le64_to_cpu(r.entry.attr.ino), flags = le32_to_cpu(m.flags);
+	} else if (call->op == RPC_RELEASE) {
+		struct rpc_release rl;
+
+		memcpy(&rl, call->fixed, sizeof(rl));
+		h = hold_find(c, le64_to_cpu(rl.fh));
+		if (h != NULL) {
+			h->dead = true;
+			c->holds_used--;
+			c->holds_dead++;
+		}
+		return;
+	}
+	if (fh == 0 || hold_find(c, fh) != NULL)
+		return;
+	if ((uint64_t)(c->holds_used + c->holds_dead + 1) * 10 > (uint64_t)c->holds_cap * 7 &&
+	    holds_grow(c) < 0) {
+		log_err(SUB, "out of memory: handle %" PRIu64 " will not be named to a new server", fh);
+		return;
+	}
+	for (uint32_t i = hold_hash(fh, c->holds_cap);; i = (i + 1) & (c->holds_cap - 1))
+		if (c->holds[i].fh == 0) {
+			c->holds[i] = (struct hold){ .fh = fh, .ino = ino, .flags = flags };
+			c->holds_used++;
+			return;
+		}
+}
+
+uint64_t rpc_client_new_fh(struct rpc_client *c)
+{
+	uint64_t fh;
+
+	pthread_mutex_lock(&c->lock);
+	fh = ++c->next_fh;
+	pthread_mutex_unlock(&c->lock);
+	return fh;
+}
+
+static int send_all(int fd, struct iovec *iov, int n);
+
+/*
+ * Name every file this mount holds open on a new connection, before any
+ * request goes on it (the lock held; nobody else can use fd yet).
+ */
+static int holds_send(struct rpc_client *c, int fd)
+{
+	struct rpc_hold *batch = malloc(RPC_HOLDS_PER_FRAME * sizeof(*batch));
+	uint32_t n = 0, i = 0;
+	int ret = batch ? 0 : -ENOMEM;
+
+	while (ret == 0 && i <= c->holds_cap) {
+		const struct hold *h = i < c->holds_cap ? &c->holds[i] : NULL;
+
+		if (h != NULL && h->fh != 0 && !h->dead)
+			batch[n++] = (struct rpc_hold){ .fh = cpu_to_le64(h->fh), .ino = cpu_to_le64(h->ino),
+							.flags = cpu_to_le32(h->flags) };
+		if (n > 0 && (n == RPC_HOLDS_PER_FRAME || h == NULL)) {
+			struct iovec piece = { batch, n * sizeof(*batch) }, iov[3];
+			struct srv_frame_hdr fh;
+			uint8_t tag[HMAC_SHA256_BYTES];
+			ssize_t len = srv_frame_seal(&c->tx, SRV_MSG_HOLDS, &piece, 1, &fh, tag);
+
+			iov[0] = (struct iovec){ &fh, sizeof(fh) };
+			iov[1] = piece;
+			iov[2] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
+			ret = len < 0 ? (int)len : send_all(fd, iov, 3);
+			n = 0;
+		}
+		i++;
+	}
+	free(batch);
+	return ret;
 }
 
 /* ---- the receiver ---- */
@@ -399,13 +553,20 @@ static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 		c->stats.disconnects++;
 		pthread_cond_broadcast(&c->state_cond);
 	}
+	if (c->gen == gen && c->lost_at == 0)
+		c->lost_at = mono_now();
+	/* what was in flight on it is sent again, with the same ids, by its callers */
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		struct slot *s = &c->slots[i];
 
-		if ((s->state == SLOT_SENT || s->state == SLOT_ABANDONED) && s->gen == gen) {
-			if (s->state == SLOT_SENT)
-				c->stats.in_flight_failed++;
-			slot_finish(c, s, -EIO);
+		if (s->gen != gen)
+			continue;
+		if (s->state == SLOT_ABANDONED) {
+			slot_set(c, s, SLOT_FREE);
+		} else if (s->state == SLOT_SENT) {
+			c->stats.resent++;
+			slot_set(c, s, SLOT_WAITING);
+			pthread_cond_signal(&s->cond);
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -658,9 +819,11 @@ static int conn_take(struct rpc_client *c, int fd)
 	struct rx_arg *a = malloc(sizeof(*a));
 	int ret;
 
-	if (a == NULL) {
+	ret = a == NULL ? -ENOMEM : holds_send(c, fd);
+	if (ret < 0) {
+		free(a);
 		close(fd);
-		return -ENOMEM;
+		return ret;
 	}
 	c->gen++;
 	*a = (struct rx_arg){ c, fd, c->gen };
@@ -673,9 +836,17 @@ static int conn_take(struct rpc_client *c, int fd)
 	c->rx_joinable = true;
 	c->fd = fd;
 	c->stats.connects++;
+	if (c->lost_at != 0) {
+		c->stats.failovers++;
+		c->stats.last_failover_ms = (uint64_t)(mono_now() - c->lost_at) / NSEC_PER_MSEC;
+		log_info(SUB, "connected again %" PRIu64 " ms after the connection was lost; what was "
+			 "in flight goes again", c->stats.last_failover_ms);
+		c->lost_at = 0;
+	}
 	if (c->cfg.inval != NULL && c->stats.connects > 1)
 		inval_queue_locked(c, c->gen, 0, NULL, 0);
-	log_info(SUB, "connected to the server");
+	if (c->stats.connects == 1)
+		log_info(SUB, "connected to the server");
 	return 0;
 }
 
@@ -916,9 +1087,9 @@ static struct slot *slot_take(struct rpc_client *c, struct rpc_call *call, mono_
 }
 
 /*
- * Get a waiting call onto a connection (the lock held): 0 when it went
- * out (SENT, or DONE with -EIO when the send failed), or -errno when no
- * server could be had (the slot is freed).
+ * Get a waiting call onto a connection (the lock held): 0 once it went out
+ * (SENT; a send that failed is noticed by the receiver and sent again), or
+ * -errno when no server took it before deadline (the slot is freed).
  */
 static int call_send(struct rpc_client *c, struct slot *s, mono_ns deadline)
 {
@@ -926,7 +1097,7 @@ static int call_send(struct rpc_client *c, struct slot *s, mono_ns deadline)
 	uint64_t gen;
 	int ret;
 
-	for (int tries = 0;; tries++) {
+	for (;;) {
 		ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
 		if (ret < 0) {
 			slot_set(c, s, SLOT_FREE);
@@ -935,39 +1106,38 @@ static int call_send(struct rpc_client *c, struct slot *s, mono_ns deadline)
 		pthread_mutex_unlock(&c->lock);
 		ret = send_call(c, s, gen);
 		pthread_mutex_lock(&c->lock);
-		/* never sent (a reconnect raced us): a bounded number of new tries */
-		if (ret != -EAGAIN || tries >= UNSENT_TRIES || mono_now() >= deadline)
-			break;
+		if (ret != -EAGAIN) /* (-EAGAIN: a reconnect raced us, nothing left: again) */
+			return 0;
 	}
-	if (s->state == SLOT_WAITING) {
-		s->result = -EIO;
-		slot_set(c, s, SLOT_DONE);
-	}
-	return 0;
 }
 
-/* Wait for a sent call's answer (the lock held): its result; the slot is freed or abandoned. */
-static int call_wait(struct rpc_client *c, struct slot *s)
+#define RESEND 1
+
+/*
+ * Wait for a sent call's answer (the lock held): its result (the slot
+ * freed or held), RESEND when its connection was lost and it must go
+ * again, or -ETIMEDOUT past deadline (abandoned: the slot frees when the
+ * reply comes or the connection goes).
+ */
+static int call_wait(struct rpc_client *c, struct slot *s, mono_ns deadline)
 {
 	struct timespec until;
 	int ret;
 
-	mono_deadline_ts(&until, CALL_TIMEOUT_MS);
 	while (s->state == SLOT_SENT) {
+		if (deadline == INT64_MAX) {
+			pthread_cond_wait(&s->cond, &c->lock);
+			continue;
+		}
+		mono_deadline_ts(&until, MAX((deadline - mono_now()) / NSEC_PER_MSEC, 0));
 		if (pthread_cond_timedwait(&s->cond, &c->lock, &until) == ETIMEDOUT &&
-		    s->state == SLOT_SENT) {
-			/* no reply in minutes: give up; the slot frees when it comes */
-			uint64_t sgen = s->gen;
-
-			log_err(SUB, "%s: no reply after %d s; failing it and resetting the connection",
-				rpc_op_name(s->call->op), CALL_TIMEOUT_MS / 1000);
+		    s->state == SLOT_SENT && mono_now() >= deadline) {
 			slot_set(c, s, SLOT_ABANDONED);
-			pthread_mutex_unlock(&c->lock);
-			conn_lost(c, sgen, "a call had no reply"); /* frees the slot */
-			pthread_mutex_lock(&c->lock);
 			return -ETIMEDOUT;
 		}
 	}
+	if (s->state == SLOT_WAITING)
+		return RESEND;
 	ret = s->result;
 	if (s->sent_at != 0) {
 		mono_ns now = mono_now();
@@ -984,10 +1154,23 @@ static int call_wait(struct rpc_client *c, struct slot *s)
 	return ret;
 }
 
+/*
+ * When a call gives up: its own wait, or the mount's.  A hard mount
+ * (the default) waits as long as it takes, across failovers; a soft one
+ * fails after failover_ms.
+ */
+static mono_ns call_deadline(const struct rpc_client *c, const struct rpc_call *call, mono_ns t0)
+{
+	if (call->wait_ms != 0)
+		return t0 + (mono_ns)call->wait_ms * NSEC_PER_MSEC;
+	if (c->cfg.soft)
+		return t0 + (mono_ns)c->cfg.failover_ms * NSEC_PER_MSEC;
+	return INT64_MAX;
+}
+
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 {
-	mono_ns t0 = mono_now();
-	mono_ns deadline = t0 + (int64_t)(call->wait_ms ? call->wait_ms : c->cfg.wait_ms) * NSEC_PER_MSEC;
+	mono_ns t0 = mono_now(), deadline = call_deadline(c, call, t0);
 	struct slot *s;
 	int ret = rpc_req_check(call->op, call->fixed, call->tail1, call->tail1_len, call->tail2,
 				call->tail2_len);
@@ -1000,14 +1183,16 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 	pthread_mutex_lock(&c->lock);
 	c->stats.calls++;
 	s = slot_take(c, call, deadline);
-	if (s == NULL)
-		ret = c->stopping ? -ESHUTDOWN : -EHOSTDOWN;
-	else
+	ret = s == NULL ? (c->stopping ? -ESHUTDOWN : -EHOSTDOWN) : RESEND;
+	for (int sends = 0; ret == RESEND; sends++) {
 		ret = call_send(c, s, deadline);
-	if (ret == 0 && s->sent_at != 0)
-		hist_add(&c->lat[RPC_ST_SEND][call->op], s->sent_at - t0);
-	if (ret == 0)
-		ret = call_wait(c, s);
+		if (ret == 0 && sends == 0)
+			hist_add(&c->lat[RPC_ST_SEND][call->op], s->sent_at - t0);
+		if (ret == 0)
+			ret = call_wait(c, s, deadline);
+	}
+	if (ret == 0 || call->op == RPC_RELEASE)
+		holds_note(c, call);
 	pthread_mutex_unlock(&c->lock);
 	hist_add(&c->lat[RPC_ST_TOTAL][call->op], mono_now() - t0);
 	return ret;
@@ -1150,6 +1335,8 @@ void rpc_client_destroy(struct rpc_client *c)
 {
 	if (c == NULL)
 		return;
+	if (c->fd >= 0) /* we unmount: the server may forget us now */
+		send_frame_on(c, c->gen, SRV_MSG_BYE, NULL, 0);
 	pthread_mutex_lock(&c->lock);
 	c->stopping = true;
 	if (c->fd >= 0)
@@ -1178,6 +1365,7 @@ void rpc_client_destroy(struct rpc_client *c)
 	pthread_cond_destroy(&c->state_cond);
 	pthread_cond_destroy(&c->watch_cond);
 	pthread_cond_destroy(&c->iq_cond);
+	free(c->holds);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	free(c);

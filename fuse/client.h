@@ -13,8 +13,9 @@
  * TCP; or the config's dial, the transport seam tests use), greets it, and
  * retries every RETRY_MS until the server serves or wait_ms has passed
  * (then -EHOSTDOWN, with the reason logged once).  A call in flight when
- * the connection breaks fails with -EIO (the failover work makes such
- * calls resend instead).
+ * the connection breaks is sent again, with the same request id, on the
+ * next connection (to the same server or a new one): the server answers a
+ * resend of a change from its replies table instead of applying it twice.
  *
  * Every wait is bounded.  Functions return 0 or a negative errno; a call's
  * result is the server's status as a negative errno.
@@ -36,7 +37,16 @@ struct rpc_client_config {
 	struct bd_dev *dev;            /* for the quorum blocks; may be NULL with dial */
 	const struct bd_super *super;
 	uint64_t rid;
-	uint32_t wait_ms;   /* how long a call waits for a server to answer */
+	uint32_t wait_ms;   /* how long rpc_client_connect waits for a server to answer */
+	/*
+	 * A hard mount (soft false, the default) lets every call wait as long
+	 * as it takes, sent again with its id to each new server; a soft one
+	 * fails a call with -ETIMEDOUT (or -EHOSTDOWN) after failover_ms.
+	 */
+	bool soft;
+	uint32_t failover_ms;
+	/* a connection that answers nothing (no ack, no keepalive) this long is lost */
+	uint32_t stall_ms;
 	/*
 	 * The transport seam: make a connected stream socket to a server (it
 	 * is then greeted as any other).  0 with *fd, or -errno with why.
@@ -101,6 +111,12 @@ int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen);
  * buffers given.
  */
 int rpc_client_call(struct rpc_client *c, struct rpc_call *call);
+/*
+ * A new handle number for an OPEN or CREATE (rpc_open.fh, rpc_make.fh):
+ * the mount names its open files, so every server and connection knows
+ * them by the same name; the client names them again to a new one.
+ */
+uint64_t rpc_client_new_fh(struct rpc_client *c);
 /* A held call's reply was handed on (any result; nothing when nothing is held). */
 void rpc_client_call_end(struct rpc_client *c, struct rpc_call *call);
 
@@ -116,11 +132,13 @@ struct rpc_client_stats {
 	uint64_t calls;
 	uint64_t connects;
 	uint64_t disconnects;
-	uint64_t in_flight_failed;
 	uint64_t bad_replies;
 	uint64_t max_in_flight;   /* the most calls waiting at once */
 	uint64_t invals;          /* INVALs applied, and their items */
 	uint64_t inval_items;
+	uint64_t resent;          /* calls sent again after a connection was lost */
+	uint64_t failovers;       /* connections made again after one was lost */
+	uint64_t last_failover_ms;/* from the loss to the new connection, the last time */
 };
 
 void rpc_client_get_stats(struct rpc_client *c, struct rpc_client_stats *out);

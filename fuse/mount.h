@@ -8,6 +8,8 @@
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -33,6 +35,9 @@ struct mount_ctx {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mounted;
+	pthread_mutex_t root_lock;    /* guards the two below */
+	bool root_known;              /* a server gave us the root's attributes */
+	struct stat root_st;          /* the last it gave */
 };
 
 extern const struct fuse_lowlevel_ops mount_fuse_ops;

@@ -289,7 +289,9 @@ static int start_client(struct mount_run *r)
 {
 	struct rpc_client_config ccfg = { .dev = r->fs.dev, .super = &r->fs.super, .rid = r->fs.rid,
 					  .wait_ms = r->o.server_wait_ms, .inval = mount_inval,
-					  .inval_arg = &r->fs };
+					  .inval_arg = &r->fs, .soft = r->o.soft,
+					  .failover_ms = r->o.failover_timeout_ms,
+					  .stall_ms = r->o.hb_timeout_ms };
 	char why[512];
 	int ret;
 
@@ -441,6 +443,7 @@ int main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	r.fs.slot = -1;
+	pthread_mutex_init(&r.fs.root_lock, NULL);
 	r.notify_fd = r.udp_fd = -1;
 	/* fds 0..2 must be open, or a device or socket could land there */
 	for (int fd = open("/dev/null", O_RDWR); fd >= 0 && fd <= 2; fd = open("/dev/null", O_RDWR))

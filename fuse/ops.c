@@ -398,24 +398,40 @@ static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 /* ---- attributes ---- */
 
 /*
- * With no server to ask, the root still has attributes, so that its status
- * xattrs can be read while there is no leader (getfattr stats the path
- * first): an empty directory owned by whoever mounted, for a moment.
+ * With no server to ask, the root still answers, so that its status xattrs
+ * can be read while there is no leader (getfattr stats the path first):
+ * with the attributes a server last gave this mount, never cached.  Only a
+ * mount that never reached a server (a member before the first election)
+ * shows a placeholder: an empty directory owned by whoever mounted.
  */
 static void root_fallback(fuse_req_t req)
 {
 	struct mount_ctx *m = ctx_of(req);
 	struct stat st;
 
-	memset(&st, 0, sizeof(st));
-	st.st_ino = ROOT_INO;
-	st.st_mode = S_IFDIR | 0755;
-	st.st_nlink = 2;
-	st.st_uid = m->uid;
-	st.st_gid = m->gid;
-	st.st_blksize = FUSEFS_BLOCK_SIZE;
-	st.st_atim = st.st_mtim = st.st_ctim = m->mounted;
+	pthread_mutex_lock(&m->root_lock);
+	st = m->root_st;
+	if (!m->root_known) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ROOT_INO;
+		st.st_mode = S_IFDIR | 0755;
+		st.st_nlink = 2;
+		st.st_uid = m->uid;
+		st.st_gid = m->gid;
+		st.st_blksize = FUSEFS_BLOCK_SIZE;
+		st.st_atim = st.st_mtim = st.st_ctim = m->mounted;
+	}
+	pthread_mutex_unlock(&m->root_lock);
 	fuse_reply_attr(req, &st, TIMEOUT);
+}
+
+/* The root's attributes as a server gave them: what root_fallback answers. */
+static void root_remember(struct mount_ctx *m, const struct stat *st)
+{
+	pthread_mutex_lock(&m->root_lock);
+	m->root_st = *st;
+	m->root_known = true;
+	pthread_mutex_unlock(&m->root_lock);
 }
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -441,6 +457,8 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	attr_to_stat(&out, &st);
+	if (ino == ROOT_INO)
+		root_remember(ctx_of(req), &st);
 	fuse_reply_attr(req, &st, call_valid_s(&k));
 }
 
@@ -559,7 +577,8 @@ static void open_reply(struct fuse_file_info *fi, uint64_t fh)
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)fi->flags) };
+	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32((uint32_t)fi->flags),
+			      .fh = cpu_to_le64(rpc_client_new_fh(ctx_of(req)->client)) };
 	struct rpc_opened out;
 	struct mount_ctx *m;
 	CALL(k);
@@ -584,7 +603,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct rpc_make f = { .parent = cpu_to_le64(parent), .mode = cpu_to_le32(mode),
 			      .umask = cpu_to_le32(fc->umask),
-			      .flags = cpu_to_le32((uint32_t)fi->flags) };
+			      .flags = cpu_to_le32((uint32_t)fi->flags),
+			      .fh = cpu_to_le64(rpc_client_new_fh(ctx_of(req)->client)) };
 	struct rpc_created out;
 	struct fuse_entry_param e;
 	struct mount_ctx *m;

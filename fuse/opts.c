@@ -17,7 +17,8 @@
 
 enum {
 	KEY_DEVICE, KEY_SLOT, KEY_HB, KEY_FENCE_CMD, KEY_FENCE_TIMEOUT, KEY_SERVER_WAIT,
-	KEY_REPAIR, KEY_FOREGROUND, KEY_DEBUG, KEY_HELP, KEY_VERSION,
+	KEY_REPAIR, KEY_SOFT, KEY_HARD, KEY_FAILOVER_TIMEOUT, KEY_FOREGROUND, KEY_DEBUG, KEY_HELP,
+	KEY_VERSION,
 };
 
 static const struct fuse_opt opt_spec[] = {
@@ -28,6 +29,9 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("fence_timeout_ms=", KEY_FENCE_TIMEOUT),
 	FUSE_OPT_KEY("server_wait_ms=", KEY_SERVER_WAIT),
 	FUSE_OPT_KEY("quorum_repair", KEY_REPAIR),
+	FUSE_OPT_KEY("soft", KEY_SOFT),
+	FUSE_OPT_KEY("hard", KEY_HARD),
+	FUSE_OPT_KEY("failover_timeout_ms=", KEY_FAILOVER_TIMEOUT),
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -122,6 +126,16 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_REPAIR:
 		o->repair = true;
 		return 0;
+	case KEY_SOFT:
+	case KEY_HARD:
+		o->soft = key == KEY_SOFT;
+		return 0;
+	case KEY_FAILOVER_TIMEOUT:
+		if (parse_u64(v, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, &n) < 0)
+			return fail(c, "failover_timeout_ms=%s: out of range %d..%d", v,
+				    SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS);
+		o->failover_timeout_ms = (uint32_t)n;
+		return 0;
 	case KEY_FOREGROUND:
 		o->foreground = true;
 		return 0;
@@ -155,6 +169,7 @@ int mount_opts_parse(int argc, char **argv, struct mount_opts *o, char *why, siz
 	o->hb_timeout_ms = QUORUM_HB_TIMEOUT_DEFAULT_MS;
 	o->fence_timeout_ms = FENCE_TIMEOUT_DEFAULT_MS;
 	o->server_wait_ms = SERVER_WAIT_DEFAULT_MS;
+	o->failover_timeout_ms = SERVER_WAIT_DEFAULT_MS;
 	o->fuse_args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	why[0] = '\0';
 
@@ -225,13 +240,17 @@ void mount_usage(FILE *f)
 		"  -o fence_timeout_ms=MS         deadline for each fence (%d..%d, default %d)\n"
 		"  -o quorum_repair               if our slot's quorum block fails verification,\n"
 		"                                 rebuild it from the other slots' blocks\n"
-		"  -o server_wait_ms=MS           how long a plain client's mount, and any\n"
-		"                                 operation, waits for a server to answer\n"
-		"                                 (%d..%d, default %d)\n"
+		"  -o server_wait_ms=MS           how long a plain client's mount waits for a\n"
+		"                                 server to answer (%d..%d, default %d)\n"
+		"  -o hard                        operations wait for a server as long as it\n"
+		"                                 takes, across failovers (the default)\n"
+		"  -o soft,failover_timeout_ms=MS an operation no server answered within MS\n"
+		"                                 fails with EIO (%d..%d, default %d)\n"
 		"  -o allow_other, ...            libfuse's mount options\n"
 		"  -h, --help                     this help\n"
 		"  -V, --version                  version\n",
 		QUORUM_HB_TIMEOUT_MIN_MS, QUORUM_HB_TIMEOUT_MAX_MS, QUORUM_HB_TIMEOUT_DEFAULT_MS,
 		FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS, FENCE_TIMEOUT_DEFAULT_MS,
+		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS,
 		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS);
 }

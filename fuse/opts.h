@@ -24,7 +24,9 @@ struct mount_opts {
 	uint32_t hb_timeout_ms;
 	char *fence_cmd;
 	uint32_t fence_timeout_ms;
-	uint32_t server_wait_ms;  /* waiting for a server: a plain client's mount, every call */
+	uint32_t server_wait_ms;  /* waiting for a server: a plain client's mount */
+	bool soft;             /* soft: a call fails after failover_timeout_ms; hard: it waits */
+	uint32_t failover_timeout_ms;
 	bool repair;           /* quorum_repair: rebuild our unreadable quorum block */
 	bool foreground;
 	bool debug;

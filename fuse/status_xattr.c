@@ -95,10 +95,13 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 
 			rpc_client_get_stats(fs->client, &cs);
 			m = snprintf(buf + n, len - (size_t)n, "client_calls %" PRIu64 "\nclient_connects %"
-				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_in_flight_failed %"
-				     PRIu64 "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64 "\n",
-				     cs.calls, cs.connects, cs.disconnects, cs.in_flight_failed,
-				     cs.max_in_flight, u64map_size(fs->nodes));
+				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_resent %" PRIu64
+				     "\nclient_failovers %" PRIu64 "\nclient_last_failover_ms %" PRIu64
+				     "\nclient_invals %" PRIu64 "\nclient_inval_items %" PRIu64
+				     "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64 "\n",
+				     cs.calls, cs.connects, cs.disconnects, cs.resent, cs.failovers,
+				     cs.last_failover_ms, cs.invals, cs.inval_items, cs.max_in_flight,
+				     u64map_size(fs->nodes));
 			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 		}
 		if (n >= 0 && (size_t)n < len && fs->client != NULL) {

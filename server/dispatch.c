@@ -21,9 +21,11 @@
 #include "common/common.h"
 #include "common/u64map.h"
 #include "server/fs.h"
+#include "server/handles.h"
 #include "server/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 
@@ -36,25 +38,10 @@ static_assert(RPC_SET_MODE == FS_SET_MODE && RPC_SET_UID == FS_SET_UID &&
 static_assert(RPC_RENAME_NOREPLACE == FS_RENAME_NOREPLACE &&
 	      RPC_RENAME_EXCHANGE == FS_RENAME_EXCHANGE, "rename flags");
 
-struct handle {
-	uint64_t ino;
-	uint64_t conn_id;
-	uint32_t gen;
-	bool used;
-	bool writer;   /* opened for writing */
-};
-
 struct dispatch {
 	struct store *store;
 	struct fs *fs;
-	struct u64map *open_inos;    /* ino -> handles on it */
-	struct u64map *conn_handles; /* connection id -> handles it holds */
-	struct handle *handles;
-	uint32_t nhandles;           /* slots in use or free */
-	uint32_t cap;
-	uint32_t *free;              /* free slot indexes */
-	uint32_t nfree;
-	uint32_t gen;
+	struct handles *handles;     /* every mount's open files */
 	/* orphans whose last handle went: deleted in the next writing batch */
 	uint64_t reap[SVC_REAP_MAX];
 	uint32_t nreap;
@@ -63,7 +50,7 @@ struct dispatch {
 
 static bool is_open(void *arg, uint64_t ino)
 {
-	return u64map_get(((struct dispatch *)arg)->open_inos, ino) > 0;
+	return handles_ino_open(((struct dispatch *)arg)->handles, ino);
 }
 
 /* The filesystem changed something for the request being applied: note it (once). */
@@ -97,9 +84,7 @@ int dispatch_open(struct store *st, struct dispatch **out)
 		return -ENOMEM;
 	d->store = st;
 	hooks.arg = d;
-	ret = u64map_create(&d->open_inos);
-	if (ret == 0)
-		ret = u64map_create(&d->conn_handles);
+	ret = handles_create(&d->handles);
 	if (ret == 0)
 		ret = fs_attach(store_db(st), &hooks, &d->fs);
 	if (ret < 0) {
@@ -116,138 +101,62 @@ void dispatch_close(struct dispatch *d)
 	if (d == NULL)
 		return;
 	fs_detach(d->fs);
-	u64map_destroy(d->open_inos);
-	u64map_destroy(d->conn_handles);
-	free(d->handles);
-	free(d->free);
+	handles_destroy(d->handles);
 	free(d);
 }
 
-int dispatch_start(struct dispatch *d)
+/* ---- open files ---- */
+
+/*
+ * An inode lost its last handle: an orphan is queued and deleted in the
+ * next writing batch (a close must not cost a commit of its own; the
+ * executor then runs that batch soon).  A full queue leaves it to the
+ * next purge.
+ */
+static void last_closed(void *arg, uint64_t ino)
+{
+	struct dispatch *d = arg;
+
+	if (fs_orphan_is(d->fs, ino) > 0 && d->nreap < ARRAY_SIZE(d->reap))
+		d->reap[d->nreap++] = ino;
+}
+
+static bool opens_for_writing(int flags)
+{
+	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+}
+
+int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n)
+{
+	uint32_t refused = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct rpc_hold h;
+
+		memcpy(&h, &holds[i], sizeof(h));
+		if (handles_open(d->handles, rid, le64_to_cpu(h.fh), le64_to_cpu(h.ino),
+				 opens_for_writing((int)le32_to_cpu(h.flags))) < 0)
+			refused++;
+	}
+	if (refused > 0)
+		log_warn("server", "mount %016" PRIx64 ": %u of the %u files it holds open could not be "
+			 "taken back", rid, refused, n);
+	return 0;
+}
+
+int dispatch_gone(struct dispatch *d, uint64_t rid)
+{
+	handles_close_rid(d->handles, rid, last_closed, d);
+	return fs_reply_forget_client(d->fs, rid);
+}
+
+int dispatch_purge(struct dispatch *d)
 {
 	int ret = fs_orphans_purge(d->fs);
 
 	if (ret > 0)
-		log_info("server", "deleted %d files left unlinked but open by the previous server", ret);
+		log_info("server", "deleted %d files left unlinked but open that no mount took back", ret);
 	return ret < 0 ? ret : 0;
-}
-
-/* ---- handles ---- */
-
-/* A free slot in the handle table (grown as needed): its index, or -ENOMEM. */
-static int64_t handle_slot(struct dispatch *d)
-{
-	if (d->nfree > 0)
-		return d->free[--d->nfree];
-	if (d->nhandles == d->cap) {
-		uint32_t cap = d->cap ? d->cap * 2 : 256;
-		struct handle *h = realloc(d->handles, cap * sizeof(*h));
-		uint32_t *f = realloc(d->free, cap * sizeof(*f));
-
-		if (h != NULL)
-			d->handles = h;
-		if (f != NULL)
-			d->free = f;
-		if (h == NULL || f == NULL)
-			return -ENOMEM;
-		d->cap = cap;
-	}
-	return d->nhandles++;
-}
-
-static int handle_new(struct dispatch *d, uint64_t conn_id, uint64_t ino, int flags, uint64_t *fh)
-{
-	int64_t idx;
-
-	/* one connection cannot take the table (a mount keeps far fewer open) */
-	if (u64map_get(d->conn_handles, conn_id) >= FS_HANDLES_PER_CONN_MAX)
-		return -EMFILE;
-	idx = handle_slot(d);
-	if (idx < 0)
-		return (int)idx;
-	if (u64map_add(d->open_inos, ino) < 0) {
-		d->free[d->nfree++] = (uint32_t)idx;
-		return -ENOMEM;
-	}
-	if (u64map_add(d->conn_handles, conn_id) < 0) {
-		u64map_sub(d->open_inos, ino, 1);
-		d->free[d->nfree++] = (uint32_t)idx;
-		return -ENOMEM;
-	}
-	d->handles[idx] = (struct handle){ .ino = ino, .conn_id = conn_id, .gen = ++d->gen,
-					   .used = true,
-					   .writer = (flags & O_ACCMODE) == O_WRONLY ||
-						     (flags & O_ACCMODE) == O_RDWR };
-	*fh = (uint64_t)d->handles[idx].gen << 32 | (uint64_t)(idx + 1);
-	return 0;
-}
-
-/*
- * Let go of a handle.  Releasing writes nothing by itself (a close must
- * not cost a commit): an orphan whose last handle this was is queued and
- * deleted in the next writing batch, which the executor then runs soon.
- */
-static int handle_drop(struct dispatch *d, uint32_t idx)
-{
-	uint64_t ino = d->handles[idx].ino;
-	int ret;
-
-	d->handles[idx].used = false;
-	d->free[d->nfree++] = idx;
-	u64map_sub(d->open_inos, ino, 1);
-	u64map_sub(d->conn_handles, d->handles[idx].conn_id, 1);
-	if (u64map_get(d->open_inos, ino) > 0)
-		return 0;
-	ret = fs_orphan_is(d->fs, ino);
-	if (ret <= 0)
-		return ret;
-	if (d->nreap == ARRAY_SIZE(d->reap))
-		return 0; /* full: the next server's start deletes it */
-	d->reap[d->nreap++] = ino;
-	return 0;
-}
-
-/* The handle fh of this connection on ino, or NULL (not ours: none, or an earlier server's). */
-static struct handle *handle_find(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
-{
-	uint32_t idx = (uint32_t)(fh & 0xffffffffu);
-	struct handle *h;
-
-	if (idx == 0 || idx > d->nhandles)
-		return NULL;
-	h = &d->handles[idx - 1];
-	if (!h->used || h->gen != (uint32_t)(fh >> 32) || h->conn_id != conn_id || h->ino != ino)
-		return NULL;
-	return h;
-}
-
-static int handle_release(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
-{
-	struct handle *h = handle_find(d, conn_id, fh, ino);
-
-	return h == NULL ? 0 : handle_drop(d, (uint32_t)(h - d->handles));
-}
-
-/* Does this connection hold ino open for writing through fh? */
-static bool handle_writes(struct dispatch *d, uint64_t conn_id, uint64_t fh, uint64_t ino)
-{
-	struct handle *h = fh ? handle_find(d, conn_id, fh, ino) : NULL;
-
-	return h != NULL && h->writer;
-}
-
-int dispatch_conn_closed(struct dispatch *d, uint64_t conn_id)
-{
-	int ret = 0;
-
-	for (uint32_t i = 0; i < d->nhandles; i++)
-		if (d->handles[i].used && d->handles[i].conn_id == conn_id) {
-			int r = handle_drop(d, i);
-
-			if (ret == 0)
-				ret = r;
-		}
-	return ret;
 }
 
 int dispatch_flush_deferred(struct dispatch *d)
@@ -294,7 +203,7 @@ struct op_ctx {
 	struct fs *fs;
 	const struct rpc_req *q;
 	const char *name1, *name2;   /* the tails (not terminated: their lengths are q's) */
-	uint64_t conn_id;
+	uint64_t rid;                /* the mount's: its handles are named by it */
 	struct fs_cred cred;
 	struct svc_reply *reply;     /* for a reply tail */
 };
@@ -353,7 +262,7 @@ static int do_setattr(struct op_ctx *x, const struct rpc_setattr *in, struct rpc
 
 	if (sa.valid & ~RPC_SET_KNOWN)
 		return -EINVAL;
-	if (handle_writes(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino)))
+	if (handles_writes(x->d->handles, x->rid, le64_to_cpu(in->fh), le64_to_cpu(in->ino)))
 		sa.valid |= FS_SET_BY_WRITER;
 	ret = fs_setattr(x->fs, &x->cred, le64_to_cpu(in->ino), &sa, &a);
 	if (ret == 0)
@@ -431,32 +340,32 @@ static int do_link(struct op_ctx *x, const struct rpc_link *in, struct rpc_entry
 
 static int do_open(struct op_ctx *x, const struct rpc_open *in, struct rpc_opened *out)
 {
+	int flags = (int)le32_to_cpu(in->flags);
 	struct fs_attr a;
-	uint64_t fh;
-	int ret = fs_open(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->flags), &a);
+	int ret = fs_open(x->fs, &x->cred, le64_to_cpu(in->ino), flags, &a);
 
 	if (ret == 0)
-		ret = handle_new(x->d, x->conn_id, a.ino, (int)le32_to_cpu(in->flags), &fh);
-	if (ret == 0)
-		out->fh = cpu_to_le64(fh);
+		ret = handles_open(x->d->handles, x->rid, le64_to_cpu(in->fh), a.ino,
+				   opens_for_writing(flags));
+	out->fh = in->fh;
 	return ret;
 }
 
 static int do_create(struct op_ctx *x, const struct rpc_make *in, struct rpc_created *out)
 {
+	int flags = (int)le32_to_cpu(in->flags);
 	struct fs_attr a;
-	uint64_t fh;
 	int ret;
 
 	x->cred.umask = le32_to_cpu(in->umask);
 	ret = fs_create(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1, x->q->tail1_len,
-			    le32_to_cpu(in->mode), (int)le32_to_cpu(in->flags), &a);
-
+			le32_to_cpu(in->mode), flags, &a);
 	if (ret == 0)
-		ret = handle_new(x->d, x->conn_id, a.ino, (int)le32_to_cpu(in->flags), &fh);
+		ret = handles_open(x->d->handles, x->rid, le64_to_cpu(in->fh), a.ino,
+				   opens_for_writing(flags));
 	if (ret == 0) {
 		attr_out(&a, &out->entry.attr);
-		out->opened.fh = cpu_to_le64(fh);
+		out->opened.fh = in->fh;
 	}
 	return ret;
 }
@@ -490,7 +399,9 @@ static int do_write(struct op_ctx *x, const struct rpc_io *in, struct rpc_writte
 static int do_release(struct op_ctx *x, const struct rpc_release *in, struct rpc_none *out)
 {
 	(void)out;
-	return handle_release(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino));
+	if (handles_close(x->d->handles, x->rid, le64_to_cpu(in->fh), le64_to_cpu(in->ino)) == 1)
+		last_closed(x->d, le64_to_cpu(in->ino));
+	return 0;
 }
 
 static int do_fallocate(struct op_ctx *x, const struct rpc_fallocate *in, struct rpc_none *out)
@@ -498,7 +409,8 @@ static int do_fallocate(struct op_ctx *x, const struct rpc_fallocate *in, struct
 	(void)out;
 	return fs_fallocate(x->fs, &x->cred, le64_to_cpu(in->ino), (int)le32_to_cpu(in->mode),
 			    le64_to_cpu(in->offset), le64_to_cpu(in->length),
-			    handle_writes(x->d, x->conn_id, le64_to_cpu(in->fh), le64_to_cpu(in->ino)));
+			    handles_writes(x->d->handles, x->rid, le64_to_cpu(in->fh),
+					   le64_to_cpu(in->ino)));
 }
 
 struct rd_ctx {
@@ -677,15 +589,44 @@ static int replayed(struct dispatch *d, const struct rpc_req *q, struct svc_repl
 	return 1;
 }
 
+/*
+ * A resent OPEN or CREATE answered from the replies table: the handle it
+ * made the first time (on an earlier server, maybe) is made again, named
+ * as the request names it.
+ */
+static void retake(struct dispatch *d, const struct rpc_req *q, const struct svc_reply *r)
+{
+	uint64_t fh, ino;
+	int flags;
+
+	if (q->op == RPC_CREATE) {
+		struct rpc_make m;
+
+		memcpy(&m, q->fixed, sizeof(m));
+		fh = le64_to_cpu(m.fh);
+		flags = (int)le32_to_cpu(m.flags);
+		ino = le64_to_cpu(r->fixed.create.entry.attr.ino);
+	} else {
+		struct rpc_open o;
+
+		memcpy(&o, q->fixed, sizeof(o));
+		fh = le64_to_cpu(o.fh);
+		flags = (int)le32_to_cpu(o.flags);
+		ino = le64_to_cpu(o.ino);
+	}
+	handles_open(d->handles, q->client_rid, fh, ino, opens_for_writing(flags));
+}
+
 int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 {
 	const struct rpc_req *q = &sr->req;
 	const struct rpc_op_info *info = rpc_op_info(q->op);
 	struct op_ctx x = {
-		.d = d, .fs = d->fs, .q = q, .conn_id = sr->conn_id, .reply = &sr->reply,
+		.d = d, .fs = d->fs, .q = q, .rid = q->client_rid, .reply = &sr->reply,
 		.name1 = (const char *)q->tail1, .name2 = (const char *)q->tail2,
 		.cred = { .uid = q->uid, .gid = q->gid, .ngroups = MIN(q->ngroups, FS_GROUPS_MAX) },
 	};
+	bool replay;
 	int ret;
 
 	if (info == NULL) {
@@ -693,8 +634,11 @@ int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 		goto out;
 	}
 	memcpy(x.cred.groups, q->groups, sizeof(x.cred.groups[0]) * x.cred.ngroups);
-	if (info->replay) {
+	replay = info->replay && rpc_req_writes(q);
+	if (replay) {
 		ret = replayed(d, q, &sr->reply);
+		if (ret > 0 && info->handle == RPC_HANDLE_TAKES && sr->reply.status == 0)
+			retake(d, q, &sr->reply);
 		if (ret != 0)
 			goto out;
 		fs_reply_trim(d->fs, q->client_rid, q->oldest_req_id);
@@ -706,7 +650,7 @@ int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 		sr->nchanges = 0;
 		sr->changes_overflow = false;
 	}
-	if (info->replay && ret == 0)
+	if (replay && ret == 0)
 		ret = fs_reply_put(d->fs, q->client_rid, q->req_id, 0, &sr->reply.fixed,
 				   sr->reply.fixed_len);
 out:

@@ -9,8 +9,9 @@
  *    one commit - the term gate, one WAL append, one flush - and only then
  *    may their replies go, so nobody ever sees a change that is not
  *    durable.  Concurrent requests from all clients share one commit;
- *  - closes: the open files of connections that went, and a commit for
- *    the orphans that frees.
+ *  - marks: mounts gone (their open files closed, their kept replies
+ *    forgotten) and the purge of orphans after the start's grace, with a
+ *    commit for what that frees.
  *
  * The lease is asked once per stage, just before its replies would be
  * released (lease_holds).  A commit that fails - fenced by the term gate
@@ -136,19 +137,13 @@ int exec_create(const struct exec_config *cfg, struct exec **out)
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->st = cfg->store;
+	/*
+	 * (Recovery is the store's open; the files an earlier server left open
+	 * wait for their mounts' HOLDS until the grace's PURGE.)
+	 */
 	ret = dispatch_open(e->st, &e->d);
-	/* recovery: what the previous server left behind, in one commit */
-	if (ret == 0)
-		ret = store_begin(e->st);
-	if (ret == 0) {
-		ret = dispatch_start(e->d);
-		if (ret == 0)
-			ret = store_commit(e->st);
-		else
-			store_rollback(e->st);
-	}
 	if (ret < 0) {
-		log_err(SUB, "executor: recovering the store failed: %s", errstr(ret));
+		log_err(SUB, "executor: setting up the filesystem failed: %s", errstr(ret));
 		exec_destroy(e);
 		return ret;
 	}
@@ -168,9 +163,15 @@ bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 {
 	mono_ns t0 = mono_now();
 
-	for (uint32_t i = 0; i < n; i++)
-		if (apply_timed(e, reqs[i], t0) < 0)
-			reply_clear_tail(&reqs[i]->reply);
+	for (uint32_t i = 0; i < n; i++) {
+		struct svc_req *r = reqs[i];
+
+		if (r->kind == SVC_REQ_HOLDS)
+			dispatch_holds(e->d, r->rid, (const struct rpc_hold *)r->payload,
+				       r->payload_len / (uint32_t)sizeof(struct rpc_hold));
+		else if (apply_timed(e, r, t0) < 0)
+			reply_clear_tail(&r->reply);
+	}
 	return lease_holds(e);
 }
 
@@ -207,20 +208,34 @@ int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *r
 	return 0;
 }
 
-int exec_closes(struct exec *e, struct svc_req *const *reqs, uint32_t n)
+/* One mark in its own savepoint.  0, or the transaction is lost. */
+static int mark_in_savepoint(struct exec *e, const struct svc_req *r)
+{
+	int ret = store_op_begin(e->st);
+
+	if (ret < 0)
+		return ret;
+	store_op_end(e->st, r->kind == SVC_REQ_GONE ? dispatch_gone(e->d, r->rid) :
+			    dispatch_purge(e->d));
+	return store_batch_intact(e->st) ? 0 : -EIO;
+}
+
+int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 {
 	int ret = 0;
 
-	for (uint32_t i = 0; i < n; i++)
-		dispatch_conn_closed(e->d, reqs[i]->conn_id);
-	/* orphans released by reads and closes go now, in their own commit */
-	if (dispatch_must_write(e->d)) {
-		ret = store_begin(e->st);
-		if (ret == 0)
-			ret = deferred_and_commit(e);
-		if (ret < 0)
-			log_err(SUB, "executor: deleting released orphans failed to commit (%s); the "
-				"service stops", errstr(ret));
-	}
+	if (n == 0 && !dispatch_must_write(e->d))
+		return 0;
+	/* what they free, and orphans released by reads, go now, in a commit of their own */
+	ret = store_begin(e->st);
+	for (uint32_t i = 0; ret == 0 && i < n; i++)
+		ret = mark_in_savepoint(e, reqs[i]);
+	if (ret == 0)
+		ret = deferred_and_commit(e);
+	else
+		store_rollback(e->st);
+	if (ret < 0)
+		log_err(SUB, "executor: releasing what gone mounts held failed to commit (%s); the "
+			"service stops", errstr(ret));
 	return ret;
 }

@@ -22,9 +22,16 @@
  *       \---------------------------/
  *
  * A closed connection's requests still queued run and their replies are
- * dropped; the marker queued behind them (SVC_REQ_CLOSED) releases what
- * it held open.  It is freed at the end of a loop round, once nothing
- * names it, so an epoll event of the same round never meets freed memory.
+ * dropped.  It is freed at the end of a loop round, once nothing names it,
+ * so an epoll event of the same round never meets freed memory.
+ *
+ * Mounts.  What a mount holds (open files, kept replies) is its rid's,
+ * not a connection's: when its last connection closes it keeps them for
+ * the grace (svc_config.grace_ms) and may come back and name its open
+ * files again (HOLDS); past the grace, or at once when it said goodbye
+ * (BYE), a GONE mark makes the executor forget them.  A new service
+ * purges the orphans no mount took back once the grace after its start is
+ * over (PURGE).
  */
 #include "server/service.h"
 
@@ -76,7 +83,7 @@ struct conn {
 	uint8_t *in;
 	size_t in_len;
 	size_t in_cap;
-	uint32_t inflight;    /* its requests (and close marker) queued or in a batch */
+	uint32_t inflight;    /* its requests queued or in a batch */
 	size_t bytes;         /* of requests queued and replies not yet sent */
 	struct outbuf *out_head, *out_tail;
 	bool touched;         /* on the round's list of connections to look at again */
@@ -92,8 +99,8 @@ struct conn {
 struct batch {
 	struct svc_req *reads[SVC_BATCH_MAX];
 	struct svc_req *writes[SVC_BATCH_MAX];
-	struct svc_req *closes[SVC_BATCH_MAX];
-	uint32_t nreads, nwrites, ncloses;
+	struct svc_req *marks[SVC_BATCH_MAX];
+	uint32_t nreads, nwrites, nmarks;
 };
 
 struct svc {
@@ -124,6 +131,17 @@ struct svc {
 	uint64_t inval_seq;
 	struct wait_group *groups; /* replies held for other mounts' acks, oldest first */
 	mono_ns groups_next;    /* when a held group is next due */
+	struct mount_seen *mounts; /* every mount with a connection, or within its grace */
+	uint32_t nmounts, capmounts;
+	mono_ns purge_at;       /* the start's grace ends (0: the purge is queued) */
+	mono_ns mounts_next;    /* when mounts_sweep next has something to do */
+};
+
+/* A mount (rid) as the service has seen it. */
+struct mount_seen {
+	uint64_t rid;
+	uint32_t conns;         /* greeted connections open now */
+	mono_ns away_since;     /* the last one closed */
 };
 
 /*
@@ -211,15 +229,12 @@ static void out_free_all(struct conn *c)
 	c->out_tail = NULL;
 }
 
-/*
- * Close a connection: no more reading or writing.  A greeted one leaves a
- * marker behind its queued requests, so the executor releases its open
- * files after everything it sent.
- */
+static void mount_away(struct svc *s, uint64_t rid, mono_ns now);
+
+/* Close a connection: no more reading or writing.  Its mount may come back within the grace. */
 static void conn_close(struct svc *s, struct conn *c, const char *why)
 {
 	bool greeted = c->state == CONN_SERVING;
-	struct svc_req *marker;
 
 	if (!conn_open(c))
 		return;
@@ -232,19 +247,8 @@ static void conn_close(struct svc *s, struct conn *c, const char *why)
 	c->fd = -1;
 	out_free_all(c);
 	svc_ctr_add(&s->st->ctr, SVC_conns_closed, 1);
-	if (!greeted)
-		return;
-	marker = calloc(1, sizeof(*marker));
-	if (marker == NULL) {
-		log_err(SUB, "term %" PRIu64 ": out of memory: connection %" PRIu64 "'s open files "
-			"stay held until the service stops", s->cfg.term, c->id);
-		return;
-	}
-	marker->kind = SVC_REQ_CLOSED;
-	marker->conn = c;
-	marker->conn_id = c->id;
-	c->inflight++;
-	queue_push(s, marker);
+	if (greeted)
+		mount_away(s, c->rid, mono_now());
 }
 
 /*
@@ -378,7 +382,7 @@ static void req_done(struct svc *s, struct svc_req *r, bool release, mono_ns now
 	};
 	struct outbuf *o = NULL;
 
-	if (r->kind == SVC_REQ_CALL) {
+	if (r->kind == SVC_REQ_CALL) { /* (a call has a connection; marks may not) */
 		c->bytes -= r->budget;
 		if (release && conn_open(c))
 			o = frame_out(&s->codec, SRV_MSG_REPLY, pieces, 3);
@@ -389,8 +393,10 @@ static void req_done(struct svc *s, struct svc_req *r, bool release, mono_ns now
 			svc_ctr_add(&s->st->ctr, SVC_replies_dropped, 1);
 		}
 	}
-	c->inflight--;
-	touch(s, c);
+	if (c != NULL) {
+		c->inflight--;
+		touch(s, c);
+	}
 	free(reply->tail);
 	free(r->payload);
 	free(r);
@@ -406,6 +412,96 @@ static void flush_touched(struct svc *s)
 		c->touched = false;
 		conn_flush(s, c);
 	}
+}
+
+/* ---- mounts ---- */
+
+static struct mount_seen *mount_find(struct svc *s, uint64_t rid)
+{
+	for (uint32_t i = 0; i < s->nmounts; i++)
+		if (s->mounts[i].rid == rid)
+			return &s->mounts[i];
+	return NULL;
+}
+
+/* A mark for the executor that is about a mount, not a connection. */
+static void queue_mark(struct svc *s, enum svc_req_kind kind, uint64_t rid)
+{
+	struct svc_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		log_err(SUB, "term %" PRIu64 ": out of memory: mount %016" PRIx64 " is forgotten only "
+			"when the service stops", s->cfg.term, rid);
+		return;
+	}
+	r->kind = kind;
+	r->rid = rid;
+	queue_push(s, r);
+}
+
+/* A connection of rid greeted.  false: no memory to keep track (it is refused). */
+static bool mount_here(struct svc *s, uint64_t rid)
+{
+	struct mount_seen *m = mount_find(s, rid);
+
+	if (m == NULL) {
+		if (s->nmounts == s->capmounts) {
+			uint32_t cap = s->capmounts ? s->capmounts * 2 : 16;
+			struct mount_seen *ms = realloc(s->mounts, cap * sizeof(*ms));
+
+			if (ms == NULL)
+				return false;
+			s->mounts = ms;
+			s->capmounts = cap;
+		}
+		m = &s->mounts[s->nmounts++];
+		*m = (struct mount_seen){ .rid = rid };
+	}
+	m->conns++;
+	return true;
+}
+
+static void mount_away(struct svc *s, uint64_t rid, mono_ns now)
+{
+	struct mount_seen *m = mount_find(s, rid);
+
+	if (m != NULL && m->conns > 0 && --m->conns == 0)
+		m->away_since = now;
+}
+
+/* The mount is gone now: forgotten here, and by the executor. */
+static void mount_gone(struct svc *s, struct mount_seen *m)
+{
+	queue_mark(s, SVC_REQ_GONE, m->rid);
+	*m = s->mounts[--s->nmounts];
+}
+
+/*
+ * Mounts away past the grace are gone; the start's grace ends in a purge.
+ * Returns how long until the next of those may be due.
+ */
+static mono_ns mounts_sweep(struct svc *s, mono_ns now)
+{
+	mono_ns grace = (mono_ns)s->cfg.grace_ms * NSEC_PER_MSEC, next = IDLE_WAIT_NS;
+
+	for (uint32_t i = 0; i < s->nmounts;) {
+		struct mount_seen *m = &s->mounts[i];
+
+		if (m->conns == 0 && now - m->away_since >= grace) {
+			mount_gone(s, m);
+			continue;
+		}
+		if (m->conns == 0)
+			next = MIN(next, m->away_since + grace - now);
+		i++;
+	}
+	if (s->purge_at != 0 && now >= s->purge_at) {
+		queue_mark(s, SVC_REQ_PURGE, 0);
+		s->purge_at = 0;
+	} else if (s->purge_at != 0) {
+		next = MIN(next, s->purge_at - now);
+	}
+	return next;
 }
 
 /* ---- frames in ---- */
@@ -447,7 +543,8 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	send_greeting_reply(s, c, status);
 	if (!conn_open(c))
 		return;
-	if (status == SRV_GREET_OK && g.version == SRV_PROTO_VERSION && g.client_rid != 0) {
+	if (status == SRV_GREET_OK && g.version == SRV_PROTO_VERSION && g.client_rid != 0 &&
+	    mount_here(s, g.client_rid)) {
 		conn_set_state(c, CONN_SERVING);
 		c->rid = g.client_rid;
 	} else {
@@ -476,7 +573,7 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	}
 	r->kind = SVC_REQ_CALL;
 	r->conn = c;
-	r->conn_id = c->id;
+	r->rid = c->rid;
 	r->payload = copy;
 	r->payload_len = plen;
 	r->budget = rpc_req_reply_budget(&r->req);
@@ -486,6 +583,34 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	s->q_bytes += plen;
 	s->q_writes += exec_req_writes(r);
 	svc_ctr_add(&s->st->ctr, SVC_requests, 1);
+	queue_push(s, r);
+}
+
+/* The files a mount holds open, named again: queued in order with its requests. */
+static void on_holds(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
+{
+	struct svc_req *r;
+
+	if (plen == 0 || plen % sizeof(struct rpc_hold) != 0 ||
+	    plen / sizeof(struct rpc_hold) > RPC_HOLDS_PER_FRAME) {
+		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
+		conn_close(s, c, "a malformed HOLDS frame");
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->payload = malloc(plen)) == NULL) {
+		free(r);
+		conn_close(s, c, "out of memory");
+		return;
+	}
+	memcpy(r->payload, pl, plen);
+	r->payload_len = plen;
+	r->kind = SVC_REQ_HOLDS;
+	r->conn = c;
+	r->rid = c->rid;
+	c->inflight++;
+	c->bytes += plen;
+	s->q_bytes += plen;
 	queue_push(s, r);
 }
 
@@ -506,6 +631,14 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 		on_request(s, c, pl, plen);
 	} else if (c->state == CONN_SERVING && type == SRV_MSG_INVAL_ACK) {
 		on_inval_ack(s, c, pl, plen);
+	} else if (c->state == CONN_SERVING && type == SRV_MSG_HOLDS) {
+		on_holds(s, c, pl, plen);
+	} else if (c->state == CONN_SERVING && type == SRV_MSG_BYE && plen == 0) {
+		struct mount_seen *m = mount_find(s, c->rid);
+
+		conn_close(s, c, NULL); /* it unmounts: what it held goes now */
+		if (m != NULL && m->conns == 0)
+			mount_gone(s, m);
 	} else {
 		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a frame of the wrong type");
@@ -728,7 +861,7 @@ static void batch_take(struct svc *s, struct batch *b)
 	uint64_t max_bytes = exec_batch_bytes(s->exec), bytes = 0;
 	uint32_t n = 0;
 
-	b->nreads = b->nwrites = b->ncloses = 0;
+	b->nreads = b->nwrites = b->nmarks = 0;
 	while (s->q_head != NULL && n < SVC_BATCH_MAX &&
 	       (n == 0 || bytes + s->q_head->payload_len <= max_bytes)) {
 		struct svc_req *r = s->q_head;
@@ -741,9 +874,10 @@ static void batch_take(struct svc *s, struct batch *b)
 		bytes += r->payload_len;
 		s->q_bytes -= r->payload_len;
 		s->q_writes -= writes;
-		r->conn->bytes -= r->payload_len;
-		if (r->kind == SVC_REQ_CLOSED)
-			b->closes[b->ncloses++] = r;
+		if (r->conn != NULL)
+			r->conn->bytes -= r->payload_len;
+		if (r->kind == SVC_REQ_GONE || r->kind == SVC_REQ_PURGE)
+			b->marks[b->nmarks++] = r;
 		else if (writes)
 			b->writes[b->nwrites++] = r;
 		else
@@ -1051,8 +1185,8 @@ static void run_batch(struct svc *s)
 	ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
 	writes_done(s, b->writes, b->nwrites, ret == 0 && release);
 	if (ret == 0)
-		ret = exec_closes(s->exec, b->closes, b->ncloses);
-	batch_done(s, b->closes, b->ncloses, false);
+		ret = exec_marks(s->exec, b->marks, b->nmarks);
+	batch_done(s, b->marks, b->nmarks, false);
 	if (ret < 0)
 		fail(s, ret);
 }
@@ -1112,6 +1246,7 @@ static bool batch_due(struct svc *s, mono_ns now, mono_ns *wait_ns)
 	*wait_ns = MIN(IDLE_WAIT_NS, MAX(s->greet_sweep_at - now, 0));
 	if (s->groups != NULL)
 		*wait_ns = MIN(*wait_ns, MAX(s->groups_next - now, 0));
+	*wait_ns = MIN(*wait_ns, MAX(s->mounts_next - now, 0));
 	if (s->failed || s->q_head == NULL)
 		return false;
 	if (s->linger_until == 0 && s->q_writes > 0) {
@@ -1175,6 +1310,7 @@ static void loop_round(struct svc *s)
 		groups_poll(s, now, &s->groups_next);
 	if (s->coh != NULL)
 		coh_sweep(s->coh, now, 256);
+	s->mounts_next = now + mounts_sweep(s, now);
 	sweep_ungreeted(s, now);
 	reap_closed(s);
 }
@@ -1243,6 +1379,9 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 	s->door[0] = s->door[1] = -1;
 	s->epfd = -1;
 	s->st = cfg->stats;
+	s->purge_at = mono_now() + (mono_ns)cfg->grace_ms * NSEC_PER_MSEC;
+	if (s->purge_at == 0)
+		s->purge_at = 1;
 	if (s->st == NULL) {
 		s->own_st = calloc(1, sizeof(*s->own_st));
 		s->st = s->own_st;
@@ -1296,6 +1435,7 @@ void svc_stop(struct svc *s)
 	if (s->cfg.listen_fd >= 0)
 		close(s->cfg.listen_fd);
 	coh_destroy(s->coh);
+	free(s->mounts);
 	free(s->own_st);
 	free(s);
 }

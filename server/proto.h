@@ -51,7 +51,23 @@ enum srv_msg_type {
 	SRV_MSG_REPLY = 4,         /* struct rpc_reply_hdr, then the op's reply */
 	SRV_MSG_INVAL = 5,         /* server -> client: struct rpc_inval_hdr, items (coherence) */
 	SRV_MSG_INVAL_ACK = 6,     /* client -> server: struct rpc_inval_ack, once they are dropped */
+	SRV_MSG_HOLDS = 7,         /* client -> server: struct rpc_hold... it holds open (no reply) */
+	SRV_MSG_BYE = 8,           /* client -> server: unmounting; forget it now (no payload) */
 };
+
+/*
+ * HOLDS: right after a greeting, a mount names the files it holds open
+ * (each a handle it chose, the inode, the open flags), so a new server or
+ * a new connection keeps them; several frames when they do not fit one.
+ */
+struct rpc_hold {
+	struct le64 fh;
+	struct le64 ino;
+	struct le32 flags;
+	struct le32 reserved;
+};
+static_assert(sizeof(struct rpc_hold) == 24, "hold");
+#define RPC_HOLDS_PER_FRAME 4096
 
 enum srv_greeting_status {
 	SRV_GREET_OK = 0,
@@ -310,8 +326,10 @@ struct rpc_make {
 	struct le32 umask;       /* the caller's: the server applies it */
 	struct le32 flags;       /* CREATE: the open flags */
 	struct le32 reserved;
+	struct le64 fh;          /* CREATE: the handle the mount chose for it (handles.h) */
 };
-static_assert(sizeof(struct rpc_make) == 32, "make");
+static_assert(sizeof(struct rpc_make) == 40, "make");
+static_assert(offsetof(struct rpc_make, fh) == 32, "make: fh");
 static_assert(offsetof(struct rpc_make, mode) == 16, "make: mode");
 static_assert(offsetof(struct rpc_make, flags) == 24, "make: flags");
 
@@ -339,12 +357,14 @@ struct rpc_open {
 	struct le64 ino;
 	struct le32 flags;       /* O_ACCMODE, O_TRUNC, O_APPEND as on Linux */
 	struct le32 reserved;
+	struct le64 fh;          /* the handle the mount chose for it (handles.h) */
 };
-static_assert(sizeof(struct rpc_open) == 16, "open");
+static_assert(sizeof(struct rpc_open) == 24, "open");
 static_assert(offsetof(struct rpc_open, flags) == 8, "open: flags");
+static_assert(offsetof(struct rpc_open, fh) == 16, "open: fh");
 
 struct rpc_opened {
-	struct le64 fh;          /* the server's handle: holds an unlinked file alive */
+	struct le64 fh;          /* the handle (the one asked for): holds an unlinked file alive */
 };
 static_assert(sizeof(struct rpc_opened) == 8, "opened");
 
@@ -466,9 +486,10 @@ static_assert(offsetof(struct rpc_access, mask) == 8, "access: mask");
  *                   only when its flags carry O_TRUNC)
  *   handle          NONE, TAKES or DROPS an open-file handle (the
  *                   open-like ops: their state belongs to a connection)
- *   replay          1: a resend is answered from the store's replies
- *                   table (only ops that write, have no reply tail, and
- *                   take no handle)
+ *   replay          1: a resend of one that wrote is answered from the
+ *                   store's replies table (only ops that may write and
+ *                   have no reply tail; a handle it takes is named by the
+ *                   request, so the kept answer names it too)
  *   reply tail      NONE; UPTO(max); ASKED(struct, field, max): the
  *                   request's le32 field asks for at most max bytes
  */
@@ -490,8 +511,8 @@ static_assert(offsetof(struct rpc_access, mask) == 8, "access: mask");
 	  RPC_RTAIL_UPTO(RPC_PATH_MAX))                                                                      \
 	X(RENAME,      rename,      rpc_rename,    rpc_none,    NAME,  NAME,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
 	X(LINK,        link,        rpc_link,      rpc_entry,   NAME,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
-	X(OPEN,        open,        rpc_open,      rpc_opened,  NONE,  NONE,   TRUNCS, TAKES, 0, RPC_RTAIL_NONE) \
-	X(CREATE,      create,      rpc_make,      rpc_created, NAME,  NONE,   WRITES, TAKES, 0, RPC_RTAIL_NONE) \
+	X(OPEN,        open,        rpc_open,      rpc_opened,  NONE,  NONE,   TRUNCS, TAKES, 1, RPC_RTAIL_NONE) \
+	X(CREATE,      create,      rpc_make,      rpc_created, NAME,  NONE,   WRITES, TAKES, 1, RPC_RTAIL_NONE) \
 	X(READ,        read,        rpc_io,        rpc_none,    NONE,  NONE,   READS,  NONE,  0,                 \
 	  RPC_RTAIL_ASKED(rpc_io, size, RPC_IO_MAX))                                                         \
 	X(WRITE,       write,       rpc_io,        rpc_written, DATA,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \

@@ -321,6 +321,18 @@ static uint32_t cache_ms_of(struct server *s)
 	return a == NULL ? 0 : MIN(1000u, quorum_agent_hb_timeout(a) / 10);
 }
 
+/*
+ * How long a mount that lost its connection keeps its open files, and how
+ * long the files an earlier server left open wait for their mounts: three
+ * heartbeat timeouts (a failover and a reconnect fit in it), at least 10 s.
+ */
+static uint32_t grace_ms_of(struct server *s)
+{
+	struct quorum_agent *a = agent_of(s);
+
+	return MAX(10000u, a == NULL ? 0 : 3 * quorum_agent_hb_timeout(a));
+}
+
 /* From the executor: the service cannot go on. */
 static void svc_failed_cb(void *arg, int res)
 {
@@ -342,7 +354,7 @@ static int do_serve(struct server *s, uint64_t term)
 	struct svc_config vcfg = {
 		.super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid, .term = term,
 		.lease_ok = lease_holds, .lease_arg = s, .failed = svc_failed_cb, .arg = s,
-		.stats = s->stats, .cache_ms = cache_ms_of(s),
+		.stats = s->stats, .cache_ms = cache_ms_of(s), .grace_ms = grace_ms_of(s),
 	};
 	mono_ns t0 = mono_now();
 	char why[512];

@@ -139,6 +139,12 @@ struct svc_config {
 	 * can serve: server.c keeps it under the lease's margin.
 	 */
 	uint32_t cache_ms;
+	/*
+	 * How long a mount that lost its connection keeps its open files (and
+	 * its kept replies), and how long after the start the files left open
+	 * under an earlier server wait for their mounts to name them again.
+	 */
+	uint32_t grace_ms;
 };
 
 int svc_start(const struct svc_config *cfg, struct svc **out);
@@ -168,15 +174,17 @@ struct svc_reply {
 
 enum svc_req_kind {
 	SVC_REQ_CALL,                /* a request frame */
-	SVC_REQ_CLOSED,              /* its connection closed: release what it held */
+	SVC_REQ_HOLDS,               /* a HOLDS frame: payload is rpc_hold[], rid the mount's */
+	SVC_REQ_GONE,                /* the mount rid said goodbye, or was away past the grace */
+	SVC_REQ_PURGE,               /* the grace after start is over: orphans nobody took back go */
 };
 
 /* A request taken off a connection: net.c's until it is sent or dropped. */
 struct svc_req {
 	struct svc_req *next;
 	enum svc_req_kind kind;
-	struct conn *conn;           /* net.c's: the connection it came on */
-	uint64_t conn_id;            /* that connection's id, never reused: the executor's name for it */
+	struct conn *conn;           /* net.c's: the connection it came on (NULL: none) */
+	uint64_t rid;                /* the mount it is about */
 	struct rpc_req req;          /* points into payload */
 	uint8_t *payload;
 	uint32_t payload_len;
@@ -223,11 +231,12 @@ bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n);
  */
 int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release);
 /*
- * exec_closes: release what closed connections held, after everything
- * they sent (their markers were queued behind their requests), and commit
- * the orphans that frees.  0 or -errno as exec_writes.
+ * exec_marks: the mounts gone (their open files and kept replies
+ * forgotten) and the purge after the grace, after everything the batch
+ * had before them, and a commit for what that frees.  0 or -errno as
+ * exec_writes.
  */
-int exec_closes(struct exec *e, struct svc_req *const *reqs, uint32_t n);
+int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n);
 /*
  * How long to wait for more writes before running the queued ones: half
  * the last commit's time (at most EXEC_LINGER_MAX_NS) when the last commit
@@ -251,10 +260,12 @@ void dispatch_close(struct dispatch *d);
  * writing request in a savepoint and rolls it back on an error.
  */
 int dispatch_apply(struct dispatch *d, struct svc_req *r);
-/* First thing, inside a transaction: what the previous server left (orphans). */
-int dispatch_start(struct dispatch *d);
-/* A connection went away: release its open files (orphans go in the next commit). */
-int dispatch_conn_closed(struct dispatch *d, uint64_t conn_id);
+/* A mount names the files it holds open (after a greeting): they are its again. */
+int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n);
+/* A mount is gone: its open files are closed, its kept replies forgotten (a write). */
+int dispatch_gone(struct dispatch *d, uint64_t rid);
+/* Delete the orphans no mount holds open (a write). */
+int dispatch_purge(struct dispatch *d);
 /* Is there deferred work that must not wait for another client's write? */
 bool dispatch_must_write(const struct dispatch *d);
 /* Writes that piggyback on a batch that commits anyway (deferred atimes, orphans). */

@@ -50,7 +50,7 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 	struct svc_config vcfg = { .super = &h->super, .slot = 0, .rid = 0x5e5e, .term = HARNESS_TERM,
 				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
 				   .failed = failed_cb, .arg = h, .stats = h->stats,
-				   .cache_ms = h->cache_ms };
+				   .cache_ms = h->cache_ms, .grace_ms = h->grace_ms };
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)
@@ -75,6 +75,7 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 	memset(h, 0, sizeof(*h));
 	atomic_store(&h->lease, true);
 	h->cache_ms = 1000;
+	h->grace_ms = 500;
 	h->stats = calloc(1, sizeof(*h->stats));
 	if (h->stats == NULL)
 		return -ENOMEM;
@@ -111,6 +112,7 @@ void harness_halt(struct harness *h, bool abandon)
 
 void harness_destroy(struct harness *h)
 {
+	harness_cut(h);
 	harness_halt(h, false);
 	if (h->dev != NULL)
 		bd_close(h->dev);
@@ -131,6 +133,9 @@ int harness_raw(struct harness *h, int *fd)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* (a second descriptor of the client's end: shutting it down cuts the connection) */
+	if (h->nends < ARRAY_SIZE(h->ends) && (h->ends[h->nends] = dup(sv[0])) >= 0)
+		h->nends++;
 	ret = svc_adopt(h->svc, sv[1]);
 	if (ret < 0) {
 		close(sv[0]);
@@ -179,6 +184,15 @@ int harness_client_iv(struct harness *h, uint64_t rid, struct harness_invals *iv
 					 .inval_arg = iv ? iv : &sink };
 
 	return rpc_client_create(&cfg, out);
+}
+
+void harness_cut(struct harness *h)
+{
+	for (uint32_t i = 0; i < h->nends; i++) {
+		shutdown(h->ends[i], SHUT_RDWR);
+		close(h->ends[i]);
+	}
+	h->nends = 0;
 }
 
 int harness_client(struct harness *h, uint64_t rid, struct rpc_client **out)

@@ -43,6 +43,9 @@ struct harness {
 	atomic_int failed_res;       /* and the last reason */
 	struct svc_stats *stats;     /* every service's, across restarts */
 	uint32_t cache_ms;           /* the grants' validity (1000 at start; set before serving) */
+	uint32_t grace_ms;           /* a mount's grace (500 at start; set before serving) */
+	int ends[64];                /* the client ends of the socketpairs, again, to cut them */
+	uint32_t nends;
 };
 
 /* What a harness client's kernel would have been told to drop (client.h's inval). */
@@ -77,6 +80,9 @@ int harness_client_iv(struct harness *h, uint64_t rid, struct harness_invals *iv
 void harness_invals_init(struct harness_invals *iv);
 /* One end of a socketpair the service adopted, nothing sent yet (blocking). */
 int harness_raw(struct harness *h, int *fd);
+
+/* Cut every connection made so far, as a network would (both ends see it break). */
+void harness_cut(struct harness *h);
 
 /* Write a quorum block for slot with an ELECT in term (the term gate reads it). */
 void harness_elect(struct harness *h, int slot, uint64_t term);

@@ -794,6 +794,99 @@ START_TEST(coherence_stopped_mount)
 }
 END_TEST
 
+/* A mkdir in a thread of its own (a hard call waits as long as it takes). */
+struct bg_mkdir {
+	struct rpc_client *c;
+	const char *name;
+	int ret;
+	pthread_t t;
+};
+
+static void *bg_mkdir_main(void *arg)
+{
+	struct bg_mkdir *b = arg;
+	struct rpc_make m = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	union rpc_reply_fixed f;
+	struct rpc_call k = { .op = RPC_MKDIR, .fixed = &m, .tail1 = b->name,
+			      .tail1_len = (uint32_t)strlen(b->name), .reply_fixed = &f };
+
+	b->ret = rpc_client_call(b->c, &k);
+	return NULL;
+}
+
+static struct rpc_client_stats client_stats(struct rpc_client *c)
+{
+	struct rpc_client_stats st;
+
+	rpc_client_get_stats(c, &st);
+	return st;
+}
+
+/*
+ * The reply of a committed change is lost with its connection: the call
+ * is sent again with its id, answered from the replies table, and the
+ * change is there once.
+ */
+START_TEST(resend_reply_lost)
+{
+	struct bg_mkdir b = { .name = "r" };
+	struct rpc_client *c;
+
+	ck_assert_int_eq(harness_client(&h, 0x81, &c), 0);
+	ck_assert_int_eq(getattr(c, ROOT), 0);
+	b.c = c;
+	bd_mem_hold(h.dev, true);
+	ck_assert_int_eq(pthread_create(&b.t, NULL, bg_mkdir_main, &b), 0);
+	wait_held(1);           /* its commit is on its way to the device */
+	harness_cut(&h);        /* and its connection goes */
+	bd_mem_hold(h.dev, false);
+	pthread_join(b.t, NULL);
+	ck_assert_int_eq(b.ret, 0); /* not EEXIST: the kept answer */
+	ck_assert_uint_ge(client_stats(c).resent, 1);
+	ck_assert_uint_ge(client_stats(c).failovers, 1);
+	ck_assert_int_eq(lookup(c, ROOT, "r"), 0);
+	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "r", 0755, 0, 0), -EEXIST); /* a new request is new */
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/*
+ * A new server (the same store): a mount's open files are its again,
+ * an unlinked one among them survives the new server's purge of orphans,
+ * and goes with its last close.
+ */
+START_TEST(open_files_survive)
+{
+	struct rpc_client *c;
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
+	struct rpc_release rl;
+	uint64_t ino, fh;
+	char why[256];
+
+	ck_assert_int_eq(harness_client(&h, 0x91, &c), 0);
+	fh = rpc_client_new_fh(c);
+	mk.fh = cpu_to_le64(fh);
+	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, "held", 4, NULL, 0, 0), 0);
+	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, 0, "kept", 4, O_RDWR), 0);
+	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "held"), 0);
+	/* another server takes over the store */
+	harness_halt(&h, false);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_int_eq(getattr(c, ROOT), 0); /* reconnects, names its open files */
+	sleep_ms((int)h.grace_ms + 300);      /* the new server's purge has run */
+	ck_assert_int_eq(io(c, RPC_READ, ino, fh, 0, NULL, 16, 0), 0);
+	ck_assert_uint_eq(o.tail_len, 4);
+	ck_assert(memcmp(o.tail, "kept", 4) == 0);
+	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
+	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "after", 0755, 0, 0), 0); /* a commit reaps it */
+	ck_assert_int_eq(getattr(c, ino), -ENOENT);
+	rpc_client_destroy(c);
+}
+END_TEST
+
 /* The stage table: every stage of a request that ran is counted, at both ends. */
 START_TEST(stage_table)
 {
@@ -848,6 +941,8 @@ Suite *suite_service(void)
 	tcase_add_test(tc, stage_table);
 	tcase_add_test(tc, coherence_inval);
 	tcase_add_test(tc, coherence_stopped_mount);
+	tcase_add_test(tc, resend_reply_lost);
+	tcase_add_test(tc, open_files_survive);
 	suite_add_tcase(s, tc);
 	return s;
 }
