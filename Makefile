@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs $(BUILD)/fusefs-coherence
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c tests/coherence_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c tests/coherence_main.c tests/writer_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -102,6 +102,8 @@ $(BUILD)/fusefs-posix: $(BUILD)/tests/posix_main.o
 $(BUILD)/fusefs-posix: PROG_LIBS =
 $(BUILD)/fusefs-coherence: $(BUILD)/tests/coherence_main.o
 $(BUILD)/fusefs-coherence: PROG_LIBS =
+$(BUILD)/fusefs-writer: $(BUILD)/tests/writer_main.o
+$(BUILD)/fusefs-writer: PROG_LIBS =
 $(BUILD)/fusefs-fsbench: $(BUILD)/tests/fsbench_main.o
 $(BUILD)/fusefs-fsbench: PROG_LIBS = -lpthread
 $(BUILD)/fusefs-crashtest: $(BUILD)/tests/crash_main.o $(LIB)
@@ -143,6 +145,8 @@ test: all check-layers
 		if [ -x $$t ]; then $$t $(BUILD) || exit 1; fi; done
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 build-asan/fusefs-mount
 	$(Q)scripts/test-fs.sh $(BUILD)
+	$(Q)scripts/test-failover.sh $(BUILD) 500
+	$(Q)scripts/test-failover.sh $(BUILD) 2000
 	@echo "make test: all tests passed"
 
 asan:
@@ -166,7 +170,7 @@ bench: $(BENCH) $(PROGS)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/

@@ -339,7 +339,7 @@ static int start_member(struct mount_run *r)
 	struct server_config scfg = {
 		.dev = r->fs.dev, .super = &r->fs.super, .slot = r->o.slot_nr, .rid = r->fs.rid,
 		.fence_cmd = r->o.fence_cmd, .fence_timeout_ms = r->o.fence_timeout_ms,
-		.self = r->self,
+		.grace_ms = r->o.grace_ms, .self = r->self,
 	};
 	struct quorum_agent_config acfg = {
 		.dev = r->fs.dev, .super = &r->fs.super, .slot = r->o.slot_nr, .rid = r->fs.rid,

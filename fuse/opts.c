@@ -17,7 +17,8 @@
 
 enum {
 	KEY_DEVICE, KEY_SLOT, KEY_HB, KEY_FENCE_CMD, KEY_FENCE_TIMEOUT, KEY_SERVER_WAIT,
-	KEY_REPAIR, KEY_SOFT, KEY_HARD, KEY_FAILOVER_TIMEOUT, KEY_FOREGROUND, KEY_DEBUG, KEY_HELP,
+	KEY_REPAIR, KEY_SOFT, KEY_HARD, KEY_FAILOVER_TIMEOUT, KEY_GRACE, KEY_FOREGROUND, KEY_DEBUG,
+	KEY_HELP,
 	KEY_VERSION,
 };
 
@@ -32,6 +33,7 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("soft", KEY_SOFT),
 	FUSE_OPT_KEY("hard", KEY_HARD),
 	FUSE_OPT_KEY("failover_timeout_ms=", KEY_FAILOVER_TIMEOUT),
+	FUSE_OPT_KEY("grace_ms=", KEY_GRACE),
 	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -135,6 +137,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			return fail(c, "failover_timeout_ms=%s: out of range %d..%d", v,
 				    SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS);
 		o->failover_timeout_ms = (uint32_t)n;
+		return 0;
+	case KEY_GRACE:
+		if (parse_u64(v, GRACE_MIN_MS, GRACE_MAX_MS, &n) < 0)
+			return fail(c, "grace_ms=%s: out of range %d..%d", v, GRACE_MIN_MS, GRACE_MAX_MS);
+		o->grace_ms = (uint32_t)n;
 		return 0;
 	case KEY_FOREGROUND:
 		o->foreground = true;
@@ -246,11 +253,15 @@ void mount_usage(FILE *f)
 		"                                 takes, across failovers (the default)\n"
 		"  -o soft,failover_timeout_ms=MS an operation no server answered within MS\n"
 		"                                 fails with EIO (%d..%d, default %d)\n"
+		"  -o grace_ms=MS                 when this member serves: how long a mount\n"
+		"                                 that lost its connection keeps its open files\n"
+		"                                 (%d..%d, default 3 heartbeat timeouts, >= 10 s)\n"
 		"  -o allow_other, ...            libfuse's mount options\n"
 		"  -h, --help                     this help\n"
 		"  -V, --version                  version\n",
 		QUORUM_HB_TIMEOUT_MIN_MS, QUORUM_HB_TIMEOUT_MAX_MS, QUORUM_HB_TIMEOUT_DEFAULT_MS,
 		FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS, FENCE_TIMEOUT_DEFAULT_MS,
 		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS,
-		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS);
+		SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, SERVER_WAIT_DEFAULT_MS,
+		GRACE_MIN_MS, GRACE_MAX_MS);
 }

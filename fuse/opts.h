@@ -16,6 +16,8 @@
 #define SERVER_WAIT_DEFAULT_MS 30000
 #define SERVER_WAIT_MIN_MS 100
 #define SERVER_WAIT_MAX_MS 3600000
+#define GRACE_MIN_MS 1000
+#define GRACE_MAX_MS 3600000
 
 struct mount_opts {
 	char *device;          /* metadev_path=, or DEVICE before MOUNTPOINT */
@@ -27,6 +29,7 @@ struct mount_opts {
 	uint32_t server_wait_ms;  /* waiting for a server: a plain client's mount */
 	bool soft;             /* soft: a call fails after failover_timeout_ms; hard: it waits */
 	uint32_t failover_timeout_ms;
+	uint32_t grace_ms;     /* 0: the server's default */
 	bool repair;           /* quorum_repair: rebuild our unreadable quorum block */
 	bool foreground;
 	bool debug;

@@ -330,6 +330,8 @@ static uint32_t grace_ms_of(struct server *s)
 {
 	struct quorum_agent *a = agent_of(s);
 
+	if (s->cfg.grace_ms != 0)
+		return s->cfg.grace_ms;
 	return MAX(10000u, a == NULL ? 0 : 3 * quorum_agent_hb_timeout(a));
 }
 

@@ -35,6 +35,7 @@ struct server_config {
 	uint64_t rid;
 	const char *fence_cmd;     /* NULL: the local fencer */
 	uint32_t fence_timeout_ms;
+	uint32_t grace_ms;         /* a gone mount's grace (0: 3 heartbeat timeouts, >= 10 s) */
 	struct quorum_holder self;
 };
 

@@ -1,0 +1,186 @@
+#!/bin/bash
+# test-failover.sh - failovers that programs do not notice.  Three quorum
+# members and two plain clients on loopback; a writer on one client
+# (fusefs-writer: O_EXCL creates, fsync'ed O_APPEND records, renames,
+# unlinks) and a reader on the other that checks the records never go
+# backwards; meanwhile the leader is, three times each,
+#   - killed with SIGKILL and remounted at once,
+#   - stopped with SIGSTOP (the new leader's local fencer kills it) and
+#     remounted,
+#   - unmounted cleanly and remounted.
+# The writer (a hard mount) must see no error, every acknowledged step must
+# be there exactly once, and the reader must never see one go.  It prints,
+# for every failover, the time from the fault to the writer's next step.
+#
+# Needs root and /dev/fuse (says so and skips without).  Cleans up on any
+# exit.  Usage: scripts/test-failover.sh [BUILD_DIR] [HB_TIMEOUT_MS]
+set -u
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+BUILD=$(realpath "${1:-build}")
+HB=${2:-2000}
+
+skip() {
+	echo "SKIP: test-failover: $*"
+	exit 0
+}
+[ "$(id -u)" = 0 ] || skip "needs root to mount FUSE filesystems"
+[ -c /dev/fuse ] || skip "needs /dev/fuse (modprobe fuse)"
+
+T=$(mktemp -d /var/tmp/fusefs-failover.XXXXXX)
+PORT=$((20000 + RANDOM % 20000))
+declare -A PID
+WPID=
+RPID=
+cleanup() {
+	local n
+	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null
+	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+	for n in "${!PID[@]}"; do
+		kill -CONT "${PID[$n]}" 2>/dev/null
+		is_mounted "$T/$n" && fusermount3 -u -z "$T/$n" 2>/dev/null
+	done
+	for n in "${!PID[@]}"; do
+		gone "${PID[$n]}" 30 || kill -9 "${PID[$n]}" 2>/dev/null
+	done
+	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
+
+# start NAME OPTS: mount in the foreground, in the background, and wait for it
+start() {
+	local name=$1 i
+	mkdir -p "$T/$name"
+	"$BUILD/fusefs-mount" -f -o "$2" "$T/$name" >>"$T/$name.log" 2>&1 </dev/null &
+	PID[$name]=$!
+	disown
+	for ((i = 0; i < 150; i++)); do
+		is_mounted "$T/$name" && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "  $name did not mount:"
+	tail -5 "$T/$name.log" | sed 's/^/    /'
+	return 1
+}
+
+member() { start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB"; }
+
+# wait_leader NOT: a serving leader other than slot NOT (bounded); prints it
+wait_leader() {
+	local i l
+	for ((i = 0; i < 300; i++)); do
+		for l in 0 1 2; do
+			[ "$l" = "$1" ] && continue
+			[ -n "${PID[m$l]:-}" ] && [ "$(xattr "m$l" quorum.is_leader)" = 1 ] &&
+				[[ $(xattr c server) == *serving* ]] && echo "$l" && return 0
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+# steps: what the writer has done so far (its progress file)
+steps() {
+	local n
+	n=$(tr -d ' \n' <"$T/progress" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# wait_step FROM: until the writer passed FROM (bounded: 30 s); prints the ms since $t0
+wait_step() {
+	local i
+	for ((i = 0; i < 1500; i++)); do
+		[ "$(steps)" -gt "$1" ] && echo $(($(now_ms) - t0)) && return 0
+		sleep 0.02
+	done
+	echo "never"
+	return 1
+}
+
+DEV=$T/meta.img
+truncate -s 2G "$DEV"
+"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
+	-Q "2,127.0.0.1,$((PORT + 2))" "$DEV" >/dev/null || exit 1
+for i in 0 1 2; do member "$i" || exit 1; done
+start c "metadev_path=$DEV" || exit 1
+start c2 "metadev_path=$DEV" || exit 1
+mkdir "$T/c/w" || exit 1
+
+echo "test-failover: a writer on one client, a reader on another (heartbeat timeout $HB ms)"
+# the writer keeps its progress, step by step, in a file of ours (not on fusefs)
+"$BUILD/fusefs-writer" -w "$T/c/w" "$T/stop" "$T/progress" 2>"$T/writer.err" >"$T/writer.out" &
+WPID=$!
+"$BUILD/fusefs-writer" -r "$T/c2/w" "$T/stop" >"$T/reader.out" 2>"$T/reader.err" &
+RPID=$!
+t0=$(now_ms)
+wait_step 10 >/dev/null || bad "the writer did not start"
+
+declare -a FIG
+# fault KIND: one failover of the leader, the member remounted at once.  The
+# figure is from the fault to the end of the writer's second step after the
+# old server stopped answering (the first may have had all its answers before).
+fault() {
+	local kind=$1 l n dt
+	l=$(wait_leader -1) || { bad "no leader before $kind"; return 1; }
+	t0=$(now_ms)
+	case $kind in
+	kill)
+		kill -9 "${PID[m$l]}"
+		gone "${PID[m$l]}" 100
+		n=$(steps)
+		is_mounted "$T/m$l" && fusermount3 -u -z "$T/m$l"
+		member "$l" || bad "m$l did not remount after SIGKILL"
+		;;
+	stop)
+		kill -STOP "${PID[m$l]}"
+		n=$(steps)
+		wait_leader "$l" >/dev/null || bad "no new leader after SIGSTOP of m$l"
+		# the new leader's local fencer kills the stopped one
+		gone "${PID[m$l]}" 150 || { bad "the stopped leader m$l was not fenced"; kill -9 "${PID[m$l]}"; }
+		is_mounted "$T/m$l" && fusermount3 -u -z "$T/m$l"
+		member "$l" || bad "m$l did not remount after it was fenced"
+		;;
+	unmount)
+		fusermount3 -u "$T/m$l"
+		gone "${PID[m$l]}" 150 || bad "m$l did not exit after its unmount"
+		n=$(steps)
+		member "$l" || bad "m$l did not remount after its unmount"
+		;;
+	esac
+	dt=$(wait_step $((n + 1)))
+	FIG+=("$kind $dt")
+	check "$kind of the leader m$l (now m$(wait_leader -1)): the writer's next step $dt ms after the fault" \
+		test "$dt" != never
+}
+for kind in kill stop unmount kill stop unmount kill stop unmount; do
+	fault "$kind"
+done
+
+touch "$T/stop"
+wait "$WPID"
+check "the writer saw no error through 9 failovers ($(cat "$T/writer.err"))" test $? = 0
+WPID=
+wait "$RPID"
+check "the reader never saw a record go, or one twice ($(cat "$T/reader.err" "$T/reader.out"))" test $? = 0
+RPID=
+n=$(cat "$T/writer.out")
+check "every acknowledged step there exactly once ($("$BUILD/fusefs-writer" -c "$T/c2/w" "${n:-0}" 2>&1))" \
+	"$BUILD/fusefs-writer" -c "$T/c2/w" "${n:-0}"
+check "the writer's mount rode through failovers (client_failovers $(xattr c counters | awk '$1 == "client_failovers" {print $2}'))" \
+	test "$(xattr c counters | awk '$1 == "client_failovers" {print $2}')" -ge 3
+
+echo "test-failover: from the fault to the writer's next step (ms, heartbeat timeout $HB ms)"
+for kind in kill stop unmount; do
+	printf '  %-8s' "$kind"
+	for f in "${FIG[@]}"; do
+		[ "${f%% *}" = "$kind" ] && printf ' %8s' "${f#* }"
+	done
+	echo
+done
+echo "test-failover: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

@@ -1,0 +1,207 @@
+/*
+ * fusefs-writer - a program that must not notice failovers: it writes
+ * through one mount while the servers come and go, and a reader on
+ * another mount checks it never sees anything go backwards.
+ *
+ *   fusefs-writer -w DIR STOPFILE [PROGRESS]
+ *                                    write until STOPFILE exists; print the
+ *                                    number of steps acknowledged, and keep
+ *                                    it in PROGRESS (a file elsewhere) as it
+ *                                    goes
+ *   fusefs-writer -r DIR STOPFILE    read until STOPFILE exists
+ *   fusefs-writer -c DIR STEPS       check what STEPS acknowledged steps left
+ *
+ * A step i: create f<i> with O_CREAT|O_EXCL (a resend applied twice would
+ * fail with EEXIST) and write "i" into it; append record i to "log"
+ * (O_APPEND) and fsync it; rename f<i> to g<i>; unlink g<i-8>.  Any error
+ * ends the program with status 1 and the error.  The reader reads "log"
+ * over and over: its records must be 0, 1, 2, ... with none missing or
+ * twice, and never fewer than it saw before.  The check wants exactly
+ * records 0..STEPS-1 (or one more: the step in flight when it stopped),
+ * g<i> for the last 8 steps and no f<i>.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEEP 8
+#define REC 16 /* "%15ld\n" */
+
+static const char *dir;
+
+static void die(const char *what, long i)
+{
+	fprintf(stderr, "fusefs-writer: step %ld: %s: %s\n", i, what, strerror(errno));
+	exit(1);
+}
+
+static void path(char *out, size_t len, const char *fmt, long i)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), fmt, i);
+	snprintf(out, len, "%s/%s", dir, name);
+}
+
+static bool stop_asked(const char *stopfile)
+{
+	return access(stopfile, F_OK) == 0;
+}
+
+static void step(long i, int logfd)
+{
+	char p[4096], q[4096], rec[REC + 1];
+	int fd;
+
+	path(p, sizeof(p), "f%ld", i);
+	fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+	if (fd < 0)
+		die("create f<i> with O_EXCL", i);
+	snprintf(rec, sizeof(rec), "%15ld\n", i % 1000000000000000L);
+	if (write(fd, rec, REC) != REC || close(fd) < 0)
+		die("write f<i>", i);
+	if (write(logfd, rec, REC) != REC)
+		die("append to log", i);
+	if (fsync(logfd) < 0)
+		die("fsync log", i);
+	path(q, sizeof(q), "g%ld", i);
+	if (rename(p, q) < 0)
+		die("rename f<i> to g<i>", i);
+	if (i >= KEEP) {
+		path(q, sizeof(q), "g%ld", i - KEEP);
+		if (unlink(q) < 0)
+			die("unlink g<i-8>", i);
+	}
+}
+
+static int writer(const char *stopfile, const char *progress)
+{
+	char p[4096], count[32];
+	int logfd, progfd = -1;
+	long i = 0;
+
+	if (progress) {
+		progfd = open(progress, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+		if (progfd < 0)
+			die("open the progress file", 0);
+	}
+
+	path(p, sizeof(p), "log", 0);
+	logfd = open(p, O_CREAT | O_WRONLY | O_APPEND, 0644);
+	if (logfd < 0)
+		die("open log", 0);
+	for (; !stop_asked(stopfile); i++) {
+		step(i, logfd);
+		/* fixed width: a reader never sees a shorter number's leftovers */
+		snprintf(count, sizeof(count), "%15ld\n", i + 1);
+		if (progfd >= 0 && pwrite(progfd, count, 16, 0) != 16)
+			die("write the progress file", i);
+	}
+	close(logfd);
+	if (progfd >= 0)
+		close(progfd);
+	printf("%ld\n", i);
+	return 0;
+}
+
+/* The log's records: how many, or -1 (with why) when they are not 0, 1, 2, ... */
+static long read_log(char *why, size_t whylen)
+{
+	static char buf[REC * 200000];
+	char p[4096];
+	ssize_t n;
+	int fd;
+
+	path(p, sizeof(p), "log", 0);
+	fd = open(p, O_RDONLY);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : (snprintf(why, whylen, "open log: %s", strerror(errno)), -1);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || n % REC != 0) {
+		snprintf(why, whylen, "log of %zd bytes, not whole records", n);
+		return -1;
+	}
+	for (long r = 0; r < n / REC; r++)
+		if (strtol(buf + r * REC, NULL, 10) != r || buf[r * REC + REC - 1] != '\n') {
+			snprintf(why, whylen, "record %ld is not %ld (missing, twice, or torn)", r, r);
+			return -1;
+		}
+	return n / REC;
+}
+
+static int reader(const char *stopfile)
+{
+	long seen = 0, reads = 0;
+	char why[256];
+
+	while (!stop_asked(stopfile)) {
+		long n = read_log(why, sizeof(why));
+
+		if (n < 0 || n < seen) {
+			fprintf(stderr, "fusefs-writer: reader: %s\n",
+				n < 0 ? why : "the log has fewer records than it had");
+			return 1;
+		}
+		seen = n;
+		reads++;
+		usleep(20000);
+	}
+	printf("%ld reads, %ld records at the last\n", reads, seen);
+	return 0;
+}
+
+static int check(long steps)
+{
+	char why[256], p[4096];
+	long n = read_log(why, sizeof(why));
+
+	if (n < 0 || n < steps || n > steps + 1) {
+		fprintf(stderr, "fusefs-writer: check: %s\n", n < 0 ? why : "records lost or extra");
+		if (n >= 0)
+			fprintf(stderr, "fusefs-writer: check: %ld records, %ld steps acknowledged\n", n,
+				steps);
+		return 1;
+	}
+	for (long i = 0; i < steps; i++) {
+		struct stat st;
+		bool want_g = i >= steps - KEEP;
+
+		path(p, sizeof(p), "f%ld", i);
+		if (stat(p, &st) == 0) {
+			fprintf(stderr, "fusefs-writer: check: f%ld is still there\n", i);
+			return 1;
+		}
+		path(p, sizeof(p), "g%ld", i);
+		if ((stat(p, &st) == 0) != want_g) {
+			fprintf(stderr, "fusefs-writer: check: g%ld %s\n", i,
+				want_g ? "is missing" : "should have been unlinked");
+			return 1;
+		}
+	}
+	printf("%ld steps, %ld records: every acknowledged one there exactly once\n", steps, n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4 && !(argc == 5 && strcmp(argv[1], "-w") == 0)) {
+		fprintf(stderr,
+			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | -c DIR STEPS\n");
+		return 2;
+	}
+	dir = argv[2];
+	if (strcmp(argv[1], "-w") == 0)
+		return writer(argv[3], argc == 5 ? argv[4] : NULL);
+	if (strcmp(argv[1], "-r") == 0)
+		return reader(argv[3]);
+	if (strcmp(argv[1], "-c") == 0)
+		return check(atol(argv[3]));
+	return 2;
+}
