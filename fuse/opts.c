@@ -83,6 +83,18 @@ static int set_string(char **dst, const char *v)
 	return *dst ? 0 : -1;
 }
 
+/* A "name=milliseconds" option within [min, max]; the error names it as given. */
+static int set_ms(struct parse_ctx *c, const char *arg, uint64_t min, uint64_t max, uint32_t *dst)
+{
+	const char *v = value_of(arg);
+	uint64_t n;
+
+	if (parse_u64(v, min, max, &n) < 0)
+		return fail(c, "%s: out of range %" PRIu64 "..%" PRIu64, arg, min, max);
+	*dst = (uint32_t)n;
+	return 0;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct parse_ctx *c = data;
@@ -104,44 +116,28 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		o->slot_nr = (int)n;
 		return 0;
 	case KEY_HB:
-		if (parse_u64(v, 0, UINT32_MAX, &n) < 0 || !quorum_hb_timeout_valid(n))
-			return fail(c, "quorum_heartbeat_timeout_ms=%s: out of range %d..%d", v,
-				    QUORUM_HB_TIMEOUT_MIN_MS, QUORUM_HB_TIMEOUT_MAX_MS);
-		o->hb_timeout_ms = (uint32_t)n;
-		return 0;
+		return set_ms(c, arg, QUORUM_HB_TIMEOUT_MIN_MS, QUORUM_HB_TIMEOUT_MAX_MS,
+			      &o->hb_timeout_ms);
 	case KEY_FENCE_CMD:
 		if (v[0] != '/' || access(v, X_OK) < 0)
 			return fail(c, "fence_cmd=%s: not an executable file given by absolute path", v);
 		return set_string(&o->fence_cmd, v) < 0 ? fail(c, "out of memory") : 0;
 	case KEY_FENCE_TIMEOUT:
-		if (parse_u64(v, FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS, &n) < 0)
-			return fail(c, "fence_timeout_ms=%s: out of range %d..%d", v,
-				    FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS);
-		o->fence_timeout_ms = (uint32_t)n;
-		return 0;
+		return set_ms(c, arg, FENCE_TIMEOUT_MIN_MS, FENCE_TIMEOUT_MAX_MS,
+			      &o->fence_timeout_ms);
 	case KEY_SERVER_WAIT:
-		if (parse_u64(v, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, &n) < 0)
-			return fail(c, "server_wait_ms=%s: out of range %d..%d", v, SERVER_WAIT_MIN_MS,
-				    SERVER_WAIT_MAX_MS);
-		o->server_wait_ms = (uint32_t)n;
-		return 0;
+		return set_ms(c, arg, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, &o->server_wait_ms);
+	case KEY_FAILOVER_TIMEOUT:
+		return set_ms(c, arg, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS,
+			      &o->failover_timeout_ms);
+	case KEY_GRACE:
+		return set_ms(c, arg, GRACE_MIN_MS, GRACE_MAX_MS, &o->grace_ms);
 	case KEY_REPAIR:
 		o->repair = true;
 		return 0;
 	case KEY_SOFT:
 	case KEY_HARD:
 		o->soft = key == KEY_SOFT;
-		return 0;
-	case KEY_FAILOVER_TIMEOUT:
-		if (parse_u64(v, SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS, &n) < 0)
-			return fail(c, "failover_timeout_ms=%s: out of range %d..%d", v,
-				    SERVER_WAIT_MIN_MS, SERVER_WAIT_MAX_MS);
-		o->failover_timeout_ms = (uint32_t)n;
-		return 0;
-	case KEY_GRACE:
-		if (parse_u64(v, GRACE_MIN_MS, GRACE_MAX_MS, &n) < 0)
-			return fail(c, "grace_ms=%s: out of range %d..%d", v, GRACE_MIN_MS, GRACE_MAX_MS);
-		o->grace_ms = (uint32_t)n;
 		return 0;
 	case KEY_FOREGROUND:
 		o->foreground = true;
