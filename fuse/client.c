@@ -941,10 +941,12 @@ int rpc_client_connect(struct rpc_client *c, char *why, size_t whylen)
 
 /* ---- calls ---- */
 
+/* All of iov onto the socket; a closed peer is -EPIPE, never a SIGPIPE to the process. */
 static int send_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EINTR)

@@ -45,6 +45,13 @@ struct dispatch {
 	/* orphans whose last handle went: deleted in the next writing batch */
 	uint64_t reap[SVC_REAP_MAX];
 	uint32_t nreap;
+	uint32_t nreap_flushed;      /* nreap before the open transaction's flush */
+	/* handles the open writing transaction took: closed again if it does not commit */
+	struct taken {
+		uint64_t rid, fh, ino;
+	} *taken;
+	uint32_t ntaken, taken_cap;
+	bool in_txn;
 	struct svc_req *cur;         /* the request being applied: what it changes goes there */
 };
 
@@ -102,6 +109,7 @@ void dispatch_close(struct dispatch *d)
 		return;
 	fs_detach(d->fs);
 	handles_destroy(d->handles);
+	free(d->taken);
 	free(d);
 }
 
@@ -124,6 +132,56 @@ static void last_closed(void *arg, uint64_t ino)
 static bool opens_for_writing(int flags)
 {
 	return (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+}
+
+/* (rid, fh) opens ino; in a writing transaction, noted so that it can be undone. */
+static int take(struct dispatch *d, uint64_t rid, uint64_t fh, uint64_t ino, int flags)
+{
+	int ret = handles_open(d->handles, rid, fh, ino, opens_for_writing(flags));
+
+	if (ret <= 0 || !d->in_txn)
+		return ret < 0 ? ret : 0;
+	if (d->ntaken == d->taken_cap) {
+		uint32_t cap = d->taken_cap ? d->taken_cap * 2 : 16;
+		struct taken *t = realloc(d->taken, cap * sizeof(*t));
+
+		if (t == NULL) {
+			handles_close(d->handles, rid, fh, ino);
+			return -ENOMEM;
+		}
+		d->taken = t;
+		d->taken_cap = cap;
+	}
+	d->taken[d->ntaken++] = (struct taken){ .rid = rid, .fh = fh, .ino = ino };
+	return 0;
+}
+
+void dispatch_txn_begin(struct dispatch *d)
+{
+	d->in_txn = true;
+	d->ntaken = 0;
+	d->nreap_flushed = d->nreap;
+}
+
+void dispatch_txn_end(struct dispatch *d, bool committed)
+{
+	if (!committed) {
+		/* what it opened is not there (CREATE) or not truncated: its handles go */
+		for (uint32_t i = d->ntaken; i-- > 0;)
+			handles_close(d->handles, d->taken[i].rid, d->taken[i].fh, d->taken[i].ino);
+		/* the orphans its flush deleted are queued again (access times it wrote are lost) */
+		d->nreap = MAX(d->nreap, d->nreap_flushed);
+	}
+	d->in_txn = false;
+	d->ntaken = 0;
+}
+
+void dispatch_drop_deferred(struct dispatch *d)
+{
+	if (d->nreap > 0)
+		log_warn("server", "%u orphans could not be deleted now; the next purge tries again",
+			 d->nreap);
+	d->nreap = 0;
 }
 
 int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n)
@@ -163,6 +221,7 @@ int dispatch_flush_deferred(struct dispatch *d)
 {
 	int ret = 0;
 
+	d->nreap_flushed = d->nreap;
 	while (d->nreap > 0 && ret == 0)
 		ret = fs_orphan_release(d->fs, d->reap[--d->nreap]);
 	return ret == 0 ? fs_atime_flush(d->fs) : ret;
@@ -345,8 +404,7 @@ static int do_open(struct op_ctx *x, const struct rpc_open *in, struct rpc_opene
 	int ret = fs_open(x->fs, &x->cred, le64_to_cpu(in->ino), flags, &a);
 
 	if (ret == 0)
-		ret = handles_open(x->d->handles, x->rid, le64_to_cpu(in->fh), a.ino,
-				   opens_for_writing(flags));
+		ret = take(x->d, x->rid, le64_to_cpu(in->fh), a.ino, flags);
 	out->fh = in->fh;
 	return ret;
 }
@@ -361,8 +419,7 @@ static int do_create(struct op_ctx *x, const struct rpc_make *in, struct rpc_cre
 	ret = fs_create(x->fs, &x->cred, le64_to_cpu(in->parent), x->name1, x->q->tail1_len,
 			le32_to_cpu(in->mode), flags, &a);
 	if (ret == 0)
-		ret = handles_open(x->d->handles, x->rid, le64_to_cpu(in->fh), a.ino,
-				   opens_for_writing(flags));
+		ret = take(x->d, x->rid, le64_to_cpu(in->fh), a.ino, flags);
 	if (ret == 0) {
 		attr_out(&a, &out->entry.attr);
 		out->opened.fh = in->fh;
@@ -614,7 +671,7 @@ static void retake(struct dispatch *d, const struct rpc_req *q, const struct svc
 		flags = (int)le32_to_cpu(o.flags);
 		ino = le64_to_cpu(o.ino);
 	}
-	handles_open(d->handles, q->client_rid, fh, ino, opens_for_writing(flags));
+	take(d, q->client_rid, fh, ino, flags);
 }
 
 int dispatch_apply(struct dispatch *d, struct svc_req *sr)

@@ -17,7 +17,11 @@
  * released (lease_holds).  A commit that fails - fenced by the term gate
  * or the VFS's lease check, or the device - releases no reply of its batch
  * and ends the service: the lifecycle closes every connection, so no
- * client takes a reply that was never made durable.
+ * client takes a reply that was never made durable.  A transaction the
+ * store refuses (store_refusal: larger than the log region, the device
+ * full) is the requests' own failure, not the service's: they go again
+ * one per transaction, and only the one that asks too much is answered
+ * with the refusal (one_by_one).
  */
 #include "server/service.h"
 
@@ -38,6 +42,7 @@ struct exec {
 	struct dispatch *d;
 	uint32_t last_writes;           /* writes the last commit carried */
 	mono_ns last_commit_ns;         /* and how long it took */
+	mono_ns txn_commit_ns;          /* the last transaction's commit (write_txn) */
 };
 
 static bool lease_holds(const struct exec *e)
@@ -92,6 +97,19 @@ static void count_commit(struct exec *e, struct svc_req *const *reqs, uint32_t n
 	hist_add(&e->cfg.stats->commit_log, ns - gate);
 }
 
+/*
+ * The end of one request's savepoint: 0 while the transaction is whole,
+ * else the refusal that cost it (store_refusal) or -EIO.
+ */
+static int savepoint_end(struct exec *e, int rc)
+{
+	int ret = store_op_end(e->st, rc);
+
+	if (store_batch_intact(e->st))
+		return 0;
+	return store_refusal(ret) ? ret : -EIO;
+}
+
 /* Apply one request of the writing stage in its own savepoint.  0, or the batch is lost. */
 static int apply_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_start)
 {
@@ -102,8 +120,7 @@ static int apply_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_s
 	rc = apply_timed(e, r, stage_start);
 	if (rc < 0)
 		reply_clear_tail(&r->reply);
-	store_op_end(e->st, rc);
-	return store_batch_intact(e->st) ? 0 : -EIO;
+	return savepoint_end(e, rc);
 }
 
 /*
@@ -115,16 +132,93 @@ static int deferred_and_commit(struct exec *e)
 {
 	int ret = store_op_begin(e->st);
 
-	if (ret == 0) {
-		store_op_end(e->st, dispatch_flush_deferred(e->d));
-		if (!store_batch_intact(e->st))
-			ret = -EIO;
-	}
+	if (ret == 0)
+		ret = savepoint_end(e, dispatch_flush_deferred(e->d));
 	if (ret < 0) {
 		store_rollback(e->st);
 		return ret;
 	}
 	return store_commit(e->st);
+}
+
+typedef int (*apply_fn)(struct exec *e, struct svc_req *r, mono_ns stage_start);
+
+/*
+ * One writing transaction: reqs, each in its savepoint, then (with_deferred)
+ * the deferred writes, then the commit.  0, or -errno with nothing of it
+ * left, in the store or in the dispatcher's memory.
+ */
+static int write_txn(struct exec *e, apply_fn apply, struct svc_req *const *reqs, uint32_t n,
+		     bool with_deferred, mono_ns t0)
+{
+	int ret = store_begin(e->st);
+
+	if (ret < 0)
+		return ret;
+	dispatch_txn_begin(e->d);
+	for (uint32_t i = 0; ret == 0 && i < n; i++)
+		ret = apply(e, reqs[i], t0);
+	if (ret == 0) {
+		mono_ns commit_at = mono_now();
+
+		ret = with_deferred ? deferred_and_commit(e) : store_commit(e->st);
+		e->txn_commit_ns = mono_now() - commit_at;
+	} else {
+		store_rollback(e->st);
+	}
+	dispatch_txn_end(e->d, ret == 0);
+	if (ret == 0)
+		svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
+	return ret;
+}
+
+/* A request made again from the start: nothing of its last attempt stays in its reply. */
+static void req_reset(struct svc_req *r)
+{
+	reply_clear_tail(&r->reply);
+	r->reply.status = 0;
+	r->reply.fixed_len = 0;
+	r->nchanges = 0;
+	r->changes_overflow = false;
+}
+
+/*
+ * A transaction of several requests, or of requests and deferred work, was
+ * refused (store_refusal: more than the log region or the device can
+ * take).  Each request goes again in a transaction of its own: the one
+ * that asks too much gets the refusal as its answer and the rest commit;
+ * then the deferred work alone, left to a later purge if it is what does
+ * not fit.  Returns only what stops the service.
+ */
+static int one_by_one(struct exec *e, apply_fn apply, struct svc_req *const *reqs, uint32_t n,
+		      mono_ns t0)
+{
+	uint32_t refused = 0;
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		req_reset(reqs[i]);
+		ret = write_txn(e, apply, &reqs[i], 1, false, t0);
+		if (ret < 0 && !store_refusal(ret))
+			return ret;
+		if (ret < 0) {
+			req_reset(reqs[i]);
+			reqs[i]->reply.status = (uint32_t)-ret;
+			refused++;
+		}
+	}
+	ret = write_txn(e, apply, NULL, 0, true, t0);
+	if (store_refusal(ret)) {
+		dispatch_drop_deferred(e->d);
+		refused++;
+		ret = 0;
+	}
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_refused, refused);
+	if (refused > 0)
+		log_warn(SUB, "executor: a batch of %u requests and deferred work was more than the "
+			 "store can take in one transaction: %u parts refused, the rest committed",
+			 n, refused);
+	return ret;
 }
 
 int exec_create(const struct exec_config *cfg, struct exec **out)
@@ -177,63 +271,51 @@ bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 
 int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release)
 {
-	mono_ns t0 = mono_now(), commit_at = 0, commit_ns;
+	mono_ns t0 = mono_now();
 	int ret;
 
 	*release = false;
 	if (n == 0)
 		return 0;
-	ret = store_begin(e->st);
-	for (uint32_t i = 0; ret == 0 && i < n; i++)
-		ret = apply_in_savepoint(e, reqs[i], t0);
-	if (ret == 0) {
-		commit_at = mono_now();
-		ret = deferred_and_commit(e);
-	} else {
-		store_rollback(e->st);
-	}
+	ret = write_txn(e, apply_in_savepoint, reqs, n, true, t0);
+	if (store_refusal(ret))
+		ret = one_by_one(e, apply_in_savepoint, reqs, n, t0);
 	if (ret < 0) {
 		log_err(SUB, "executor: a batch of %u writes failed to commit (%s); the service stops "
 			"and none of them is answered", n, errstr(ret));
 		return ret;
 	}
 	e->last_writes = n;
-	commit_ns = mono_now() - commit_at;
-	e->last_commit_ns = commit_ns + (commit_at - t0);
-	svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
+	e->last_commit_ns = mono_now() - t0;
 	svc_ctr_add(&e->cfg.stats->ctr, SVC_committed_requests, n);
 	svc_ctr_add(&e->cfg.stats->ctr, SVC_commit_us, (uint64_t)e->last_commit_ns / 1000);
-	count_commit(e, reqs, n, commit_ns);
+	count_commit(e, reqs, n, e->txn_commit_ns);
 	*release = lease_holds(e);
 	return 0;
 }
 
 /* One mark in its own savepoint.  0, or the transaction is lost. */
-static int mark_in_savepoint(struct exec *e, const struct svc_req *r)
+static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_start)
 {
 	int ret = store_op_begin(e->st);
 
+	(void)stage_start;
 	if (ret < 0)
 		return ret;
-	store_op_end(e->st, r->kind == SVC_REQ_GONE ? dispatch_gone(e->d, r->rid) :
-			    dispatch_purge(e->d));
-	return store_batch_intact(e->st) ? 0 : -EIO;
+	return savepoint_end(e, r->kind == SVC_REQ_GONE ? dispatch_gone(e->d, r->rid) :
+				dispatch_purge(e->d));
 }
 
 int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 {
-	int ret = 0;
+	int ret;
 
 	if (n == 0 && !dispatch_must_write(e->d))
 		return 0;
 	/* what they free, and orphans released by reads, go now, in a commit of their own */
-	ret = store_begin(e->st);
-	for (uint32_t i = 0; ret == 0 && i < n; i++)
-		ret = mark_in_savepoint(e, reqs[i]);
-	if (ret == 0)
-		ret = deferred_and_commit(e);
-	else
-		store_rollback(e->st);
+	ret = write_txn(e, mark_in_savepoint, reqs, n, true, mono_now());
+	if (store_refusal(ret))
+		ret = one_by_one(e, mark_in_savepoint, reqs, n, mono_now());
 	if (ret < 0)
 		log_err(SUB, "executor: releasing what gone mounts held failed to commit (%s); the "
 			"service stops", errstr(ret));

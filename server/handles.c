@@ -121,7 +121,7 @@ int handles_open(struct handles *h, uint64_t rid, uint64_t fh, uint64_t ino, boo
 	h->tab[i] = (struct hent){ .rid = rid, .fh = fh, .ino = ino, .state = H_USED,
 				   .writer = writer };
 	h->used++;
-	return 0;
+	return 1;
 }
 
 /* Drop e: 1 when it was its inode's last handle. */

@@ -20,7 +20,7 @@ struct handles;
 int handles_create(struct handles **out);
 void handles_destroy(struct handles *h);
 /*
- * (rid, fh) opens ino.  0 (also when it already does: a resend); -EMFILE
+ * (rid, fh) opens ino.  1; 0 when it already does (a resend); -EMFILE
  * past FS_HANDLES_PER_CONN_MAX for the mount; -EBADF when (rid, fh)
  * already names another inode; -ENOMEM.
  */

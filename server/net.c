@@ -1014,8 +1014,9 @@ static void group_free(struct wait_group *g)
 
 /*
  * The held replies of a batch's writes, and the mounts told: a wait group
- * (or, out of memory, each reply waits its deadline out alone - it is
- * never released early).
+ * (or, out of memory, the thread waits every grant out and the replies are
+ * no longer held - none is released early).  The caller releases what is
+ * not held, after this.
  */
 static void group_make(struct svc *s, struct inval_batch *ib, struct svc_req *const *reqs,
 		       uint32_t n)
@@ -1038,8 +1039,7 @@ static void group_make(struct svc *s, struct inval_batch *ib, struct svc_req *co
 		if (left > 0)
 			nanosleep(&ts, NULL);
 		for (uint32_t i = 0; i < n; i++)
-			if (reqs[i]->held)
-				req_done(s, reqs[i], true, mono_now());
+			reqs[i]->held = false; /* the caller releases them with the others */
 		return;
 	}
 	g->seq = seq;
@@ -1094,14 +1094,15 @@ static void writes_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, 
 			coh_change(s->coh, r->req.client_rid, &r->changes[k], now, on_holder, &ib);
 		any_held |= r->held;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < n; i++)
 		if (reqs[i]->held)
 			reqs[i]->valid_ms = 0;
-		else
-			req_done(s, reqs[i], true, now);
-	}
+	/* (the group takes the held ones before the others' replies free them) */
 	if (any_held)
 		group_make(s, &ib, reqs, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (!reqs[i]->held)
+			req_done(s, reqs[i], true, now);
 	for (uint32_t i = 0; i < ib.nto; i++)
 		free(ib.to[i].items);
 	free(ib.to);

@@ -61,6 +61,7 @@ struct conn;
 	X(batches)              \
 	X(commits)              \
 	X(committed_requests)   \
+	X(refused)              \
 	X(commit_us)            \
 	X(batch_requests_max)   \
 	X(replies_dropped)      \
@@ -225,9 +226,12 @@ bool exec_req_writes(const struct svc_req *r);
 bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n);
 /*
  * exec_writes: apply each in arrival order, each in its own savepoint (a
- * failed one changes nothing), then one commit.  0 with *release saying
- * whether the replies may go; or -errno when the service cannot go on
- * (fenced, the device failed): nothing of the batch may be released.
+ * failed one changes nothing), then one commit; a commit the store
+ * refuses (store_refusal) is tried again one request at a time, and the
+ * request that does not fit alone is answered with the refusal.  0 with
+ * *release saying whether the replies may go; or -errno when the service
+ * cannot go on (fenced, the device failed): nothing of the batch may be
+ * released.
  */
 int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release);
 /*
@@ -270,5 +274,14 @@ int dispatch_purge(struct dispatch *d);
 bool dispatch_must_write(const struct dispatch *d);
 /* Writes that piggyback on a batch that commits anyway (deferred atimes, orphans). */
 int dispatch_flush_deferred(struct dispatch *d);
+/*
+ * A writing transaction begins; it ends committed, or not: then what it
+ * did outside the store is undone (the handles it took are closed, the
+ * orphans its flush deleted are queued again).
+ */
+void dispatch_txn_begin(struct dispatch *d);
+void dispatch_txn_end(struct dispatch *d, bool committed);
+/* The deferred orphans are more than a transaction can take: leave them to a purge. */
+void dispatch_drop_deferred(struct dispatch *d);
 
 #endif

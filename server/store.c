@@ -416,12 +416,21 @@ int store_op_end(struct store *st, int ret)
 		st->op_lost = true;
 		return -EIO;
 	}
-	/* an I/O error may have made SQLite roll the whole transaction back */
+	/*
+	 * SQLite may have rolled the whole transaction back: after a full
+	 * store that is the op's own answer (the batch goes again without it),
+	 * after anything else a failure of the store.
+	 */
 	if (sqlite3_get_autocommit(st->db)) {
 		st->op_lost = true;
-		return -EIO;
+		return store_refusal(ret) ? ret : -EIO;
 	}
 	return ret;
+}
+
+bool store_refusal(int err)
+{
+	return err == -ENOSPC || err == -ENOMEM;
 }
 
 bool store_batch_intact(const struct store *st)
@@ -467,6 +476,13 @@ int store_commit(struct store *st)
 		if (svfs_fenced(st->vfs)) {
 			fence(st, "our lease went while committing");
 			ret = -ESTALE;
+		} else if (store_refusal(ret)) {
+			/*
+			 * More than the log region (or memory) can take: SQLite
+			 * rolled it back, and the frames it wrote follow the last
+			 * commit frame, so neither it nor a recovery reads them.
+			 */
+			log_warn(SUB, "a transaction was refused: %s", sqlite3_errmsg(st->db));
 		} else {
 			/* the device failed: what reached it is known only after recovery */
 			st->broken = true;

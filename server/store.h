@@ -114,7 +114,8 @@ int store_op_begin(struct store *st);
 /*
  * End the operation that returned ret: keep it (ret >= 0) or roll it back.
  * Returns ret, or -EIO when the rollback itself failed (the batch is then
- * lost and the caller must store_rollback).
+ * lost and the caller must store_rollback); a batch SQLite rolled back
+ * because the op found the store full is lost too, with the op's -ENOSPC.
  */
 int store_op_end(struct store *st, int ret);
 /*
@@ -126,10 +127,17 @@ bool store_batch_intact(const struct store *st);
 /*
  * Make the batch durable: the term gate, then COMMIT (the WAL frames and
  * one flush).  0; -ESTALE when the gate failed (the batch is abandoned and
- * the store fenced); or -EIO/-ENOSPC when the device failed (the batch is
- * abandoned; whether it reached the device is unknown until reopen).
+ * the store fenced); a refusal (store_refusal: the batch is more than the
+ * log region or memory can take; it is rolled back and the store goes on);
+ * or -EIO when the device failed (the batch is abandoned; whether it
+ * reached the device is unknown until reopen, and the store takes no more).
  */
 int store_commit(struct store *st);
+/*
+ * Is err a refusal of what a batch asked (-ENOSPC, -ENOMEM), after which
+ * the store still takes smaller batches, and not a failure of the store?
+ */
+bool store_refusal(int err);
 /* Abandon the open batch. */
 void store_rollback(struct store *st);
 /* How long the last commit's term gate took (its read of the quorum blocks). */

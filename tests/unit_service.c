@@ -887,6 +887,103 @@ START_TEST(open_files_survive)
 }
 END_TEST
 
+
+/* A file of n MiB named name, written through fh (kept open), its inode. */
+static uint64_t write_mib(struct rpc_client *c, const char *name, uint64_t fh, uint32_t n)
+{
+	static char chunk[RPC_IO_MAX];
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR), .fh = cpu_to_le64(fh) };
+	uint64_t ino;
+
+	memset(chunk, 'x', sizeof(chunk));
+	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, name, (uint32_t)strlen(name), NULL, 0, 0), 0);
+	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	for (uint64_t i = 0; i < n; i++)
+		ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, i * RPC_IO_MAX, chunk, RPC_IO_MAX, O_RDWR), 0);
+	return ino;
+}
+
+static uint64_t refusals(void)
+{
+	return atomic_load(&h.stats->ctr.v[SVC_refused]);
+}
+
+/* Wait, bounded, until the store has refused n transactions in all. */
+static void wait_refusals(uint64_t n)
+{
+	for (int i = 0; i < WAIT_MS / 5 && refusals() < n; i++)
+		sleep_ms(5);
+	ck_assert_uint_ge(refusals(), n);
+}
+
+/*
+ * Requests whose transaction the store cannot take (deleting a file whose
+ * freed pages outgrow the log region: they are rewritten as zeros) are
+ * refused with ENOSPC and change nothing, and everything beside them goes
+ * on: the other request of its batch commits, and the service - and the
+ * next two that take over the store, to which it is sent again - keeps
+ * serving; so does each of them when its purge meets an orphan as big.
+ */
+START_TEST(refused_alone)
+{
+	struct rpc_ino root = { .ino = cpu_to_le64(ROOT) };
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct rpc_release rl;
+	struct rpc_client *c;
+	struct rpc_reply r;
+	uint8_t buf[1024];
+	uint64_t ino, fh, seen;
+	char why[256];
+	int fd;
+
+	ck_assert_int_eq(harness_client(&h, 0xa1, &c), 0);
+	/* one closed, one unlinked while open (an orphan whose deletion is refused at the goodbye) */
+	fh = rpc_client_new_fh(c);
+	ino = write_mib(c, "big", fh, 5);
+	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
+	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	write_mib(c, "orphan", rpc_client_new_fh(c), 5);
+	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "orphan"), 0);
+	rpc_client_destroy(c);
+	wait_refusals(1);
+	seen = refusals();
+	for (int leader = 0; leader < 3; leader++) {
+		char name[8];
+		int got = 0;
+
+		if (leader > 0) {
+			harness_halt(&h, false);
+			ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+			wait_refusals(++seen); /* its purge, after the grace */
+		}
+		/* one write carries both: one batch */
+		snprintf(name, sizeof(name), "m%d", leader);
+		ck_assert_uint_eq(raw_greet(&fd, 0xb1 + (uint64_t)leader), SRV_GREET_OK);
+		size_t n = raw_request(buf, sizeof(buf), 0xb1 + (uint64_t)leader, 1, RPC_UNLINK, &root,
+				       "big", 3);
+		n += raw_request(buf + n, sizeof(buf) - n, 0xb1 + (uint64_t)leader, 2, RPC_MKDIR, &mk,
+				 name, (uint32_t)strlen(name));
+		raw_write(fd, buf, n);
+		for (int i = 0; i < 2; i++) {
+			ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+			ck_assert_uint_eq(r.status, r.req_id == 1 ? ENOSPC : 0);
+			got |= 1 << r.req_id;
+		}
+		ck_assert_int_eq(got, 6);
+		raw_close(fd);
+		ck_assert_uint_eq(refusals(), ++seen);
+		ck_assert_int_eq(atomic_load(&h.failures), 0);
+	}
+	/* nothing of the refused unlink happened; everything else did */
+	ck_assert_int_eq(harness_client(&h, 0xa2, &c), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "big"), 0);
+	ck_assert_uint_eq(le64_to_cpu(o.fixed.lookup.attr.size), 5u * RPC_IO_MAX);
+	ck_assert_int_eq(lookup(c, ROOT, "m2"), 0);
+	rpc_client_destroy(c);
+}
+END_TEST
+
 /* The stage table: every stage of a request that ran is counted, at both ends. */
 START_TEST(stage_table)
 {
@@ -943,6 +1040,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, coherence_stopped_mount);
 	tcase_add_test(tc, resend_reply_lost);
 	tcase_add_test(tc, open_files_survive);
+	tcase_add_test(tc, refused_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }

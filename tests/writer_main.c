@@ -63,7 +63,8 @@ static void step(long i, int logfd)
 	fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
 	if (fd < 0)
 		die("create f<i> with O_EXCL", i);
-	snprintf(rec, sizeof(rec), "%15ld\n", i % 1000000000000000L);
+	if (snprintf(rec, sizeof(rec), "%15ld\n", i % 1000000000000000L) != REC)
+		die("format record", i);
 	if (write(fd, rec, REC) != REC || close(fd) < 0)
 		die("write f<i>", i);
 	if (write(logfd, rec, REC) != REC)
