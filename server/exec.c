@@ -302,6 +302,8 @@ static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_st
 	(void)stage_start;
 	if (ret < 0)
 		return ret;
+	if (r->kind == SVC_REQ_PURGE)
+		svc_ctr_add(&e->cfg.stats->ctr, SVC_purges, 1);
 	return savepoint_end(e, r->kind == SVC_REQ_GONE ? dispatch_gone(e->d, r->rid) :
 				dispatch_purge(e->d));
 }

@@ -62,6 +62,7 @@ struct conn;
 	X(commits)              \
 	X(committed_requests)   \
 	X(refused)              \
+	X(purges)               \
 	X(commit_us)            \
 	X(batch_requests_max)   \
 	X(replies_dropped)      \

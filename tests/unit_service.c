@@ -97,6 +97,14 @@ static uint64_t counter(enum svc_counter n)
 	return v[n];
 }
 
+/* Wait, bounded, until the service's counter k reaches n (counted across restarts). */
+static void wait_counter(enum svc_counter k, uint64_t n)
+{
+	for (int i = 0; i < WAIT_MS / 5 && counter(k) < n; i++)
+		sleep_ms(5);
+	ck_assert_uint_ge(counter(k), n);
+}
+
 /* ---- calls through the client ---- */
 
 static uint32_t ops_used[RPC_OP_END];
@@ -861,10 +869,11 @@ START_TEST(open_files_survive)
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
 			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
 	struct rpc_release rl;
-	uint64_t ino, fh;
+	uint64_t ino, fh, purges;
 	char why[256];
 
 	ck_assert_int_eq(harness_client(&h, 0x91, &c), 0);
+	purges = counter(SVC_purges);
 	fh = rpc_client_new_fh(c);
 	mk.fh = cpu_to_le64(fh);
 	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, "held", 4, NULL, 0, 0), 0);
@@ -875,7 +884,7 @@ START_TEST(open_files_survive)
 	harness_halt(&h, false);
 	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
 	ck_assert_int_eq(getattr(c, ROOT), 0); /* reconnects, names its open files */
-	sleep_ms((int)h.grace_ms + 300);      /* the new server's purge has run */
+	wait_counter(SVC_purges, purges + 1);  /* the new server's purge has run */
 	ck_assert_int_eq(io(c, RPC_READ, ino, fh, 0, NULL, 16, 0), 0);
 	ck_assert_uint_eq(o.tail_len, 4);
 	ck_assert(memcmp(o.tail, "kept", 4) == 0);
@@ -887,6 +896,44 @@ START_TEST(open_files_survive)
 }
 END_TEST
 
+
+/*
+ * A connection reset with no failover, under a file unlinked while open:
+ * the same server takes the mount's handles back from its HOLDS, and the
+ * file stays readable and writable through them.
+ */
+START_TEST(open_files_survive_a_reset)
+{
+	struct rpc_client *c;
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
+	struct rpc_release rl;
+	uint64_t ino, fh;
+
+	ck_assert_int_eq(harness_client(&h, 0x95, &c), 0);
+	fh = rpc_client_new_fh(c);
+	mk.fh = cpu_to_le64(fh);
+	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, "reset", 5, NULL, 0, 0), 0);
+	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, 0, "before", 6, O_RDWR), 0);
+	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "reset"), 0);
+	for (int cut = 0; cut < 3; cut++) {
+		uint64_t failovers = client_stats(c).failovers;
+
+		harness_cut(&h);
+		ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, 6, "+", 1, O_RDWR), 0);
+		ck_assert_uint_gt(client_stats(c).failovers, failovers); /* it did reconnect */
+	}
+	ck_assert_int_eq(io(c, RPC_READ, ino, fh, 0, NULL, 16, 0), 0);
+	ck_assert_uint_eq(o.tail_len, 7);
+	ck_assert(memcmp(o.tail, "before+", 7) == 0);
+	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
+	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "after-reset", 0755, 0, 0), 0);
+	ck_assert_int_eq(getattr(c, ino), -ENOENT); /* gone with its last close */
+	rpc_client_destroy(c);
+}
+END_TEST
 
 /* A file of n MiB named name, written through fh (kept open), its inode. */
 static uint64_t write_mib(struct rpc_client *c, const char *name, uint64_t fh, uint32_t n)
@@ -902,19 +949,6 @@ static uint64_t write_mib(struct rpc_client *c, const char *name, uint64_t fh, u
 	for (uint64_t i = 0; i < n; i++)
 		ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, i * RPC_IO_MAX, chunk, RPC_IO_MAX, O_RDWR), 0);
 	return ino;
-}
-
-static uint64_t refusals(void)
-{
-	return atomic_load(&h.stats->ctr.v[SVC_refused]);
-}
-
-/* Wait, bounded, until the store has refused n transactions in all. */
-static void wait_refusals(uint64_t n)
-{
-	for (int i = 0; i < WAIT_MS / 5 && refusals() < n; i++)
-		sleep_ms(5);
-	ck_assert_uint_ge(refusals(), n);
 }
 
 /*
@@ -946,8 +980,8 @@ START_TEST(refused_alone)
 	write_mib(c, "orphan", rpc_client_new_fh(c), 5);
 	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "orphan"), 0);
 	rpc_client_destroy(c);
-	wait_refusals(1);
-	seen = refusals();
+	wait_counter(SVC_refused, 1);
+	seen = counter(SVC_refused);
 	for (int leader = 0; leader < 3; leader++) {
 		char name[8];
 		int got = 0;
@@ -955,7 +989,7 @@ START_TEST(refused_alone)
 		if (leader > 0) {
 			harness_halt(&h, false);
 			ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
-			wait_refusals(++seen); /* its purge, after the grace */
+			wait_counter(SVC_refused, ++seen); /* its purge, after the grace */
 		}
 		/* one write carries both: one batch */
 		snprintf(name, sizeof(name), "m%d", leader);
@@ -972,7 +1006,7 @@ START_TEST(refused_alone)
 		}
 		ck_assert_int_eq(got, 6);
 		raw_close(fd);
-		ck_assert_uint_eq(refusals(), ++seen);
+		ck_assert_uint_eq(counter(SVC_refused), ++seen);
 		ck_assert_int_eq(atomic_load(&h.failures), 0);
 	}
 	/* nothing of the refused unlink happened; everything else did */
@@ -1040,6 +1074,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, coherence_stopped_mount);
 	tcase_add_test(tc, resend_reply_lost);
 	tcase_add_test(tc, open_files_survive);
+	tcase_add_test(tc, open_files_survive_a_reset);
 	tcase_add_test(tc, refused_alone);
 	suite_add_tcase(s, tc);
 	return s;
