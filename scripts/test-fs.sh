@@ -122,10 +122,10 @@ cluster() {
 
 teardown() {
 	local n
-	for n in m0 m1 m2 c; do
+	for n in m0 m1 m2 c c2; do
 		is_mounted "$T/$n" && fusermount3 -u "$T/$n" 2>/dev/null
 	done
-	for n in m0 m1 m2 c; do
+	for n in m0 m1 m2 c c2; do
 		[ -n "${PID[$n]:-}" ] || continue
 		gone "${PID[$n]}" 150 || kill -9 "${PID[$n]}" 2>/dev/null
 		is_mounted "$T/$n" && fusermount3 -u -z "$T/$n" 2>/dev/null
@@ -195,7 +195,8 @@ fi
 for n in m0 m1 m2; do
 	t0=$(now_ms)
 	diff -r --no-dereference "$TREE" "$T/$n/$(basename "$TREE")" >"$T/diff.out" 2>&1
-	check "diff -r through $n: identical ($(($(now_ms) - t0)) ms)" test $? = 0
+	st=$? # (taken first: a command substitution in check's words sets $? too)
+	check "diff -r through $n: identical ($(($(now_ms) - t0)) ms)" test "$st" = 0
 	head -5 "$T/diff.out"
 done
 # modes, owners and times (to the second; tar keeps what it stored) of every entry
@@ -237,7 +238,8 @@ sleep 1.5
 kill -9 "${PID[m$L]}"
 t0=$(now_ms)
 wait_serving "$L" 300
-check "a new leader serves $(($(now_ms) - t0)) ms after SIGKILL" test $? = 0
+st=$?
+check "a new leader serves $(($(now_ms) - t0)) ms after SIGKILL" test "$st" = 0
 for ((i = 0; i < 600; i++)); do gone "$WRITER" 1 && break; done
 kill -9 "$WRITER" 2>/dev/null
 n=$(wc -l <"$T/acked")
@@ -269,7 +271,8 @@ for ((i = 0; i < 20; i++)); do echo "before $i" >"$T/c/s$i"; done
 kill -STOP "${PID[m$L]}"
 t0=$(now_ms)
 wait_serving "$L" 300
-check "another member serves $(($(now_ms) - t0)) ms after SIGSTOP of the leader" test $? = 0
+st=$?
+check "another member serves $(($(now_ms) - t0)) ms after SIGSTOP of the leader" test "$st" = 0
 for ((i = 0; i < 20; i++)); do echo "after $i" >"$T/c/s$i"; done
 check "writes go through the new leader" test "$(cat "$T/c/s7")" = "after 7"
 sleep 1
@@ -295,15 +298,44 @@ L=${L:-0}
 ) &
 W=$!
 "$BUILD/fusefs-hostile" "$DEV" 127.0.0.1 $((PORT + L)) 30 >"$T/hostile.out" 2>&1
-check "every hostile connection was closed by the server ($(tail -1 "$T/hostile.out"))" test $? = 0
+st=$?
+check "every hostile connection was closed by the server ($(tail -1 "$T/hostile.out"))" test "$st" = 0
 timeout -k 5 100 "$BUILD/fusefs-hostile" "$DEV" 127.0.0.1 $((PORT + L)) --flood 8 40 >"$T/flood.out" 2>&1
-check "a greedy client: $(tail -1 "$T/flood.out")" test $? = 0
+st=$?
+check "a greedy client: $(tail -1 "$T/flood.out")" test "$st" = 0
 wait "$W"
 check "the writer on the client went on meanwhile" test $? = 0
 check "the leader still serves" test "$(leader)" = "$L"
 check "all 200 files through m$(((L + 2) % 3))" test "$(ls "$T/m$(((L + 2) % 3))" | grep -c '^h')" = 200
+closed=$(xattr "m$L" counters | awk '$1 == "server_conns_closed" {print $2}')
+check "the leader closed each bad connection (server_conns_closed ${closed:-?})" test "${closed:-0}" -ge 200
 c=$(grep -c "closing connection" "$T/m$L.log")
-check "the leader logged each bad connection ($c lines)" test "$c" -ge 200
+check "and said so in a bounded number of lines ($c, at most 20 each 10 s, then a count)" \
+	eval '[ "$c" -ge 20 ] && [ "$c" -le 200 ] && grep -q "more connections closed" "$T/m$L.log"'
+
+# a stranger holds 2,000 connections that never greet, dialled again as soon as they go
+log0=$(stat -c %s "$T/m$L.log")
+"$BUILD/fusefs-hostile" "$DEV" 127.0.0.1 $((PORT + L)) --idle 2000 12 127.0.0.2 >"$T/idle.out" 2>&1 &
+I=$!
+evicted() { xattr "m$L" counters | awk '$1 == "server_ungreeted_evicted" {print $2}'; }
+for ((i = 0; i < 100; i++)); do
+	[ "$(evicted)" -ge 1000 ] 2>/dev/null && break
+	sleep 0.1
+done
+check "the leader evicts what does not greet ($(evicted) so far)" test "$(evicted)" -ge 1000
+t0=$(now_ms)
+start c2 "metadev_path=$DEV" "$BUILD"
+st=$?
+check "meanwhile a new mount connects ($(($(now_ms) - t0)) ms)" test "$st" = 0
+check "and serves" eval 'echo idle >"$T/c2/idle1" && test "$(cat "$T/c2/idle1")" = idle'
+check "and the mounts already there serve" eval 'echo idle >"$T/c/idle2" &&
+	test "$(cat "$T/m$(((L + 1) % 3))/idle2")" = idle'
+wait "$I"
+st=$?
+check "the stranger's connections: $(cat "$T/idle.out")" test "$st" = 0
+grown=$(($(stat -c %s "$T/m$L.log") - log0))
+check "the leader's log grew by $grown bytes meanwhile (at most 64 KiB)" test "$grown" -le 65536
+check "the leader still serves" test "$(leader)" = "$L"
 teardown
 
 reports=$(sanitizer_reports)

@@ -60,7 +60,9 @@ static_assert(RPC_PATH_MAX + RPC_NAME_MAX < SRV_FRAME_MAX_PAYLOAD, "a symlink fi
 #define SVC_CONN_INFLIGHT_MAX 256    /* requests of one connection with the executor */
 #define SVC_CONN_BYTES_MAX (8u << 20)   /* one connection's queued requests and replies */
 #define SVC_QUEUE_BYTES_MAX (32u << 20) /* requests queued over every connection */
-#define SVC_CONNS_MAX 1024
+#define SVC_CONNS_MAX 1024            /* open connections */
+#define SVC_UNGREETED_PER_PEER 16     /* from one address, not greeted yet */
+#define SVC_ACCEPT_ROUND 64           /* connections accepted in one round of the loop */
 #define SVC_BATCH_MAX 512            /* requests in one batch */
 #define SVC_REAP_MAX 256             /* orphans released, waiting for the next commit */
 #define SVC_CHANGES_MAX 16           /* inodes and names one request changes (a rename: 6) */

@@ -60,6 +60,8 @@ static const char *const SUB = "server";
 #define GREETING_FRAME_MAX (SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + 64)
 /* a connection that has not greeted by then is closed */
 #define GREET_TIMEOUT_NS (5 * NSEC_PER_SEC)
+#define CLOSE_LOG_BURST 20
+#define CLOSE_LOG_WINDOW_NS (10 * NSEC_PER_SEC)
 #define EPOLL_BATCH 64
 #define IDLE_WAIT_NS (200 * NSEC_PER_MSEC)
 
@@ -120,7 +122,12 @@ struct svc {
 	size_t q_bytes;         /* payload bytes queued over every connection */
 	uint32_t q_writes;      /* queued requests that write */
 	struct conn *conns;
-	uint32_t nconns;
+	uint32_t nconns;        /* in the list: open, or closed and not yet reaped */
+	uint32_t nopen;         /* open */
+	struct {
+		mono_ns window_end;
+		uint32_t said, unsaid;
+	} close_log;            /* closing lines said and left unsaid in this window */
 	uint64_t next_conn_id;
 	struct conn *touched;
 	bool paused_global;     /* some connection stopped reading for SVC_QUEUE_BYTES_MAX */
@@ -232,15 +239,41 @@ static void out_free_all(struct conn *c)
 static void mount_away(struct svc *s, uint64_t rid, mono_ns now);
 
 /* Close a connection: no more reading or writing.  Its mount may come back within the grace. */
+/*
+ * Whether to say a closing line now: at most CLOSE_LOG_BURST a window of
+ * CLOSE_LOG_WINDOW_NS, so that a peer making bad connections by the
+ * thousand cannot fill the log; what went unsaid is counted in one line
+ * when the window ends (and in the counters, always).
+ */
+static bool close_log_pass(struct svc *s, mono_ns now)
+{
+	if (now >= s->close_log.window_end) {
+		if (s->close_log.unsaid > 0)
+			log_warn(SUB, "term %" PRIu64 ": %u more connections closed in the last %d s "
+				 "(server_conns_closed counts them all)", s->cfg.term,
+				 s->close_log.unsaid, (int)(CLOSE_LOG_WINDOW_NS / NSEC_PER_SEC));
+		s->close_log.window_end = now + CLOSE_LOG_WINDOW_NS;
+		s->close_log.said = 0;
+		s->close_log.unsaid = 0;
+	}
+	if (s->close_log.said < CLOSE_LOG_BURST) {
+		s->close_log.said++;
+		return true;
+	}
+	s->close_log.unsaid++;
+	return false;
+}
+
 static void conn_close(struct svc *s, struct conn *c, const char *why)
 {
 	bool greeted = c->state == CONN_SERVING;
 
 	if (!conn_open(c))
 		return;
-	if (why != NULL)
+	if (why != NULL && close_log_pass(s, mono_now()))
 		log_warn(SUB, "term %" PRIu64 ": closing connection %" PRIu64 " from %s: %s",
 			 s->cfg.term, c->id, c->peer, why);
+	s->nopen--;
 	conn_set_state(c, CONN_CLOSED);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -759,15 +792,56 @@ static void peer_name(int fd, char *out, size_t len)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
 }
 
+/*
+ * Room for a new connection from peer.  Connections that have not greeted
+ * yet give way, the oldest first: past SVC_UNGREETED_PER_PEER from the
+ * same address, and any of them when SVC_CONNS_MAX are open; one that
+ * greeted never does.  So whoever can reach the port without the secret
+ * cannot keep a mount from connecting.  False when every open connection
+ * has greeted and there is no room.
+ */
+static bool make_room(struct svc *s, const char *peer)
+{
+	struct conn *oldest_here = NULL, *oldest = NULL;
+	uint32_t here = 0;
+
+	/* (the list is newest first: the last one seen is the oldest) */
+	for (struct conn *c = s->conns; c != NULL; c = c->next) {
+		if (c->state != CONN_GREETING)
+			continue;
+		oldest = c;
+		if (strcmp(c->peer, peer) == 0) {
+			oldest_here = c;
+			here++;
+		}
+	}
+	if (here >= SVC_UNGREETED_PER_PEER) {
+		svc_ctr_add(&s->st->ctr, SVC_ungreeted_evicted, 1);
+		conn_close(s, oldest_here, "evicted: too many connections from there not greeting");
+		if (oldest == oldest_here)
+			oldest = NULL;
+	}
+	if (s->nopen < SVC_CONNS_MAX)
+		return true;
+	if (oldest == NULL || !conn_open(oldest))
+		return false;
+	svc_ctr_add(&s->st->ctr, SVC_ungreeted_evicted, 1);
+	conn_close(s, oldest, "evicted: the connection table is full");
+	return true;
+}
+
 /* A new connection on fd (non-blocking), waiting for its greeting. */
 static void conn_add(struct svc *s, int fd)
 {
 	struct epoll_event ev;
+	char peer[sizeof(((struct conn *)NULL)->peer)];
 	struct conn *c;
 
-	if (s->nconns >= SVC_CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn(SUB, "term %" PRIu64 ": too many connections (%u); refusing one", s->cfg.term,
-			 s->nconns);
+	peer_name(fd, peer, sizeof(peer));
+	if (!make_room(s, peer) || (c = calloc(1, sizeof(*c))) == NULL) {
+		if (close_log_pass(s, mono_now()))
+			log_warn(SUB, "term %" PRIu64 ": %u connections open, all greeted; refusing "
+				 "one from %s", s->cfg.term, s->nopen, peer);
 		close(fd);
 		return;
 	}
@@ -776,21 +850,23 @@ static void conn_add(struct svc *s, int fd)
 	c->id = ++s->next_conn_id;
 	c->accepted_at = mono_now();
 	c->events = EPOLLIN | EPOLLRDHUP;
-	peer_name(fd, c->peer, sizeof(c->peer));
+	memcpy(c->peer, peer, sizeof(c->peer));
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
+	s->nopen++;
 	svc_ctr_add(&s->st->ctr, SVC_conns_accepted, 1);
 	ev = (struct epoll_event){ .events = c->events, .data.ptr = c };
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		conn_close(s, c, "epoll");
 }
 
+/* Take what waits on the listening socket: SVC_ACCEPT_ROUND at most a round (the rest next). */
 static void accept_all(struct svc *s)
 {
-	for (;;) {
+	for (int i = 0; i < SVC_ACCEPT_ROUND; i++) {
 		int fd = accept4(s->cfg.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
@@ -1211,6 +1287,8 @@ static void sweep_ungreeted(struct svc *s, mono_ns now)
 	if (now < s->greet_sweep_at)
 		return;
 	s->greet_sweep_at = now + NSEC_PER_SEC;
+	if (s->close_log.unsaid > 0 && now >= s->close_log.window_end)
+		close_log_pass(s, now); /* says what went unsaid (and counts itself in a new window) */
 	for (struct conn *c = s->conns; c != NULL; c = c->next)
 		if (c->state == CONN_GREETING && now - c->accepted_at > GREET_TIMEOUT_NS)
 			conn_close(s, c, "no greeting within 5 s");

@@ -54,6 +54,7 @@ struct conn;
 #define SVC_COUNTERS(X)        \
 	X(conns_accepted)       \
 	X(conns_closed)         \
+	X(ungreeted_evicted)    \
 	X(bad_frames)           \
 	X(bad_requests)         \
 	X(unauthenticated)      \

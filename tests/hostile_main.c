@@ -8,6 +8,13 @@
  *
  *   fusefs-hostile DEVICE ADDR PORT ROUNDS
  *   fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES
+ *   fusefs-hostile DEVICE ADDR PORT --idle CONNS SECONDS FROM
+ *
+ * --idle is a stranger who holds the port's connections: CONNS
+ * connections from the address FROM (another loopback address than the
+ * mounts', as another host would be) that never greet, each dialled again
+ * as soon as the server closes it, for SECONDS.  It prints how many the
+ * server closed; the mounts must go on working meanwhile.
  *
  * --flood is a greedy client rather than a broken one: CONNS connections,
  * each greeted properly, each sending WRITES 1 MiB writes (to a handle that
@@ -35,6 +42,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -243,6 +251,69 @@ out:
 	return NULL;
 }
 
+/* A connection from the address from; -1 when it cannot be made. */
+static int dial_from(const struct sockaddr_in *from)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && (bind(fd, (const struct sockaddr *)from, sizeof(*from)) < 0 ||
+			connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int idle(int conns, int seconds, const char *from_addr)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	struct rlimit rl;
+	struct pollfd *p = calloc((size_t)conns, sizeof(*p));
+	mono_ns end = mono_now() + (mono_ns)seconds * NSEC_PER_SEC;
+	long closed = 0, failed = 0;
+	int open = 0;
+
+	if (p == NULL || inet_pton(AF_INET, from_addr, &from.sin_addr) != 1) {
+		fprintf(stderr, "fusefs-hostile: --idle: bad address %s\n", from_addr);
+		free(p);
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)conns + 64) {
+		rl.rlim_cur = MIN(rl.rlim_max, (rlim_t)conns + 64);
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (int i = 0; i < conns; i++)
+		p[i] = (struct pollfd){ .fd = -1 };
+	while (mono_now() < end) {
+		/* (re)dial what is not open, then wait for the server to close some */
+		for (int i = 0; i < conns; i++) {
+			if (p[i].fd >= 0)
+				continue;
+			p[i].fd = dial_from(&from);
+			p[i].events = POLLIN | POLLRDHUP;
+			if (p[i].fd < 0)
+				failed++;
+			else
+				open++;
+		}
+		if (poll(p, (nfds_t)conns, 100) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < conns; i++)
+			if (p[i].fd >= 0 && p[i].revents != 0) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				closed++;
+			}
+	}
+	for (int i = 0; i < conns; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	free(p);
+	printf("%d connections that never greet from %s for %d s: %d dialled, %ld closed by the "
+	       "server, %ld dials failed\n", conns, from_addr, seconds, open, closed, failed);
+	return 0;
+}
+
 static int flood(const char *host, const char *port, int conns, int writes)
 {
 	struct flooder *fs = calloc((size_t)conns, sizeof(*fs));
@@ -308,10 +379,12 @@ int main(int argc, char **argv)
 	int rounds, failures = 0, attempts = 0;
 
 	bool flooding = argc == 7 && strcmp(argv[4], "--flood") == 0;
+	bool idling = argc == 8 && strcmp(argv[4], "--idle") == 0;
 
-	if (argc != 5 && !flooding) {
+	if (argc != 5 && !flooding && !idling) {
 		fprintf(stderr, "usage: fusefs-hostile DEVICE ADDR PORT ROUNDS\n"
-				"       fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES\n");
+				"       fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES\n"
+				"       fusefs-hostile DEVICE ADDR PORT --idle CONNS SECONDS FROM\n");
 		return 2;
 	}
 	if (bd_open(argv[1], false, &dev, why, sizeof(why)) < 0 ||
@@ -327,6 +400,12 @@ int main(int argc, char **argv)
 	if (inet_pton(AF_INET, argv[2], &addr.sin_addr) != 1) {
 		fprintf(stderr, "fusefs-hostile: bad address %s\n", argv[2]);
 		return 2;
+	}
+	if (idling) {
+		int ret = idle(atoi(argv[5]), atoi(argv[6]), argv[7]);
+
+		srv_codec_free(&codec);
+		return ret;
 	}
 	if (flooding) {
 		int ret = flood(argv[2], argv[3], atoi(argv[5]), atoi(argv[6]));

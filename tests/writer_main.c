@@ -10,6 +10,11 @@
  *                                    goes
  *   fusefs-writer -r DIR STOPFILE    read until STOPFILE exists
  *   fusefs-writer -c DIR STEPS       check what STEPS acknowledged steps left
+ *   fusefs-writer -u DIR STOPFILE    hold a file unlinked while open: create
+ *                                    DIR/held (HELD_BYTES), unlink it, print
+ *                                    "held", then until STOPFILE exists write
+ *                                    and read it back through the descriptor;
+ *                                    at the end check all of it and close it
  *
  * A step i: create f<i> with O_CREAT|O_EXCL (a resend applied twice would
  * fail with EEXIST) and write "i" into it; append record i to "log"
@@ -190,11 +195,61 @@ static int check(long steps)
 	return 0;
 }
 
+#define HELD_BYTES (4 << 20)
+#define HELD_BLOCK 4096
+
+/* Block b of the held file as its generation gen writes it. */
+static void held_block(uint8_t *out, long b, long gen)
+{
+	for (int k = 0; k < HELD_BLOCK; k++)
+		out[k] = (uint8_t)(b * 31 + gen * 7 + k);
+}
+
+static int holder(const char *stopfile)
+{
+	static uint8_t model[HELD_BYTES], buf[HELD_BYTES];
+	long gen = 0, rounds = 0;
+	char p[4096];
+	int fd;
+
+	for (long b = 0; b < HELD_BYTES / HELD_BLOCK; b++)
+		held_block(model + b * HELD_BLOCK, b, 0);
+	path(p, sizeof(p), "held", 0);
+	fd = open(p, O_CREAT | O_EXCL | O_RDWR, 0644);
+	if (fd < 0)
+		die("create held", 0);
+	if (pwrite(fd, model, HELD_BYTES, 0) != HELD_BYTES || fsync(fd) < 0)
+		die("write held", 0);
+	if (unlink(p) < 0)
+		die("unlink held", 0);
+	printf("held\n");
+	fflush(stdout);
+	for (; !stop_asked(stopfile); rounds++) {
+		long b = rounds % (HELD_BYTES / HELD_BLOCK);
+
+		if (pread(fd, buf, HELD_BLOCK, b * HELD_BLOCK) != HELD_BLOCK ||
+		    memcmp(buf, model + b * HELD_BLOCK, HELD_BLOCK) != 0)
+			die("read back a block of the unlinked file", rounds);
+		held_block(model + b * HELD_BLOCK, b, ++gen);
+		if (pwrite(fd, model + b * HELD_BLOCK, HELD_BLOCK, b * HELD_BLOCK) != HELD_BLOCK ||
+		    fsync(fd) < 0)
+			die("write a block of the unlinked file", rounds);
+		usleep(20000);
+	}
+	if (pread(fd, buf, HELD_BYTES, 0) != HELD_BYTES || memcmp(buf, model, HELD_BYTES) != 0)
+		die("read all of the unlinked file at the end", rounds);
+	if (close(fd) < 0)
+		die("close the unlinked file", rounds);
+	printf("%ld rounds\n", rounds);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4 && !(argc == 5 && strcmp(argv[1], "-w") == 0)) {
 		fprintf(stderr,
-			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | -c DIR STEPS\n");
+			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | "
+			"-c DIR STEPS | -u DIR STOPFILE\n");
 		return 2;
 	}
 	dir = argv[2];
@@ -204,5 +259,7 @@ int main(int argc, char **argv)
 		return reader(argv[3]);
 	if (strcmp(argv[1], "-c") == 0)
 		return check(atol(argv[3]));
+	if (strcmp(argv[1], "-u") == 0)
+		return holder(argv[3]);
 	return 2;
 }
