@@ -167,6 +167,7 @@ bench: $(BENCH) $(PROGS)
 	$(BENCH)
 	$(Q)scripts/bench-cluster.sh $(BUILD) 10 60
 	$(Q)scripts/bench-fs.sh $(BUILD)
+	$(Q)scripts/bench-failover.sh $(BUILD) 20 5 500 2000
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

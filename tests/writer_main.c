@@ -10,6 +10,11 @@
  *                                    goes
  *   fusefs-writer -r DIR STOPFILE    read until STOPFILE exists
  *   fusefs-writer -c DIR STEPS       check what STEPS acknowledged steps left
+ *   fusefs-writer -p DIR STOPFILE OUT  probe: one call after another (mkdir,
+ *                                    rmdir: each one request) until STOPFILE
+ *                                    exists, appending "START_MS END_MS" of
+ *                                    each (wall clock) to OUT; -l: LOOKUPs of
+ *                                    names that are not there, 5 ms apart
  *   fusefs-writer -u DIR STOPFILE    hold a file unlinked while open: create
  *                                    DIR/held (HELD_BYTES), unlink it, print
  *                                    "held", then until STOPFILE exists write
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KEEP 8
@@ -244,12 +250,53 @@ static int holder(const char *stopfile)
 	return 0;
 }
 
+static long long wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int probe(const char *stopfile, const char *out, bool lookups)
+{
+	FILE *f = fopen(out, "w");
+	char p[4096];
+	long i = 0;
+
+	if (f == NULL)
+		die("open the probe's output", 0);
+	setvbuf(f, NULL, _IOLBF, 0);
+	for (; !stop_asked(stopfile); i++) {
+		long long t0 = wall_ms();
+		struct stat st;
+		int ret;
+
+		path(p, sizeof(p), lookups ? "absent%ld" : "p%ld", i / 2);
+		if (lookups)
+			ret = stat(p, &st) == 0 || errno != ENOENT ? -1 : 0;
+		else
+			ret = i % 2 == 0 ? mkdir(p, 0755) : rmdir(p);
+		if (ret < 0)
+			die(lookups ? "stat (want ENOENT)" : i % 2 == 0 ? "mkdir" : "rmdir", i);
+		fprintf(f, "%lld %lld\n", t0, wall_ms());
+		if (lookups)
+			usleep(5000);
+	}
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && (strcmp(argv[1], "-p") == 0 || strcmp(argv[1], "-l") == 0)) {
+		dir = argv[2];
+		return probe(argv[3], argv[4], argv[1][1] == 'l');
+	}
 	if (argc != 4 && !(argc == 5 && strcmp(argv[1], "-w") == 0)) {
 		fprintf(stderr,
 			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | "
-			"-c DIR STEPS | -u DIR STOPFILE\n");
+			"-c DIR STEPS | -u DIR STOPFILE | -p|-l DIR STOPFILE OUT\n");
 		return 2;
 	}
 	dir = argv[2];
