@@ -109,8 +109,7 @@ struct rpc_client {
 	int server_slot;             /* the server connected to, and its term */
 	uint64_t server_term;
 	pthread_mutex_t send_lock;
-	struct srv_codec tx;
-	struct srv_codec rx_codec;
+	struct srv_codec tx;      /* the current connection's frames to the server (send_lock) */
 	uint64_t seq;
 	uint32_t free_slots;
 	struct slot slots[SLOTS];
@@ -229,9 +228,13 @@ fail:
 	return ret;
 }
 
-/* Greet over a connected non-blocking fd as rid: the server's answer in r.  0 or -errno. */
+/*
+ * Greet over a connected non-blocking fd as rid: the server's answer in r.
+ * With tx and rx, a greeting it accepted also gives the connection's
+ * session codecs there (the caller frees them).  0 or -errno.
+ */
 static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns deadline,
-		    struct srv_greeting_reply *r)
+		    struct srv_greeting_reply *r, struct srv_codec *tx, struct srv_codec *rx)
 {
 	uint8_t frame[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
 	struct srv_greeting g = { .fsid = super->fsid, .client_rid = rid, .version = SRV_PROTO_VERSION };
@@ -240,8 +243,10 @@ static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns 
 	const uint8_t *pl;
 	uint32_t type, plen;
 	ssize_t n;
-	int ret = srv_codec_init(&codec, super);
+	int ret = srv_nonce(g.nonce);
 
+	if (ret == 0)
+		ret = srv_codec_init(&codec, super);
 	if (ret < 0)
 		return ret;
 	srv_greeting_encode(&g, &gw);
@@ -256,6 +261,12 @@ static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns 
 		if (n < 0 || type != SRV_MSG_GREETING_REPLY ||
 		    srv_greeting_reply_decode(pl, plen, r) < 0)
 			ret = n == -EPERM ? -EPERM : -EBADMSG;
+	}
+	if (ret == 0 && tx != NULL && r->status == SRV_GREET_OK &&
+	    r->version == SRV_PROTO_VERSION) {
+		ret = srv_codec_session(tx, &codec, true, g.nonce, r->nonce);
+		if (ret == 0 && (ret = srv_codec_session(rx, &codec, false, g.nonce, r->nonce)) < 0)
+			srv_codec_free(tx);
 	}
 	srv_codec_free(&codec);
 	return ret;
@@ -293,7 +304,7 @@ static int greet_addr(const struct bd_super *super, uint64_t rid, const struct b
 	int fd = -1, ret = tcp_connect(addr, deadline, &fd);
 
 	if (ret == 0)
-		ret = greet_fd(super, rid, fd, deadline, r);
+		ret = greet_fd(super, rid, fd, deadline, r, NULL, NULL);
 	if (fd >= 0)
 		close(fd);
 	return ret;
@@ -361,8 +372,12 @@ static int dial_quorum(struct rpc_client *c, int *fd, char *why, size_t whylen)
 	return 0;
 }
 
-/* One attempt: a server dialled and greeted.  0 with *fd ready for requests, or -errno and why. */
-static int connect_once(struct rpc_client *c, int *fd_out, char *why, size_t whylen)
+/*
+ * One attempt: a server dialled and greeted.  0 with *fd ready for
+ * requests and its session's codecs in tx and rx, or -errno and why.
+ */
+static int connect_once(struct rpc_client *c, int *fd_out, struct srv_codec *tx,
+			struct srv_codec *rx, char *why, size_t whylen)
 {
 	mono_ns deadline = mono_now() + GREET_TIMEOUT_MS * NSEC_PER_MSEC;
 	struct srv_greeting_reply r;
@@ -372,7 +387,7 @@ static int connect_once(struct rpc_client *c, int *fd_out, char *why, size_t why
 			    dial_quorum(c, &fd, why, whylen);
 	if (ret < 0)
 		return -EHOSTDOWN; /* no server reachable now: tried again until the call's wait ends */
-	ret = greet_fd(&c->super, c->cfg.rid, fd, deadline, &r);
+	ret = greet_fd(&c->super, c->cfg.rid, fd, deadline, &r, tx, rx);
 	if (ret < 0)
 		snprintf(why, whylen, "the server did not answer the greeting: %s", errstr(ret));
 	else if (r.status != SRV_GREET_OK)
@@ -390,6 +405,7 @@ static int connect_once(struct rpc_client *c, int *fd_out, char *why, size_t why
 		close(fd);
 		return -EPROTO;
 	}
+	/* (from here tx and rx are made: whoever takes fd takes them) */
 	conn_ready(fd, c->cfg.stall_ms ? c->cfg.stall_ms : 10000);
 	*fd_out = fd;
 	return 0;
@@ -539,6 +555,7 @@ struct rx_arg {
 	struct rpc_client *c;
 	int fd;
 	uint64_t gen;
+	struct srv_codec rx;      /* the connection's frames from the server (its thread's alone) */
 };
 
 /* The connection of generation gen is gone: fail what was sent on it. */
@@ -742,13 +759,13 @@ static void deliver(struct rpc_client *c, const struct rpc_reply *r, uint64_t ge
 }
 
 /* Every whole reply frame in buf[0..have): handed over.  Bytes taken, or -1 for a bad frame. */
-static ssize_t rx_frames(struct rpc_client *c, const struct rx_arg *a, const uint8_t *buf,
+static ssize_t rx_frames(struct rpc_client *c, struct rx_arg *a, const uint8_t *buf,
 			 size_t have, size_t cap)
 {
 	size_t at = 0;
 
 	while (have - at >= SRV_FRAME_HDR_BYTES) {
-		ssize_t total = srv_frame_total(&c->rx_codec, buf + at);
+		ssize_t total = srv_frame_total(&a->rx, buf + at);
 		const uint8_t *pl;
 		uint32_t type, plen;
 		struct rpc_reply r;
@@ -757,7 +774,7 @@ static ssize_t rx_frames(struct rpc_client *c, const struct rx_arg *a, const uin
 			return -1;
 		if (have - at < (size_t)total)
 			break;
-		if (srv_frame_decode(&c->rx_codec, buf + at, (size_t)total, &type, &pl, &plen) < 0)
+		if (srv_frame_decode(&a->rx, buf + at, (size_t)total, &type, &pl, &plen) < 0)
 			return -1;
 		if (type == SRV_MSG_INVAL) {
 			if (inval_take(c, a->gen, pl, plen) < 0)
@@ -781,7 +798,7 @@ static void *rx_main(void *arg)
 {
 	struct rx_arg a = *(struct rx_arg *)arg;
 	struct rpc_client *c = a.c;
-	size_t cap = srv_frame_bytes(&c->rx_codec, SRV_FRAME_MAX_PAYLOAD) + 65536;
+	size_t cap = srv_frame_bytes(&a.rx, SRV_FRAME_MAX_PAYLOAD) + 65536;
 	uint8_t *buf = malloc(cap);
 	const char *why = "out of memory";
 	size_t have = 0;
@@ -806,6 +823,7 @@ static void *rx_main(void *arg)
 		have -= (size_t)took;
 	}
 	free(buf);
+	srv_codec_free(&a.rx);
 	conn_lost(c, a.gen, why);
 	pthread_mutex_lock(&c->send_lock); /* no send is writing to it any more */
 	close(a.fd);
@@ -813,22 +831,30 @@ static void *rx_main(void *arg)
 	return NULL;
 }
 
-/* A new connection's receiver started and the connection made current (the lock held). */
-static int conn_take(struct rpc_client *c, int fd)
+/*
+ * A new connection's receiver started and the connection made current,
+ * with its session's codecs (taken: freed here on a failure); the lock
+ * and the send lock held.
+ */
+static int conn_take(struct rpc_client *c, int fd, struct srv_codec *tx, struct srv_codec *rx)
 {
 	struct rx_arg *a = malloc(sizeof(*a));
 	int ret;
 
+	srv_codec_free(&c->tx);
+	c->tx = *tx;
 	ret = a == NULL ? -ENOMEM : holds_send(c, fd);
 	if (ret < 0) {
 		free(a);
+		srv_codec_free(rx);
 		close(fd);
 		return ret;
 	}
 	c->gen++;
-	*a = (struct rx_arg){ c, fd, c->gen };
+	*a = (struct rx_arg){ c, fd, c->gen, *rx };
 	ret = thread_start(&c->rx, rx_main, a);
 	if (ret < 0) {
+		srv_codec_free(&a->rx);
 		free(a);
 		close(fd);
 		return ret;
@@ -856,6 +882,7 @@ static int conn_take(struct rpc_client *c, int fd)
  */
 static int connect_locked(struct rpc_client *c, char *why, size_t whylen)
 {
+	struct srv_codec tx, rx;
 	int fd = -1, ret;
 
 	c->connecting = true;
@@ -868,16 +895,20 @@ static int connect_locked(struct rpc_client *c, char *why, size_t whylen)
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
-	ret = connect_once(c, &fd, why, whylen);
+	ret = connect_once(c, &fd, &tx, &rx, why, whylen);
 	if (ret == -EHOSTDOWN) {
 		struct timespec pause = { 0, RETRY_MS * 1000000L };
 
 		nanosleep(&pause, NULL);
 	}
+	pthread_mutex_lock(&c->send_lock); /* (the order: send_lock, lock) the send codec changes */
 	pthread_mutex_lock(&c->lock);
 	c->connecting = false;
 	pthread_cond_broadcast(&c->state_cond);
-	return ret == 0 ? conn_take(c, fd) : ret;
+	if (ret == 0)
+		ret = conn_take(c, fd, &tx, &rx);
+	pthread_mutex_unlock(&c->send_lock);
+	return ret;
 }
 
 /* Say, at most every 5 s, why no server answered. */
@@ -1314,9 +1345,7 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
 	for (uint32_t i = 0; i < SLOTS; i++)
 		pthread_cond_init(&c->slots[i].cond, &ca);
 	pthread_condattr_destroy(&ca);
-	ret = srv_codec_init(&c->tx, &c->super);
-	if (ret == 0)
-		ret = srv_codec_init(&c->rx_codec, &c->super);
+	ret = srv_codec_init(&c->tx, &c->super); /* (each connection's replaces it) */
 	if (ret == 0) {
 		ret = thread_start(&c->watch, watch_main, c);
 		c->watch_started = ret == 0;
@@ -1361,7 +1390,6 @@ void rpc_client_destroy(struct rpc_client *c)
 	if (c->rx_joinable)
 		pthread_join(c->rx, NULL); /* it closes the connection */
 	srv_codec_free(&c->tx);
-	srv_codec_free(&c->rx_codec);
 	for (uint32_t i = 0; i < SLOTS; i++)
 		pthread_cond_destroy(&c->slots[i].cond);
 	pthread_cond_destroy(&c->state_cond);

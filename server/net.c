@@ -88,6 +88,9 @@ struct conn {
 	uint32_t inflight;    /* its requests queued or in a batch */
 	size_t bytes;         /* of requests queued and replies not yet sent */
 	struct outbuf *out_head, *out_tail;
+	/* after its greeting: its session's codecs, frames from it and to it (proto.h) */
+	struct srv_codec rx, tx;
+	bool session;
 	bool touched;         /* on the round's list of connections to look at again */
 	struct conn *next_touched;
 	struct conn *prev, *next; /* every connection not yet freed */
@@ -279,6 +282,11 @@ static void conn_close(struct svc *s, struct conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	out_free_all(c);
+	if (c->session) {
+		srv_codec_free(&c->rx);
+		srv_codec_free(&c->tx);
+		c->session = false;
+	}
 	svc_ctr_add(&s->st->ctr, SVC_conns_closed, 1);
 	if (greeted)
 		mount_away(s, c->rid, mono_now());
@@ -418,7 +426,7 @@ static void req_done(struct svc *s, struct svc_req *r, bool release, mono_ns now
 	if (r->kind == SVC_REQ_CALL) { /* (a call has a connection; marks may not) */
 		c->bytes -= r->budget;
 		if (release && conn_open(c))
-			o = frame_out(&s->codec, SRV_MSG_REPLY, pieces, 3);
+			o = frame_out(&c->tx, SRV_MSG_REPLY, pieces, 3);
 		if (o != NULL) {
 			out_append(s, c, o);
 			hist_add(&s->st->lat[SVC_ST_TOTAL][r->req.op], now - r->read_at);
@@ -539,7 +547,12 @@ static mono_ns mounts_sweep(struct svc *s, mono_ns now)
 
 /* ---- frames in ---- */
 
-static void send_greeting_reply(struct svc *s, struct conn *c, uint32_t status)
+/*
+ * Answer a greeting (g: its nonce), and for one that may go on, start the
+ * connection's session: its frames from here on carry tags of its own.
+ */
+static void send_greeting_reply(struct svc *s, struct conn *c, const struct srv_greeting *g,
+				uint32_t status)
 {
 	struct srv_greeting_reply r = {
 		.fsid = s->super.fsid, .server_rid = s->cfg.rid, .term = s->cfg.term,
@@ -549,12 +562,29 @@ static void send_greeting_reply(struct svc *s, struct conn *c, uint32_t status)
 	struct iovec piece = { &w, sizeof(w) };
 	struct outbuf *o;
 
+	if (srv_nonce(r.nonce) < 0) {
+		conn_close(s, c, "no random nonce for its session");
+		return;
+	}
 	srv_greeting_reply_encode(&r, &w);
 	o = frame_out(&s->codec, SRV_MSG_GREETING_REPLY, &piece, 1);
-	if (o == NULL)
+	if (o == NULL) {
 		conn_close(s, c, "out of memory");
-	else
-		out_append(s, c, o);
+		return;
+	}
+	out_append(s, c, o);
+	if (status != SRV_GREET_OK)
+		return;
+	if (srv_codec_session(&c->rx, &s->codec, true, g->nonce, r.nonce) < 0) {
+		conn_close(s, c, "its session's key could not be made");
+		return;
+	}
+	if (srv_codec_session(&c->tx, &s->codec, false, g->nonce, r.nonce) < 0) {
+		srv_codec_free(&c->rx);
+		conn_close(s, c, "its session's key could not be made");
+		return;
+	}
+	c->session = true;
 }
 
 static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32_t plen)
@@ -573,11 +603,11 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 		status = SRV_GREET_NOT_SERVING;
 	else
 		status = SRV_GREET_OK;
-	send_greeting_reply(s, c, status);
+	send_greeting_reply(s, c, &g, status);
 	if (!conn_open(c))
 		return;
-	if (status == SRV_GREET_OK && g.version == SRV_PROTO_VERSION && g.client_rid != 0 &&
-	    mount_here(s, g.client_rid)) {
+	if (status == SRV_GREET_OK && c->session && g.version == SRV_PROTO_VERSION &&
+	    g.client_rid != 0 && mount_here(s, g.client_rid)) {
 		conn_set_state(c, CONN_SERVING);
 		c->rid = g.client_rid;
 	} else {
@@ -652,7 +682,7 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 {
 	const uint8_t *pl;
 	uint32_t type, plen;
-	ssize_t n = srv_frame_decode(&s->codec, frame, len, &type, &pl, &plen);
+	ssize_t n = srv_frame_decode(c->session ? &c->rx : &s->codec, frame, len, &type, &pl, &plen);
 
 	if (n < 0) {
 		svc_ctr_add(&s->st->ctr, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
@@ -1067,7 +1097,7 @@ static uint32_t inval_send(struct svc *s, const struct inval_to *to, uint64_t se
 
 		if (c->state != CONN_SERVING || c->rid != to->rid)
 			continue;
-		o = frame_out(&s->codec, SRV_MSG_INVAL, pieces, 2);
+		o = frame_out(&c->tx, SRV_MSG_INVAL, pieces, 2);
 		if (o == NULL)
 			continue;
 		out_append(s, c, o);

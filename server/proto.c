@@ -6,6 +6,7 @@
 #include "blockdev/crc32c.h"
 
 #include <errno.h>
+#include <openssl/rand.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -26,6 +27,48 @@ void srv_codec_free(struct srv_codec *c)
 {
 	if (c->auth)
 		hmac_free(&c->mac);
+}
+
+int srv_codec_session(struct srv_codec *out, const struct srv_codec *fs, bool to_server,
+		      const uint8_t client_nonce[SRV_NONCE_BYTES],
+		      const uint8_t server_nonce[SRV_NONCE_BYTES])
+{
+	char label[64 + 4 * SRV_NONCE_BYTES + 1];
+	int at;
+
+	memset(out, 0, sizeof(*out));
+	out->fsid = fs->fsid;
+	out->auth = fs->auth;
+	out->session = true;
+	if (!fs->auth)
+		return 0;
+	at = snprintf(label, sizeof(label), "fusefs rpc session v1 %s ", to_server ? "c2s" : "s2c");
+	for (int i = 0; i < SRV_NONCE_BYTES; i++)
+		at += snprintf(label + at, sizeof(label) - (size_t)at, "%02x", client_nonce[i]);
+	for (int i = 0; i < SRV_NONCE_BYTES; i++)
+		at += snprintf(label + at, sizeof(label) - (size_t)at, "%02x", server_nonce[i]);
+	return hmac_init(&out->mac, fs->mac.key, sizeof(fs->mac.key), label);
+}
+
+int srv_nonce(uint8_t out[SRV_NONCE_BYTES])
+{
+	return RAND_bytes(out, SRV_NONCE_BYTES) == 1 ? 0 : -EIO;
+}
+
+/* A frame's tag: over its place in the session (if any), then its bytes. */
+static int frame_tag(struct srv_codec *c, const struct iovec *frame, int n,
+		     uint8_t tag[HMAC_SHA256_BYTES])
+{
+	struct iovec all[17];
+	struct le64 seq = cpu_to_le64(c->seq);
+	int k = 0;
+
+	if (n + 1 > (int)ARRAY_SIZE(all))
+		return -EINVAL;
+	if (c->session)
+		all[k++] = (struct iovec){ &seq, sizeof(seq) };
+	memcpy(all + k, frame, sizeof(frame[0]) * (size_t)n);
+	return hmac_sha256_iov(&c->mac, all, n + k, tag) < 0 ? -EIO : 0;
 }
 
 size_t srv_frame_bytes(const struct srv_codec *c, uint32_t len)
@@ -62,9 +105,13 @@ ssize_t srv_frame_encode(struct srv_codec *c, uint32_t type, const void *payload
 	memcpy(o + SRV_FRAME_HDR_BYTES, payload, len);
 	h.crc = cpu_to_le32(frame_crc((const uint8_t *)&h, o + SRV_FRAME_HDR_BYTES, len));
 	memcpy(o, &h, sizeof(h));
-	if (c->auth && hmac_sha256(&c->mac, o, SRV_FRAME_HDR_BYTES + len,
-				   o + SRV_FRAME_HDR_BYTES + len) < 0)
-		return -EIO;
+	if (c->auth) {
+		struct iovec frame = { o, SRV_FRAME_HDR_BYTES + len };
+
+		if (frame_tag(c, &frame, 1, o + SRV_FRAME_HDR_BYTES + len) < 0)
+			return -EIO;
+	}
+	c->seq++;
 	return (ssize_t)srv_frame_bytes(c, len);
 }
 
@@ -88,9 +135,14 @@ ssize_t srv_frame_decode(struct srv_codec *c, const void *buf, size_t len, uint3
 	n = le32_to_cpu(h.len);
 	if (le32_to_cpu(h.crc) != frame_crc(b, b + SRV_FRAME_HDR_BYTES, n))
 		return -EBADMSG;
-	if (c->auth && (hmac_sha256(&c->mac, b, SRV_FRAME_HDR_BYTES + n, tag) < 0 ||
-			!hmac_equal(tag, b + SRV_FRAME_HDR_BYTES + n, sizeof(tag))))
-		return -EPERM;
+	if (c->auth) {
+		struct iovec frame = { (void *)b, SRV_FRAME_HDR_BYTES + n };
+
+		if (frame_tag(c, &frame, 1, tag) < 0 ||
+		    !hmac_equal(tag, b + SRV_FRAME_HDR_BYTES + n, sizeof(tag)))
+			return -EPERM;
+	}
+	c->seq++;
 	*type = le32_to_cpu(h.type);
 	*payload = b + SRV_FRAME_HDR_BYTES;
 	*plen = n;
@@ -125,6 +177,7 @@ void srv_greeting_encode(const struct srv_greeting *g, struct srv_greeting_wire 
 		.fsid = cpu_to_le64(g->fsid), .client_rid = cpu_to_le64(g->client_rid),
 		.version = cpu_to_le32(g->version),
 	};
+	memcpy(out->nonce, g->nonce, sizeof(out->nonce));
 }
 
 int srv_greeting_decode(const void *in, uint32_t len, struct srv_greeting *g)
@@ -139,6 +192,7 @@ int srv_greeting_decode(const void *in, uint32_t len, struct srv_greeting *g)
 	g->fsid = le64_to_cpu(w.fsid);
 	g->client_rid = le64_to_cpu(w.client_rid);
 	g->version = le32_to_cpu(w.version);
+	memcpy(g->nonce, w.nonce, sizeof(g->nonce));
 	return 0;
 }
 
@@ -150,6 +204,7 @@ void srv_greeting_reply_encode(const struct srv_greeting_reply *r,
 		.term = cpu_to_le64(r->term), .slot = cpu_to_le32(r->slot),
 		.status = cpu_to_le32(r->status), .version = cpu_to_le32(r->version),
 	};
+	memcpy(out->nonce, r->nonce, sizeof(out->nonce));
 }
 
 int srv_greeting_reply_decode(const void *in, uint32_t len, struct srv_greeting_reply *r)
@@ -167,6 +222,7 @@ int srv_greeting_reply_decode(const void *in, uint32_t len, struct srv_greeting_
 	r->slot = le32_to_cpu(w.slot);
 	r->status = le32_to_cpu(w.status);
 	r->version = le32_to_cpu(w.version);
+	memcpy(r->nonce, w.nonce, sizeof(r->nonce));
 	return 0;
 }
 
@@ -400,9 +456,10 @@ ssize_t srv_frame_seal(struct srv_codec *c, uint32_t type, const struct iovec *p
 	if (c->auth) {
 		all[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(*hdr) };
 		memcpy(all + 1, pieces, sizeof(pieces[0]) * (size_t)n);
-		if (hmac_sha256_iov(&c->mac, all, n + 1, tag) < 0)
+		if (frame_tag(c, all, n + 1, tag) < 0)
 			return -EIO;
 	}
+	c->seq++;
 	return (ssize_t)srv_frame_bytes(c, (uint32_t)len);
 }
 

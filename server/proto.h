@@ -13,6 +13,15 @@
  *                          only when the filesystem has authentication on,
  *                          keyed from the cluster secret ("fusefs rpc frame key v1")
  *
+ * Sessions.  The greeting and its reply each carry a random nonce, and
+ * every later frame of the connection is tagged with a key of that
+ * connection and direction alone (srv_codec_session: derived from the
+ * frame key and both nonces) over its place in the stream (a count of the
+ * frames before it that way) and its bytes.  A frame recorded on one
+ * connection is refused on any other, and on its own one when replayed,
+ * dropped or reordered.  A greeting itself can be replayed, but only opens
+ * a connection whose frames the replayer cannot tag.
+ *
  * Decoders never read outside the bytes they are given and check every
  * length against the frame; reserved fields must be zero.
  */
@@ -31,7 +40,8 @@
 #include "server/limits.h"
 
 #define SRV_FRAME_MAGIC 0x50525346u /* "FSRP" */
-#define SRV_PROTO_VERSION 3
+#define SRV_PROTO_VERSION 4
+#define SRV_NONCE_BYTES 16
 
 struct srv_frame_hdr {
 	struct le32 magic;
@@ -81,8 +91,9 @@ struct srv_greeting_wire {
 	struct le64 client_rid;
 	struct le32 version;
 	struct le32 reserved;
+	uint8_t nonce[SRV_NONCE_BYTES]; /* the client's half of the session's key */
 };
-static_assert(sizeof(struct srv_greeting_wire) == 24, "greeting");
+static_assert(sizeof(struct srv_greeting_wire) == 40, "greeting");
 
 /* GREETING_REPLY: who serves, in which term, and whether it serves now. */
 struct srv_greeting_reply_wire {
@@ -93,14 +104,16 @@ struct srv_greeting_reply_wire {
 	struct le32 status;
 	struct le32 version;
 	struct le32 reserved;
+	uint8_t nonce[SRV_NONCE_BYTES]; /* the server's half */
 };
-static_assert(sizeof(struct srv_greeting_reply_wire) == 40, "greeting reply");
+static_assert(sizeof(struct srv_greeting_reply_wire) == 56, "greeting reply");
 
 /* Decoded (host order) views. */
 struct srv_greeting {
 	uint64_t fsid;
 	uint64_t client_rid;
 	uint32_t version;
+	uint8_t nonce[SRV_NONCE_BYTES];
 };
 
 struct srv_greeting_reply {
@@ -110,16 +123,30 @@ struct srv_greeting_reply {
 	uint32_t slot;
 	uint32_t status;
 	uint32_t version;
+	uint8_t nonce[SRV_NONCE_BYTES];
 };
 
 struct srv_codec {
 	uint64_t fsid;
 	bool auth;
+	bool session;            /* one direction of one connection: frames counted */
+	uint64_t seq;            /* the next frame's place in it */
 	struct hmac_ctx mac;
 };
 
 int srv_codec_init(struct srv_codec *c, const struct bd_super *s);
 void srv_codec_free(struct srv_codec *c);
+/*
+ * The codec of one direction of a greeted connection (to_server: the
+ * client's frames), from the filesystem's codec and the two greetings'
+ * nonces.  Without authentication it only counts.  0 or -errno.  A session
+ * codec is used by one thread at a time, for every frame that way in order.
+ */
+int srv_codec_session(struct srv_codec *out, const struct srv_codec *fs, bool to_server,
+		      const uint8_t client_nonce[SRV_NONCE_BYTES],
+		      const uint8_t server_nonce[SRV_NONCE_BYTES]);
+/* A fresh random nonce (OpenSSL's RAND_bytes).  0 or -EIO. */
+int srv_nonce(uint8_t out[SRV_NONCE_BYTES]);
 /* Bytes a frame with len payload bytes takes on the wire. */
 size_t srv_frame_bytes(const struct srv_codec *c, uint32_t len);
 /*

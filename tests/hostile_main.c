@@ -131,7 +131,7 @@ struct flooder {
 	int writes;
 	int answered;
 	const char *failed;
-	struct srv_codec codec; /* its own: an HMAC context is not shared between threads */
+	struct srv_codec tx, rx; /* its session's (an HMAC context is not shared between threads) */
 };
 
 static bool recv_full(int fd, void *buf, size_t len, mono_ns until)
@@ -172,6 +172,30 @@ static int recv_frame(struct srv_codec *cd, int fd, uint8_t *buf, size_t cap, co
 	return (int)type;
 }
 
+/*
+ * Greet on fd and wait for the answer: true, with the session's codec for
+ * our frames in tx, when it was accepted.
+ */
+static bool greet_session(int fd, struct srv_codec *tx)
+{
+	struct srv_greeting g = { .fsid = super.fsid, .client_rid = 77, .version = SRV_PROTO_VERSION };
+	struct srv_greeting_wire w;
+	struct srv_greeting_reply rep;
+	uint8_t b[512];
+	const uint8_t *pl;
+	uint32_t plen;
+
+	if (srv_nonce(g.nonce) < 0)
+		return false;
+	srv_greeting_encode(&g, &w);
+	send_all(fd, b, frame(SRV_MSG_GREETING, &w, sizeof(w), b, sizeof(b)));
+	if (recv_frame(&codec, fd, b, sizeof(b), &pl, &plen, mono_now() + 5 * NSEC_PER_SEC) !=
+		    SRV_MSG_GREETING_REPLY ||
+	    srv_greeting_reply_decode(pl, plen, &rep) < 0 || rep.status != SRV_GREET_OK)
+		return false;
+	return srv_codec_session(tx, &codec, true, g.nonce, rep.nonce) == 0;
+}
+
 static void *flood_main(void *arg)
 {
 	struct flooder *f = arg;
@@ -201,14 +225,14 @@ static void *flood_main(void *arg)
 		ssize_t total;
 
 		rpc_req_hdr_encode(&q, &h, groups);
-		total = srv_frame_seal(&f->codec, SRV_MSG_REQUEST, iov, 3, &fh, tag);
+		total = srv_frame_seal(&f->tx, SRV_MSG_REQUEST, iov, 3, &fh, tag);
 		if (total < 0) {
 			f->failed = "sealing a frame failed";
 			break;
 		}
 		memmove(iov + 1, iov, 3 * sizeof(iov[0]));
 		iov[0] = (struct iovec){ &fh, sizeof(fh) };
-		iov[4] = (struct iovec){ tag, f->codec.auth ? sizeof(tag) : 0 };
+		iov[4] = (struct iovec){ tag, f->tx.auth ? sizeof(tag) : 0 };
 		{
 			struct msghdr m = { .msg_iov = iov, .msg_iovlen = 5 };
 			ssize_t left = total;
@@ -238,7 +262,7 @@ static void *flood_main(void *arg)
 		uint32_t plen;
 		struct rpc_reply r;
 
-		if (recv_frame(&f->codec, f->fd, buf, SRV_FRAME_MAX_PAYLOAD + 256, &pl, &plen, until) !=
+		if (recv_frame(&f->rx, f->fd, buf, SRV_FRAME_MAX_PAYLOAD + 256, &pl, &plen, until) !=
 			    SRV_MSG_REPLY ||
 		    rpc_reply_decode(pl, plen, &r) < 0 || r.op != RPC_WRITE || r.status == 0) {
 			f->failed = "a reply did not come, or was not an error for a bad handle";
@@ -335,9 +359,7 @@ static int flood(const char *host, const char *port, int conns, int writes)
 		fs[i].fd = dial();
 		fs[i].rid = gr.client_rid;
 		fs[i].writes = writes;
-		if (srv_codec_init(&fs[i].codec, &super) < 0)
-			return 1;
-		if (fs[i].fd < 0) {
+		if (fs[i].fd < 0 || srv_nonce(gr.nonce) < 0) {
 			printf("FAIL: cannot connect to %s:%s: %s\n", host, port, strerror(errno));
 			return 1;
 		}
@@ -350,6 +372,9 @@ static int flood(const char *host, const char *port, int conns, int writes)
 			printf("FAIL: connection %d: no greeting reply, or a refusal\n", i);
 			return 1;
 		}
+		if (srv_codec_session(&fs[i].tx, &codec, true, gr.nonce, rep.nonce) < 0 ||
+		    srv_codec_session(&fs[i].rx, &codec, false, gr.nonce, rep.nonce) < 0)
+			return 1;
 	}
 	for (int i = 0; i < conns; i++)
 		if (pthread_create(&fs[i].thread, NULL, flood_main, &fs[i]) != 0)
@@ -363,7 +388,8 @@ static int flood(const char *host, const char *port, int conns, int writes)
 			failures++;
 		}
 		close(fs[i].fd);
-		srv_codec_free(&fs[i].codec);
+		srv_codec_free(&fs[i].tx);
+		srv_codec_free(&fs[i].rx);
 	}
 	free(fs);
 	printf("fusefs-hostile --flood: %d connections x %d 1 MiB writes, %d answered in %.1f s\n",
@@ -443,7 +469,8 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		for (int kind = 0; kind < 9; kind++) {
 			int fd = dial(), frames;
-			size_t n = 0, g;
+			struct srv_codec tx;
+			size_t n = 0;
 			const char *what = "";
 
 			if (fd < 0) {
@@ -486,17 +513,18 @@ int main(int argc, char **argv)
 				send_all(fd, buf, n);
 				break;
 			case 4:
-				what = "a greeting, then a malformed request";
-				g = greeting(super.fsid, buf, sizeof(buf));
-				{
+				what = "a greeting, then a malformed request (authentic)";
+				if (greet_session(fd, &tx)) {
 					uint8_t bad[200];
 
 					for (size_t i = 0; i < sizeof(bad); i++)
 						bad[i] = (uint8_t)prng_next(&rng);
-					n = frame(SRV_MSG_REQUEST, bad, 40 + (uint32_t)prng_below(&rng, 160),
-						  buf + g, sizeof(buf) - g);
+					n = (size_t)MAX(srv_frame_encode(&tx, SRV_MSG_REQUEST, bad,
+									 40 + (uint32_t)prng_below(&rng, 160),
+									 buf, sizeof(buf)), 0);
+					send_all(fd, buf, n);
+					srv_codec_free(&tx);
 				}
-				send_all(fd, buf, g + n);
 				break;
 			case 5:
 				what = "another filesystem's greeting";
@@ -520,9 +548,8 @@ int main(int argc, char **argv)
 				send_all(fd, buf, n);
 				break;
 			case 8:
-				what = "a greeting with a request that lies about its tails";
-				g = greeting(super.fsid, buf, sizeof(buf));
-				{
+				what = "a greeting, then a request that lies about its tails (authentic)";
+				if (greet_session(fd, &tx)) {
 					struct rpc_req q = { .req_id = 1, .client_rid = 77, .op = RPC_LOOKUP,
 							     .tail1_len = 1000000 };
 					struct rpc_req_hdr h;
@@ -532,9 +559,11 @@ int main(int argc, char **argv)
 					rpc_req_hdr_encode(&q, &h, groups);
 					memcpy(pl, &h, sizeof(h));
 					memset(pl + sizeof(h), 0, 12);
-					n = frame(SRV_MSG_REQUEST, pl, sizeof(pl), buf + g, sizeof(buf) - g);
+					n = (size_t)MAX(srv_frame_encode(&tx, SRV_MSG_REQUEST, pl, sizeof(pl),
+									 buf, sizeof(buf)), 0);
+					send_all(fd, buf, n);
+					srv_codec_free(&tx);
 				}
-				send_all(fd, buf, g + n);
 				break;
 			}
 			attempts++;

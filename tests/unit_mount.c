@@ -151,7 +151,7 @@ START_TEST(greeting_round_trip_and_rejections)
 		ck_assert_int_eq(srv_codec_init(&c, &s), 0);
 		srv_greeting_encode(&g, &gw);
 		n = srv_frame_encode(&c, SRV_MSG_GREETING, &gw, sizeof(gw), frame, sizeof(frame));
-		ck_assert_int_eq(n, (ssize_t)srv_frame_bytes(&c, 24));
+		ck_assert_int_eq(n, (ssize_t)srv_frame_bytes(&c, sizeof(gw)));
 		ck_assert_int_eq(srv_frame_total(&c, frame), n);
 		/* incomplete frames ask for more, never read past the end */
 		for (ssize_t len = 0; len < n; len++)
@@ -163,10 +163,10 @@ START_TEST(greeting_round_trip_and_rejections)
 		ck_assert_int_eq(srv_greeting_decode(p, plen - 1, &g2), -EBADMSG);
 
 		srv_greeting_reply_encode(&r, &rw);
-		ck_assert_int_eq(srv_greeting_reply_decode(&rw, 40, &r2), 0);
+		ck_assert_int_eq(srv_greeting_reply_decode(&rw, sizeof(rw), &r2), 0);
 		/* reserved bytes must be zero: non-canonical input is refused */
-		((uint8_t *)&rw)[39] = 1;
-		ck_assert_int_eq(srv_greeting_reply_decode(&rw, 40, &r2), -EBADMSG);
+		((uint8_t *)&rw)[offsetof(struct srv_greeting_reply_wire, reserved)] = 1;
+		ck_assert_int_eq(srv_greeting_reply_decode(&rw, sizeof(rw), &r2), -EBADMSG);
 		ck_assert(r2.fsid == r.fsid && r2.server_rid == r.server_rid && r2.term == r.term &&
 			  r2.slot == r.slot && r2.status == r.status && r2.version == r.version);
 
@@ -180,6 +180,45 @@ START_TEST(greeting_round_trip_and_rejections)
 		frame[10] = 0xff; /* payload length far beyond the limit */
 		ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen), -EBADMSG);
 		srv_codec_free(&c);
+
+		/*
+		 * Sessions: the client's frames decode in the server's session of
+		 * the same nonces, in order, once; not replayed, not in another
+		 * session, not reflected back the other way.
+		 */
+		if (auth) {
+			uint8_t cn[SRV_NONCE_BYTES] = { 1 }, sn[SRV_NONCE_BYTES] = { 2 };
+			uint8_t f2[256];
+			struct srv_codec ctx, srx, stx, other_rx;
+			ssize_t n2;
+
+			ck_assert_int_eq(srv_codec_init(&c, &s), 0);
+			ck_assert_int_eq(srv_codec_session(&ctx, &c, true, cn, sn), 0);
+			ck_assert_int_eq(srv_codec_session(&srx, &c, true, cn, sn), 0);
+			ck_assert_int_eq(srv_codec_session(&stx, &c, false, cn, sn), 0);
+			sn[0] ^= 1;
+			ck_assert_int_eq(srv_codec_session(&other_rx, &c, true, cn, sn), 0);
+			n = srv_frame_encode(&ctx, SRV_MSG_BYE, "", 0, frame, sizeof(frame));
+			n2 = srv_frame_encode(&ctx, SRV_MSG_BYE, "", 0, f2, sizeof(f2));
+			ck_assert_int_eq(srv_frame_decode(&other_rx, frame, (size_t)n, &type, &p, &plen),
+					 -EPERM); /* another connection's session */
+			ck_assert_int_eq(srv_frame_decode(&srx, f2, (size_t)n2, &type, &p, &plen),
+					 -EPERM); /* out of order */
+			ck_assert_int_eq(srv_frame_decode(&srx, frame, (size_t)n, &type, &p, &plen), n);
+			ck_assert_int_eq(srv_frame_decode(&srx, frame, (size_t)n, &type, &p, &plen),
+					 -EPERM); /* replayed */
+			ck_assert_int_eq(srv_frame_decode(&srx, f2, (size_t)n2, &type, &p, &plen), n2);
+			n = srv_frame_encode(&stx, SRV_MSG_BYE, "", 0, frame, sizeof(frame));
+			ck_assert_int_eq(srv_frame_decode(&srx, frame, (size_t)n, &type, &p, &plen),
+					 -EPERM); /* the other direction's */
+			ck_assert_int_eq(srv_frame_decode(&c, frame, (size_t)n, &type, &p, &plen),
+					 -EPERM); /* and not the filesystem's key */
+			srv_codec_free(&ctx);
+			srv_codec_free(&srx);
+			srv_codec_free(&stx);
+			srv_codec_free(&other_rx);
+			srv_codec_free(&c);
+		}
 
 		/* with auth, another cluster's key fails the tag */
 		if (auth) {

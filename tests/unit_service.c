@@ -61,9 +61,22 @@ static void setup(void)
 
 static struct srv_codec codec;
 static bool codec_ready;
+/* the session of the raw connection greeted last: its frames to the server, and from it */
+static struct srv_codec raw_tx, raw_rx;
+static bool raw_session;
+
+static void raw_session_end(void)
+{
+	if (raw_session) {
+		srv_codec_free(&raw_tx);
+		srv_codec_free(&raw_rx);
+	}
+	raw_session = false;
+}
 
 static void teardown(void)
 {
+	raw_session_end();
 	if (codec_ready)
 		srv_codec_free(&codec);
 	codec_ready = false;
@@ -367,7 +380,7 @@ static size_t raw_request(uint8_t *buf, size_t cap, uint64_t rid, uint64_t req_i
 	size_t at = 0;
 
 	rpc_req_hdr_encode(&r, &hdr, groups);
-	n = srv_frame_seal(&codec, SRV_MSG_REQUEST, pieces, 3, &fh, tag);
+	n = srv_frame_seal(raw_session ? &raw_tx : &codec, SRV_MSG_REQUEST, pieces, 3, &fh, tag);
 	ck_assert_int_gt(n, 0);
 	ck_assert_uint_le((size_t)n, cap);
 	memcpy(buf, &fh, sizeof(fh));
@@ -405,7 +418,8 @@ static int raw_frame(int fd, uint8_t *buf, size_t cap, int ms, uint32_t *type,
 			  deadline);
 	if (ret < 0)
 		return ret;
-	ck_assert_int_eq(srv_frame_decode(&codec, buf, (size_t)total, type, pl, plen), total);
+	ck_assert_int_eq(srv_frame_decode(raw_session ? &raw_rx : &codec, buf, (size_t)total, type,
+					  pl, plen), total);
 	return 0;
 }
 
@@ -435,7 +449,9 @@ static uint32_t raw_greet(int *fd, uint64_t rid)
 	ssize_t n;
 
 	codec_open();
+	raw_session_end();
 	ck_assert_int_eq(harness_raw(&h, fd), 0);
+	ck_assert_int_eq(srv_nonce(g.nonce), 0);
 	srv_greeting_encode(&g, &w);
 	n = srv_frame_encode(&codec, SRV_MSG_GREETING, &w, sizeof(w), buf, sizeof(buf));
 	ck_assert_int_gt(n, 0);
@@ -443,6 +459,11 @@ static uint32_t raw_greet(int *fd, uint64_t rid)
 	ck_assert_int_eq(raw_frame(*fd, buf, sizeof(buf), WAIT_MS, &type, &pl, &plen), 0);
 	ck_assert_uint_eq(type, SRV_MSG_GREETING_REPLY);
 	ck_assert_int_eq(srv_greeting_reply_decode(pl, plen, &r), 0);
+	if (r.status == SRV_GREET_OK) {
+		ck_assert_int_eq(srv_codec_session(&raw_tx, &codec, true, g.nonce, r.nonce), 0);
+		ck_assert_int_eq(srv_codec_session(&raw_rx, &codec, false, g.nonce, r.nonce), 0);
+		raw_session = true;
+	}
 	return r.status;
 }
 
@@ -690,7 +711,7 @@ START_TEST(hostile)
 	rpc_req_hdr_encode(&(struct rpc_req){ .req_id = 1, .client_rid = 0xf3, .op = RPC_OP_END },
 			   &unknown.hdr, groups);
 	unknown.ino = at;
-	n = (size_t)srv_frame_encode(&codec, SRV_MSG_REQUEST, &unknown, sizeof(unknown), buf,
+	n = (size_t)srv_frame_encode(&raw_tx, SRV_MSG_REQUEST, &unknown, sizeof(unknown), buf,
 				     sizeof(buf));
 	raw_write(fd, buf, n);
 	assert_closed(fd);
@@ -699,7 +720,7 @@ START_TEST(hostile)
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf5, 1, RPC_GETATTR, &at, NULL, 0));
 	assert_closed(fd);
 	/* a first frame that claims more than a greeting */
-	codec_open();
+	raw_session_end();
 	ck_assert_int_eq(harness_raw(&h, &fd), 0);
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xf6, 1, RPC_WRITE, &(struct rpc_io){ 0 },
 				       NULL, 0));
@@ -707,6 +728,48 @@ START_TEST(hostile)
 	ck_assert_uint_ge(counter(SVC_bad_frames) + counter(SVC_bad_requests), bad + 4);
 	/* nothing else was touched */
 	ck_assert_int_eq(getattr(c, ROOT), 0);
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/*
+ * Sessions: a request recorded on one connection and replayed - on a new
+ * connection greeted as the same mount, or on its own after later frames
+ * - is refused (the connection closed, nothing applied), also once its
+ * reply row was trimmed, when applying it again would make a change.
+ */
+START_TEST(replay_refused)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct rpc_ino root = { .ino = cpu_to_le64(ROOT) };
+	struct rpc_client *c;
+	struct rpc_reply r;
+	uint8_t rec[512], buf[512];
+	size_t nrec;
+	uint64_t unauth;
+	int fd;
+
+	ck_assert_int_eq(harness_client(&h, 0x71, &c), 0);
+	ck_assert_uint_eq(raw_greet(&fd, 0x72), SRV_GREET_OK);
+	nrec = raw_request(rec, sizeof(rec), 0x72, 1, RPC_MKDIR, &mk, "rp", 2);
+	raw_write(fd, rec, nrec);
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	/* id 2 says id 1 is answered (its reply row goes); then the change is undone */
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0x72, 2, RPC_RMDIR, &root, "rp", 2));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	unauth = counter(SVC_unauthenticated);
+	/* on its own connection, again */
+	raw_write(fd, rec, nrec);
+	assert_closed(fd);
+	ck_assert_uint_eq(counter(SVC_unauthenticated), unauth + 1);
+	/* on a new connection of the same mount */
+	ck_assert_uint_eq(raw_greet(&fd, 0x72), SRV_GREET_OK);
+	raw_write(fd, rec, nrec);
+	assert_closed(fd);
+	ck_assert_uint_eq(counter(SVC_unauthenticated), unauth + 2);
+	ck_assert_int_eq(lookup(c, ROOT, "rp"), -ENOENT); /* applied neither time */
 	rpc_client_destroy(c);
 }
 END_TEST
@@ -1069,6 +1132,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, backpressure);
 	tcase_add_test(tc, hostile);
 	tcase_add_test(tc, lease);
+	tcase_add_test(tc, replay_refused);
 	tcase_add_test(tc, stage_table);
 	tcase_add_test(tc, coherence_inval);
 	tcase_add_test(tc, coherence_stopped_mount);
