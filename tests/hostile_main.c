@@ -519,10 +519,11 @@ int main(int argc, char **argv)
 
 					for (size_t i = 0; i < sizeof(bad); i++)
 						bad[i] = (uint8_t)prng_next(&rng);
-					n = (size_t)MAX(srv_frame_encode(&tx, SRV_MSG_REQUEST, bad,
-									 40 + (uint32_t)prng_below(&rng, 160),
-									 buf, sizeof(buf)), 0);
-					send_all(fd, buf, n);
+					ssize_t len = srv_frame_encode(&tx, SRV_MSG_REQUEST, bad,
+								       40 + (uint32_t)prng_below(&rng, 160),
+								       buf, sizeof(buf));
+
+					send_all(fd, buf, len > 0 ? (size_t)len : 0);
 					srv_codec_free(&tx);
 				}
 				break;
@@ -559,9 +560,10 @@ int main(int argc, char **argv)
 					rpc_req_hdr_encode(&q, &h, groups);
 					memcpy(pl, &h, sizeof(h));
 					memset(pl + sizeof(h), 0, 12);
-					n = (size_t)MAX(srv_frame_encode(&tx, SRV_MSG_REQUEST, pl, sizeof(pl),
-									 buf, sizeof(buf)), 0);
-					send_all(fd, buf, n);
+					ssize_t len = srv_frame_encode(&tx, SRV_MSG_REQUEST, pl, sizeof(pl),
+								       buf, sizeof(buf));
+
+					send_all(fd, buf, len > 0 ? (size_t)len : 0);
 					srv_codec_free(&tx);
 				}
 				break;
