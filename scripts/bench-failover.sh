@@ -34,51 +34,19 @@ T=$(mktemp -d /var/tmp/fusefs-benchfo.XXXXXX)
 declare -A PID
 PROBES=()
 cleanup() {
-	local n p
+	local p
 	touch "$T/stop"
 	for p in "${PROBES[@]}"; do kill "$p" 2>/dev/null; done
-	for n in "${!PID[@]}"; do
-		kill -CONT "${PID[$n]}" 2>/dev/null
-		is_mounted "$T/$n" && fusermount3 -u -z "$T/$n" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		gone "${PID[$n]}" 30 || kill -9 "${PID[$n]}" 2>/dev/null
-	done
+	kill_mounts
 	rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
-
-start() {
-	local name=$1 i
-	mkdir -p "$T/$name"
-	"$BUILD/fusefs-mount" -f -o "$2" "$T/$name" >>"$T/$name.log" 2>&1 </dev/null &
-	PID[$name]=$!
-	disown
-	for ((i = 0; i < 150; i++)); do
-		is_mounted "$T/$name" && return 0
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "bench-failover: $name did not mount" >&2
-	return 1
-}
+start() { mount_bg "$1" "$2" "$BUILD/fusefs-mount" "$T/$1.log"; }
 
 member() { start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB"; }
 
-leader() {
-	local i l
-	for ((i = 0; i < 300; i++)); do
-		for l in 0 1 2; do
-			[ "$(xattr "m$l" quorum.is_leader)" = 1 ] && [[ $(xattr c server) == *serving* ]] &&
-				echo "$l" && return 0
-		done
-		sleep 0.05
-	done
-	return 1
-}
 
 # after T_MS FILE: wait (bounded) for a record of FILE that began after T_MS
 after() {
@@ -139,7 +107,7 @@ down() {
 # fault KIND OUT: one failover, its figures appended to OUT.*
 fault() {
 	local l t
-	l=$(leader) || { echo "bench-failover: no leader" >&2; return 1; }
+	l=$(wait_leader -1) || { echo "bench-failover: no leader" >&2; return 1; }
 	after "$(now_ms)" "$T/calls" || { echo "bench-failover: the probe stopped" >&2; return 1; }
 	t=$(now_ms)
 	if [ "$1" = kill ]; then

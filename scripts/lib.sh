@@ -42,6 +42,55 @@ check() {
 }
 not() { ! "$@"; }
 
+# Mounts of a test, under $T, their pids in the associative array PID.
+# mount_bg NAME OPTS PROG LOG: PROG -f -o OPTS $T/NAME in the background
+# (its output appended to LOG, its pid in PID[NAME]), waited for (15 s at
+# most); when it does not mount, says so with the end of LOG and fails.
+mount_bg() {
+	local name=$1 opts=$2 prog=$3 log=$4 i
+	mkdir -p "$T/$name"
+	"$prog" -f -o "$opts" "$T/$name" >>"$log" 2>&1 </dev/null &
+	PID[$name]=$!
+	disown # no job notices when a test kills it; gone() checks /proc
+	for ((i = 0; i < 150; i++)); do
+		is_mounted "$T/$name" && return 0
+		kill -0 "${PID[$name]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "  $name did not mount:"
+	tail -20 "$log" | sed 's/^/    /'
+	return 1
+}
+# kill_mounts: every mount in PID woken, unmounted (lazily) and its process
+# gone (SIGKILL after 3 s): what a test's cleanup does, whatever happened
+kill_mounts() {
+	local n
+	for n in "${!PID[@]}"; do
+		kill -CONT "${PID[$n]}" 2>/dev/null
+		is_mounted "$T/$n" && fusermount3 -u -z "$T/$n" 2>/dev/null
+	done
+	for n in "${!PID[@]}"; do
+		gone "${PID[$n]}" 30 || kill -9 "${PID[$n]}" 2>/dev/null
+	done
+}
+# xattr NAME KEY: the status xattr user.fusefs.KEY of the mount $T/NAME
+xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
+
+# wait_leader NOT: a leader other than slot NOT, serving the client mount c,
+# within 15 s; prints its slot
+wait_leader() {
+	local i l
+	for ((i = 0; i < 300; i++)); do
+		for l in 0 1 2; do
+			[ "$l" = "$1" ] && continue
+			[ -n "${PID[m$l]:-}" ] && [ "$(xattr "m$l" quorum.is_leader)" = 1 ] &&
+				[[ $(xattr c server) == *serving* ]] && echo "$l" && return 0
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
 # Members of a test cluster, for scripts that keep their mounts under $T and
 # their pids in the associative array PID (names m0, m1, m2, c) and define
 # xattr NAME KEY.

@@ -39,56 +39,20 @@ WPID=
 RPID=
 HPID=
 cleanup() {
-	local n
 	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null
 	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null
 	[ -n "$HPID" ] && kill "$HPID" 2>/dev/null
-	for n in "${!PID[@]}"; do
-		kill -CONT "${PID[$n]}" 2>/dev/null
-		is_mounted "$T/$n" && fusermount3 -u -z "$T/$n" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		gone "${PID[$n]}" 30 || kill -9 "${PID[$n]}" 2>/dev/null
-	done
+	kill_mounts
 	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
-
-# start NAME OPTS: mount in the foreground, in the background, and wait for it
-start() {
-	local name=$1 i
-	mkdir -p "$T/$name"
-	"$BUILD/fusefs-mount" -f -o "$2" "$T/$name" >>"$T/$name.log" 2>&1 </dev/null &
-	PID[$name]=$!
-	disown
-	for ((i = 0; i < 150; i++)); do
-		is_mounted "$T/$name" && return 0
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "  $name did not mount:"
-	tail -5 "$T/$name.log" | sed 's/^/    /'
-	return 1
-}
+# start NAME OPTS: a mount in the background, waited for (lib.sh)
+start() { mount_bg "$1" "$2" "$BUILD/fusefs-mount" "$T/$1.log"; }
 
 member() { start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB"; }
 
-# wait_leader NOT: a serving leader other than slot NOT (bounded); prints it
-wait_leader() {
-	local i l
-	for ((i = 0; i < 300; i++)); do
-		for l in 0 1 2; do
-			[ "$l" = "$1" ] && continue
-			[ -n "${PID[m$l]:-}" ] && [ "$(xattr "m$l" quorum.is_leader)" = 1 ] &&
-				[[ $(xattr c server) == *serving* ]] && echo "$l" && return 0
-		done
-		sleep 0.1
-	done
-	return 1
-}
 
 # steps: what the writer has done so far (its progress file)
 steps() {

@@ -59,13 +59,7 @@ set_fault() { timeout 5 sh -c "echo '$1' >'$CTL'"; }
 cleanup() {
 	local n p
 	[ -n "$FFPID" ] && set_fault eio=0 2>/dev/null && set_fault delay_ms=0 2>/dev/null
-	for n in "${!PID[@]}"; do
-		is_mounted "$T/$n" 2>/dev/null && fusermount3 -u -z "$T/$n" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		p=${PID[$n]}
-		gone "$p" 20 || kill -9 "$p" 2>/dev/null
-	done
+	kill_mounts
 	if [ -n "$FFPID" ]; then
 		is_mounted "$FF" && fusermount3 -u -z "$FF" 2>/dev/null
 		gone "$FFPID" 30 || kill -9 "$FFPID" 2>/dev/null
@@ -123,22 +117,8 @@ chmod +x "$T/fence-agent.sh"
 
 # start NAME OPTIONS: a foreground mount at $T/NAME, waits (bounded) until mounted
 start() {
-	local name=$1 opts=$2 i
-	mkdir -p "$T/$name"
-	"$MOUNT" -f -o "$opts" "$T/$name" >>"$(log_of "$name")" 2>&1 </dev/null &
-	PID[$name]=$!
-	disown
-	for ((i = 0; i < 150; i++)); do
-		is_mounted "$T/$name" && break
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! is_mounted "$T/$name"; then
-		echo "  $name did not mount:"
-		sed 's/^/    /' "$(log_of "$name")"
-		return 1
-	fi
-	RID[$name]=$(xattr "$name" rid)
+	mount_bg "$1" "$2" "$MOUNT" "$(log_of "$1")" || return 1
+	RID[$1]=$(xattr "$1" rid)
 }
 
 member() { # member SLOT [EXTRA]

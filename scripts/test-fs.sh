@@ -52,12 +52,7 @@ declare -A PID
 
 cleanup() {
 	local n
-	for n in "${!PID[@]}"; do
-		is_mounted "$T/$n" 2>/dev/null && fusermount3 -u -z "$T/$n" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		gone "${PID[$n]}" 30 || kill -9 "${PID[$n]}" 2>/dev/null
-	done
+	kill_mounts
 	for n in "$T"/*/; do
 		is_mounted "$n" 2>/dev/null && fusermount3 -u -z "$n" 2>/dev/null
 	done
@@ -66,24 +61,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
-
-# start NAME OPTS [BUILD]: mount in the foreground, in the background
-start() {
-	local name=$1 opts=$2 build=${3:-$MEMBER_BUILD} i
-	mkdir -p "$T/$name"
-	"$build/fusefs-mount" -f -o "$opts" "$T/$name" >>"$T/$name.log" 2>&1 </dev/null &
-	PID[$name]=$!
-	disown
-	for ((i = 0; i < 150; i++)); do
-		is_mounted "$T/$name" && return 0
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "  $name did not mount:"
-	sed 's/^/    /' "$T/$name.log"
-	return 1
-}
+# start NAME OPTS [BUILD]: a mount in the background, waited for (lib.sh)
+start() { mount_bg "$1" "$2" "${3:-$MEMBER_BUILD}/fusefs-mount" "$T/$1.log"; }
 
 leader() {
 	local i

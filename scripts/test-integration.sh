@@ -43,14 +43,8 @@ declare -A PID
 declare -A RID
 
 cleanup() {
-	local n p i
-	for n in "${!PID[@]}"; do
-		is_mounted "$T/$n" 2>/dev/null && fusermount3 -u -z "$T/$n" 2>/dev/null
-	done
-	for n in "${!PID[@]}"; do
-		p=${PID[$n]}
-		gone "$p" || kill -9 "$p" 2>/dev/null
-	done
+	local n
+	kill_mounts
 	for n in "$T"/*/; do
 		is_mounted "$n" 2>/dev/null && fusermount3 -u -z "$n" 2>/dev/null
 	done
@@ -58,8 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-xattr() { getfattr --only-values -n "user.fusefs.$2" "$T/$1" 2>/dev/null; }
 
 # a fresh filesystem with three slots on fresh ports
 new_fs() {
@@ -72,22 +64,8 @@ new_fs() {
 
 # start NAME OPTIONS: a foreground mount at $T/NAME, waits until mounted
 start() {
-	local name=$1 opts=$2 i
-	mkdir -p "$T/$name"
-	"$MOUNT" -f -o "$opts" "$T/$name" >>"$(log_of "$name")" 2>&1 </dev/null &
-	PID[$name]=$!
-	disown # no job notices when a test kills it; gone() checks /proc
-	for ((i = 0; i < 100; i++)); do
-		is_mounted "$T/$name" && break
-		kill -0 "${PID[$name]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! is_mounted "$T/$name"; then
-		echo "  $name did not mount:"
-		sed 's/^/    /' "$(log_of "$name")"
-		return 1
-	fi
-	RID[$name]=$(xattr "$name" rid)
+	mount_bg "$1" "$2" "$MOUNT" "$(log_of "$1")" || return 1
+	RID[$1]=$(xattr "$1" rid)
 }
 
 member() { # member SLOT [EXTRA]

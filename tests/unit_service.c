@@ -921,6 +921,24 @@ START_TEST(resend_reply_lost)
 }
 END_TEST
 
+/* A file CREATEd by c through a new handle (*fh), given content, then unlinked: an orphan c holds. */
+static uint64_t orphan_held(struct rpc_client *c, const char *name, const char *content,
+			    uint64_t *fh)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
+	uint64_t ino;
+
+	*fh = rpc_client_new_fh(c);
+	mk.fh = cpu_to_le64(*fh);
+	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, name, (uint32_t)strlen(name), NULL, 0, 0), 0);
+	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	ck_assert_int_eq(io(c, RPC_WRITE, ino, *fh, 0, content, (uint32_t)strlen(content), O_RDWR),
+			 0);
+	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, name), 0);
+	return ino;
+}
+
 /*
  * A new server (the same store): a mount's open files are its again,
  * an unlinked one among them survives the new server's purge of orphans,
@@ -929,20 +947,13 @@ END_TEST
 START_TEST(open_files_survive)
 {
 	struct rpc_client *c;
-	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
-			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
 	struct rpc_release rl;
 	uint64_t ino, fh, purges;
 	char why[256];
 
 	ck_assert_int_eq(harness_client(&h, 0x91, &c), 0);
 	purges = counter(SVC_purges);
-	fh = rpc_client_new_fh(c);
-	mk.fh = cpu_to_le64(fh);
-	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, "held", 4, NULL, 0, 0), 0);
-	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
-	ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, 0, "kept", 4, O_RDWR), 0);
-	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "held"), 0);
+	ino = orphan_held(c, "held", "kept", &fh);
 	/* another server takes over the store */
 	harness_halt(&h, false);
 	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
@@ -968,18 +979,11 @@ END_TEST
 START_TEST(open_files_survive_a_reset)
 {
 	struct rpc_client *c;
-	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
-			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
 	struct rpc_release rl;
 	uint64_t ino, fh;
 
 	ck_assert_int_eq(harness_client(&h, 0x95, &c), 0);
-	fh = rpc_client_new_fh(c);
-	mk.fh = cpu_to_le64(fh);
-	ck_assert_int_eq(call_as(c, 0, RPC_CREATE, &mk, "reset", 5, NULL, 0, 0), 0);
-	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
-	ck_assert_int_eq(io(c, RPC_WRITE, ino, fh, 0, "before", 6, O_RDWR), 0);
-	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "reset"), 0);
+	ino = orphan_held(c, "reset", "before", &fh);
 	for (int cut = 0; cut < 3; cut++) {
 		uint64_t failovers = client_stats(c).failovers;
 
