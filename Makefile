@@ -147,6 +147,8 @@ test: all check-layers
 	$(Q)scripts/test-fs.sh $(BUILD)
 	$(Q)scripts/test-failover.sh $(BUILD) 500
 	$(Q)scripts/test-failover.sh $(BUILD) 2000
+	$(Q)scripts/test-stall.sh $(BUILD) 500
+	$(Q)scripts/test-stall.sh $(BUILD) 2000
 	@echo "make test: all tests passed"
 
 asan:

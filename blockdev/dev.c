@@ -60,6 +60,13 @@ void bd_get_stats(struct bd_dev *dev, struct bd_stats *out)
 	pthread_mutex_unlock(&stats_lock);
 }
 
+void bd_count_lost_write(struct bd_dev *dev)
+{
+	pthread_mutex_lock(&stats_lock);
+	dev->stats.lost_writes++;
+	pthread_mutex_unlock(&stats_lock);
+}
+
 void bd_set_io_timeout(struct bd_dev *dev, int ms)
 {
 	dev->io_timeout_ms = ms > 0 ? ms : BD_IO_TIMEOUT_DEFAULT_MS;

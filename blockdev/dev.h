@@ -62,6 +62,7 @@ struct bd_stats {
 	uint64_t flushes;
 	uint64_t errors;         /* calls that returned an error */
 	uint64_t timeouts;       /* synchronous waits that gave up */
+	uint64_t lost_writes;    /* writes given up on that never came back: they may still land */
 };
 
 enum bd_aio_op { BD_AIO_READ, BD_AIO_WRITE };
@@ -126,6 +127,8 @@ static inline uint32_t bd_logical_block_size(const struct bd_dev *dev)
 
 void bd_set_io_timeout(struct bd_dev *dev, int ms);
 void bd_get_stats(struct bd_dev *dev, struct bd_stats *out);
+/* For implementations: a write given up on (-ETIMEDOUT) that may still land. */
+void bd_count_lost_write(struct bd_dev *dev);
 
 /*
  * Whole-block transfers.  -EINVAL for zero blocks, -ERANGE beyond the end

@@ -11,8 +11,9 @@
  * Faults: the N-th call (and optionally every later one) or any call
  * touching a block range fails with a chosen errno, and every call can be
  * made to take delay_ms (a slow or stalled device), or held until released
- * (bd_mem_hold: a test decides exactly when a write lands).  A failed write
- * changes nothing.  Asynchronous transfers complete through the caller's ring: a
+ * (bd_mem_hold: a test decides exactly when a write lands; one held past
+ * the I/O timeout fails with -ETIMEDOUT and is counted lost, as a real
+ * device's may still land).  A failed write changes nothing.  Asynchronous transfers complete through the caller's ring: a
  * timeout SQE models the latency, and the transfer happens when its
  * completion is handled, so a stalled write is not visible before then.
  */
@@ -200,8 +201,11 @@ static int mem_write(struct bd_dev *dev, uint64_t blkno, const void *buf, unsign
 	uint32_t ms = delay_of(M(dev));
 	int ret = hold_wait(M(dev));
 
-	if (ret < 0)
+	if (ret < 0) {
+		/* dropped here; a real device's may land at any later time */
+		bd_count_lost_write(dev);
 		return ret;
+	}
 	if (ms)
 		sleep_ms(ms);
 	return do_write(M(dev), blkno, buf, nr_blocks, flags);

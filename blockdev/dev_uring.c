@@ -90,9 +90,10 @@ static int wait_ms(struct io_uring *ring, struct io_uring_cqe **cqe, int ms)
 
 /*
  * Submit the one prepared SQE and wait for its CQE within the I/O timeout.
- * Called with the lock held; returns the CQE's res, or -errno.
+ * Called with the lock held; returns the CQE's res, or -errno.  A write
+ * that never comes back is counted lost: it may land later, at any time.
  */
-static int submit_wait(struct dev_uring *u)
+static int submit_wait(struct dev_uring *u, bool sqe_write)
 {
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
@@ -111,6 +112,8 @@ static int submit_wait(struct dev_uring *u)
 	}
 	if (ret != -ETIME) {
 		abandon_ring(u);
+		if (sqe_write)
+			bd_count_lost_write(&u->dev);
 		return ret;
 	}
 	/* timed out: cancel it and wait a little for both completions */
@@ -132,8 +135,11 @@ static int submit_wait(struct dev_uring *u)
 		io_uring_cqe_seen(&u->ring, cqe);
 	}
 	/* a request that never came back may still write into the bounce buffer */
-	if (!(orig_back && cancel_back))
+	if (!(orig_back && cancel_back)) {
 		abandon_ring(u);
+		if (!orig_back && sqe_write)
+			bd_count_lost_write(&u->dev); /* and onto the device, at any time */
+	}
 	return -ETIMEDOUT;
 }
 
@@ -166,7 +172,7 @@ static int sync_io(struct bd_dev *dev, bool write, uint64_t blkno, void *buf, un
 		io_uring_prep_read(sqe, u->fd, b, (unsigned)bytes, blkno << FUSEFS_BLOCK_SHIFT);
 	}
 	io_uring_sqe_set_data64(sqe, 1);
-	ret = io_result(submit_wait(u), nr_blocks);
+	ret = io_result(submit_wait(u, write), nr_blocks);
 	if (ret == 0 && !write)
 		memcpy(buf, b, bytes);
 out:
@@ -198,7 +204,7 @@ static int ur_flush(struct bd_dev *dev)
 	} else {
 		io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
 		io_uring_sqe_set_data64(sqe, 1);
-		ret = submit_wait(u);
+		ret = submit_wait(u, false);
 		ret = ret > 0 ? 0 : ret;
 	}
 	pthread_mutex_unlock(&u->lock);

@@ -391,6 +391,29 @@ static int do_serve(struct server *s, uint64_t term)
 
 /* ---- the thread ---- */
 
+/*
+ * A device write this process gave up on (timed out, never came back) may
+ * still land at any later time, over what a newer leader wrote since, and
+ * nothing here can call it back.  So this process must neither record STOP
+ * for its term (which tells the next leader it need not fence us) nor serve
+ * again: it fences itself.  By default the process exits at once; the next
+ * leader finds our ELECT without a STOP and fences us, and a fence waits
+ * until we have exited, which waits for every transfer we had outstanding
+ * (docs/store.md, "The term gate and writes already in flight").
+ */
+static void fence_self_if_writes_lost(struct server *s, uint64_t term)
+{
+	struct bd_stats st;
+
+	bd_get_stats(s->cfg.dev, &st);
+	if (st.lost_writes == 0)
+		return;
+	log_err(SUB, "term %" PRIu64 ": %" PRIu64 " write(s) to %s timed out and may still land: "
+		"this member fences itself: it exits now (mount it again once the device answers "
+		"in time)", term, st.lost_writes, bd_path(s->cfg.dev));
+	_exit(EXIT_FAILURE);
+}
+
 static void report_down(struct server *s, uint64_t term, int res)
 {
 	struct quorum_agent *a = agent_of(s);
@@ -414,6 +437,7 @@ static void report_down(struct server *s, uint64_t term, int res)
 		s->store = NULL;
 	}
 	s->phase = PH_IDLE;
+	fence_self_if_writes_lost(s, term); /* before DOWN: no STOP may be recorded */
 	if (a)
 		quorum_agent_server_down(a, term, res);
 }
@@ -426,6 +450,7 @@ static void do_start(struct server *s, uint64_t term)
 	if (s->phase != PH_IDLE) /* a server of an older term still up: stop it first */
 		report_down(s, s->term, 0);
 	s->term = term;
+	fence_self_if_writes_lost(s, term);
 	ret = fence_earlier(s, term);
 	if (ret < 0) {
 		report_down(s, term, ret);

@@ -259,6 +259,31 @@ START_TEST(mem_delay)
 }
 END_TEST
 
+/*
+ * A write held past the I/O timeout fails with -ETIMEDOUT and is counted
+ * lost (a real device's may still land: the server fences itself on it);
+ * a held flush that times out has nothing to land and is not.
+ */
+START_TEST(mem_held_write_counted_lost)
+{
+	struct bd_dev *d = mem(9);
+	uint8_t b[FUSEFS_BLOCK_SIZE];
+	struct bd_stats st;
+
+	memset(b, 0x5a, sizeof(b));
+	bd_set_io_timeout(d, 1); /* held waits give up after it plus a second */
+	bd_mem_hold(d, true);
+	ck_assert_int_eq(bd_write(d, 3, b, 1, 0), -ETIMEDOUT);
+	ck_assert_int_eq(bd_flush(d), -ETIMEDOUT);
+	bd_mem_hold(d, false);
+	ck_assert_int_eq(bd_write(d, 4, b, 1, 0), 0);
+	bd_get_stats(d, &st);
+	ck_assert_uint_eq(st.timeouts, 2);
+	ck_assert_uint_eq(st.lost_writes, 1);
+	bd_close(d);
+}
+END_TEST
+
 /* Asynchronous transfers on a caller's ring, for either device. */
 static int aio_run(struct bd_dev *d, struct io_uring *ring, struct bd_aio *aio)
 {
@@ -372,6 +397,7 @@ Suite *suite_dev(void)
 	tcase_add_test(tc, mem_fail_nth);
 	tcase_add_test(tc, mem_fail_range);
 	tcase_add_test(tc, mem_delay);
+	tcase_add_test(tc, mem_held_write_counted_lost);
 	tcase_add_test(tc, mem_aio_through_ring);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("uring");
