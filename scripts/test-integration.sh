@@ -279,5 +279,41 @@ umount "$T/bad"
 check "umount ends it (pid ${dpid:-?})" gone "${dpid:-0}"
 stop_all
 
+# ---------------------------------------------------------------------------
+echo "test-integration: a fence agent that fails leaves every new leader not serving"
+cat >"$T/fence-fails.sh" <<EOF
+#!/bin/sh
+# fails while $T/fence-fail exists, then fences like fence-agent.sh
+if [ -e "$T/fence-fail" ]; then echo "cannot reach the power switch"; exit 1; fi
+[ -n "\${FUSEFS_FENCE_PID:-}" ] && kill -9 "\$FUSEFS_FENCE_PID" 2>/dev/null
+exit 0
+EOF
+chmod +x "$T/fence-fails.sh"
+HB=1000
+cluster ",fence_cmd=$T/fence-fails.sh" || bad "cluster did not come up"
+L=$(leader)
+L=${L:-0}
+logs() { cat "$T"/m?."$SCEN".log; }
+n0=$(logs | grep -c "serving on")
+touch "$T/fence-fail"
+kill -9 "${PID[m$L]}"
+gone "${PID[m$L]}"
+fusermount3 -u -z "$T/m$L"
+unset "PID[m$L]"
+# the survivors elect, run the agent, see it fail, step down, and again
+for ((i = 0; i < 300; i++)); do
+	[ "$(logs | grep -c "fence_cmd .* exited with status 1")" -ge 3 ] && break
+	sleep 0.05
+done
+check "the survivors ran the agent and said it failed, $(logs | grep -c "fence_cmd .* exited with status 1") times: $(logs | grep -m1 "fence_cmd .* exited with status 1" | cut -c1-200)" \
+	test "$(logs | grep -c "fence_cmd .* exited with status 1")" -ge 3
+check "and none of them served ($n0 -> $(logs | grep -c "serving on") 'serving on' lines)" \
+	test "$(logs | grep -c "serving on")" = "$n0"
+check "and the client had no server meanwhile ($(xattr c server))" not eval '[[ $(xattr c server) == *serving* ]]'
+rm "$T/fence-fail"
+dt=$(wait_serving $((PORT + L)) 15000)
+check "once the agent fences, a new leader serves (${dt} ms)" test "$dt" -lt 15000
+stop_all
+
 echo "test-integration: $PASS passed, $FAIL failed"
 [ $FAIL -eq 0 ]

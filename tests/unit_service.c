@@ -513,7 +513,7 @@ START_TEST(replayed)
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
 	uint8_t buf[1024];
 	struct rpc_reply r;
-	uint64_t ino;
+	uint64_t ino, ino_y;
 	int fd;
 
 	ck_assert_uint_eq(raw_greet(&fd, 0xb1), SRV_GREET_OK);
@@ -522,6 +522,27 @@ START_TEST(replayed)
 	ck_assert_uint_eq(r.status, 0);
 	ino = le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino);
 	/* the same request again: its kept result, not EEXIST */
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino);
+	raw_close(fd);
+
+	/* another mount's request of the same id is its own: done, not answered from 0xb1's */
+	ck_assert_uint_eq(raw_greet(&fd, 0xb2), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb2, 10, RPC_MKDIR, &mk, "y", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ino_y = le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino);
+	ck_assert_uint_ne(ino_y, ino);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb2, 10, RPC_MKDIR, &mk, "y", 1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino_y);
+	raw_close(fd);
+
+	/* each keeps its own: 0xb1's id 10, resent on a new connection, is still x */
+	ck_assert_uint_eq(raw_greet(&fd, 0xb1), SRV_GREET_OK);
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
 	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
 	ck_assert_uint_eq(r.status, 0);
@@ -567,6 +588,60 @@ START_TEST(fenced)
 	ck_assert_int_eq(lookup(c, ROOT, "before"), 0);
 	ck_assert_int_eq(lookup(c, ROOT, "after"), -ENOENT);
 	rpc_client_destroy(c);
+}
+END_TEST
+
+/*
+ * No reply of a batch whose commit failed reaches a client: two mkdirs in
+ * one batch, and each kind of device call their commit makes failing with
+ * EIO (the term gate's read of the quorum blocks, the log's one durable
+ * write): the service stops and neither is answered, not even as the
+ * connection goes.  (The gate refusing is the test "fenced".)
+ */
+START_TEST(failed_commit_unanswered)
+{
+	static const struct {
+		const char *what;
+		unsigned ops;
+		uint64_t lo, hi;
+	} faults[] = {
+		{ "the gate's read", BD_FAULT_READ, FUSEFS_QUORUM_BLKNO,
+		  FUSEFS_QUORUM_BLKNO + FUSEFS_QUORUM_BLOCKS },
+		{ "the log's durable write", BD_FAULT_WRITE, 0, UINT64_MAX },
+	};
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	uint8_t buf[2048];
+	struct rpc_reply r;
+	char why[256];
+	size_t n;
+	int fd, ret;
+
+	for (size_t k = 0; k < ARRAY_SIZE(faults); k++) {
+		struct bd_mem_faults f = { .fail_ops = faults[k].ops, .fail_lo = faults[k].lo,
+					   .fail_hi = faults[k].hi, .err = -EIO };
+		uint64_t rid = 0xe100 + k;
+
+		ck_assert_uint_eq(raw_greet(&fd, rid), SRV_GREET_OK);
+		n = raw_request(buf, sizeof(buf), rid, 1, RPC_MKDIR, &mk, "p", 1);
+		n += raw_request(buf + n, sizeof(buf) - n, rid, 2, RPC_MKDIR, &mk, "q", 1);
+		bd_mem_set_faults(h.dev, &f);
+		raw_write(fd, buf, n);
+		ck_assert_msg(wait_count(&h.failures, 1), "%s failed: the service did not stop",
+			      faults[k].what);
+		ck_assert_int_eq(atomic_load(&h.failed_res), -EIO);
+		ret = raw_reply(fd, 100, &r);
+		ck_assert_msg(ret == -ETIMEDOUT, "%s failed, yet request %llu was answered %u",
+			      faults[k].what, ret == 0 ? (unsigned long long)r.req_id : 0ULL,
+			      ret == 0 ? r.status : 0u);
+		harness_halt(&h, true);
+		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), -ECONNRESET);
+		raw_close(fd);
+		f = (struct bd_mem_faults){ 0 };
+		bd_mem_set_faults(h.dev, &f);
+		atomic_store(&h.failures, 0);
+		ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "after %s: %s",
+			      faults[k].what, why);
+	}
 }
 END_TEST
 
@@ -1132,6 +1207,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, reads_first);
 	tcase_add_test(tc, replayed);
 	tcase_add_test(tc, fenced);
+	tcase_add_test(tc, failed_commit_unanswered);
 	tcase_add_test(tc, crash_mid_batch);
 	tcase_add_test(tc, backpressure);
 	tcase_add_test(tc, hostile);

@@ -188,6 +188,51 @@ static bool lease_ok(void *arg)
 	return lease_flag;
 }
 
+/*
+ * The gate refuses a stale leader's commit also when the newer leader has
+ * already stopped again (its block shows ELECT, FENCE, STOP and END of the
+ * newer term): the newer term happened, whatever became of its server.
+ */
+START_TEST(term_gate_refuses_after_newer_leader_stopped)
+{
+	struct fixture fx;
+	struct store *st;
+	struct bd_stats before, after;
+	struct bd_qblock qb = { .vote_slot = -1 };
+	struct fusefs_quorum_block *b = bd_alloc(1);
+	uint8_t v[10] = { 0 };
+	char why[256];
+
+	fixture_make(&fx, 3, 512);
+	write_elect(&fx, 1, 5);
+	st = open_store(&fx, 5);
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_op_begin(st), 0);
+	ck_assert_int_eq(store_op_end(st, kv_put(st, 1, v, sizeof(v))), 0);
+	ck_assert_int_eq(store_commit(st), 0);
+	/* while we were paused, slot 2 led term 6, served, stopped and unmounted */
+	for (int ev = FUSEFS_QEV_BEGIN; ev <= FUSEFS_QEV_END; ev++)
+		bd_qblock_set_event(&qb, ev, 0x5678, 6, 0, 0);
+	bd_qblock_encode(&qb, fx.super.fsid, bd_quorum_blkno(2), b);
+	bd_mem_poke(fx.dev, bd_quorum_blkno(2), b, 1);
+	bd_free(b);
+	ck_assert_int_eq(store_gate_check(fx.dev, &fx.super, 5, why, sizeof(why)), -ESTALE);
+	ck_assert_msg(strstr(why, "slot 2 was elected in term 6") != NULL, "%s", why);
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_op_begin(st), 0);
+	ck_assert_int_eq(store_op_end(st, kv_put(st, 2, v, sizeof(v))), 0);
+	bd_get_stats(fx.dev, &before);
+	ck_assert_int_eq(store_commit(st), -ESTALE);
+	bd_get_stats(fx.dev, &after);
+	ck_assert_uint_eq(after.writes, before.writes);
+	ck_assert_int_eq(store_begin(st), -ESTALE);
+	store_close(st);
+	bd_get_stats(fx.dev, &after);
+	ck_assert_uint_eq(after.writes, before.writes);
+	bd_close(fx.dev);
+}
+END_TEST
+
 /* A newer ELECT on the device, or a lost lease: nothing is committed or written. */
 START_TEST(term_gate_refuses)
 {
@@ -512,6 +557,7 @@ Suite *suite_store(void)
 	tcase_add_test(tc, create_open_commit_reopen);
 	tcase_add_test(tc, commit_is_durable);
 	tcase_add_test(tc, term_gate_refuses);
+	tcase_add_test(tc, term_gate_refuses_after_newer_leader_stopped);
 	tcase_add_test(tc, full_device);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("crash");
