@@ -227,6 +227,18 @@ int dispatch_flush_deferred(struct dispatch *d)
 	return ret == 0 ? fs_atime_flush(d->fs) : ret;
 }
 
+int dispatch_release_pending(struct dispatch *d)
+{
+	uint64_t ino;
+
+	return fs_release_pending(d->fs, &ino);
+}
+
+int dispatch_release(struct dispatch *d, uint32_t max)
+{
+	return fs_release_step(d->fs, max);
+}
+
 bool dispatch_must_write(const struct dispatch *d)
 {
 	return d->nreap > 0;

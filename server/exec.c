@@ -35,6 +35,8 @@
 static const char *const SUB = "server";
 
 #define EXEC_LINGER_MAX_NS (500 * 1000)
+/* under load, a step of releasing deleted files' data at least this often */
+#define EXEC_RELEASE_EVERY_NS (100 * NSEC_PER_MSEC)
 
 struct exec {
 	struct exec_config cfg;
@@ -43,6 +45,9 @@ struct exec {
 	uint32_t last_writes;           /* writes the last commit carried */
 	mono_ns last_commit_ns;         /* and how long it took */
 	mono_ns txn_commit_ns;          /* the last transaction's commit (write_txn) */
+	bool release_more;              /* deleted files' data may be waiting (exec_release) */
+	mono_ns release_next;           /* under load, the next step is due then */
+	uint32_t release_chunks;        /* chunks a step releases (halved when refused) */
 };
 
 static bool lease_holds(const struct exec *e)
@@ -167,8 +172,10 @@ static int write_txn(struct exec *e, apply_fn apply, struct svc_req *const *reqs
 		store_rollback(e->st);
 	}
 	dispatch_txn_end(e->d, ret == 0);
-	if (ret == 0)
+	if (ret == 0) {
 		svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
+		e->release_more = true; /* (it may have deleted a big file) */
+	}
 	return ret;
 }
 
@@ -231,6 +238,8 @@ int exec_create(const struct exec_config *cfg, struct exec **out)
 		return -ENOMEM;
 	e->cfg = *cfg;
 	e->st = cfg->store;
+	e->release_more = true; /* what an earlier server left half-released goes on */
+	e->release_chunks = FS_RELEASE_STEP_CHUNKS;
 	/*
 	 * (Recovery is the store's open; the files an earlier server left open
 	 * wait for their mounts' HOLDS until the grace's PURGE.)
@@ -322,4 +331,52 @@ int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 		log_err(SUB, "executor: releasing what gone mounts held failed to commit (%s); the "
 			"service stops", errstr(ret));
 	return ret;
+}
+
+/* ---- releasing deleted files' data ---- */
+
+bool exec_release_due(const struct exec *e, bool idle, mono_ns now)
+{
+	return e->release_more && (idle || now >= e->release_next);
+}
+
+int exec_release(struct exec *e)
+{
+	int ret = dispatch_release_pending(e->d), n;
+
+	e->release_next = mono_now() + EXEC_RELEASE_EVERY_NS;
+	if (ret <= 0) {
+		e->release_more = false;
+		return ret;
+	}
+	ret = store_begin(e->st);
+	if (ret < 0)
+		return ret;
+	ret = store_op_begin(e->st);
+	n = ret < 0 ? ret : dispatch_release(e->d, e->release_chunks);
+	if (ret == 0)
+		ret = savepoint_end(e, MIN(n, 0));
+	if (ret == 0 && n < 0)
+		ret = n;
+	if (ret == 0)
+		ret = store_commit(e->st);
+	else
+		store_rollback(e->st);
+	if (store_refusal(ret)) {
+		/* a smaller step next time; at one chunk, wait for the next commit */
+		if (e->release_chunks == 1)
+			e->release_more = false;
+		e->release_chunks = MAX(e->release_chunks / 2, 1u);
+		log_warn(SUB, "executor: releasing deleted files' data was refused (%s); steps of %u "
+			 "chunks now", errstr(ret), e->release_chunks);
+		return 0;
+	}
+	if (ret < 0) {
+		log_err(SUB, "executor: releasing deleted files' data failed to commit (%s); the "
+			"service stops", errstr(ret));
+		return ret;
+	}
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
+	svc_ctr_add(&e->cfg.stats->ctr, SVC_released_chunks, (uint64_t)n);
+	return 0;
 }

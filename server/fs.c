@@ -69,6 +69,11 @@ static const char *const SQL[ST_NR] = {
 	[ST_REPLY_FORGET] = "DELETE FROM replies WHERE client=?",
 	[ST_PAGE_COUNT] = "PRAGMA page_count",
 	[ST_FREE_COUNT] = "PRAGMA freelist_count",
+	[ST_FREEING_ADD] = "INSERT OR IGNORE INTO freeing(ino) VALUES(?)",
+	[ST_FREEING_FIRST] = "SELECT ino FROM freeing ORDER BY ino LIMIT 1",
+	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE ino=?",
+	[ST_CHUNK_NTH] = "SELECT rowid FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid "
+			 "LIMIT 1 OFFSET ?",
 };
 
 static const char SCHEMA[] =
@@ -87,6 +92,7 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
 	"CREATE TABLE chunks(data BLOB NOT NULL);"
 	"CREATE TABLE orphans(ino INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
+	"CREATE TABLE freeing(ino INTEGER PRIMARY KEY);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
 
@@ -251,7 +257,7 @@ int fs_inode_delete(struct fs *fs, struct fs_inode *in)
 	int64_t count;
 	int ret;
 
-	ret = fs_data_truncate_chunks(fs, in, 0);
+	ret = fs_data_release(fs, in);
 	if (ret < 0)
 		return ret;
 	s = fs_st(fs, ST_XATTR_DEL_ALL);

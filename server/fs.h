@@ -16,6 +16,8 @@
  *   chunks    rowid (ino << 32 | index) -> data: FS_CHUNK_BYTES of a file;
  *             an absent chunk, or the part past a short one, reads as zeros
  *   orphans   inodes unlinked while open, kept until their last release
+ *   freeing   deleted inodes whose chunks are still being released, a
+ *             bounded number per commit (fs_release_step)
  *   replies   (client rid, request id) -> status, payload: recent results,
  *             so a request retried after a failover is answered, not redone
  *
@@ -227,6 +229,16 @@ int fs_orphan_is(struct fs *fs, uint64_t ino);
 int fs_orphan_release(struct fs *fs, uint64_t ino);
 /* Delete every orphan nothing holds open (a new server's recovery); how many, or -errno. */
 int fs_orphans_purge(struct fs *fs);
+
+/* ---- deleted files' data, released in the background ---- */
+/* Is a deleted file's data waiting to be released?  1 (its ino in *ino), 0 or -errno.  Reads only. */
+int fs_release_pending(struct fs *fs, uint64_t *ino);
+/*
+ * Release at most max chunks of the first file waiting (a write, bounded
+ * whatever the file's size): how many, or -errno.  The step that finds
+ * none left of the file ends its release.
+ */
+int fs_release_step(struct fs *fs, uint32_t max);
 
 /* ---- deferred access times ---- */
 /* Write the access times reads recorded (in a batch that commits anyway). */

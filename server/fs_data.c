@@ -162,6 +162,64 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 	return ret;
 }
 
+int fs_data_release(struct fs *fs, struct fs_inode *in)
+{
+	sqlite3_stmt *s;
+
+	if (in->bytes <= FS_RELEASE_INLINE_BYTES)
+		return fs_data_truncate_chunks(fs, in, 0);
+	/* (its number is never used again, so its chunks can wait) */
+	s = fs_st(fs, ST_FREEING_ADD);
+	sqlite3_bind_int64(s, 1, (int64_t)in->a.ino);
+	return fs_done(fs, s);
+}
+
+int fs_release_pending(struct fs *fs, uint64_t *ino)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_FREEING_FIRST);
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing deleted files");
+}
+
+int fs_release_step(struct fs *fs, uint32_t max)
+{
+	sqlite3_stmt *s;
+	int64_t upto = key(0, IDX_MASK);
+	uint64_t ino;
+	int rc, ret, n;
+
+	ret = fs_release_pending(fs, &ino);
+	if (ret <= 0 || max == 0)
+		return ret;
+	/* up to the max-th chunk left, or all of them */
+	s = fs_st(fs, ST_CHUNK_NTH);
+	sqlite3_bind_int64(s, 1, key(ino, 0));
+	sqlite3_bind_int64(s, 2, key(ino, IDX_MASK));
+	sqlite3_bind_int64(s, 3, max - 1);
+	rc = sqlite3_step(s);
+	upto = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : key(ino, IDX_MASK);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fs_sql_err(fs, rc, "finding a deleted file's chunks");
+	s = fs_st(fs, ST_CHUNK_DEL_FROM);
+	sqlite3_bind_int64(s, 1, key(ino, 0));
+	sqlite3_bind_int64(s, 2, upto);
+	ret = fs_done(fs, s);
+	n = sqlite3_changes(fs->db);
+	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it */
+		s = fs_st(fs, ST_FREEING_DEL);
+		sqlite3_bind_int64(s, 1, (int64_t)ino);
+		ret = fs_done(fs, s);
+	}
+	return ret < 0 ? ret : n;
+}
+
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
 	int ret = 0;

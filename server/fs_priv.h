@@ -21,6 +21,7 @@ enum fs_stmt {
 	ST_ORPHAN_ADD, ST_ORPHAN_DEL, ST_ORPHAN_GET, ST_ORPHAN_LIST,
 	ST_REPLY_PUT, ST_REPLY_GET, ST_REPLY_TRIM, ST_REPLY_FORGET,
 	ST_PAGE_COUNT, ST_FREE_COUNT,
+	ST_FREEING_ADD, ST_FREEING_FIRST, ST_FREEING_DEL, ST_CHUNK_NTH,
 	ST_NR,
 };
 
@@ -66,6 +67,8 @@ void fs_kill_priv(struct fs_attr *a);
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size);
 /* Drop every chunk from the one holding byte size on (size 0: all). */
 int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size);
+/* A deleted inode's data: dropped now when small, else queued for fs_release_step. */
+int fs_data_release(struct fs *fs, struct fs_inode *in);
 
 /* fs_xattr.c: deferred access times */
 void fs_atime_pending(struct fs *fs, uint64_t ino, struct fs_time *atime);

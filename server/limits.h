@@ -30,6 +30,13 @@
 #define FS_GROUPS_MAX 32             /* supplementary groups a request carries */
 #define FS_MAX_FILE_BYTES ((uint64_t)1 << 44)  /* 16 TiB */
 #define FS_MAX_INO ((uint64_t)1 << 31)         /* chunk keys hold ino << 32 */
+/*
+ * A deleted file with more data than this is released in the background,
+ * at most FS_RELEASE_STEP_CHUNKS chunks (4 MiB) per commit, so no commit
+ * outgrows the log region whatever the file's size (docs/store.md).
+ */
+#define FS_RELEASE_INLINE_BYTES ((uint64_t)4 << 20)
+#define FS_RELEASE_STEP_CHUNKS 256u
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 

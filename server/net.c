@@ -1397,13 +1397,23 @@ static void loop_round(struct svc *s)
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	mono_ns wait_ns, now;
+	bool due;
 	struct timespec to;
 	int n;
 
-	if (batch_due(s, mono_now(), &wait_ns)) {
+	due = batch_due(s, mono_now(), &wait_ns);
+	if (due) {
 		run_batch(s);
 		resume_paused(s);
 		wait_ns = 0; /* only look what else came meanwhile */
+	}
+	/* deleted files' data: a bounded step when idle, and now and then under load */
+	if (!s->failed && exec_release_due(s->exec, !due && s->q_head == NULL, mono_now())) {
+		int ret = exec_release(s->exec);
+
+		if (ret < 0)
+			fail(s, ret);
+		wait_ns = 0;
 	}
 	to = (struct timespec){ wait_ns / NSEC_PER_SEC, wait_ns % NSEC_PER_SEC };
 	n = epoll_pwait2(s->epfd, evs, EPOLL_BATCH, &to, NULL);

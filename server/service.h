@@ -64,6 +64,7 @@ struct conn;
 	X(committed_requests)   \
 	X(refused)              \
 	X(purges)               \
+	X(released_chunks)      \
 	X(commit_us)            \
 	X(batch_requests_max)   \
 	X(replies_dropped)      \
@@ -252,6 +253,14 @@ int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n);
 mono_ns exec_linger_ns(const struct exec *e);
 /* Requests of this many payload bytes at most make one batch. */
 uint64_t exec_batch_bytes(const struct exec *e);
+/*
+ * Deleted files' data is released a bounded step per commit, in the
+ * background: is a step due (idle: nothing else to run; else one is due
+ * every EXEC_RELEASE_EVERY_NS under load)?
+ */
+bool exec_release_due(const struct exec *e, bool idle, mono_ns now);
+/* One step in a commit of its own.  0, or what stops the service (the device, the gate). */
+int exec_release(struct exec *e);
 
 /* ---- dispatch.c ---- */
 
@@ -285,5 +294,9 @@ void dispatch_txn_begin(struct dispatch *d);
 void dispatch_txn_end(struct dispatch *d, bool committed);
 /* The deferred orphans are more than a transaction can take: leave them to a purge. */
 void dispatch_drop_deferred(struct dispatch *d);
+/* Is a deleted file's data waiting to be released?  1, 0 or -errno (reads only). */
+int dispatch_release_pending(struct dispatch *d);
+/* Release at most max chunks of it (a write): how many, or -errno. */
+int dispatch_release(struct dispatch *d, uint32_t max);
 
 #endif

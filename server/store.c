@@ -11,6 +11,9 @@
  *   cache_spill=OFF         no page of an open batch reaches the device
  *                           before the term gate has passed;
  *   temp_store=MEMORY       no temporary files;
+ *   secure_delete=OFF       a freed page is not rewritten with zeros
+ *                           (Debian builds SQLite with it on, which makes
+ *                           a delete write as much as it frees);
  * and checkpoints (wal_hook) once the log holds a quarter of its region,
  * so the log never fills while a batch of at most another quarter
  * (store_batch_bytes) is appended.
@@ -154,7 +157,7 @@ static int open_db(struct store *st, bool create, char *why, size_t whylen)
 	snprintf(sql, sizeof(sql),
 		 "PRAGMA locking_mode=EXCLUSIVE; %s PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
 		 "PRAGMA cache_spill=OFF; PRAGMA temp_store=MEMORY; PRAGMA mmap_size=0; "
-		 "PRAGMA cache_size=-%u;", create ? "PRAGMA page_size=4096;" : "",
+		 "PRAGMA secure_delete=OFF; PRAGMA cache_size=-%u;", create ? "PRAGMA page_size=4096;" : "",
 		 st->cfg.cache_kib ? st->cfg.cache_kib : CACHE_KIB_DEFAULT);
 	if (st->cfg.read_only)
 		snprintf(sql, sizeof(sql), "PRAGMA locking_mode=EXCLUSIVE; PRAGMA temp_store=MEMORY; "

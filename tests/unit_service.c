@@ -1093,18 +1093,76 @@ static uint64_t write_mib(struct rpc_client *c, const char *name, uint64_t fh, u
 	return ino;
 }
 
+static uint64_t used_bytes(struct rpc_client *c)
+{
+	ck_assert_int_eq(call(c, RPC_STATFS, &(struct rpc_ino){ cpu_to_le64(ROOT) }, NULL, NULL), 0);
+	return (le64_to_cpu(o.fixed.statfs.blocks) - le64_to_cpu(o.fixed.statfs.bfree)) *
+	       le32_to_cpu(o.fixed.statfs.bsize);
+}
+
 /*
- * Requests whose transaction the store cannot take (deleting a file whose
- * freed pages outgrow the log region: they are rewritten as zeros) are
- * refused with ENOSPC and change nothing, and everything beside them goes
- * on: the other request of its batch commits, and the service - and the
- * next two that take over the store, to which it is sent again - keeps
- * serving; so does each of them when its purge meets an orphan as big.
+ * Deleting a file bigger than what is released at once: the unlink is
+ * one small commit, the data goes in bounded steps after it, and a
+ * server that fails in the middle (its device failing, then crashing with
+ * the unsynced writes lost) leaves the rest to the next, which finishes
+ * it: every chunk released once, and the space back.
+ */
+START_TEST(release_resumes)
+{
+	struct bd_mem_faults f = { 0 };
+	struct rpc_client *c;
+	uint64_t before, full;
+	char why[256];
+
+	ck_assert_int_eq(harness_client(&h, 0xf1, &c), 0);
+	before = used_bytes(c);
+	write_mib(c, "big", rpc_client_new_fh(c), 12);
+	full = used_bytes(c);
+	ck_assert_uint_ge(full, before + (12u << 20));
+	/* every device call slow from here: the next step cannot end before the fault below */
+	f.delay_ms = 20;
+	bd_mem_set_faults(h.dev, &f);
+	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "big"), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "big"), -ENOENT);
+	rpc_client_destroy(c);
+	/* one step done (256 of 768 chunks), then the device fails under the next */
+	wait_counter(SVC_released_chunks, 256);
+	f.fail_nth = bd_mem_calls(h.dev) + 1;
+	f.fail_after_nth = true;
+	bd_mem_set_faults(h.dev, &f);
+	ck_assert(wait_count(&h.failures, 1));
+	ck_assert_uint_lt(counter(SVC_released_chunks), 768);
+	harness_halt(&h, true);
+	bd_mem_crash(h.dev, BD_CRASH_LOST);
+	f = (struct bd_mem_faults){ 0 };
+	bd_mem_set_faults(h.dev, &f);
+	atomic_store(&h.failures, 0);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	/* the next server finishes it: 768 in all, not one twice */
+	wait_counter(SVC_released_chunks, 768);
+	ck_assert_int_eq(harness_client(&h, 0xf2, &c), 0);
+	for (int i = 0; i < WAIT_MS / 5 && used_bytes(c) > before + (1u << 20); i++)
+		sleep_ms(5);
+	ck_assert_uint_le(used_bytes(c), before + (1u << 20));
+	ck_assert_uint_eq(counter(SVC_released_chunks), 768);
+	rpc_client_destroy(c);
+}
+END_TEST
+
+/*
+ * Requests whose transaction the store cannot take (an allocation of 16
+ * MiB: its zeros outgrow the 4 MiB log region) are refused with ENOSPC and
+ * change nothing, and everything beside them goes on: the other request of
+ * its batch commits, and the service - and the next two that take over the
+ * store, to which it is sent again - keeps serving.  A file bigger than
+ * what is released at once, unlinked while open, goes at the goodbye in a
+ * small commit, and its data in bounded steps after it.
  */
 START_TEST(refused_alone)
 {
-	struct rpc_ino root = { .ino = cpu_to_le64(ROOT) };
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
+	struct rpc_fallocate fa = { .offset = cpu_to_le64(5u * RPC_IO_MAX),
+				    .length = cpu_to_le64(16u * RPC_IO_MAX) };
 	struct rpc_release rl;
 	struct rpc_client *c;
 	struct rpc_reply r;
@@ -1114,16 +1172,20 @@ START_TEST(refused_alone)
 	int fd;
 
 	ck_assert_int_eq(harness_client(&h, 0xa1, &c), 0);
-	/* one closed, one unlinked while open (an orphan whose deletion is refused at the goodbye) */
+	/* one closed, one unlinked while open (deleted at the goodbye) */
 	fh = rpc_client_new_fh(c);
 	ino = write_mib(c, "big", fh, 5);
 	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
 	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	fa.ino = cpu_to_le64(ino);
 	write_mib(c, "orphan", rpc_client_new_fh(c), 5);
 	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "orphan"), 0);
 	rpc_client_destroy(c);
-	wait_counter(SVC_refused, 1);
+	/* its 320 chunks, a step of FS_RELEASE_STEP_CHUNKS at a time */
+	wait_counter(SVC_released_chunks, 5u * RPC_IO_MAX / (16u << 10));
+	ck_assert_uint_ge(counter(SVC_commits), 2);
 	seen = counter(SVC_refused);
+	ck_assert_uint_eq(seen, 0);
 	for (int leader = 0; leader < 3; leader++) {
 		char name[8];
 		int got = 0;
@@ -1131,13 +1193,12 @@ START_TEST(refused_alone)
 		if (leader > 0) {
 			harness_halt(&h, false);
 			ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
-			wait_counter(SVC_refused, ++seen); /* its purge, after the grace */
 		}
 		/* one write carries both: one batch */
 		snprintf(name, sizeof(name), "m%d", leader);
 		ck_assert_uint_eq(raw_greet(&fd, 0xb1 + (uint64_t)leader), SRV_GREET_OK);
-		size_t n = raw_request(buf, sizeof(buf), 0xb1 + (uint64_t)leader, 1, RPC_UNLINK, &root,
-				       "big", 3);
+		size_t n = raw_request(buf, sizeof(buf), 0xb1 + (uint64_t)leader, 1, RPC_FALLOCATE,
+				       &fa, NULL, 0);
 		n += raw_request(buf + n, sizeof(buf) - n, 0xb1 + (uint64_t)leader, 2, RPC_MKDIR, &mk,
 				 name, (uint32_t)strlen(name));
 		raw_write(fd, buf, n);
@@ -1151,7 +1212,7 @@ START_TEST(refused_alone)
 		ck_assert_uint_eq(counter(SVC_refused), ++seen);
 		ck_assert_int_eq(atomic_load(&h.failures), 0);
 	}
-	/* nothing of the refused unlink happened; everything else did */
+	/* nothing of the refused allocation happened; everything else did */
 	ck_assert_int_eq(harness_client(&h, 0xa2, &c), 0);
 	ck_assert_int_eq(lookup(c, ROOT, "big"), 0);
 	ck_assert_uint_eq(le64_to_cpu(o.fixed.lookup.attr.size), 5u * RPC_IO_MAX);
@@ -1220,6 +1281,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, open_files_survive);
 	tcase_add_test(tc, open_files_survive_a_reset);
 	tcase_add_test(tc, refused_alone);
+	tcase_add_test(tc, release_resumes);
 	suite_add_tcase(s, tc);
 	return s;
 }
