@@ -149,6 +149,7 @@ test: all check-layers
 	$(Q)scripts/test-failover.sh $(BUILD) 2000
 	$(Q)scripts/test-stall.sh $(BUILD) 500
 	$(Q)scripts/test-stall.sh $(BUILD) 2000
+	$(Q)scripts/test-space.sh $(BUILD)
 	@echo "make test: all tests passed"
 
 asan:

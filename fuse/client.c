@@ -1312,6 +1312,15 @@ static void *watch_main(void *arg)
 			}
 			pthread_mutex_lock(&c->lock);
 		}
+		/*
+		 * A mount that holds files open names them to the next server
+		 * within its grace, calls or not: an idle one dials here.
+		 */
+		if (c->fd < 0 && !c->connecting && c->holds_used > 0 && c->lost_at != 0) {
+			char why[256];
+
+			(void)connect_locked(c, why, sizeof(why)); /* (a call that waits says why) */
+		}
 		mono_deadline_ts(&until, WATCH_MS);
 		pthread_cond_timedwait(&c->watch_cond, &c->lock, &until);
 	}
