@@ -80,5 +80,22 @@ grep -qF "quorum block of slot 2 (blkno 19): write_nr" <<<"$out" && ok ||
 "$MKFS" -Q 0,::1,7000 --force --no-auth "$DEV" >/dev/null && "$PRINT" "$DEV" | grep -qF "slot 0   [::1]:7000" && ok ||
 	bad "mkfs --force with an IPv6 slot"
 
+# a device of (almost) 16 TiB, sparse: made, and its store's size is SQLite's 4 TiB limit, less
+# the 1 GiB reserve, not the region's 16 TiB (a filesystem that cannot hold a file this size skips)
+if truncate -s 16383G "$T/huge.img" 2>/dev/null; then
+	if "$MKFS" -Q 0,127.0.0.1,7000 "$T/huge.img" >/dev/null; then
+		out=$("$PRINT" "$T/huge.img" 2>&1)
+		grep -qE "^  total blocks +4294705152 " <<<"$out" && ok || bad "print of the 16 TiB device: $out"
+		# (2^30 - 1 pages of 4 KiB, less 2^18 blocks reserved)
+		grep -qF "of $(((1 << 30) - 1 - (1 << 18))) blocks of 4096 bytes" <<<"$out" && ok ||
+			bad "the 16 TiB device's store is not capped at SQLite's limit: $(grep '^store:' <<<"$out")"
+	else
+		bad "mkfs of a 16 TiB sparse file failed"
+	fi
+	rm -f "$T/huge.img"
+else
+	echo "test-cli: this filesystem cannot hold a 16 TiB sparse file; not making one"
+fi
+
 echo "test-cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

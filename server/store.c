@@ -38,6 +38,7 @@ struct store {
 	struct store_config cfg;
 	struct bd_super super;
 	struct bd_store_layout layout;
+	uint64_t db_max_bytes;  /* the most the database can hold (SQLite's page limit) */
 	struct svfs *vfs;
 	sqlite3 *db;
 	bool in_batch;
@@ -134,6 +135,28 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK; /* a failed checkpoint is retried after the next commit */
 }
 
+/*
+ * SQLite's own limit on the database: its largest page count (a build
+ * setting; 2^30 - 1 in Debian's 3.40) times the page size, 4 TiB with our
+ * 4 KiB pages.  A region larger than that cannot be used past it.
+ */
+static uint64_t db_max_bytes(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t pages = 0, size = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA max_page_count", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		pages = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		size = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
 static int open_db(struct store *st, bool create, char *why, size_t whylen)
 {
 	char sql[256];
@@ -167,6 +190,7 @@ static int open_db(struct store *st, bool create, char *why, size_t whylen)
 		return ret;
 	if (!st->cfg.read_only)
 		sqlite3_wal_hook(st->db, wal_hook, st);
+	st->db_max_bytes = db_max_bytes(st->db);
 	/* read the schema now: recovery runs here, and a corrupt database says so */
 	return exec(st->db, "SELECT count(*) FROM sqlite_schema;", why, whylen);
 }
@@ -302,8 +326,8 @@ struct sqlite3 *store_db(struct store *st)
 
 uint64_t store_space_bytes(const struct store *st)
 {
-	uint64_t region = st->layout.db_blocks * FUSEFS_BLOCK_SIZE;
-	uint64_t reserve = MAX(region / 16, (uint64_t)4 << 20);
+	uint64_t region = MIN(st->layout.db_blocks * FUSEFS_BLOCK_SIZE, st->db_max_bytes);
+	uint64_t reserve = MIN(MAX(region / 16, (uint64_t)4 << 20), (uint64_t)1 << 30);
 
 	return region > reserve ? region - reserve : 0;
 }

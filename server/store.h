@@ -96,8 +96,10 @@ void store_abandon(struct store *st);
 struct sqlite3 *store_db(struct store *st);
 
 /*
- * The bytes the database may grow to: its region less what a checkpoint
- * and the free-list need; the filesystem logic refuses (ENOSPC) beyond.
+ * The bytes the database may grow to: its region (at most SQLite's page
+ * limit: 4 TiB) less what a checkpoint and the free-list need (a
+ * sixteenth, at least 4 MiB, at most 1 GiB); the filesystem logic refuses
+ * (ENOSPC) beyond.
  */
 uint64_t store_space_bytes(const struct store *st);
 
