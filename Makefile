@@ -171,6 +171,7 @@ bench: $(BENCH) $(PROGS)
 	$(Q)scripts/bench-cluster.sh $(BUILD) 10 60
 	$(Q)scripts/bench-fs.sh $(BUILD)
 	$(Q)scripts/bench-failover.sh $(BUILD) 20 5 500 2000
+	$(Q)scripts/bench-space.sh $(BUILD) 1024
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

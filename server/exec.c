@@ -37,6 +37,8 @@ static const char *const SUB = "server";
 #define EXEC_LINGER_MAX_NS (500 * 1000)
 /* under load, a step of releasing deleted files' data at least this often */
 #define EXEC_RELEASE_EVERY_NS (100 * NSEC_PER_MSEC)
+/* and each step about this long, its size adjusted to the device */
+#define EXEC_RELEASE_STEP_NS (10 * NSEC_PER_MSEC)
 
 struct exec {
 	struct exec_config cfg;
@@ -239,7 +241,7 @@ int exec_create(const struct exec_config *cfg, struct exec **out)
 	e->cfg = *cfg;
 	e->st = cfg->store;
 	e->release_more = true; /* what an earlier server left half-released goes on */
-	e->release_chunks = FS_RELEASE_STEP_CHUNKS;
+	e->release_chunks = 16; /* (grown to FS_RELEASE_STEP_CHUNKS while steps are quick) */
 	/*
 	 * (Recovery is the store's open; the files an earlier server left open
 	 * wait for their mounts' HOLDS until the grace's PURGE.)
@@ -342,6 +344,7 @@ bool exec_release_due(const struct exec *e, bool idle, mono_ns now)
 
 int exec_release(struct exec *e)
 {
+	mono_ns t0 = mono_now(), took;
 	int ret = dispatch_release_pending(e->d), n;
 
 	e->release_next = mono_now() + EXEC_RELEASE_EVERY_NS;
@@ -378,5 +381,12 @@ int exec_release(struct exec *e)
 	}
 	svc_ctr_add(&e->cfg.stats->ctr, SVC_commits, 1);
 	svc_ctr_add(&e->cfg.stats->ctr, SVC_released_chunks, (uint64_t)n);
+	/* a step is what keeps every other request waiting: about EXEC_RELEASE_STEP_NS each */
+	took = mono_now() - t0;
+	if (took > 2 * EXEC_RELEASE_STEP_NS && e->release_chunks > 8)
+		e->release_chunks /= 2;
+	else if (took < EXEC_RELEASE_STEP_NS / 2 && (uint32_t)n == e->release_chunks &&
+		 e->release_chunks < FS_RELEASE_STEP_CHUNKS)
+		e->release_chunks *= 2;
 	return 0;
 }
