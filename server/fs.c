@@ -32,11 +32,11 @@ static const char *const SQL[ST_NR] = {
 	[ST_META_GET] = "SELECT v FROM meta WHERE k=?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_INODE_GET] = "SELECT gen, mode, uid, gid, size, nlink, atime_s, atime_ns, mtime_s, "
-			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes "
+			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, did "
 			 "FROM inodes WHERE ino=?",
 	[ST_INODE_PUT] = "INSERT OR REPLACE INTO inodes(ino, gen, mode, uid, gid, size, nlink, "
 			 "atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, rdev, flags, "
-			 "parent, next_cookie, bytes) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "parent, next_cookie, bytes, did) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_INODE_DEL] = "DELETE FROM inodes WHERE ino=?",
 	[ST_DENT_GET] = "SELECT ino, cookie FROM dirents WHERE dir=? AND name=?",
 	[ST_DENT_ADD] = "INSERT INTO dirents(dir, name, ino, type, cookie) VALUES(?,?,?,?,?)",
@@ -69,9 +69,14 @@ static const char *const SQL[ST_NR] = {
 	[ST_REPLY_FORGET] = "DELETE FROM replies WHERE client=?",
 	[ST_PAGE_COUNT] = "PRAGMA page_count",
 	[ST_FREE_COUNT] = "PRAGMA freelist_count",
-	[ST_FREEING_ADD] = "INSERT OR IGNORE INTO freeing(ino) VALUES(?)",
-	[ST_FREEING_FIRST] = "SELECT ino FROM freeing ORDER BY ino LIMIT 1",
-	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE ino=?",
+	[ST_FREEING_ADD] = "INSERT OR IGNORE INTO freeing(did) VALUES(?)",
+	[ST_FREEING_FIRST] = "SELECT did FROM freeing ORDER BY did LIMIT 1",
+	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE did=?",
+	[ST_SPARE_ADD] = "INSERT OR IGNORE INTO spare(did) VALUES(?)",
+	[ST_SPARE_FIRST] = "SELECT did FROM spare ORDER BY did LIMIT 1",
+	[ST_SPARE_DEL] = "DELETE FROM spare WHERE did=?",
+	[ST_CHUNK_COPY] = "INSERT INTO chunks(rowid, data) SELECT rowid + ?, data FROM chunks "
+			  "WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_NTH] = "SELECT rowid FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid "
 			 "LIMIT 1 OFFSET ?",
 };
@@ -83,7 +88,7 @@ static const char SCHEMA[] =
 	" atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL, mtime_s INTEGER NOT NULL,"
 	" mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
 	" rdev INTEGER NOT NULL, flags INTEGER NOT NULL, parent INTEGER NOT NULL,"
-	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL);"
+	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, did INTEGER NOT NULL);"
 	"CREATE TABLE dirents(dir INTEGER NOT NULL, name BLOB NOT NULL, ino INTEGER NOT NULL,"
 	" type INTEGER NOT NULL, cookie INTEGER NOT NULL, PRIMARY KEY(dir, name)) WITHOUT ROWID;"
 	"CREATE UNIQUE INDEX dirents_cookie ON dirents(dir, cookie);"
@@ -92,7 +97,8 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
 	"CREATE TABLE chunks(data BLOB NOT NULL);"
 	"CREATE TABLE orphans(ino INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
-	"CREATE TABLE freeing(ino INTEGER PRIMARY KEY);"
+	"CREATE TABLE freeing(did INTEGER PRIMARY KEY);"
+	"CREATE TABLE spare(did INTEGER PRIMARY KEY);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
 
@@ -197,6 +203,7 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	in->parent = (uint64_t)sqlite3_column_int64(s, 14);
 	in->next_cookie = (uint64_t)sqlite3_column_int64(s, 15);
 	in->bytes = (uint64_t)sqlite3_column_int64(s, 16);
+	in->did = (uint64_t)sqlite3_column_int64(s, 17);
 	a->blocks = (in->bytes + 511) / 512;
 	sqlite3_reset(s);
 	fs_atime_pending(fs, ino, &a->atime);
@@ -213,17 +220,50 @@ int fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_PUT);
 	const struct fs_attr *a = &in->a;
-	int64_t v[18] = {
+	int64_t v[19] = {
 		(int64_t)a->ino, (int64_t)a->gen, a->mode, a->uid, a->gid, (int64_t)a->size, a->nlink,
 		a->atime.sec, a->atime.nsec, a->mtime.sec, a->mtime.nsec, a->ctime.sec, a->ctime.nsec,
 		(int64_t)a->rdev, a->flags, (int64_t)in->parent, (int64_t)in->next_cookie,
-		(int64_t)in->bytes,
+		(int64_t)in->bytes, (int64_t)in->did,
 	};
 
-	for (int i = 0; i < 18; i++)
+	for (int i = 0; i < 19; i++)
 		sqlite3_bind_int64(s, i + 1, v[i]);
 	in->a.blocks = (in->bytes + 511) / 512;
 	changed(fs, a->ino, NULL, 0);
+	return fs_done(fs, s);
+}
+
+int fs_did_alloc(struct fs *fs, uint64_t *did)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_SPARE_FIRST);
+	int64_t next;
+	int rc, ret;
+
+	rc = sqlite3_step(s);
+	*did = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW) {
+		s = fs_st(fs, ST_SPARE_DEL);
+		sqlite3_bind_int64(s, 1, (int64_t)*did);
+		return fs_done(fs, s);
+	}
+	if (rc != SQLITE_DONE)
+		return fs_sql_err(fs, rc, "reading spare data ids");
+	ret = meta_get(fs, "next_did", &next);
+	if (ret < 0)
+		return ret == -ENOENT ? -EIO : ret;
+	if ((uint64_t)next >= FS_MAX_DID)
+		return -ENOSPC;
+	*did = (uint64_t)next;
+	return meta_set(fs, "next_did", next + 1);
+}
+
+int fs_did_spare(struct fs *fs, uint64_t did)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_SPARE_ADD);
+
+	sqlite3_bind_int64(s, 1, (int64_t)did);
 	return fs_done(fs, s);
 }
 
@@ -1134,7 +1174,7 @@ int fs_access(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mask)
 int fs_statfs(struct fs *fs, struct fs_statfs *out)
 {
 	uint64_t used = fs_used_bytes(fs), total = fs->space;
-	int64_t inodes = 0;
+	int64_t inodes = 0, next = 0;
 	int ret = meta_get(fs, "inodes", &inodes);
 
 	if (ret < 0)
@@ -1146,8 +1186,11 @@ int fs_statfs(struct fs *fs, struct fs_statfs *out)
 	out->blocks = total / FS_STATFS_BSIZE;
 	out->bfree = total > used ? (total - used) / FS_STATFS_BSIZE : 0;
 	out->bavail = out->bfree;
-	/* an inode costs about a quarter block: as many more as the free space holds */
+	/* an inode costs about a quarter block: as many more as the free space holds, */
 	out->ffree = out->bfree * 4;
+	/* and as many numbers as are left (they are never used twice) */
+	if (meta_get(fs, "next_ino", &next) == 0)
+		out->ffree = MIN(out->ffree, FS_MAX_INO - MIN((uint64_t)next, FS_MAX_INO));
 	out->files = (uint64_t)inodes + out->ffree;
 	out->namemax = FS_NAME_MAX;
 	return 0;
@@ -1385,9 +1428,9 @@ int fs_format(struct sqlite3 *db, const struct fs_format_opts *o)
 	}
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO meta(k, v) VALUES('version', %d), ('next_ino', 2), "
-		 "('generation', 1), ('inodes', 1);"
+		 "('generation', 1), ('inodes', 1), ('next_did', 1);"
 		 "INSERT INTO inodes VALUES(1, 1, %u, %u, %u, 0, 2, %lld, %u, %lld, %u, %lld, %u, "
-		 "0, 0, 1, 3, 0);",
+		 "0, 0, 1, 3, 0, 0);",
 		 FS_FORMAT_VERSION, S_IFDIR | mode, o->root_uid, o->root_gid,
 		 (long long)o->now.sec, o->now.nsec, (long long)o->now.sec, o->now.nsec,
 		 (long long)o->now.sec, o->now.nsec);

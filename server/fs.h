@@ -13,11 +13,14 @@
  *             cookie, so readdir offsets stay valid while entries change
  *   symlinks  ino -> target
  *   xattrs    (ino, name) -> value
- *   chunks    rowid (ino << 32 | index) -> data: FS_CHUNK_BYTES of a file;
- *             an absent chunk, or the part past a short one, reads as zeros
+ *   chunks    rowid (did << 32 | index) -> data: FS_CHUNK_BYTES of a file;
+ *             an absent chunk, or the part past a short one, reads as zeros;
+ *             did is the file's data id (inodes.did, 0 until it has data),
+ *             so a file can drop all its data at once by taking a new one
  *   orphans   inodes unlinked while open, kept until their last release
- *   freeing   deleted inodes whose chunks are still being released, a
- *             bounded number per commit (fs_release_step)
+ *   freeing   data ids whose chunks are still being released, a bounded
+ *             number per commit (fs_release_step), then spare
+ *   spare     data ids free to be used again
  *   replies   (client rid, request id) -> status, payload: recent results,
  *             so a request retried after a failover is answered, not redone
  *
@@ -37,7 +40,7 @@ struct sqlite3;
 struct fs;
 
 #define FS_ROOT_INO 1
-#define FS_FORMAT_VERSION 1
+#define FS_FORMAT_VERSION 2
 /*
  * File data chunk: 16 KiB.  A chunk is one row whose blob spills into four
  * overflow pages, so a 1 MiB write is 64 rows; a 4 KiB write inside an
@@ -231,8 +234,8 @@ int fs_orphan_release(struct fs *fs, uint64_t ino);
 int fs_orphans_purge(struct fs *fs);
 
 /* ---- deleted files' data, released in the background ---- */
-/* Is a deleted file's data waiting to be released?  1 (its ino in *ino), 0 or -errno.  Reads only. */
-int fs_release_pending(struct fs *fs, uint64_t *ino);
+/* Is dropped data waiting to be released?  1 (its data id in *did), 0 or -errno.  Reads only. */
+int fs_release_pending(struct fs *fs, uint64_t *did);
 /*
  * Release at most max chunks of the first file waiting (a write, bounded
  * whatever the file's size): how many, or -errno.  The step that finds

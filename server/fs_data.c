@@ -24,41 +24,41 @@
 
 #define IDX_MASK 0xffffffffull
 
-static int64_t key(uint64_t ino, uint64_t idx)
+static int64_t key(uint64_t did, uint64_t idx)
 {
-	return (int64_t)(ino << 32 | idx);
+	return (int64_t)(did << 32 | idx);
 }
 
-/* The stored length of chunk idx of ino, or -1 when there is none. */
-static int chunk_len(struct fs *fs, uint64_t ino, uint64_t idx, int64_t *len)
+/* The stored length of chunk idx of data id did, or -1 when there is none. */
+static int chunk_len(struct fs *fs, uint64_t did, uint64_t idx, int64_t *len)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_CHUNK_GET);
 	int rc;
 
-	sqlite3_bind_int64(s, 1, key(ino, idx));
+	sqlite3_bind_int64(s, 1, key(did, idx));
 	rc = sqlite3_step(s);
 	*len = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "reading a chunk");
 }
 
-static int chunk_put(struct fs *fs, uint64_t ino, uint64_t idx, const void *data, size_t len)
+static int chunk_put(struct fs *fs, uint64_t did, uint64_t idx, const void *data, size_t len)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_CHUNK_PUT);
 
-	sqlite3_bind_int64(s, 1, key(ino, idx));
+	sqlite3_bind_int64(s, 1, key(did, idx));
 	sqlite3_bind_blob(s, 2, data, (int)len, SQLITE_STATIC);
 	return fs_done(fs, s);
 }
 
 /* Write len bytes at off of an existing chunk's blob, which holds them. */
-static int chunk_write_in_place(struct fs *fs, uint64_t ino, uint64_t idx, const void *data,
+static int chunk_write_in_place(struct fs *fs, uint64_t did, uint64_t idx, const void *data,
 				int len, int off)
 {
 	sqlite3_blob *b = NULL;
 	int rc;
 
-	rc = sqlite3_blob_open(fs->db, "main", "chunks", "data", key(ino, idx), 1, &b);
+	rc = sqlite3_blob_open(fs->db, "main", "chunks", "data", key(did, idx), 1, &b);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_blob_write(b, data, len, off);
 	if (b != NULL && sqlite3_blob_close(b) != SQLITE_OK && rc == SQLITE_OK)
@@ -67,12 +67,12 @@ static int chunk_write_in_place(struct fs *fs, uint64_t ino, uint64_t idx, const
 }
 
 /* The whole blob of chunk idx into buf (which holds FS_CHUNK_BYTES). */
-static int chunk_read_all(struct fs *fs, uint64_t ino, uint64_t idx, uint8_t *buf, int len)
+static int chunk_read_all(struct fs *fs, uint64_t did, uint64_t idx, uint8_t *buf, int len)
 {
 	sqlite3_blob *b = NULL;
 	int rc;
 
-	rc = sqlite3_blob_open(fs->db, "main", "chunks", "data", key(ino, idx), 0, &b);
+	rc = sqlite3_blob_open(fs->db, "main", "chunks", "data", key(did, idx), 0, &b);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_blob_read(b, buf, len, 0);
 	if (b != NULL)
@@ -92,23 +92,28 @@ static int chunk_update(struct fs *fs, struct fs_inode *in, uint64_t idx, const 
 	int64_t elen;
 	int ret;
 
-	ret = chunk_len(fs, in->a.ino, idx, &elen);
+	if (in->did == 0) { /* its first data (the caller puts the inode) */
+		ret = fs_did_alloc(fs, &in->did);
+		if (ret < 0)
+			return ret;
+	}
+	ret = chunk_len(fs, in->did, idx, &elen);
 	if (ret < 0)
 		return ret;
 	if (elen >= (int64_t)b)
-		return chunk_write_in_place(fs, in->a.ino, idx, data ? data : zeros, (int)(b - a),
+		return chunk_write_in_place(fs, in->did, idx, data ? data : zeros, (int)(b - a),
 					    (int)a);
 	if (a == 0 && data != NULL) {
-		ret = chunk_put(fs, in->a.ino, idx, data, b);
+		ret = chunk_put(fs, in->did, idx, data, b);
 	} else {
 		buf = calloc(1, FS_CHUNK_BYTES);
 		if (buf == NULL)
 			return -ENOMEM;
-		ret = elen > 0 ? chunk_read_all(fs, in->a.ino, idx, buf, (int)elen) : 0;
+		ret = elen > 0 ? chunk_read_all(fs, in->did, idx, buf, (int)elen) : 0;
 		if (ret == 0 && data != NULL)
 			memcpy(buf + a, data, b - a);
 		if (ret == 0)
-			ret = chunk_put(fs, in->a.ino, idx, buf, b);
+			ret = chunk_put(fs, in->did, idx, buf, b);
 		free(buf);
 	}
 	if (ret == 0)
@@ -124,10 +129,12 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 	int64_t gone = 0, elen;
 	int ret, rc;
 
+	if (in->did == 0)
+		return 0;
 	/* the bytes that go, then the chunks */
 	s = fs_st(fs, ST_CHUNK_BYTES);
-	sqlite3_bind_int64(s, 1, key(in->a.ino, first));
-	sqlite3_bind_int64(s, 2, key(in->a.ino, IDX_MASK));
+	sqlite3_bind_int64(s, 1, key(in->did, first));
+	sqlite3_bind_int64(s, 2, key(in->did, IDX_MASK));
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		gone = sqlite3_column_int64(s, 0);
@@ -135,8 +142,8 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 	if (rc != SQLITE_ROW)
 		return fs_sql_err(fs, rc, "summing chunks");
 	s = fs_st(fs, ST_CHUNK_DEL_FROM);
-	sqlite3_bind_int64(s, 1, key(in->a.ino, first));
-	sqlite3_bind_int64(s, 2, key(in->a.ino, IDX_MASK));
+	sqlite3_bind_int64(s, 1, key(in->did, first));
+	sqlite3_bind_int64(s, 2, key(in->did, IDX_MASK));
 	ret = fs_done(fs, s);
 	if (ret < 0)
 		return ret;
@@ -144,7 +151,7 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 	/* the chunk the new end falls in keeps only what lies before it */
 	if (cut == 0)
 		return 0;
-	ret = chunk_len(fs, in->a.ino, size >> FS_CHUNK_SHIFT, &elen);
+	ret = chunk_len(fs, in->did, size >> FS_CHUNK_SHIFT, &elen);
 	if (ret < 0 || elen <= (int64_t)cut)
 		return ret;
 	{
@@ -152,9 +159,9 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 
 		if (buf == NULL)
 			return -ENOMEM;
-		ret = chunk_read_all(fs, in->a.ino, size >> FS_CHUNK_SHIFT, buf, (int)cut);
+		ret = chunk_read_all(fs, in->did, size >> FS_CHUNK_SHIFT, buf, (int)cut);
 		if (ret == 0)
-			ret = chunk_put(fs, in->a.ino, size >> FS_CHUNK_SHIFT, buf, cut);
+			ret = chunk_put(fs, in->did, size >> FS_CHUNK_SHIFT, buf, cut);
 		free(buf);
 	}
 	if (ret == 0)
@@ -162,70 +169,129 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
 	return ret;
 }
 
-int fs_data_release(struct fs *fs, struct fs_inode *in)
+/* Drop all of in's data at once: its data id goes to be released (bounded steps), and a new one comes when it is written again. */
+static int data_drop_all(struct fs *fs, struct fs_inode *in)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = fs_st(fs, ST_FREEING_ADD);
 
-	if (in->bytes <= FS_RELEASE_INLINE_BYTES)
-		return fs_data_truncate_chunks(fs, in, 0);
-	/* (its number is never used again, so its chunks can wait) */
-	s = fs_st(fs, ST_FREEING_ADD);
-	sqlite3_bind_int64(s, 1, (int64_t)in->a.ino);
+	sqlite3_bind_int64(s, 1, (int64_t)in->did);
+	in->did = 0;
+	in->bytes = 0;
 	return fs_done(fs, s);
 }
 
-int fs_release_pending(struct fs *fs, uint64_t *ino)
+int fs_data_release(struct fs *fs, struct fs_inode *in)
+{
+	uint64_t did = in->did;
+	int ret;
+
+	if (did == 0)
+		return 0;
+	if (in->bytes > FS_RELEASE_INLINE_BYTES)
+		return data_drop_all(fs, in);
+	ret = fs_data_truncate_chunks(fs, in, 0);
+	return ret < 0 ? ret : fs_did_spare(fs, did);
+}
+
+int fs_release_pending(struct fs *fs, uint64_t *did)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_FREEING_FIRST);
 	int rc = sqlite3_step(s);
 
 	if (rc == SQLITE_ROW)
-		*ino = (uint64_t)sqlite3_column_int64(s, 0);
+		*did = (uint64_t)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
 		return 1;
-	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing deleted files");
+	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing dropped data");
 }
 
 int fs_release_step(struct fs *fs, uint32_t max)
 {
 	sqlite3_stmt *s;
-	int64_t upto = key(0, IDX_MASK);
-	uint64_t ino;
+	int64_t upto;
+	uint64_t did;
 	int rc, ret, n;
 
-	ret = fs_release_pending(fs, &ino);
+	ret = fs_release_pending(fs, &did);
 	if (ret <= 0 || max == 0)
 		return ret;
 	/* up to the max-th chunk left, or all of them */
 	s = fs_st(fs, ST_CHUNK_NTH);
-	sqlite3_bind_int64(s, 1, key(ino, 0));
-	sqlite3_bind_int64(s, 2, key(ino, IDX_MASK));
+	sqlite3_bind_int64(s, 1, key(did, 0));
+	sqlite3_bind_int64(s, 2, key(did, IDX_MASK));
 	sqlite3_bind_int64(s, 3, max - 1);
 	rc = sqlite3_step(s);
-	upto = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : key(ino, IDX_MASK);
+	upto = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : key(did, IDX_MASK);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fs_sql_err(fs, rc, "finding a deleted file's chunks");
+		return fs_sql_err(fs, rc, "finding dropped data");
 	s = fs_st(fs, ST_CHUNK_DEL_FROM);
-	sqlite3_bind_int64(s, 1, key(ino, 0));
+	sqlite3_bind_int64(s, 1, key(did, 0));
 	sqlite3_bind_int64(s, 2, upto);
 	ret = fs_done(fs, s);
 	n = sqlite3_changes(fs->db);
-	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it */
+	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it: the id is free */
 		s = fs_st(fs, ST_FREEING_DEL);
-		sqlite3_bind_int64(s, 1, (int64_t)ino);
+		sqlite3_bind_int64(s, 1, (int64_t)did);
 		ret = fs_done(fs, s);
+		if (ret == 0)
+			ret = fs_did_spare(fs, did);
 	}
 	return ret < 0 ? ret : n;
+}
+
+/*
+ * The first `size` bytes of a big file move to a new data id (at most
+ * FS_RELEASE_INLINE_BYTES of them: a bounded copy), and the old one, with
+ * everything past them, goes to be released.
+ */
+static int data_keep_head(struct fs *fs, struct fs_inode *in, uint64_t size)
+{
+	uint64_t old = in->did, did, last = (size - 1) >> FS_CHUNK_SHIFT;
+	sqlite3_stmt *s;
+	int64_t bytes = 0;
+	int ret, rc;
+
+	ret = fs_did_alloc(fs, &did);
+	if (ret < 0)
+		return ret;
+	s = fs_st(fs, ST_CHUNK_COPY);
+	sqlite3_bind_int64(s, 1, key(did, 0) - key(old, 0));
+	sqlite3_bind_int64(s, 2, key(old, 0));
+	sqlite3_bind_int64(s, 3, key(old, last));
+	ret = fs_done(fs, s);
+	if (ret == 0)
+		ret = data_drop_all(fs, in);
+	if (ret < 0)
+		return ret;
+	s = fs_st(fs, ST_CHUNK_BYTES);
+	sqlite3_bind_int64(s, 1, key(did, 0));
+	sqlite3_bind_int64(s, 2, key(did, IDX_MASK));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		bytes = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return fs_sql_err(fs, rc, "summing chunks");
+	in->did = did;
+	in->bytes = (uint64_t)bytes;
+	return fs_data_truncate_chunks(fs, in, size); /* (the cut in the last chunk) */
 }
 
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
 	int ret = 0;
 
-	if (size < in->a.size)
-		ret = fs_data_truncate_chunks(fs, in, size);
+	if (size < in->a.size && in->did != 0) {
+		/* a big file's data goes in bounded steps when what stays is small */
+		if (in->bytes > FS_RELEASE_INLINE_BYTES && size == 0)
+			ret = data_drop_all(fs, in);
+		else if (in->bytes > FS_RELEASE_INLINE_BYTES && size <= FS_RELEASE_INLINE_BYTES)
+			ret = data_keep_head(fs, in, size);
+		else
+			ret = fs_data_truncate_chunks(fs, in, size);
+	}
 	if (ret == 0)
 		in->a.size = size;
 	return ret;
@@ -251,8 +317,8 @@ int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, si
 	len = (size_t)MIN((uint64_t)len, in.a.size - off);
 	memset(out, 0, len);
 	s = fs_st(fs, ST_CHUNK_RANGE);
-	sqlite3_bind_int64(s, 1, key(ino, off >> FS_CHUNK_SHIFT));
-	sqlite3_bind_int64(s, 2, key(ino, (off + len - 1) >> FS_CHUNK_SHIFT));
+	sqlite3_bind_int64(s, 1, key(in.did, off >> FS_CHUNK_SHIFT));
+	sqlite3_bind_int64(s, 2, key(in.did, (off + len - 1) >> FS_CHUNK_SHIFT));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint64_t idx = (uint64_t)sqlite3_column_int64(s, 0) & IDX_MASK;
 		const uint8_t *data = sqlite3_column_blob(s, 1);
@@ -318,11 +384,107 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
 	return ret;
 }
 
+/* The stored bytes of chunks [first, last] of in's data. */
+static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
+			uint64_t *bytes)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_CHUNK_BYTES);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, key(in->did, first));
+	sqlite3_bind_int64(s, 2, key(in->did, last));
+	rc = sqlite3_step(s);
+	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "summing chunks");
+}
+
+/*
+ * Allocating [off, end): what no chunk holds reads as zeros already.  Up
+ * to FS_FALLOC_ZEROS_MAX absent bytes are written as zeros (counted in
+ * st_blocks); past that nothing is written (a 4 GiB fallocate is one small
+ * commit) and only the room it would take must be free now - it is not
+ * reserved (docs/store.md).
+ */
+static int allocate(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
+{
+	uint64_t held = 0, want = end - off;
+	int ret = in->did ? stored_bytes(fs, in, off >> FS_CHUNK_SHIFT, (end - 1) >> FS_CHUNK_SHIFT,
+					 &held) : 0;
+
+	if (ret < 0 || held >= want)
+		return ret;
+	if (want - held > FS_FALLOC_ZEROS_MAX)
+		return fs->space && fs_used_bytes(fs) + (want - held) > fs->space ? -ENOSPC : 0;
+	for (uint64_t at = off; at < end && ret == 0;) {
+		uint64_t idx = at >> FS_CHUNK_SHIFT, cs = idx << FS_CHUNK_SHIFT;
+		uint32_t b = (uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - cs);
+		int64_t elen = -1;
+
+		at = cs + b;
+		ret = in->did ? chunk_len(fs, in->did, idx, &elen) : 0;
+		if (ret == 0 && elen < (int64_t)b) /* the chunk holds (zeros) up to the range's end */
+			ret = chunk_update(fs, in, idx, NULL, (uint32_t)MAX(elen, 0), b);
+	}
+	return ret;
+}
+
+/* Bytes [a, b) of chunk idx read as zeros: a chunk wholly inside goes. */
+static int zero_part(struct fs *fs, struct fs_inode *in, uint64_t idx, uint32_t a, uint32_t b)
+{
+	int64_t elen;
+	int ret = chunk_len(fs, in->did, idx, &elen);
+
+	if (ret < 0 || elen <= (int64_t)a)
+		return ret;
+	if (a == 0 && (int64_t)b >= elen) {
+		sqlite3_stmt *s = fs_st(fs, ST_CHUNK_DEL_FROM);
+
+		sqlite3_bind_int64(s, 1, key(in->did, idx));
+		sqlite3_bind_int64(s, 2, key(in->did, idx));
+		ret = fs_done(fs, s);
+		if (ret == 0)
+			in->bytes -= MIN((uint64_t)elen, in->bytes);
+		return ret;
+	}
+	return chunk_update(fs, in, idx, NULL, a, (uint32_t)MIN((int64_t)b, elen));
+}
+
+/* Punching [off, end): its edge chunks cut, the whole ones between deleted at once. */
+static int punch(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
+{
+	uint64_t first = off >> FS_CHUNK_SHIFT, last = (end - 1) >> FS_CHUNK_SHIFT;
+	uint64_t whole_from = first + ((off & (FS_CHUNK_BYTES - 1)) != 0);
+	uint64_t whole_to = (end >> FS_CHUNK_SHIFT); /* (exclusive) */
+	int ret = 0;
+
+	if (whole_from > first || whole_to <= first) /* the first chunk, cut */
+		ret = zero_part(fs, in, first, (uint32_t)(off - (first << FS_CHUNK_SHIFT)),
+				(uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - (first << FS_CHUNK_SHIFT)));
+	if (ret == 0 && whole_to > whole_from) {
+		uint64_t gone;
+		sqlite3_stmt *s;
+
+		ret = stored_bytes(fs, in, whole_from, whole_to - 1, &gone);
+		if (ret == 0) {
+			s = fs_st(fs, ST_CHUNK_DEL_FROM);
+			sqlite3_bind_int64(s, 1, key(in->did, whole_from));
+			sqlite3_bind_int64(s, 2, key(in->did, whole_to - 1));
+			ret = fs_done(fs, s);
+		}
+		if (ret == 0)
+			in->bytes -= MIN(gone, in->bytes);
+	}
+	if (ret == 0 && last != first && last >= whole_to) /* the last chunk, cut */
+		ret = zero_part(fs, in, last, 0, (uint32_t)(end - (last << FS_CHUNK_SHIFT)));
+	return ret;
+}
+
 int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode, uint64_t off,
 		 uint64_t len, bool writer)
 {
 	uint64_t before = fs_used_bytes(fs), end = off + len;
-	bool punch = mode & FALLOC_FL_PUNCH_HOLE;
+	bool punching = mode & FALLOC_FL_PUNCH_HOLE;
 	struct fs_inode in;
 	struct fs_time now;
 	int ret;
@@ -344,33 +506,10 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 	ret = writer ? 0 : fs_may(c, &in.a, 2);
 	if (ret < 0)
 		return ret;
-	for (uint64_t at = off; at < end && ret == 0;) {
-		uint64_t idx = at >> FS_CHUNK_SHIFT, cs = idx << FS_CHUNK_SHIFT;
-		uint32_t a = (uint32_t)(at - cs);
-		uint32_t b = (uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - cs);
-		int64_t elen;
-
-		at = cs + b;
-		ret = chunk_len(fs, ino, idx, &elen);
-		if (ret < 0)
-			break;
-		if (!punch) {
-			/* allocated: the chunk holds (zeros) up to the end of the range */
-			if (elen < (int64_t)b)
-				ret = chunk_update(fs, &in, idx, NULL, (uint32_t)MAX(elen, 0), b);
-		} else if (elen > 0) {
-			if (a == 0 && b >= (uint64_t)elen) {
-				sqlite3_stmt *s = fs_st(fs, ST_CHUNK_DEL_FROM);
-
-				sqlite3_bind_int64(s, 1, key(ino, idx));
-				sqlite3_bind_int64(s, 2, key(ino, idx));
-				ret = fs_done(fs, s);
-				in.bytes -= MIN((uint64_t)elen, in.bytes);
-			} else if (a < (uint64_t)elen) {
-				ret = chunk_update(fs, &in, idx, NULL, a, (uint32_t)MIN((int64_t)b, elen));
-			}
-		}
-	}
+	if (!punching)
+		ret = allocate(fs, &in, off, end);
+	else if (in.did != 0)
+		ret = punch(fs, &in, off, end);
 	if (ret < 0)
 		return ret;
 	fs_now(fs, &now);
@@ -378,7 +517,7 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 		in.a.size = end;
 		in.a.mtime = now;
 	}
-	if (punch)
+	if (punching)
 		in.a.mtime = now;
 	in.a.ctime = now;
 	ret = fs_inode_put(fs, &in);

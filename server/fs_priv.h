@@ -22,6 +22,7 @@ enum fs_stmt {
 	ST_REPLY_PUT, ST_REPLY_GET, ST_REPLY_TRIM, ST_REPLY_FORGET,
 	ST_PAGE_COUNT, ST_FREE_COUNT,
 	ST_FREEING_ADD, ST_FREEING_FIRST, ST_FREEING_DEL, ST_CHUNK_NTH,
+	ST_SPARE_ADD, ST_SPARE_FIRST, ST_SPARE_DEL, ST_CHUNK_COPY,
 	ST_NR,
 };
 
@@ -47,6 +48,7 @@ struct fs_inode {
 	uint64_t parent;           /* directories: the one that holds them */
 	uint64_t next_cookie;      /* directories: the next entry's cookie */
 	uint64_t bytes;            /* data bytes stored in chunks */
+	uint64_t did;              /* its chunks' data id (0: none yet) */
 };
 
 /* The statement id, reset and unbound. */
@@ -69,6 +71,10 @@ int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size);
 int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size);
 /* A deleted inode's data: dropped now when small, else queued for fs_release_step. */
 int fs_data_release(struct fs *fs, struct fs_inode *in);
+/* A data id for a file's chunks: a spare one, else a fresh one; -ENOSPC past FS_MAX_DID. */
+int fs_did_alloc(struct fs *fs, uint64_t *did);
+/* A data id with no chunks left: free to be used again. */
+int fs_did_spare(struct fs *fs, uint64_t did);
 
 /* fs_xattr.c: deferred access times */
 void fs_atime_pending(struct fs *fs, uint64_t ino, struct fs_time *atime);

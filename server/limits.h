@@ -29,7 +29,8 @@
 #define FS_LINK_MAX 65000            /* links to one inode */
 #define FS_GROUPS_MAX 32             /* supplementary groups a request carries */
 #define FS_MAX_FILE_BYTES ((uint64_t)1 << 44)  /* 16 TiB */
-#define FS_MAX_INO ((uint64_t)1 << 31)         /* chunk keys hold ino << 32 */
+#define FS_MAX_INO ((uint64_t)1 << 62)         /* (the kernel's are 64-bit) */
+#define FS_MAX_DID ((uint64_t)1 << 31)         /* chunk keys hold did << 32; reused */
 /*
  * A deleted file with more data than this is released in the background,
  * at most FS_RELEASE_STEP_CHUNKS chunks (4 MiB) per commit, so no commit
@@ -37,6 +38,12 @@
  */
 #define FS_RELEASE_INLINE_BYTES ((uint64_t)4 << 20)
 #define FS_RELEASE_STEP_CHUNKS 256u
+/*
+ * An allocation (fallocate) of at most this many absent bytes writes them
+ * as zeros, so st_blocks counts them; a larger one only checks that the
+ * room is free (a quarter of the smallest log region: never a big commit).
+ */
+#define FS_FALLOC_ZEROS_MAX ((uint64_t)1 << 20)
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 

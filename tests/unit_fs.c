@@ -2010,6 +2010,136 @@ START_TEST(st_blocks_follow_stored_bytes)
 }
 END_TEST
 
+/* Write len bytes of v at off, a MiB at a time. */
+static void fill(uint64_t ino, uint64_t off, uint8_t v, uint64_t len)
+{
+	static uint8_t b[1 << 20];
+
+	memset(b, v, sizeof(b));
+	for (uint64_t at = 0; at < len; at += sizeof(b))
+		write_(ino, off + at, b, (size_t)MIN((uint64_t)sizeof(b), len - at));
+}
+
+/* Is [off, off + len) of ino all v? */
+static bool holds(uint64_t ino, uint64_t off, uint8_t v, uint64_t len)
+{
+	static uint8_t b[1 << 20];
+
+	for (uint64_t at = 0; at < len; at += sizeof(b)) {
+		size_t n = (size_t)MIN((uint64_t)sizeof(b), len - at);
+
+		read_(ino, off + at, b, n);
+		for (size_t i = 0; i < n; i++)
+			if (b[i] != v)
+				return false;
+	}
+	return true;
+}
+
+/* Release everything dropped; how many chunks that was. */
+static uint64_t release_all(void)
+{
+	uint64_t did, n = 0;
+	int ret;
+
+	for (int i = 0; i < 100000 && fs_release_pending(fs, &did) == 1; i++) {
+		ret = fs_release_step(fs, 100);
+		ck_assert_int_ge(ret, 0);
+		n += (uint64_t)ret;
+	}
+	ck_assert_int_eq(fs_release_pending(fs, &did), 0);
+	return n;
+}
+
+/*
+ * A big file's data is dropped at once and released in bounded steps: cut
+ * to a small size (its head moves to a new data id) or to zero, or
+ * deleted; what was dropped never shows through again (grown back, the
+ * file reads zeros), every chunk is released once, and the freed data id
+ * serves the next file.
+ */
+START_TEST(big_data_dropped_at_once)
+{
+	const uint64_t big = 6u << 20, head = 100u << 10, chunks = big / FS_CHUNK_BYTES;
+	uint64_t f = mkfile(&ROOT, FS_ROOT_INO, "f", 0644), g, did;
+	uint64_t before = fs_used_bytes(fs);
+
+	fill(f, 0, 0x11, big);
+	ck_assert_int_eq(fs_release_pending(fs, &did), 0);
+	/* cut to a small head: the head moves, the rest waits for release */
+	truncate_(f, head);
+	ck_assert_int_eq(fs_release_pending(fs, &did), 1);
+	ck_assert(holds(f, 0, 0x11, head));
+	ck_assert_uint_eq(getattr(f).blocks, head / 512);
+	truncate_(f, big);
+	ck_assert(holds(f, 0, 0x11, head));
+	ck_assert(holds(f, head, 0, big - head));
+	ck_assert_uint_eq(release_all(), chunks);
+	/* cut to zero: all of it at once */
+	fill(f, 0, 0x22, big);
+	truncate_(f, 0);
+	ck_assert_uint_eq(getattr(f).blocks, 0);
+	truncate_(f, big);
+	ck_assert(holds(f, 0, 0, big));
+	ck_assert_uint_eq(release_all(), chunks);
+	/* deleted: the same, and its data id serves the next file clean */
+	fill(f, 0, 0x33, big);
+	ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("f")), 0);
+	g = mkfile(&ROOT, FS_ROOT_INO, "g", 0644);
+	fill(g, big - 10, 0x44, 10);
+	ck_assert(holds(g, 0, 0, big - 10));
+	ck_assert(holds(g, big - 10, 0x44, 10));
+	ck_assert_uint_eq(release_all(), chunks);
+	ck_assert(holds(g, big - 10, 0x44, 10));
+	ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("g")), 0);
+	ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
+	/* a big allocation writes nothing: it reads as zeros anyway */
+	g = mkfile(&ROOT, FS_ROOT_INO, "h", 0644);
+	ck_assert_int_eq(fs_fallocate(fs, &ROOT, g, 0, 0, (uint64_t)1 << 32, false), 0);
+	ck_assert_uint_eq(getattr(g).size, (uint64_t)1 << 32);
+	ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
+	ck_assert(holds(g, ((uint64_t)1 << 32) - (1u << 20), 0, 1u << 20));
+}
+END_TEST
+
+/*
+ * Inode numbers use the 64-bit space: past 2^31 (where chunk keys used to
+ * stop them) files are made, hold data and read back; at the end of the
+ * space a create fails with ENOSPC, and statfs counts no free inode.
+ */
+START_TEST(inode_numbers_past_2_31)
+{
+	char q[128];
+	uint64_t f;
+	struct fs_statfs st;
+
+	snprintf(q, sizeof(q), "UPDATE meta SET v=%" PRIu64 " WHERE k='next_ino'",
+		 ((uint64_t)1 << 31) + 5);
+	sql(q);
+	f = mkfile(&ROOT, FS_ROOT_INO, "f", 0644);
+	ck_assert_uint_eq(f, ((uint64_t)1 << 31) + 5);
+	fill(f, 0, 0x55, 100000);
+	ck_assert(holds(f, 0, 0x55, 100000));
+	ck_assert_uint_eq(getattr(f).ino, f);
+	snprintf(q, sizeof(q), "UPDATE meta SET v=%" PRIu64 " WHERE k='next_ino'", FS_MAX_INO - 1);
+	sql(q);
+	fs_set_space(fs, (uint64_t)1 << 30); /* (room for many more, but one number left) */
+	ck_assert_int_eq(fs_statfs(fs, &st), 0);
+	ck_assert_uint_eq(st.ffree, 1);
+	ck_assert_uint_eq(mkfile(&ROOT, FS_ROOT_INO, "last", 0644), FS_MAX_INO - 1);
+	ck_assert_int_eq(fs_statfs(fs, &st), 0);
+	ck_assert_uint_eq(st.ffree, 0);
+	ck_assert_uint_eq(st.files, 3);
+	{
+		struct fs_attr a;
+
+		ck_assert_int_eq(fs_mknod(fs, &ROOT, FS_ROOT_INO, N("none"), S_IFREG | 0644, 0, &a),
+				 -ENOSPC);
+	}
+	fs_set_space(fs, 0);
+}
+END_TEST
+
 START_TEST(fallocate_modes)
 {
 	static uint8_t b[2 * FS_CHUNK_BYTES];
@@ -3215,6 +3345,8 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, random_ops_match_model);
 	tcase_add_test(tc, st_blocks_follow_stored_bytes);
 	tcase_add_test(tc, fallocate_modes);
+	tcase_add_test(tc, big_data_dropped_at_once);
+	tcase_add_test(tc, inode_numbers_past_2_31);
 	tcase_add_test(tc, create_and_open_flags);
 	tcase_add_test(tc, statfs_counts);
 	tcase_add_test(tc, enospc_and_room_again);

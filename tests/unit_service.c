@@ -1150,73 +1150,77 @@ START_TEST(release_resumes)
 END_TEST
 
 /*
- * Requests whose transaction the store cannot take (an allocation of 16
- * MiB: its zeros outgrow the 4 MiB log region) are refused with ENOSPC and
- * change nothing, and everything beside them goes on: the other request of
- * its batch commits, and the service - and the next two that take over the
- * store, to which it is sent again - keeps serving.  A file bigger than
- * what is released at once, unlinked while open, goes at the goodbye in a
- * small commit, and its data in bounded steps after it.
+ * A device that runs out of room (a thin volume, a file on a full disk:
+ * its writes fail with ENOSPC) refuses transactions, and that is the
+ * requests' answer, not the service's end: a batch of two mkdirs is
+ * refused, each alone, and answered ENOSPC; reads are served meanwhile;
+ * once the device has room the next writes commit - on three leaders in
+ * turn.  Before that, a file bigger than what is released at once,
+ * unlinked while open, goes at the goodbye in a small commit, and its data
+ * in bounded steps after it.
  */
 START_TEST(refused_alone)
 {
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
-	struct rpc_fallocate fa = { .offset = cpu_to_le64(5u * RPC_IO_MAX),
-				    .length = cpu_to_le64(16u * RPC_IO_MAX) };
-	struct rpc_release rl;
+	struct bd_mem_faults full = { .fail_ops = BD_FAULT_WRITE, .fail_hi = UINT64_MAX,
+				      .err = -ENOSPC };
 	struct rpc_client *c;
 	struct rpc_reply r;
 	uint8_t buf[1024];
-	uint64_t ino, fh, seen;
+	uint64_t seen;
 	char why[256];
 	int fd;
 
 	ck_assert_int_eq(harness_client(&h, 0xa1, &c), 0);
-	/* one closed, one unlinked while open (deleted at the goodbye) */
-	fh = rpc_client_new_fh(c);
-	ino = write_mib(c, "big", fh, 5);
-	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
-	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
-	fa.ino = cpu_to_le64(ino);
 	write_mib(c, "orphan", rpc_client_new_fh(c), 5);
 	ck_assert_int_eq(name_op(c, RPC_UNLINK, ROOT, "orphan"), 0);
 	rpc_client_destroy(c);
-	/* its 320 chunks, a step of FS_RELEASE_STEP_CHUNKS at a time */
+	/* its 320 chunks, a bounded step at a time */
 	wait_counter(SVC_released_chunks, 5u * RPC_IO_MAX / (16u << 10));
-	ck_assert_uint_ge(counter(SVC_commits), 2);
 	seen = counter(SVC_refused);
 	ck_assert_uint_eq(seen, 0);
 	for (int leader = 0; leader < 3; leader++) {
-		char name[8];
+		uint64_t rid = 0xb1 + (uint64_t)leader;
+		char a[8], b[8];
 		int got = 0;
 
 		if (leader > 0) {
 			harness_halt(&h, false);
 			ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
 		}
+		snprintf(a, sizeof(a), "a%d", leader);
+		snprintf(b, sizeof(b), "b%d", leader);
+		bd_mem_set_faults(h.dev, &full);
 		/* one write carries both: one batch */
-		snprintf(name, sizeof(name), "m%d", leader);
-		ck_assert_uint_eq(raw_greet(&fd, 0xb1 + (uint64_t)leader), SRV_GREET_OK);
-		size_t n = raw_request(buf, sizeof(buf), 0xb1 + (uint64_t)leader, 1, RPC_FALLOCATE,
-				       &fa, NULL, 0);
-		n += raw_request(buf + n, sizeof(buf) - n, 0xb1 + (uint64_t)leader, 2, RPC_MKDIR, &mk,
-				 name, (uint32_t)strlen(name));
+		ck_assert_uint_eq(raw_greet(&fd, rid), SRV_GREET_OK);
+		size_t n = raw_request(buf, sizeof(buf), rid, 1, RPC_MKDIR, &mk, a, 2);
+		n += raw_request(buf + n, sizeof(buf) - n, rid, 2, RPC_MKDIR, &mk, b, 2);
 		raw_write(fd, buf, n);
 		for (int i = 0; i < 2; i++) {
 			ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-			ck_assert_uint_eq(r.status, r.req_id == 1 ? ENOSPC : 0);
+			ck_assert_uint_eq(r.status, ENOSPC);
 			got |= 1 << r.req_id;
 		}
 		ck_assert_int_eq(got, 6);
+		ck_assert_uint_ge(counter(SVC_refused), seen + 2);
+		seen = counter(SVC_refused);
+		ck_assert_int_eq(atomic_load(&h.failures), 0);
+		/* reads go on; with room again, so do writes */
+		raw_write(fd, buf, raw_request(buf, sizeof(buf), rid, 3, RPC_GETATTR,
+					       &(struct rpc_ino){ cpu_to_le64(ROOT) }, NULL, 0));
+		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+		ck_assert_uint_eq(r.status, 0);
+		bd_mem_set_faults(h.dev, &(struct bd_mem_faults){ 0 });
+		raw_write(fd, buf, raw_request(buf, sizeof(buf), rid, 4, RPC_MKDIR, &mk, a, 2));
+		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+		ck_assert_uint_eq(r.status, 0);
 		raw_close(fd);
-		ck_assert_uint_eq(counter(SVC_refused), ++seen);
 		ck_assert_int_eq(atomic_load(&h.failures), 0);
 	}
-	/* nothing of the refused allocation happened; everything else did */
+	/* nothing of the refused requests happened; everything else did */
 	ck_assert_int_eq(harness_client(&h, 0xa2, &c), 0);
-	ck_assert_int_eq(lookup(c, ROOT, "big"), 0);
-	ck_assert_uint_eq(le64_to_cpu(o.fixed.lookup.attr.size), 5u * RPC_IO_MAX);
-	ck_assert_int_eq(lookup(c, ROOT, "m2"), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "a2"), 0);
+	ck_assert_int_eq(lookup(c, ROOT, "b2"), -ENOENT);
 	rpc_client_destroy(c);
 }
 END_TEST
