@@ -2294,6 +2294,63 @@ START_TEST(statfs_counts)
 END_TEST
 
 /*
+ * rm -rf of many entries on a full store: created while there was room,
+ * then the limit put at what is used, every unlink and rmdir succeeds (a
+ * delete never grows the store) and leaves room.  FUSEFS_UNIT_ENTRIES
+ * sets how many (20,000 by default; a million ran once for the notes).
+ */
+START_TEST(full_store_empties)
+{
+	const char *env = getenv("FUSEFS_UNIT_ENTRIES");
+	long n = env ? strtol(env, NULL, 10) : 20000, per = 1000, topped = 0;
+	struct fs_attr a;
+	int ret = 0;
+	char name[64];
+	uint64_t before = fs_used_bytes(fs);
+
+	ck_assert_int_gt(n, 0);
+	for (long d = 0; d * per < n; d++) {
+		uint64_t dir;
+
+		snprintf(name, sizeof(name), "d%ld", d);
+		dir = mkdir_(&ROOT, FS_ROOT_INO, name, 0755);
+		for (long i = d * per; i < MIN(n, (d + 1) * per); i++) {
+			snprintf(name, sizeof(name), "entry-with-a-name-of-some-length-%ld", i);
+			ck_assert_int_eq(OP(fs_mknod(fs, &ROOT, dir, N(name), S_IFREG | 0644, 0, &a)), 0);
+		}
+	}
+	/* full: the limit where it stands, and the pages left topped up until ENOSPC */
+	fs_set_space(fs, fs_used_bytes(fs));
+	for (; topped < 100000 && ret == 0; topped++) {
+		snprintf(name, sizeof(name), "topping-%ld", topped);
+		ret = OP(fs_mknod(fs, &ROOT, FS_ROOT_INO, N(name), S_IFREG | 0644, 0, &a));
+	}
+	ck_assert_int_eq(ret, -ENOSPC);
+	topped--; /* (the last was refused) */
+	for (long d = 0; d * per < n; d++) {
+		uint64_t dir;
+
+		snprintf(name, sizeof(name), "d%ld", d);
+		dir = lookup(FS_ROOT_INO, name);
+		for (long i = d * per; i < MIN(n, (d + 1) * per); i++) {
+			snprintf(name, sizeof(name), "entry-with-a-name-of-some-length-%ld", i);
+			ck_assert_int_eq(OP(fs_unlink(fs, &ROOT, dir, N(name))), 0);
+		}
+		snprintf(name, sizeof(name), "d%ld", d);
+		ck_assert_int_eq(OP(fs_rmdir(fs, &ROOT, FS_ROOT_INO, N(name))), 0);
+	}
+	for (long i = 0; i < topped; i++) {
+		snprintf(name, sizeof(name), "topping-%ld", i);
+		ck_assert_int_eq(OP(fs_unlink(fs, &ROOT, FS_ROOT_INO, N(name))), 0);
+	}
+	ck_assert_int_eq(OP(fs_mkdir(fs, &ROOT, FS_ROOT_INO, N("more"), 0755, &a)), 0);
+	ck_assert_uint_le(fs_used_bytes(fs), MAX(before, (uint64_t)1) * 4);
+	fs_set_space(fs, 0);
+	integrity_ok();
+}
+END_TEST
+
+/*
  * A small space limit: writes and creates fail with ENOSPC, rolled back
  * they leave the store as it was, and removing a file makes room.
  */
@@ -3350,6 +3407,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, create_and_open_flags);
 	tcase_add_test(tc, statfs_counts);
 	tcase_add_test(tc, enospc_and_room_again);
+	tcase_add_test(tc, full_store_empties);
 
 	TC("xattr");
 	tcase_add_test(tc, xattr_set_get_list_remove);
