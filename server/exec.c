@@ -50,6 +50,7 @@ struct exec {
 	bool release_more;              /* deleted files' data may be waiting (exec_release) */
 	mono_ns release_next;           /* under load, the next step is due then */
 	uint32_t release_chunks;        /* chunks a step releases (halved when refused) */
+	uint32_t release_quick;         /* quick steps in a row at that size */
 };
 
 static bool lease_holds(const struct exec *e)
@@ -383,10 +384,13 @@ int exec_release(struct exec *e)
 	svc_ctr_add(&e->cfg.stats->ctr, SVC_released_chunks, (uint64_t)n);
 	/* a step is what keeps every other request waiting: about EXEC_RELEASE_STEP_NS each */
 	took = mono_now() - t0;
-	if (took > 2 * EXEC_RELEASE_STEP_NS && e->release_chunks > 8)
+	if (took > EXEC_RELEASE_STEP_NS * 3 / 2 && e->release_chunks > 8) {
 		e->release_chunks /= 2;
-	else if (took < EXEC_RELEASE_STEP_NS / 2 && (uint32_t)n == e->release_chunks &&
-		 e->release_chunks < FS_RELEASE_STEP_CHUNKS)
-		e->release_chunks *= 2;
+		e->release_quick = 0;
+	} else if (took < EXEC_RELEASE_STEP_NS / 3 && (uint32_t)n == e->release_chunks &&
+		   ++e->release_quick >= 16 && e->release_chunks < FS_RELEASE_STEP_CHUNKS) {
+		e->release_chunks *= 2; /* (only after many quick ones: some steps are slower) */
+		e->release_quick = 0;
+	}
 	return 0;
 }

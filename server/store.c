@@ -14,9 +14,9 @@
  *   secure_delete=OFF       a freed page is not rewritten with zeros
  *                           (Debian builds SQLite with it on, which makes
  *                           a delete write as much as it frees);
- * and checkpoints (wal_hook) once the log holds a quarter of its region,
- * so the log never fills while a batch of at most another quarter
- * (store_batch_bytes) is appended.
+ * and checkpoints (wal_hook) once the log holds a quarter of its region
+ * (at most 1 MiB), so the log never fills while a batch of at most another
+ * quarter (store_batch_bytes) is appended.
  */
 #include "server/store.h"
 
@@ -109,12 +109,15 @@ static bool vfs_may_write(void *arg)
 
 /*
  * Checkpoint past this many frames: a quarter of the log region, and at
- * most 1024 (4 MiB), so the frames a checkpoint copies are still in the
- * VFS's log cache instead of being read back from the device.
+ * most 256 (1 MiB), so the frames a checkpoint copies are still in the
+ * VFS's log cache instead of being read back from the device, and one
+ * checkpoint - which every request waits for - stays short: the scattered
+ * pages a big delete's release frees took 40-100 ms to copy at 1024
+ * frames, 10-30 ms at 256 (bench-space.sh).
  */
 static uint64_t checkpoint_frames(const struct store *st)
 {
-	return MIN(st->layout.log_blocks / 4, (uint64_t)1024);
+	return MIN(st->layout.log_blocks / 4, (uint64_t)256);
 }
 
 /*
