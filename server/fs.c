@@ -32,11 +32,12 @@ static const char *const SQL[ST_NR] = {
 	[ST_META_GET] = "SELECT v FROM meta WHERE k=?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_INODE_GET] = "SELECT gen, mode, uid, gid, size, nlink, atime_s, atime_ns, mtime_s, "
-			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, did "
-			 "FROM inodes WHERE ino=?",
+			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, did, "
+			 "base_did, base_end FROM inodes WHERE ino=?",
 	[ST_INODE_PUT] = "INSERT OR REPLACE INTO inodes(ino, gen, mode, uid, gid, size, nlink, "
 			 "atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, rdev, flags, "
-			 "parent, next_cookie, bytes, did) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "parent, next_cookie, bytes, did, base_did, base_end) "
+			 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_INODE_DEL] = "DELETE FROM inodes WHERE ino=?",
 	[ST_DENT_GET] = "SELECT ino, cookie FROM dirents WHERE dir=? AND name=?",
 	[ST_DENT_ADD] = "INSERT INTO dirents(dir, name, ino, type, cookie) VALUES(?,?,?,?,?)",
@@ -69,8 +70,9 @@ static const char *const SQL[ST_NR] = {
 	[ST_REPLY_FORGET] = "DELETE FROM replies WHERE client=?",
 	[ST_PAGE_COUNT] = "PRAGMA page_count",
 	[ST_FREE_COUNT] = "PRAGMA freelist_count",
-	[ST_FREEING_ADD] = "INSERT OR IGNORE INTO freeing(did) VALUES(?)",
-	[ST_FREEING_FIRST] = "SELECT did FROM freeing ORDER BY did LIMIT 1",
+	[ST_FREEING_ADD] = "INSERT INTO freeing(did, from_idx) VALUES(?, ?) ON CONFLICT(did) "
+			   "DO UPDATE SET from_idx=min(from_idx, excluded.from_idx)",
+	[ST_FREEING_FIRST] = "SELECT did, from_idx FROM freeing ORDER BY did LIMIT 1",
 	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE did=?",
 	[ST_SPARE_ADD] = "INSERT OR IGNORE INTO spare(did) VALUES(?)",
 	[ST_SPARE_FIRST] = "SELECT did FROM spare ORDER BY did LIMIT 1",
@@ -88,7 +90,8 @@ static const char SCHEMA[] =
 	" atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL, mtime_s INTEGER NOT NULL,"
 	" mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
 	" rdev INTEGER NOT NULL, flags INTEGER NOT NULL, parent INTEGER NOT NULL,"
-	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, did INTEGER NOT NULL);"
+	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, did INTEGER NOT NULL,"
+	" base_did INTEGER NOT NULL, base_end INTEGER NOT NULL);"
 	"CREATE TABLE dirents(dir INTEGER NOT NULL, name BLOB NOT NULL, ino INTEGER NOT NULL,"
 	" type INTEGER NOT NULL, cookie INTEGER NOT NULL, PRIMARY KEY(dir, name)) WITHOUT ROWID;"
 	"CREATE UNIQUE INDEX dirents_cookie ON dirents(dir, cookie);"
@@ -97,7 +100,7 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
 	"CREATE TABLE chunks(data BLOB NOT NULL);"
 	"CREATE TABLE orphans(ino INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
-	"CREATE TABLE freeing(did INTEGER PRIMARY KEY);"
+	"CREATE TABLE freeing(did INTEGER PRIMARY KEY, from_idx INTEGER NOT NULL);"
 	"CREATE TABLE spare(did INTEGER PRIMARY KEY);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
@@ -204,6 +207,8 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	in->next_cookie = (uint64_t)sqlite3_column_int64(s, 15);
 	in->bytes = (uint64_t)sqlite3_column_int64(s, 16);
 	in->did = (uint64_t)sqlite3_column_int64(s, 17);
+	in->base_did = (uint64_t)sqlite3_column_int64(s, 18);
+	in->base_end = (uint64_t)sqlite3_column_int64(s, 19);
 	a->blocks = (in->bytes + 511) / 512;
 	sqlite3_reset(s);
 	fs_atime_pending(fs, ino, &a->atime);
@@ -220,14 +225,14 @@ int fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_PUT);
 	const struct fs_attr *a = &in->a;
-	int64_t v[19] = {
+	int64_t v[21] = {
 		(int64_t)a->ino, (int64_t)a->gen, a->mode, a->uid, a->gid, (int64_t)a->size, a->nlink,
 		a->atime.sec, a->atime.nsec, a->mtime.sec, a->mtime.nsec, a->ctime.sec, a->ctime.nsec,
 		(int64_t)a->rdev, a->flags, (int64_t)in->parent, (int64_t)in->next_cookie,
-		(int64_t)in->bytes, (int64_t)in->did,
+		(int64_t)in->bytes, (int64_t)in->did, (int64_t)in->base_did, (int64_t)in->base_end,
 	};
 
-	for (int i = 0; i < 19; i++)
+	for (int i = 0; i < 21; i++)
 		sqlite3_bind_int64(s, i + 1, v[i]);
 	in->a.blocks = (in->bytes + 511) / 512;
 	changed(fs, a->ino, NULL, 0);
@@ -1430,7 +1435,7 @@ int fs_format(struct sqlite3 *db, const struct fs_format_opts *o)
 		 "INSERT INTO meta(k, v) VALUES('version', %d), ('next_ino', 2), "
 		 "('generation', 1), ('inodes', 1), ('next_did', 1);"
 		 "INSERT INTO inodes VALUES(1, 1, %u, %u, %u, 0, 2, %lld, %u, %lld, %u, %lld, %u, "
-		 "0, 0, 1, 3, 0, 0);",
+		 "0, 0, 1, 3, 0, 0, 0, 0);",
 		 FS_FORMAT_VERSION, S_IFDIR | mode, o->root_uid, o->root_gid,
 		 (long long)o->now.sec, o->now.nsec, (long long)o->now.sec, o->now.nsec,
 		 (long long)o->now.sec, o->now.nsec);

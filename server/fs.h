@@ -18,8 +18,9 @@
  *             did is the file's data id (inodes.did, 0 until it has data),
  *             so a file can drop all its data at once by taking a new one
  *   orphans   inodes unlinked while open, kept until their last release
- *   freeing   data ids whose chunks are still being released, a bounded
- *             number per commit (fs_release_step), then spare
+ *   freeing   data ids whose chunks from an index on are still being
+ *             released, a bounded number per commit (fs_release_step);
+ *             a whole one is spare after
  *   spare     data ids free to be used again
  *   replies   (client rid, request id) -> status, payload: recent results,
  *             so a request retried after a failover is answered, not redone

@@ -80,6 +80,86 @@ static int chunk_read_all(struct fs *fs, uint64_t did, uint64_t idx, uint8_t *bu
 	return rc == SQLITE_OK ? 0 : fs_sql_err(fs, rc, "reading a chunk");
 }
 
+/* The data id that holds chunk idx of in (0: none yet). */
+static uint64_t did_of(const struct fs_inode *in, uint64_t idx)
+{
+	return in->base_did != 0 && idx < in->base_end ? in->base_did : in->did;
+}
+
+/* The same, made when chunk idx is to be written and there is none (the caller puts the inode). */
+static int did_to_write(struct fs *fs, struct fs_inode *in, uint64_t idx, uint64_t *did)
+{
+	int ret = 0;
+
+	*did = did_of(in, idx);
+	if (*did == 0) {
+		ret = fs_did_alloc(fs, &in->did);
+		*did = in->did;
+	}
+	return ret;
+}
+
+/* The stored bytes of chunks [first, last] of data id did (0: none). */
+static int did_bytes(struct fs *fs, uint64_t did, uint64_t first, uint64_t last, uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*bytes = 0;
+	if (did == 0 || first > last)
+		return 0;
+	s = fs_st(fs, ST_CHUNK_BYTES);
+	sqlite3_bind_int64(s, 1, key(did, first));
+	sqlite3_bind_int64(s, 2, key(did, last));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "summing chunks");
+}
+
+/* The stored bytes of chunks [first, last] of in, in whichever data id holds each. */
+static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
+			uint64_t *bytes)
+{
+	uint64_t b = 0, split = in->base_did ? in->base_end : 0;
+	int ret = 0;
+
+	*bytes = 0;
+	if (first < split)
+		ret = did_bytes(fs, in->base_did, first, MIN(last, split - 1), &b);
+	if (ret == 0 && last >= split)
+		ret = did_bytes(fs, in->did, MAX(first, split), last, bytes);
+	*bytes += b;
+	return ret;
+}
+
+/* Delete chunks [first, last] of data id did. */
+static int did_delete(struct fs *fs, uint64_t did, uint64_t first, uint64_t last)
+{
+	sqlite3_stmt *s;
+
+	if (did == 0 || first > last)
+		return 0;
+	s = fs_st(fs, ST_CHUNK_DEL_FROM);
+	sqlite3_bind_int64(s, 1, key(did, first));
+	sqlite3_bind_int64(s, 2, key(did, last));
+	return fs_done(fs, s);
+}
+
+/* Chunks [from, ...) of data id did go to be released in bounded steps (from 0: all of it). */
+static int did_drop(struct fs *fs, uint64_t did, uint64_t from)
+{
+	sqlite3_stmt *s;
+
+	if (did == 0)
+		return 0;
+	s = fs_st(fs, ST_FREEING_ADD);
+	sqlite3_bind_int64(s, 1, (int64_t)did);
+	sqlite3_bind_int64(s, 2, (int64_t)from);
+	return fs_done(fs, s);
+}
+
 /*
  * Bytes [a, b) of chunk idx become data (NULL: zeros), growing the chunk
  * to b when it is shorter; in->bytes follows.
@@ -88,32 +168,29 @@ static int chunk_update(struct fs *fs, struct fs_inode *in, uint64_t idx, const 
 			uint32_t a, uint32_t b)
 {
 	static const uint8_t zeros[FS_CHUNK_BYTES];
+	uint64_t did;
 	uint8_t *buf;
 	int64_t elen;
 	int ret;
 
-	if (in->did == 0) { /* its first data (the caller puts the inode) */
-		ret = fs_did_alloc(fs, &in->did);
-		if (ret < 0)
-			return ret;
-	}
-	ret = chunk_len(fs, in->did, idx, &elen);
+	ret = did_to_write(fs, in, idx, &did);
+	if (ret == 0)
+		ret = chunk_len(fs, did, idx, &elen);
 	if (ret < 0)
 		return ret;
 	if (elen >= (int64_t)b)
-		return chunk_write_in_place(fs, in->did, idx, data ? data : zeros, (int)(b - a),
-					    (int)a);
+		return chunk_write_in_place(fs, did, idx, data ? data : zeros, (int)(b - a), (int)a);
 	if (a == 0 && data != NULL) {
-		ret = chunk_put(fs, in->did, idx, data, b);
+		ret = chunk_put(fs, did, idx, data, b);
 	} else {
 		buf = calloc(1, FS_CHUNK_BYTES);
 		if (buf == NULL)
 			return -ENOMEM;
-		ret = elen > 0 ? chunk_read_all(fs, in->did, idx, buf, (int)elen) : 0;
+		ret = elen > 0 ? chunk_read_all(fs, did, idx, buf, (int)elen) : 0;
 		if (ret == 0 && data != NULL)
 			memcpy(buf + a, data, b - a);
 		if (ret == 0)
-			ret = chunk_put(fs, in->did, idx, buf, b);
+			ret = chunk_put(fs, did, idx, buf, b);
 		free(buf);
 	}
 	if (ret == 0)
@@ -121,63 +198,60 @@ static int chunk_update(struct fs *fs, struct fs_inode *in, uint64_t idx, const 
 	return ret;
 }
 
-int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
+/* The chunk size>>SHIFT keeps only its bytes before size (a cut inside it). */
+static int cut_chunk(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
-	uint64_t first = (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT;
+	uint64_t idx = size >> FS_CHUNK_SHIFT, did = did_of(in, idx);
 	uint32_t cut = (uint32_t)(size & (FS_CHUNK_BYTES - 1));
-	sqlite3_stmt *s;
-	int64_t gone = 0, elen;
-	int ret, rc;
+	int64_t elen;
+	uint8_t *buf;
+	int ret;
 
-	if (in->did == 0)
+	if (cut == 0 || did == 0)
 		return 0;
-	/* the bytes that go, then the chunks */
-	s = fs_st(fs, ST_CHUNK_BYTES);
-	sqlite3_bind_int64(s, 1, key(in->did, first));
-	sqlite3_bind_int64(s, 2, key(in->did, IDX_MASK));
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		gone = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW)
-		return fs_sql_err(fs, rc, "summing chunks");
-	s = fs_st(fs, ST_CHUNK_DEL_FROM);
-	sqlite3_bind_int64(s, 1, key(in->did, first));
-	sqlite3_bind_int64(s, 2, key(in->did, IDX_MASK));
-	ret = fs_done(fs, s);
-	if (ret < 0)
-		return ret;
-	in->bytes -= MIN((uint64_t)gone, in->bytes);
-	/* the chunk the new end falls in keeps only what lies before it */
-	if (cut == 0)
-		return 0;
-	ret = chunk_len(fs, in->did, size >> FS_CHUNK_SHIFT, &elen);
+	ret = chunk_len(fs, did, idx, &elen);
 	if (ret < 0 || elen <= (int64_t)cut)
 		return ret;
-	{
-		uint8_t *buf = malloc(FS_CHUNK_BYTES);
-
-		if (buf == NULL)
-			return -ENOMEM;
-		ret = chunk_read_all(fs, in->did, size >> FS_CHUNK_SHIFT, buf, (int)cut);
-		if (ret == 0)
-			ret = chunk_put(fs, in->did, size >> FS_CHUNK_SHIFT, buf, cut);
-		free(buf);
-	}
+	buf = malloc(FS_CHUNK_BYTES);
+	if (buf == NULL)
+		return -ENOMEM;
+	ret = chunk_read_all(fs, did, idx, buf, (int)cut);
 	if (ret == 0)
-		in->bytes -= (uint64_t)elen - cut;
+		ret = chunk_put(fs, did, idx, buf, cut);
+	free(buf);
+	if (ret == 0)
+		in->bytes -= MIN((uint64_t)elen - cut, in->bytes);
 	return ret;
 }
 
-/* Drop all of in's data at once: its data id goes to be released (bounded steps), and a new one comes when it is written again. */
+int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
+{
+	uint64_t first = (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT, gone;
+	uint64_t split = in->base_did ? in->base_end : 0;
+	int ret;
+
+	/* the bytes that go, then the chunks, in both data ids */
+	ret = stored_bytes(fs, in, first, IDX_MASK, &gone);
+	if (ret == 0 && first < split)
+		ret = did_delete(fs, in->base_did, first, split - 1);
+	if (ret == 0)
+		ret = did_delete(fs, in->did, MAX(first, split), IDX_MASK);
+	if (ret < 0)
+		return ret;
+	in->bytes -= MIN(gone, in->bytes);
+	return cut_chunk(fs, in, size);
+}
+
+/* All of in's data goes to be released at once; a new data id comes at its next write. */
 static int data_drop_all(struct fs *fs, struct fs_inode *in)
 {
-	sqlite3_stmt *s = fs_st(fs, ST_FREEING_ADD);
+	int ret = did_drop(fs, in->did, 0);
 
-	sqlite3_bind_int64(s, 1, (int64_t)in->did);
-	in->did = 0;
+	if (ret == 0)
+		ret = did_drop(fs, in->base_did, 0);
+	in->did = in->base_did = in->base_end = 0;
 	in->bytes = 0;
-	return fs_done(fs, s);
+	return ret;
 }
 
 int fs_data_release(struct fs *fs, struct fs_inode *in)
@@ -185,12 +259,10 @@ int fs_data_release(struct fs *fs, struct fs_inode *in)
 	uint64_t did = in->did;
 	int ret;
 
-	if (did == 0)
-		return 0;
-	if (in->bytes > FS_RELEASE_INLINE_BYTES)
+	if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
 		return data_drop_all(fs, in);
 	ret = fs_data_truncate_chunks(fs, in, 0);
-	return ret < 0 ? ret : fs_did_spare(fs, did);
+	return ret < 0 || did == 0 ? ret : fs_did_spare(fs, did);
 }
 
 int fs_release_pending(struct fs *fs, uint64_t *did)
@@ -208,17 +280,22 @@ int fs_release_pending(struct fs *fs, uint64_t *did)
 
 int fs_release_step(struct fs *fs, uint32_t max)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = fs_st(fs, ST_FREEING_FIRST);
+	uint64_t did, from;
 	int64_t upto;
-	uint64_t did;
 	int rc, ret, n;
 
-	ret = fs_release_pending(fs, &did);
-	if (ret <= 0 || max == 0)
-		return ret;
+	rc = sqlite3_step(s);
+	did = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	from = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 1) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing dropped data");
+	if (max == 0)
+		return 0;
 	/* up to the max-th chunk left, or all of them */
 	s = fs_st(fs, ST_CHUNK_NTH);
-	sqlite3_bind_int64(s, 1, key(did, 0));
+	sqlite3_bind_int64(s, 1, key(did, from));
 	sqlite3_bind_int64(s, 2, key(did, IDX_MASK));
 	sqlite3_bind_int64(s, 3, max - 1);
 	rc = sqlite3_step(s);
@@ -227,68 +304,102 @@ int fs_release_step(struct fs *fs, uint32_t max)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fs_sql_err(fs, rc, "finding dropped data");
 	s = fs_st(fs, ST_CHUNK_DEL_FROM);
-	sqlite3_bind_int64(s, 1, key(did, 0));
+	sqlite3_bind_int64(s, 1, key(did, from));
 	sqlite3_bind_int64(s, 2, upto);
 	ret = fs_done(fs, s);
 	n = sqlite3_changes(fs->db);
-	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it: the id is free */
+	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it */
 		s = fs_st(fs, ST_FREEING_DEL);
 		sqlite3_bind_int64(s, 1, (int64_t)did);
 		ret = fs_done(fs, s);
-		if (ret == 0)
+		if (ret == 0 && from == 0) /* the whole id: free to be used again */
 			ret = fs_did_spare(fs, did);
 	}
 	return ret < 0 ? ret : n;
 }
 
 /*
- * The first `size` bytes of a big file move to a new data id (at most
- * FS_RELEASE_INLINE_BYTES of them: a bounded copy), and the old one, with
- * everything past them, goes to be released.
+ * Chunks [lo, hi] of data id old move to a new data id, which becomes
+ * in's did (a bounded copy: at most FS_RELEASE_INLINE_BYTES), and old goes
+ * to be released whole.
  */
-static int data_keep_head(struct fs *fs, struct fs_inode *in, uint64_t size)
+static int move_to_new_did(struct fs *fs, struct fs_inode *in, uint64_t old, uint64_t lo,
+			   uint64_t hi)
 {
-	uint64_t old = in->did, did, last = (size - 1) >> FS_CHUNK_SHIFT;
+	uint64_t did;
 	sqlite3_stmt *s;
-	int64_t bytes = 0;
-	int ret, rc;
+	int ret = fs_did_alloc(fs, &did);
 
-	ret = fs_did_alloc(fs, &did);
 	if (ret < 0)
 		return ret;
-	s = fs_st(fs, ST_CHUNK_COPY);
-	sqlite3_bind_int64(s, 1, key(did, 0) - key(old, 0));
-	sqlite3_bind_int64(s, 2, key(old, 0));
-	sqlite3_bind_int64(s, 3, key(old, last));
-	ret = fs_done(fs, s);
+	if (lo <= hi) {
+		s = fs_st(fs, ST_CHUNK_COPY);
+		sqlite3_bind_int64(s, 1, key(did, 0) - key(old, 0));
+		sqlite3_bind_int64(s, 2, key(old, lo));
+		sqlite3_bind_int64(s, 3, key(old, hi));
+		ret = fs_done(fs, s);
+	}
 	if (ret == 0)
-		ret = data_drop_all(fs, in);
+		ret = did_drop(fs, old, 0);
+	in->did = did;
+	return ret;
+}
+
+/*
+ * Cutting a file to size: what goes is released in bounded steps whatever
+ * its size, so no cut is a big commit.  A cut into the base drops all of
+ * did and the base past the cut.  Otherwise, within did's part (from split
+ * on): a small tail is deleted now; a small rest is moved to a new data id
+ * and the old one released; a big tail of a big rest, the first time, makes
+ * did the base up to the cut (its chunks past it released) and the file
+ * takes a new did for what comes after.  Only a second such cut, above an
+ * earlier one, deletes its tail in the commit (docs/store.md).
+ */
+static int cut_big(struct fs *fs, struct fs_inode *in, uint64_t size, uint64_t first)
+{
+	uint64_t split = in->base_did ? in->base_end : 0, tail, rest;
+	int ret;
+
+	if (in->base_did != 0 && first <= split) {
+		ret = stored_bytes(fs, in, first, IDX_MASK, &tail);
+		if (ret == 0)
+			ret = did_drop(fs, in->did, 0);
+		if (ret == 0)
+			ret = did_drop(fs, in->base_did, first);
+		in->did = 0;
+		in->base_end = first;
+		in->bytes -= MIN(tail, in->bytes);
+		return ret < 0 ? ret : cut_chunk(fs, in, size);
+	}
+	ret = did_bytes(fs, in->did, first, IDX_MASK, &tail);
+	if (ret == 0)
+		ret = did_bytes(fs, in->did, split, first - 1, &rest);
 	if (ret < 0)
 		return ret;
-	s = fs_st(fs, ST_CHUNK_BYTES);
-	sqlite3_bind_int64(s, 1, key(did, 0));
-	sqlite3_bind_int64(s, 2, key(did, IDX_MASK));
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		bytes = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc != SQLITE_ROW)
-		return fs_sql_err(fs, rc, "summing chunks");
-	in->did = did;
-	in->bytes = (uint64_t)bytes;
-	return fs_data_truncate_chunks(fs, in, size); /* (the cut in the last chunk) */
+	if (tail <= FS_RELEASE_INLINE_BYTES || (in->base_did != 0 && rest > FS_RELEASE_INLINE_BYTES))
+		return fs_data_truncate_chunks(fs, in, size);
+	in->bytes -= MIN(tail, in->bytes);
+	if (rest <= FS_RELEASE_INLINE_BYTES) {
+		ret = move_to_new_did(fs, in, in->did, split, first - 1);
+		return ret < 0 ? ret : cut_chunk(fs, in, size);
+	}
+	in->base_did = in->did;
+	in->base_end = first;
+	in->did = 0;
+	ret = did_drop(fs, in->base_did, first);
+	return ret < 0 ? ret : cut_chunk(fs, in, size);
 }
 
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
+	uint64_t first = (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT;
 	int ret = 0;
 
-	if (size < in->a.size && in->did != 0) {
-		/* a big file's data goes in bounded steps when what stays is small */
-		if (in->bytes > FS_RELEASE_INLINE_BYTES && size == 0)
+	if (size < in->a.size && (in->did != 0 || in->base_did != 0)) {
+		if (size == 0 && in->bytes > FS_RELEASE_INLINE_BYTES)
 			ret = data_drop_all(fs, in);
-		else if (in->bytes > FS_RELEASE_INLINE_BYTES && size <= FS_RELEASE_INLINE_BYTES)
-			ret = data_keep_head(fs, in, size);
+		else if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
+			ret = cut_big(fs, in, size, first);
 		else
 			ret = fs_data_truncate_chunks(fs, in, size);
 	}
@@ -297,12 +408,14 @@ int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 	return ret;
 }
 
+static int read_range(struct fs *fs, const struct fs_inode *in, uint64_t off, size_t len,
+		      uint8_t *out);
+
 int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, size_t *got)
 {
 	struct fs_inode in;
-	sqlite3_stmt *s;
 	uint8_t *out = buf;
-	int ret, rc;
+	int ret;
 
 	*got = 0;
 	ret = fs_inode_get(fs, ino, &in);
@@ -316,9 +429,25 @@ int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, si
 		return 0;
 	len = (size_t)MIN((uint64_t)len, in.a.size - off);
 	memset(out, 0, len);
+	ret = read_range(fs, &in, off, len, out);
+	if (ret < 0)
+		return ret;
+	*got = len;
+	fs_atime_touch(fs, &in);
+	return 0;
+}
+
+/* Chunks of one data id over [off, off + len) into out (zeroed already). */
+static int read_did(struct fs *fs, uint64_t did, uint64_t off, size_t len, uint8_t *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (did == 0 || len == 0)
+		return 0;
 	s = fs_st(fs, ST_CHUNK_RANGE);
-	sqlite3_bind_int64(s, 1, key(in.did, off >> FS_CHUNK_SHIFT));
-	sqlite3_bind_int64(s, 2, key(in.did, (off + len - 1) >> FS_CHUNK_SHIFT));
+	sqlite3_bind_int64(s, 1, key(did, off >> FS_CHUNK_SHIFT));
+	sqlite3_bind_int64(s, 2, key(did, (off + len - 1) >> FS_CHUNK_SHIFT));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint64_t idx = (uint64_t)sqlite3_column_int64(s, 0) & IDX_MASK;
 		const uint8_t *data = sqlite3_column_blob(s, 1);
@@ -330,11 +459,18 @@ int fs_read(struct fs *fs, uint64_t ino, uint64_t off, size_t len, void *buf, si
 			memcpy(out + (from - off), data + (from - cs), to - from);
 	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return fs_sql_err(fs, rc, "reading file data");
-	*got = len;
-	fs_atime_touch(fs, &in);
-	return 0;
+	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "reading file data");
+}
+
+/* in's data over [off, off + len) into out (zeroed already): the base's part, then did's. */
+static int read_range(struct fs *fs, const struct fs_inode *in, uint64_t off, size_t len,
+		      uint8_t *out)
+{
+	uint64_t split = in->base_did ? in->base_end << FS_CHUNK_SHIFT : 0;
+	size_t in_base = off < split ? (size_t)MIN((uint64_t)len, split - off) : 0;
+	int ret = read_did(fs, in->base_did, off, in_base, out);
+
+	return ret < 0 ? ret : read_did(fs, in->did, off + in_base, len - in_base, out + in_base);
 }
 
 int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off, int flags,
@@ -384,21 +520,6 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
 	return ret;
 }
 
-/* The stored bytes of chunks [first, last] of in's data. */
-static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
-			uint64_t *bytes)
-{
-	sqlite3_stmt *s = fs_st(fs, ST_CHUNK_BYTES);
-	int rc;
-
-	sqlite3_bind_int64(s, 1, key(in->did, first));
-	sqlite3_bind_int64(s, 2, key(in->did, last));
-	rc = sqlite3_step(s);
-	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "summing chunks");
-}
-
 /*
  * Allocating [off, end): what no chunk holds reads as zeros already.  Up
  * to FS_FALLOC_ZEROS_MAX absent bytes are written as zeros (counted in
@@ -409,8 +530,7 @@ static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first
 static int allocate(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
 {
 	uint64_t held = 0, want = end - off;
-	int ret = in->did ? stored_bytes(fs, in, off >> FS_CHUNK_SHIFT, (end - 1) >> FS_CHUNK_SHIFT,
-					 &held) : 0;
+	int ret = stored_bytes(fs, in, off >> FS_CHUNK_SHIFT, (end - 1) >> FS_CHUNK_SHIFT, &held);
 
 	if (ret < 0 || held >= want)
 		return ret;
@@ -422,7 +542,7 @@ static int allocate(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t e
 		int64_t elen = -1;
 
 		at = cs + b;
-		ret = in->did ? chunk_len(fs, in->did, idx, &elen) : 0;
+		ret = did_of(in, idx) ? chunk_len(fs, did_of(in, idx), idx, &elen) : 0;
 		if (ret == 0 && elen < (int64_t)b) /* the chunk holds (zeros) up to the range's end */
 			ret = chunk_update(fs, in, idx, NULL, (uint32_t)MAX(elen, 0), b);
 	}
@@ -432,17 +552,14 @@ static int allocate(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t e
 /* Bytes [a, b) of chunk idx read as zeros: a chunk wholly inside goes. */
 static int zero_part(struct fs *fs, struct fs_inode *in, uint64_t idx, uint32_t a, uint32_t b)
 {
+	uint64_t did = did_of(in, idx);
 	int64_t elen;
-	int ret = chunk_len(fs, in->did, idx, &elen);
+	int ret = did ? chunk_len(fs, did, idx, &elen) : 0;
 
-	if (ret < 0 || elen <= (int64_t)a)
+	if (ret < 0 || did == 0 || elen <= (int64_t)a)
 		return ret;
 	if (a == 0 && (int64_t)b >= elen) {
-		sqlite3_stmt *s = fs_st(fs, ST_CHUNK_DEL_FROM);
-
-		sqlite3_bind_int64(s, 1, key(in->did, idx));
-		sqlite3_bind_int64(s, 2, key(in->did, idx));
-		ret = fs_done(fs, s);
+		ret = did_delete(fs, did, idx, idx);
 		if (ret == 0)
 			in->bytes -= MIN((uint64_t)elen, in->bytes);
 		return ret;
@@ -463,15 +580,13 @@ static int punch(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
 				(uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - (first << FS_CHUNK_SHIFT)));
 	if (ret == 0 && whole_to > whole_from) {
 		uint64_t gone;
-		sqlite3_stmt *s;
+		uint64_t split = in->base_did ? in->base_end : 0;
 
 		ret = stored_bytes(fs, in, whole_from, whole_to - 1, &gone);
-		if (ret == 0) {
-			s = fs_st(fs, ST_CHUNK_DEL_FROM);
-			sqlite3_bind_int64(s, 1, key(in->did, whole_from));
-			sqlite3_bind_int64(s, 2, key(in->did, whole_to - 1));
-			ret = fs_done(fs, s);
-		}
+		if (ret == 0 && whole_from < split)
+			ret = did_delete(fs, in->base_did, whole_from, MIN(whole_to, split) - 1);
+		if (ret == 0 && whole_to > split)
+			ret = did_delete(fs, in->did, MAX(whole_from, split), whole_to - 1);
 		if (ret == 0)
 			in->bytes -= MIN(gone, in->bytes);
 	}

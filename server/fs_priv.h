@@ -49,6 +49,13 @@ struct fs_inode {
 	uint64_t next_cookie;      /* directories: the next entry's cookie */
 	uint64_t bytes;            /* data bytes stored in chunks */
 	uint64_t did;              /* its chunks' data id (0: none yet) */
+	/*
+	 * A file cut while big to a size still big keeps its first base_end
+	 * chunks under base_did (0: none) and the rest under did: the base's
+	 * chunks past base_end are being released, so they are never read
+	 * and never written again.
+	 */
+	uint64_t base_did, base_end;
 };
 
 /* The statement id, reset and unbound. */

@@ -2093,6 +2093,44 @@ START_TEST(big_data_dropped_at_once)
 	ck_assert(holds(g, big - 10, 0x44, 10));
 	ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("g")), 0);
 	ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
+	/* cut big to a size still big: the tail goes in steps, the head stays as the base */
+	{
+		const uint64_t cut = (6u << 20) + 100, at8 = 8u << 20, mib = 1u << 20;
+		uint8_t b4[4096];
+
+		f = mkfile(&ROOT, FS_ROOT_INO, "two", 0644);
+		fill(f, 0, 0x11, 2 * big);
+		truncate_(f, cut);
+		ck_assert(holds(f, 0, 0x11, cut));
+		ck_assert_uint_eq(getattr(f).blocks, (cut + 511) / 512);
+		truncate_(f, 2 * big); /* grown back: nothing of the tail shows */
+		ck_assert(holds(f, cut, 0, 2 * big - cut));
+		fill(f, at8, 0x22, mib); /* past the cut: a new data id */
+		memset(b4, 0x33, sizeof(b4));
+		write_(f, mib, b4, sizeof(b4)); /* before it: the base */
+		ck_assert(holds(f, 0, 0x11, mib));
+		ck_assert(holds(f, mib, 0x33, sizeof(b4)));
+		ck_assert(holds(f, mib + sizeof(b4), 0x11, cut - mib - sizeof(b4)));
+		ck_assert(holds(f, cut, 0, at8 - cut));
+		ck_assert(holds(f, at8, 0x22, mib));
+		ck_assert(holds(f, at8 + mib, 0, 2 * big - at8 - mib));
+		ck_assert_uint_eq(release_all(), 2 * chunks - (cut >> FS_CHUNK_SHIFT) - 1);
+		ck_assert(holds(f, at8, 0x22, mib));
+		/* cut into the base: the new part goes whole, the base past the cut in steps */
+		truncate_(f, 2 * mib);
+		ck_assert(holds(f, 0, 0x11, mib));
+		ck_assert(holds(f, mib, 0x33, sizeof(b4)));
+		ck_assert(holds(f, mib + sizeof(b4), 0x11, mib - sizeof(b4)));
+		ck_assert_uint_eq(getattr(f).blocks, 2 * mib / 512);
+		truncate_(f, 2 * big);
+		ck_assert(holds(f, 2 * mib, 0, 2 * big - 2 * mib));
+		ck_assert_uint_eq(release_all(), mib / FS_CHUNK_BYTES + (cut >> FS_CHUNK_SHIFT) + 1 -
+						 2 * mib / FS_CHUNK_BYTES);
+		/* and deleted: the rest of the base */
+		ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("two")), 0);
+		ck_assert_uint_eq(release_all(), 2 * mib / FS_CHUNK_BYTES);
+		ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
+	}
 	/* a big allocation writes nothing: it reads as zeros anyway */
 	g = mkfile(&ROOT, FS_ROOT_INO, "h", 0644);
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, g, 0, 0, (uint64_t)1 << 32, false), 0);
