@@ -357,28 +357,41 @@ static int move_to_new_did(struct fs *fs, struct fs_inode *in, uint64_t old, uin
  */
 static int cut_big(struct fs *fs, struct fs_inode *in, uint64_t size, uint64_t first)
 {
-	uint64_t split = in->base_did ? in->base_end : 0, tail, rest;
-	int ret;
+	uint64_t split = in->base_did ? in->base_end : 0, end = first << FS_CHUNK_SHIFT;
+	uint64_t rest_span = end - MIN(end, split << FS_CHUNK_SHIFT), kept, rest, tail;
+	int ret = 0;
+
+	/*
+	 * What stays and what goes: summed exactly where that is a bounded
+	 * read (at most FS_RELEASE_INLINE_BYTES of span), else bounded by the
+	 * span and what the file stores - summing a big part would read every
+	 * chunk of it.  (So after a big cut of a sparse file, st_blocks may
+	 * count a little off.)
+	 */
+	if (end <= FS_RELEASE_INLINE_BYTES)
+		ret = stored_bytes(fs, in, 0, first - 1, &kept);
+	else
+		kept = in->bytes - MIN(in->bytes, in->a.size > end ? in->a.size - end : 0);
+	if (ret == 0 && rest_span <= FS_RELEASE_INLINE_BYTES)
+		ret = did_bytes(fs, in->did, split, first - 1, &rest);
+	else
+		rest = MIN(in->bytes, rest_span);
+	if (ret < 0)
+		return ret;
+	tail = in->bytes - MIN(kept, in->bytes);
 
 	if (in->base_did != 0 && first <= split) {
-		ret = stored_bytes(fs, in, first, IDX_MASK, &tail);
-		if (ret == 0)
-			ret = did_drop(fs, in->did, 0);
+		ret = did_drop(fs, in->did, 0);
 		if (ret == 0)
 			ret = did_drop(fs, in->base_did, first);
 		in->did = 0;
 		in->base_end = first;
-		in->bytes -= MIN(tail, in->bytes);
+		in->bytes -= tail;
 		return ret < 0 ? ret : cut_chunk(fs, in, size);
 	}
-	ret = did_bytes(fs, in->did, first, IDX_MASK, &tail);
-	if (ret == 0)
-		ret = did_bytes(fs, in->did, split, first - 1, &rest);
-	if (ret < 0)
-		return ret;
 	if (tail <= FS_RELEASE_INLINE_BYTES || (in->base_did != 0 && rest > FS_RELEASE_INLINE_BYTES))
 		return fs_data_truncate_chunks(fs, in, size);
-	in->bytes -= MIN(tail, in->bytes);
+	in->bytes -= tail;
 	if (rest <= FS_RELEASE_INLINE_BYTES) {
 		ret = move_to_new_did(fs, in, in->did, split, first - 1);
 		return ret < 0 ? ret : cut_chunk(fs, in, size);
@@ -396,7 +409,7 @@ int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 	int ret = 0;
 
 	if (size < in->a.size && (in->did != 0 || in->base_did != 0)) {
-		if (size == 0 && in->bytes > FS_RELEASE_INLINE_BYTES)
+		if (size == 0 && (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0))
 			ret = data_drop_all(fs, in);
 		else if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
 			ret = cut_big(fs, in, size, first);
