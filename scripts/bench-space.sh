@@ -69,9 +69,7 @@ rm_ms() {
 
 DEV=$T/meta.img
 PORT=$((20000 + RANDOM % 20000))
-truncate -s 4G "$DEV"
-"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
-	-Q "2,127.0.0.1,$((PORT + 2))" "$DEV" >/dev/null || exit 1
+mkfs3 "$DEV" 4G || exit 1
 for i in 0 1 2; do start "m$i" "metadev_path=$DEV,quorum_slot_nr=$i" || exit 1; done
 start c "metadev_path=$DEV" || exit 1
 start c2 "metadev_path=$DEV" || exit 1

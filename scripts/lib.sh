@@ -114,3 +114,30 @@ leader() {
 			echo "$i" && return
 	done
 }
+
+# The writer's progress, for scripts that run fusefs-writer -w with its
+# progress file at $T/progress and keep their fault's time in t0.
+# steps: what the writer has done so far
+steps() {
+	local n
+	n=$(tr -d ' \n' <"$T/progress" 2>/dev/null)
+	echo "${n:-0}"
+}
+# wait_step FROM: until the writer passed FROM (bounded: 30 s); prints the ms since $t0
+wait_step() {
+	local i
+	for ((i = 0; i < 1500; i++)); do
+		[ "$(steps)" -gt "$1" ] && echo $(($(now_ms) - t0)) && return 0
+		sleep 0.02
+	done
+	echo "never"
+	return 1
+}
+
+# mkfs3 DEV SIZE: a fresh filesystem of SIZE (sparse) with slots 0..2 on
+# 127.0.0.1 ports $PORT..$PORT+2
+mkfs3() {
+	truncate -s "$2" "$1" &&
+		"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
+			-Q "2,127.0.0.1,$((PORT + 2))" "$1" >/dev/null
+}

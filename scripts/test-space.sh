@@ -62,9 +62,7 @@ wait_used() {
 }
 
 DEV=$T/meta.img
-truncate -s 256M "$DEV"
-"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
-	-Q "2,127.0.0.1,$((PORT + 2))" "$DEV" >/dev/null || exit 1
+mkfs3 "$DEV" 256M || exit 1
 for i in 0 1 2; do member "$i" || exit 1; done
 start c "metadev_path=$DEV" || exit 1
 start c2 "metadev_path=$DEV" || exit 1

@@ -58,26 +58,9 @@ in_ns() { exec nsenter --net="/run/netns/$NS" "$BUILD/fusefs-mount" "$@"; }
 start() { mount_bg "$1" "$2" in_ns "$T/$1.log"; }
 member() { start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB"; }
 
-steps() {
-	local n
-	n=$(tr -d ' \n' <"$T/progress" 2>/dev/null)
-	echo "${n:-0}"
-}
-# wait_step FROM: until the writer passed FROM (bounded: 30 s); prints the ms since $t0
-wait_step() {
-	local i
-	for ((i = 0; i < 1500; i++)); do
-		[ "$(steps)" -gt "$1" ] && echo $(($(now_ms) - t0)) && return 0
-		sleep 0.02
-	done
-	echo "never"
-	return 1
-}
 
 DEV=$T/meta.img
-truncate -s 1G "$DEV"
-"$BUILD/fusefs-mkfs" -Q "0,127.0.0.1,$PORT" -Q "1,127.0.0.1,$((PORT + 1))" \
-	-Q "2,127.0.0.1,$((PORT + 2))" "$DEV" >/dev/null || exit 1
+mkfs3 "$DEV" 1G || exit 1
 for i in 0 1 2; do member "$i" || exit 1; done
 start c "metadev_path=$DEV,quorum_heartbeat_timeout_ms=$HB" || exit 1
 mkdir "$T/c/w" || exit 1
