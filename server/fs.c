@@ -33,11 +33,11 @@ static const char *const SQL[ST_NR] = {
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_INODE_GET] = "SELECT gen, mode, uid, gid, size, nlink, atime_s, atime_ns, mtime_s, "
 			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, did, "
-			 "base_did, base_end FROM inodes WHERE ino=?",
+			 "base_did, base_end, reserved FROM inodes WHERE ino=?",
 	[ST_INODE_PUT] = "INSERT OR REPLACE INTO inodes(ino, gen, mode, uid, gid, size, nlink, "
 			 "atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, rdev, flags, "
-			 "parent, next_cookie, bytes, did, base_did, base_end) "
-			 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "parent, next_cookie, bytes, did, base_did, base_end, reserved) "
+			 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_INODE_DEL] = "DELETE FROM inodes WHERE ino=?",
 	[ST_DENT_GET] = "SELECT ino, cookie FROM dirents WHERE dir=? AND name=?",
 	[ST_DENT_ADD] = "INSERT INTO dirents(dir, name, ino, type, cookie) VALUES(?,?,?,?,?)",
@@ -91,7 +91,7 @@ static const char SCHEMA[] =
 	" mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
 	" rdev INTEGER NOT NULL, flags INTEGER NOT NULL, parent INTEGER NOT NULL,"
 	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, did INTEGER NOT NULL,"
-	" base_did INTEGER NOT NULL, base_end INTEGER NOT NULL);"
+	" base_did INTEGER NOT NULL, base_end INTEGER NOT NULL, reserved INTEGER NOT NULL);"
 	"CREATE TABLE dirents(dir INTEGER NOT NULL, name BLOB NOT NULL, ino INTEGER NOT NULL,"
 	" type INTEGER NOT NULL, cookie INTEGER NOT NULL, PRIMARY KEY(dir, name)) WITHOUT ROWID;"
 	"CREATE UNIQUE INDEX dirents_cookie ON dirents(dir, cookie);"
@@ -209,7 +209,8 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	in->did = (uint64_t)sqlite3_column_int64(s, 17);
 	in->base_did = (uint64_t)sqlite3_column_int64(s, 18);
 	in->base_end = (uint64_t)sqlite3_column_int64(s, 19);
-	a->blocks = (in->bytes + 511) / 512;
+	in->reserved = (uint64_t)sqlite3_column_int64(s, 20);
+	a->blocks = (in->bytes + in->reserved + 511) / 512;
 	sqlite3_reset(s);
 	fs_atime_pending(fs, ino, &a->atime);
 	return 0;
@@ -225,16 +226,17 @@ int fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_PUT);
 	const struct fs_attr *a = &in->a;
-	int64_t v[21] = {
+	int64_t v[22] = {
 		(int64_t)a->ino, (int64_t)a->gen, a->mode, a->uid, a->gid, (int64_t)a->size, a->nlink,
 		a->atime.sec, a->atime.nsec, a->mtime.sec, a->mtime.nsec, a->ctime.sec, a->ctime.nsec,
 		(int64_t)a->rdev, a->flags, (int64_t)in->parent, (int64_t)in->next_cookie,
 		(int64_t)in->bytes, (int64_t)in->did, (int64_t)in->base_did, (int64_t)in->base_end,
+		(int64_t)in->reserved,
 	};
 
-	for (int i = 0; i < 21; i++)
+	for (int i = 0; i < 22; i++)
 		sqlite3_bind_int64(s, i + 1, v[i]);
-	in->a.blocks = (in->bytes + 511) / 512;
+	in->a.blocks = (in->bytes + in->reserved + 511) / 512;
 	changed(fs, a->ino, NULL, 0);
 	return fs_done(fs, s);
 }
@@ -1204,7 +1206,7 @@ int fs_statfs(struct fs *fs, struct fs_statfs *out)
 uint64_t fs_used_bytes(struct fs *fs)
 {
 	sqlite3_stmt *s;
-	int64_t pages = 0, free_pages = 0;
+	int64_t pages = 0, free_pages = 0, reserved;
 
 	s = fs_st(fs, ST_PAGE_COUNT);
 	if (sqlite3_step(s) == SQLITE_ROW)
@@ -1214,7 +1216,26 @@ uint64_t fs_used_bytes(struct fs *fs)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		free_pages = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	return (uint64_t)(pages - free_pages) * (uint64_t)fs->page_size;
+	if (meta_get(fs, "reserved", &reserved) < 0)
+		reserved = 0;
+	return (uint64_t)(pages - free_pages) * (uint64_t)fs->page_size + (uint64_t)reserved;
+}
+
+int fs_reserve(struct fs *fs, struct fs_inode *in, int64_t delta)
+{
+	int64_t total;
+	int ret;
+
+	if (delta == 0)
+		return 0;
+	if (delta < 0 && (uint64_t)-delta > in->reserved)
+		delta = -(int64_t)in->reserved;
+	ret = meta_get(fs, "reserved", &total);
+	if (ret == 0)
+		ret = meta_set(fs, "reserved", MAX(total + delta, 0));
+	if (ret == 0)
+		in->reserved = (uint64_t)((int64_t)in->reserved + delta);
+	return ret;
 }
 
 void fs_set_space(struct fs *fs, uint64_t bytes)
@@ -1433,9 +1454,9 @@ int fs_format(struct sqlite3 *db, const struct fs_format_opts *o)
 	}
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO meta(k, v) VALUES('version', %d), ('next_ino', 2), "
-		 "('generation', 1), ('inodes', 1), ('next_did', 1);"
+		 "('generation', 1), ('inodes', 1), ('next_did', 1), ('reserved', 0);"
 		 "INSERT INTO inodes VALUES(1, 1, %u, %u, %u, 0, 2, %lld, %u, %lld, %u, %lld, %u, "
-		 "0, 0, 1, 3, 0, 0, 0, 0);",
+		 "0, 0, 1, 3, 0, 0, 0, 0, 0);",
 		 FS_FORMAT_VERSION, S_IFDIR | mode, o->root_uid, o->root_gid,
 		 (long long)o->now.sec, o->now.nsec, (long long)o->now.sec, o->now.nsec,
 		 (long long)o->now.sec, o->now.nsec);

@@ -193,8 +193,12 @@ static int chunk_update(struct fs *fs, struct fs_inode *in, uint64_t idx, const 
 			ret = chunk_put(fs, did, idx, buf, b);
 		free(buf);
 	}
-	if (ret == 0)
-		in->bytes += b - (uint64_t)MAX(elen, 0);
+	if (ret == 0 && (int64_t)b > elen) {
+		uint64_t grew = b - (uint64_t)MAX(elen, 0);
+
+		in->bytes += grew;
+		ret = fs_reserve(fs, in, -(int64_t)MIN(grew, in->reserved)); /* (what it was for) */
+	}
 	return ret;
 }
 
@@ -257,8 +261,10 @@ static int data_drop_all(struct fs *fs, struct fs_inode *in)
 int fs_data_release(struct fs *fs, struct fs_inode *in)
 {
 	uint64_t did = in->did;
-	int ret;
+	int ret = fs_reserve(fs, in, -(int64_t)in->reserved);
 
+	if (ret < 0)
+		return ret;
 	if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
 		return data_drop_all(fs, in);
 	ret = fs_data_truncate_chunks(fs, in, 0);
@@ -416,6 +422,9 @@ int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 		else
 			ret = fs_data_truncate_chunks(fs, in, size);
 	}
+	if (ret == 0 && in->reserved > 0 && size < in->a.size) /* (past the new end it is gone) */
+		ret = fs_reserve(fs, in, -(int64_t)(in->reserved -
+						   MIN(in->reserved, size - MIN(size, in->bytes))));
 	if (ret == 0)
 		in->a.size = size;
 	return ret;
@@ -534,32 +543,26 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
 }
 
 /*
- * Allocating [off, end): what no chunk holds reads as zeros already.  Up
- * to FS_FALLOC_ZEROS_MAX absent bytes are written as zeros (counted in
- * st_blocks); past that nothing is written (a 4 GiB fallocate is one small
- * commit) and only the room it would take must be free now - it is not
- * reserved (docs/store.md).
+ * Allocating [off, end): what no chunk holds reads as zeros already, so
+ * nothing is written (a 4 GiB fallocate is one small commit).  The room is
+ * reserved instead: the file's reservation (counted as used in statfs and
+ * in every space check, and in st_blocks) grows by what the range does not
+ * store, up to what the file spans, and its writes use it up.
  */
 static int allocate(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
 {
-	uint64_t held = 0, want = end - off;
+	uint64_t held = 0, want = end - off, need, span;
 	int ret = stored_bytes(fs, in, off >> FS_CHUNK_SHIFT, (end - 1) >> FS_CHUNK_SHIFT, &held);
 
 	if (ret < 0 || held >= want)
 		return ret;
-	if (want - held > FS_FALLOC_ZEROS_MAX)
-		return fs->space && fs_used_bytes(fs) + (want - held) > fs->space ? -ENOSPC : 0;
-	for (uint64_t at = off; at < end && ret == 0;) {
-		uint64_t idx = at >> FS_CHUNK_SHIFT, cs = idx << FS_CHUNK_SHIFT;
-		uint32_t b = (uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - cs);
-		int64_t elen = -1;
-
-		at = cs + b;
-		ret = did_of(in, idx) ? chunk_len(fs, did_of(in, idx), idx, &elen) : 0;
-		if (ret == 0 && elen < (int64_t)b) /* the chunk holds (zeros) up to the range's end */
-			ret = chunk_update(fs, in, idx, NULL, (uint32_t)MAX(elen, 0), b);
-	}
-	return ret;
+	span = MAX(in->a.size, end);
+	need = MIN(want - held, span - MIN(span, in->bytes + in->reserved));
+	if (need == 0)
+		return 0;
+	if (fs->space && fs_used_bytes(fs) + need > fs->space)
+		return -ENOSPC;
+	return fs_reserve(fs, in, (int64_t)need);
 }
 
 /* Bytes [a, b) of chunk idx read as zeros: a chunk wholly inside goes. */

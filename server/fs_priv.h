@@ -56,6 +56,7 @@ struct fs_inode {
 	 * and never written again.
 	 */
 	uint64_t base_did, base_end;
+	uint64_t reserved;         /* bytes fallocate promised past what is stored */
 };
 
 /* The statement id, reset and unbound. */
@@ -80,6 +81,11 @@ int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size);
 int fs_data_release(struct fs *fs, struct fs_inode *in);
 /* A data id for a file's chunks: a spare one, else a fresh one; -ENOSPC past FS_MAX_DID. */
 int fs_did_alloc(struct fs *fs, uint64_t *did);
+/*
+ * in's reservation (and the filesystem's, which fs_used_bytes counts as
+ * used) grows or shrinks by delta, never below zero.  The caller puts in.
+ */
+int fs_reserve(struct fs *fs, struct fs_inode *in, int64_t delta);
 /* A data id with no chunks left: free to be used again. */
 int fs_did_spare(struct fs *fs, uint64_t did);
 

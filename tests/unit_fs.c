@@ -2131,12 +2131,32 @@ START_TEST(big_data_dropped_at_once)
 		ck_assert_uint_eq(release_all(), 2 * mib / FS_CHUNK_BYTES);
 		ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
 	}
-	/* a big allocation writes nothing: it reads as zeros anyway */
-	g = mkfile(&ROOT, FS_ROOT_INO, "h", 0644);
-	ck_assert_int_eq(fs_fallocate(fs, &ROOT, g, 0, 0, (uint64_t)1 << 32, false), 0);
-	ck_assert_uint_eq(getattr(g).size, (uint64_t)1 << 32);
-	ck_assert_uint_le(fs_used_bytes(fs), before + (64u << 10));
-	ck_assert(holds(g, ((uint64_t)1 << 32) - (1u << 20), 0, 1u << 20));
+	/* a big allocation writes nothing (it reads as zeros anyway) but reserves the room */
+	{
+		const uint64_t four = (uint64_t)1 << 32;
+		uint64_t pages;
+
+		g = mkfile(&ROOT, FS_ROOT_INO, "h", 0644);
+		pages = fs_used_bytes(fs);
+		ck_assert_int_eq(fs_fallocate(fs, &ROOT, g, 0, 0, four, false), 0);
+		ck_assert_uint_eq(getattr(g).size, four);
+		ck_assert_uint_eq(getattr(g).blocks, four / 512);
+		ck_assert_uint_ge(fs_used_bytes(fs), pages + four);
+		ck_assert_uint_le(fs_used_bytes(fs), pages + four + (64u << 10));
+		ck_assert(holds(g, four - (1u << 20), 0, 1u << 20));
+		/* again over the same range: nothing more */
+		ck_assert_int_eq(fs_fallocate(fs, &ROOT, g, 0, 0, four, false), 0);
+		ck_assert_uint_le(fs_used_bytes(fs), pages + four + (64u << 10));
+		/* writing into it uses the reservation up: the total stays */
+		fill(g, 0, 0x66, 1u << 20);
+		ck_assert_uint_eq(getattr(g).blocks, four / 512);
+		ck_assert_uint_le(fs_used_bytes(fs), pages + four + (2u << 20));
+		/* cut, the reservation past the end goes; deleted, all of it */
+		truncate_(g, 2u << 20);
+		ck_assert_uint_eq(getattr(g).blocks, (2u << 20) / 512);
+		ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("h")), 0);
+		ck_assert_uint_le(fs_used_bytes(fs), pages + (1u << 20));
+	}
 }
 END_TEST
 
