@@ -38,12 +38,6 @@
  */
 #define FS_RELEASE_INLINE_BYTES ((uint64_t)4 << 20)
 #define FS_RELEASE_STEP_CHUNKS 256u
-/*
- * An allocation (fallocate) of at most this many absent bytes writes them
- * as zeros, so st_blocks counts them; a larger one only checks that the
- * room is free (a quarter of the smallest log region: never a big commit).
- */
-#define FS_FALLOC_ZEROS_MAX ((uint64_t)1 << 20)
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 
