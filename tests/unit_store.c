@@ -189,6 +189,30 @@ static bool lease_ok(void *arg)
 }
 
 /*
+ * A commit of the store st (term 5, a newer term on the device now) is
+ * refused with -ESTALE, writes nothing, and so is every later batch.
+ */
+static void stale_commit_refused(struct fixture *fx, struct store *st)
+{
+	struct bd_stats before, after;
+	uint8_t v[10] = { 0 };
+
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_op_begin(st), 0);
+	ck_assert_int_eq(store_op_end(st, kv_put(st, 2, v, sizeof(v))), 0);
+	bd_get_stats(fx->dev, &before);
+	ck_assert_int_eq(store_commit(st), -ESTALE);
+	bd_get_stats(fx->dev, &after);
+	ck_assert_uint_eq(after.writes, before.writes);
+	ck_assert_uint_eq(after.flushes, before.flushes);
+	/* and never again */
+	ck_assert_int_eq(store_begin(st), -ESTALE);
+	store_close(st);
+	bd_get_stats(fx->dev, &after);
+	ck_assert_uint_eq(after.writes, before.writes);
+}
+
+/*
  * The gate refuses a stale leader's commit also when the newer leader has
  * already stopped again (its block shows ELECT, FENCE, STOP and END of the
  * newer term): the newer term happened, whatever became of its server.
@@ -197,7 +221,6 @@ START_TEST(term_gate_refuses_after_newer_leader_stopped)
 {
 	struct fixture fx;
 	struct store *st;
-	struct bd_stats before, after;
 	struct bd_qblock qb = { .vote_slot = -1 };
 	struct fusefs_quorum_block *b = bd_alloc(1);
 	uint8_t v[10] = { 0 };
@@ -218,17 +241,7 @@ START_TEST(term_gate_refuses_after_newer_leader_stopped)
 	bd_free(b);
 	ck_assert_int_eq(store_gate_check(fx.dev, &fx.super, 5, why, sizeof(why)), -ESTALE);
 	ck_assert_msg(strstr(why, "slot 2 was elected in term 6") != NULL, "%s", why);
-	ck_assert_int_eq(store_begin(st), 0);
-	ck_assert_int_eq(store_op_begin(st), 0);
-	ck_assert_int_eq(store_op_end(st, kv_put(st, 2, v, sizeof(v))), 0);
-	bd_get_stats(fx.dev, &before);
-	ck_assert_int_eq(store_commit(st), -ESTALE);
-	bd_get_stats(fx.dev, &after);
-	ck_assert_uint_eq(after.writes, before.writes);
-	ck_assert_int_eq(store_begin(st), -ESTALE);
-	store_close(st);
-	bd_get_stats(fx.dev, &after);
-	ck_assert_uint_eq(after.writes, before.writes);
+	stale_commit_refused(&fx, st);
 	bd_close(fx.dev);
 }
 END_TEST
@@ -258,19 +271,7 @@ START_TEST(term_gate_refuses)
 	ck_assert_int_eq(store_commit(st), 0);
 	/* slot 2 is elected in term 6 while we were paused */
 	write_elect(&fx, 2, 6);
-	ck_assert_int_eq(store_begin(st), 0);
-	ck_assert_int_eq(store_op_begin(st), 0);
-	ck_assert_int_eq(store_op_end(st, kv_put(st, 2, v, sizeof(v))), 0);
-	bd_get_stats(fx.dev, &before);
-	ck_assert_int_eq(store_commit(st), -ESTALE);
-	bd_get_stats(fx.dev, &after);
-	ck_assert_uint_eq(after.writes, before.writes);
-	ck_assert_uint_eq(after.flushes, before.flushes);
-	/* and never again */
-	ck_assert_int_eq(store_begin(st), -ESTALE);
-	store_close(st);
-	bd_get_stats(fx.dev, &after);
-	ck_assert_uint_eq(after.writes, before.writes);
+	stale_commit_refused(&fx, st);
 
 	/* a lost lease: same */
 	memset(&cfg, 0, sizeof(cfg));
