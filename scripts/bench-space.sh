@@ -9,16 +9,22 @@
 # meanwhile the other client looks a name up every 5 ms (a round trip to
 # the server each: the names are not there), and the longest of those
 # lookups during the write and during the delete is printed (target: under
-# 100 ms).  Beside each figure, the same dd and rm on this machine's own
-# filesystem under /var/tmp, as the reference.
+# 100 ms).  Then ENTRIES empty files (default 100,000) are made through
+# one client, the device is filled to ENOSPC with one more file, and they
+# are removed with rm -rf through the other client: entries a second each
+# way, and whether the rm -rf on the full device succeeded.  Beside each
+# figure, the same on this machine's own filesystem under /var/tmp, as the
+# reference.
 #
-# Needs root and /dev/fuse.  Usage: scripts/bench-space.sh [BUILD_DIR] [SIZE_MIB]
+# Needs root and /dev/fuse.  Usage:
+#   scripts/bench-space.sh [BUILD_DIR] [SIZE_MIB] [ENTRIES]
 set -u
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "${1:-build}")
 SIZE=${2:-1024}
+ENTRIES=${3:-100000}
 LOG_MIB=64
 
 if [ "$(id -u)" != 0 ] || [ ! -c /dev/fuse ]; then
@@ -88,6 +94,16 @@ rm -f "$T/c/log2"
 touch "$T/stop"
 wait "$PROBE"
 PROBE=
+
+# many entries, and their rm -rf on a full device
+mkdir "$T/c/e" || exit 1
+make_rate=$("$BUILD/fusefs-writer" -n "$T/c/e" "$ENTRIES") || { echo "bench-space: making entries failed"; exit 1; }
+dd if=/dev/zero of="$T/c/filler" bs=1M status=none 2>/dev/null # (until ENOSPC)
+filled=$(used "$T/c")
+t0=$(now_ms)
+if rm -rf "$T/c2/e" 2>"$T/rm.err"; then rm_ok=yes; else rm_ok="no: $(head -1 "$T/rm.err")"; fi
+rm_rate=$((ENTRIES * 1000 / ($(now_ms) - t0 + 1)))
+rm -f "$T/c/filler"
 lw=$(longest "$w0" "$d0")
 ld=$(longest "$d0" "$d1")
 
@@ -99,6 +115,11 @@ rm "$T/local/big"
 lrcall=$(($(now_ms) - t0))
 lw2ms=$(dd_ms "$T/local/log2" $((2 * LOG_MIB)))
 rm -f "$T/local/log2"
+mkdir "$T/local/e"
+lmake_rate=$("$BUILD/fusefs-writer" -n "$T/local/e" "$ENTRIES")
+t0=$(now_ms)
+rm -rf "$T/local/e"
+lrm_rate=$((ENTRIES * 1000 / ($(now_ms) - t0 + 1)))
 
 echo "bench-space: a $SIZE MiB file on a 4 GiB store (log region $LOG_MIB MiB), and /var/tmp beside it"
 printf '  %-52s %12s %12s\n' "figure" "fusefs" "/var/tmp"
@@ -108,4 +129,7 @@ printf '  %-52s %12s %12s\n' "rm of it: until statfs shows the space free (ms)" 
 printf '  %-52s %12s %12s\n' "write $((2 * LOG_MIB)) MiB, twice the log region (MB/s)" "$(mbs $((2 * LOG_MIB)) "$w2ms")" "$(mbs $((2 * LOG_MIB)) "$lw2ms")"
 printf '  %-52s %12s %12s\n' "longest lookup on the other mount, during the write (ms)" "$lw" "-"
 printf '  %-52s %12s %12s\n' "longest lookup on the other mount, during the rm (ms)" "$ld" "-"
-echo "  (target: the longest lookup under 100 ms; $(wc -l <"$T/lookups") lookups in all)"
+printf '  %-52s %12s %12s\n' "make $ENTRIES empty files, 4 threads (per s)" "$make_rate" "$lmake_rate"
+printf '  %-52s %12s %12s\n' "rm -rf of them on a full device (per s)" "$rm_rate" "$lrm_rate"
+echo "  (target: the longest lookup under 100 ms; $(wc -l <"$T/lookups") lookups in all; the device"
+echo "   was full at $((filled >> 20)) MiB used, and the rm -rf through the other mount succeeded: $rm_ok)"

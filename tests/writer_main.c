@@ -15,6 +15,9 @@
  *                                    exists, appending "START_MS END_MS" of
  *                                    each (wall clock) to OUT; -l: LOOKUPs of
  *                                    names that are not there, 5 ms apart
+ *   fusefs-writer -n DIR COUNT       make COUNT empty files, 1,000 to a
+ *                                    directory (DIR/d<k>/f<i>), with 4
+ *                                    threads; print how many a second
  *   fusefs-writer -u DIR STOPFILE    hold a file unlinked while open: create
  *                                    DIR/held (HELD_BYTES), unlink it, print
  *                                    "held", then until STOPFILE exists write
@@ -32,6 +35,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -287,8 +291,55 @@ static int probe(const char *stopfile, const char *out, bool lookups)
 	return 0;
 }
 
+/* Entries for -n: thread t of 4 makes directories t, t + 4, ... of the COUNT / 1000. */
+static long n_count;
+
+static void *entries_main(void *arg)
+{
+	long t = (long)arg;
+	char p[512];
+
+	for (long d = t; d * 1000 < n_count; d += 4) {
+		snprintf(p, sizeof(p), "%s/d%ld", dir, d);
+		if (mkdir(p, 0755) < 0)
+			die("mkdir", d);
+		for (long i = d * 1000; i < n_count && i < (d + 1) * 1000; i++) {
+			int fd;
+
+			snprintf(p, sizeof(p), "%s/d%ld/f%ld", dir, d, i);
+			fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0644);
+			if (fd < 0)
+				die("create", i);
+			close(fd);
+		}
+	}
+	return NULL;
+}
+
+static int entries(long count)
+{
+	struct timespec a, b;
+	pthread_t th[4];
+
+	n_count = count;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (long t = 0; t < 4; t++)
+		if (pthread_create(&th[t], NULL, entries_main, (void *)t) != 0)
+			die("pthread_create", t);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	printf("%.0f\n", (double)count / ((double)(b.tv_sec - a.tv_sec) +
+					 (double)(b.tv_nsec - a.tv_nsec) / 1e9));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "-n") == 0) {
+		dir = argv[2];
+		return entries(atol(argv[3]));
+	}
 	if (argc == 5 && (strcmp(argv[1], "-p") == 0 || strcmp(argv[1], "-l") == 0)) {
 		dir = argv[2];
 		return probe(argv[3], argv[4], argv[1][1] == 'l');
@@ -296,7 +347,7 @@ int main(int argc, char **argv)
 	if (argc != 4 && !(argc == 5 && strcmp(argv[1], "-w") == 0)) {
 		fprintf(stderr,
 			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | "
-			"-c DIR STEPS | -u DIR STOPFILE | -p|-l DIR STOPFILE OUT\n");
+			"-c DIR STEPS | -u DIR STOPFILE | -p|-l DIR STOPFILE OUT | -n DIR COUNT\n");
 		return 2;
 	}
 	dir = argv[2];
