@@ -138,6 +138,7 @@ unit: $(UNIT)
 # test-fs.sh runs its hostile-client scenario on members built with ASan+UBSan.
 test: all check-layers
 	$(UNIT)
+	FUSEFS_UNIT_ENTRIES=1000000 CK_RUN_CASE=million $(UNIT)
 	$(Q)scripts/test-unprivileged.sh $(BUILD)
 	$(Q)$(BUILD)/fusefs-crashtest /var/tmp/fusefs-crashtest.$$$$.img 200
 	$(Q)if [ -x scripts/test-sim.sh ]; then scripts/test-sim.sh $(BUILD); fi

@@ -2355,7 +2355,8 @@ END_TEST
  * rm -rf of many entries on a full store: created while there was room,
  * then the limit put at what is used, every unlink and rmdir succeeds (a
  * delete never grows the store) and leaves room.  FUSEFS_UNIT_ENTRIES
- * sets how many (20,000 by default; a million ran once for the notes).
+ * sets how many (20,000 by default; make test runs the "million" case
+ * with a million, CK_RUN_CASE=million).
  */
 START_TEST(full_store_empties)
 {
@@ -3465,6 +3466,10 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, create_and_open_flags);
 	tcase_add_test(tc, statfs_counts);
 	tcase_add_test(tc, enospc_and_room_again);
+
+	/* make test runs this one alone with FUSEFS_UNIT_ENTRIES=1000000 */
+	TC("million");
+	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, full_store_empties);
 
 	TC("xattr");
