@@ -32,12 +32,12 @@ static const char *const SQL[ST_NR] = {
 	[ST_META_GET] = "SELECT v FROM meta WHERE k=?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_INODE_GET] = "SELECT gen, mode, uid, gid, size, nlink, atime_s, atime_ns, mtime_s, "
-			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, did, "
-			 "base_did, base_end, reserved FROM inodes WHERE ino=?",
+			 "mtime_ns, ctime_s, ctime_ns, rdev, flags, parent, next_cookie, bytes, "
+			 "reserved, extents FROM inodes WHERE ino=?",
 	[ST_INODE_PUT] = "INSERT OR REPLACE INTO inodes(ino, gen, mode, uid, gid, size, nlink, "
 			 "atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, rdev, flags, "
-			 "parent, next_cookie, bytes, did, base_did, base_end, reserved) "
-			 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "parent, next_cookie, bytes, reserved, extents) "
+			 "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[ST_INODE_DEL] = "DELETE FROM inodes WHERE ino=?",
 	[ST_DENT_GET] = "SELECT ino, cookie FROM dirents WHERE dir=? AND name=?",
 	[ST_DENT_ADD] = "INSERT INTO dirents(dir, name, ino, type, cookie) VALUES(?,?,?,?,?)",
@@ -55,6 +55,8 @@ static const char *const SQL[ST_NR] = {
 	[ST_CHUNK_ZERO] = "INSERT OR REPLACE INTO chunks(rowid, data) VALUES(?, zeroblob(?))",
 	[ST_CHUNK_DEL_FROM] = "DELETE FROM chunks WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_BYTES] = "SELECT coalesce(sum(length(data)), 0) FROM chunks WHERE rowid BETWEEN ? AND ?",
+	[ST_CHUNK_COUNT] = "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT length(data) AS n "
+			   "FROM chunks WHERE rowid BETWEEN ? AND ? LIMIT ?)",
 	[ST_XATTR_GET] = "SELECT value FROM xattrs WHERE ino=? AND name=?",
 	[ST_XATTR_PUT] = "INSERT OR REPLACE INTO xattrs(ino, name, value) VALUES(?,?,?)",
 	[ST_XATTR_DEL] = "DELETE FROM xattrs WHERE ino=? AND name=?",
@@ -70,15 +72,15 @@ static const char *const SQL[ST_NR] = {
 	[ST_REPLY_FORGET] = "DELETE FROM replies WHERE client=?",
 	[ST_PAGE_COUNT] = "PRAGMA page_count",
 	[ST_FREE_COUNT] = "PRAGMA freelist_count",
-	[ST_FREEING_ADD] = "INSERT INTO freeing(did, from_idx) VALUES(?, ?) ON CONFLICT(did) "
-			   "DO UPDATE SET from_idx=min(from_idx, excluded.from_idx)",
-	[ST_FREEING_FIRST] = "SELECT did, from_idx FROM freeing ORDER BY did LIMIT 1",
-	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE did=?",
+	[ST_FREEING_ADD] = "INSERT INTO freeing(did, from_idx, to_idx) VALUES(?, ?, ?) "
+			   "ON CONFLICT(did, from_idx) DO UPDATE SET to_idx=max(to_idx, excluded.to_idx)",
+	[ST_FREEING_FIRST] = "SELECT did, from_idx, to_idx FROM freeing ORDER BY did, from_idx LIMIT 1",
+	[ST_FREEING_DEL] = "DELETE FROM freeing WHERE did=? AND from_idx=?",
+	[ST_FREEING_DEL_ALL] = "DELETE FROM freeing WHERE did=?",
+	[ST_FREEING_ANY] = "SELECT 1 FROM freeing WHERE did=? LIMIT 1",
 	[ST_SPARE_ADD] = "INSERT OR IGNORE INTO spare(did) VALUES(?)",
 	[ST_SPARE_FIRST] = "SELECT did FROM spare ORDER BY did LIMIT 1",
 	[ST_SPARE_DEL] = "DELETE FROM spare WHERE did=?",
-	[ST_CHUNK_COPY] = "INSERT INTO chunks(rowid, data) SELECT rowid + ?, data FROM chunks "
-			  "WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_NTH] = "SELECT rowid FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid "
 			 "LIMIT 1 OFFSET ?",
 };
@@ -90,8 +92,8 @@ static const char SCHEMA[] =
 	" atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL, mtime_s INTEGER NOT NULL,"
 	" mtime_ns INTEGER NOT NULL, ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
 	" rdev INTEGER NOT NULL, flags INTEGER NOT NULL, parent INTEGER NOT NULL,"
-	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, did INTEGER NOT NULL,"
-	" base_did INTEGER NOT NULL, base_end INTEGER NOT NULL, reserved INTEGER NOT NULL);"
+	" next_cookie INTEGER NOT NULL, bytes INTEGER NOT NULL, reserved INTEGER NOT NULL,"
+	" extents BLOB NOT NULL);"
 	"CREATE TABLE dirents(dir INTEGER NOT NULL, name BLOB NOT NULL, ino INTEGER NOT NULL,"
 	" type INTEGER NOT NULL, cookie INTEGER NOT NULL, PRIMARY KEY(dir, name)) WITHOUT ROWID;"
 	"CREATE UNIQUE INDEX dirents_cookie ON dirents(dir, cookie);"
@@ -100,7 +102,8 @@ static const char SCHEMA[] =
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
 	"CREATE TABLE chunks(data BLOB NOT NULL);"
 	"CREATE TABLE orphans(ino INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
-	"CREATE TABLE freeing(did INTEGER PRIMARY KEY, from_idx INTEGER NOT NULL);"
+	"CREATE TABLE freeing(did INTEGER NOT NULL, from_idx INTEGER NOT NULL, to_idx INTEGER NOT NULL,"
+	" PRIMARY KEY(did, from_idx)) WITHOUT ROWID;"
 	"CREATE TABLE spare(did INTEGER PRIMARY KEY);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
@@ -176,11 +179,46 @@ void fs_now(struct fs *fs, struct fs_time *t)
 
 /* ---- inodes ---- */
 
+/*
+ * inodes.extents: the map as little-endian (start, did) pairs of 32 bits,
+ * empty for a file that never had data.  A map that breaks its rules
+ * (fs_priv.h) is corrupt: -EIO.
+ */
+static int map_decode(struct fs_inode *in, const void *blob, int len)
+{
+	struct le32 w[FS_MAX_EXTENTS * 2];
+
+	if (len < 0 || len % 8 != 0 || (size_t)len > sizeof(in->ext))
+		return -EIO;
+	in->next = (uint32_t)len / 8;
+	if (len > 0)
+		memcpy(w, blob, (size_t)len); /* (a blob need not be aligned) */
+	for (uint32_t i = 0; i < in->next; i++) {
+		in->ext[i].start = le32_to_cpu(w[2 * i]);
+		in->ext[i].did = le32_to_cpu(w[2 * i + 1]);
+		if (in->ext[i].did >= FS_MAX_DID ||
+		    (i == 0 ? in->ext[i].start != 0 : in->ext[i].start <= in->ext[i - 1].start))
+			return -EIO;
+	}
+	return 0;
+}
+
+static int map_encode(const struct fs_inode *in, struct le32 *w)
+{
+	if (in->next == 1 && in->ext[0].did == 0)
+		return 0; /* a hole is no map */
+	for (uint32_t i = 0; i < in->next; i++) {
+		w[2 * i] = cpu_to_le32(in->ext[i].start);
+		w[2 * i + 1] = cpu_to_le32(in->ext[i].did);
+	}
+	return (int)in->next * 8;
+}
+
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_GET);
 	struct fs_attr *a = &in->a;
-	int rc;
+	int rc, ret;
 
 	if (ino == 0 || ino >= FS_MAX_INO)
 		return -ENOENT;
@@ -206,12 +244,14 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	in->parent = (uint64_t)sqlite3_column_int64(s, 14);
 	in->next_cookie = (uint64_t)sqlite3_column_int64(s, 15);
 	in->bytes = (uint64_t)sqlite3_column_int64(s, 16);
-	in->did = (uint64_t)sqlite3_column_int64(s, 17);
-	in->base_did = (uint64_t)sqlite3_column_int64(s, 18);
-	in->base_end = (uint64_t)sqlite3_column_int64(s, 19);
-	in->reserved = (uint64_t)sqlite3_column_int64(s, 20);
+	in->reserved = (uint64_t)sqlite3_column_int64(s, 17);
 	a->blocks = (in->bytes + in->reserved + 511) / 512;
+	ret = map_decode(in, sqlite3_column_blob(s, 18), sqlite3_column_bytes(s, 18));
 	sqlite3_reset(s);
+	if (ret < 0) {
+		fprintf(stderr, "store: inode %" PRIu64 ": its data map is corrupt\n", ino);
+		return ret;
+	}
 	fs_atime_pending(fs, ino, &a->atime);
 	return 0;
 }
@@ -226,16 +266,18 @@ int fs_inode_put(struct fs *fs, struct fs_inode *in)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_INODE_PUT);
 	const struct fs_attr *a = &in->a;
-	int64_t v[22] = {
+	int64_t v[19] = {
 		(int64_t)a->ino, (int64_t)a->gen, a->mode, a->uid, a->gid, (int64_t)a->size, a->nlink,
 		a->atime.sec, a->atime.nsec, a->mtime.sec, a->mtime.nsec, a->ctime.sec, a->ctime.nsec,
 		(int64_t)a->rdev, a->flags, (int64_t)in->parent, (int64_t)in->next_cookie,
-		(int64_t)in->bytes, (int64_t)in->did, (int64_t)in->base_did, (int64_t)in->base_end,
-		(int64_t)in->reserved,
+		(int64_t)in->bytes, (int64_t)in->reserved,
 	};
+	struct le32 map[FS_MAX_EXTENTS * 2];
+	int maplen = map_encode(in, map);
 
-	for (int i = 0; i < 22; i++)
+	for (int i = 0; i < 19; i++)
 		sqlite3_bind_int64(s, i + 1, v[i]);
+	sqlite3_bind_blob(s, 20, map, maplen, SQLITE_TRANSIENT);
 	in->a.blocks = (in->bytes + in->reserved + 511) / 512;
 	changed(fs, a->ino, NULL, 0);
 	return fs_done(fs, s);
@@ -1243,6 +1285,11 @@ void fs_set_space(struct fs *fs, uint64_t bytes)
 	fs->space = bytes;
 }
 
+void fs_set_release_inline(struct fs *fs, uint64_t bytes)
+{
+	fs->inline_bytes = bytes;
+}
+
 /* ---- opening and creating ---- */
 
 static int open_check(const struct fs_cred *c, const struct fs_attr *a, int flags)
@@ -1456,7 +1503,7 @@ int fs_format(struct sqlite3 *db, const struct fs_format_opts *o)
 		 "INSERT INTO meta(k, v) VALUES('version', %d), ('next_ino', 2), "
 		 "('generation', 1), ('inodes', 1), ('next_did', 1), ('reserved', 0);"
 		 "INSERT INTO inodes VALUES(1, 1, %u, %u, %u, 0, 2, %lld, %u, %lld, %u, %lld, %u, "
-		 "0, 0, 1, 3, 0, 0, 0, 0, 0);",
+		 "0, 0, 1, 3, 0, 0, x'');",
 		 FS_FORMAT_VERSION, S_IFDIR | mode, o->root_uid, o->root_gid,
 		 (long long)o->now.sec, o->now.nsec, (long long)o->now.sec, o->now.nsec,
 		 (long long)o->now.sec, o->now.nsec);
@@ -1503,6 +1550,7 @@ int fs_attach(struct sqlite3 *db, const struct fs_hooks *hooks, struct fs **out)
 	if (ret < 0)
 		goto fail;
 	fs->page_size = 4096;
+	fs->inline_bytes = FS_RELEASE_INLINE_BYTES;
 	{
 		sqlite3_stmt *s;
 

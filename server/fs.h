@@ -8,19 +8,20 @@
  * The tables (fs_format creates them; docs/store.md lists them):
  *   meta      format version, next inode number, generation, inode count
  *   inodes    ino, gen, mode, uid, gid, size, nlink, times (ns), rdev,
- *             flags, parent (directories), next readdir cookie, data bytes
+ *             flags, parent (directories), next readdir cookie, data bytes,
+ *             bytes reserved, the map: chunk ranges -> data ids
  *   dirents   (dir, name) -> ino, type, cookie: a stable per-directory
  *             cookie, so readdir offsets stay valid while entries change
  *   symlinks  ino -> target
  *   xattrs    (ino, name) -> value
  *   chunks    rowid (did << 32 | index) -> data: FS_CHUNK_BYTES of a file;
  *             an absent chunk, or the part past a short one, reads as zeros;
- *             did is the file's data id (inodes.did, 0 until it has data),
- *             so a file can drop all its data at once by taking a new one
+ *             did is the data id the file's map names for that range, so
+ *             a file can drop any range at once by making it a hole
  *   orphans   inodes unlinked while open, kept until their last release
- *   freeing   data ids whose chunks from an index on are still being
- *             released, a bounded number per commit (fs_release_step);
- *             a whole one is spare after
+ *   freeing   (data id, from) -> to: chunk ranges no map names, still
+ *             being released, a bounded number per commit
+ *             (fs_release_step); a whole id is spare after
  *   spare     data ids free to be used again
  *   replies   (client rid, request id) -> status, payload: recent results,
  *             so a request retried after a failover is answered, not redone
@@ -41,7 +42,7 @@ struct sqlite3;
 struct fs;
 
 #define FS_ROOT_INO 1
-#define FS_FORMAT_VERSION 2
+#define FS_FORMAT_VERSION 3
 /*
  * File data chunk: 16 KiB.  A chunk is one row whose blob spills into four
  * overflow pages, so a 1 MiB write is 64 rows; a 4 KiB write inside an
@@ -141,6 +142,8 @@ void fs_detach(struct fs *fs);
  * past them fails with -ENOSPC; removing files makes room again.
  */
 void fs_set_space(struct fs *fs, uint64_t bytes);
+/* Tests: data ranges bigger than this go to the background (FS_RELEASE_INLINE_BYTES). */
+void fs_set_release_inline(struct fs *fs, uint64_t bytes);
 /* The bytes the database uses now (its pages less the free ones). */
 uint64_t fs_used_bytes(struct fs *fs);
 
@@ -238,9 +241,9 @@ int fs_orphans_purge(struct fs *fs);
 /* Is dropped data waiting to be released?  1 (its data id in *did), 0 or -errno.  Reads only. */
 int fs_release_pending(struct fs *fs, uint64_t *did);
 /*
- * Release at most max chunks of the first file waiting (a write, bounded
- * whatever the file's size): how many, or -errno.  The step that finds
- * none left of the file ends its release.
+ * Release at most max chunks of the first range waiting (a write, bounded
+ * whatever the range's size): how many, or -errno.  The step that finds
+ * none left of the range ends its release.
  */
 int fs_release_step(struct fs *fs, uint32_t max);
 

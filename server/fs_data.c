@@ -1,12 +1,14 @@
 /*
  * fs_data.c - file data in chunks (see fs.h).
  *
- * Chunk i of inode n is the row with rowid n << 32 | i, holding bytes
+ * Chunk i of a file is the row with rowid did << 32 | i, did the data id
+ * the file's map names for i (fs_priv.h), holding bytes
  * [i * FS_CHUNK_BYTES, ...) of the file, at most FS_CHUNK_BYTES of them.
  * Invariant: no byte a chunk holds past the file's size is anything but
- * zero, and what no chunk holds reads as zero.  So a hole (an absent
- * chunk, or the part past a short one) reads as zeros, growing a file is
- * only a new size, and shrinking it drops whole chunks and cuts the last.
+ * zero, and no chunk lies past it; what no chunk holds reads as zero.  So
+ * a hole (an absent chunk, the part past a short one, a range the map
+ * names no id for) reads as zeros, growing a file is only a new size, and
+ * shrinking it lets go of whole chunks (unmap) and cuts the last.
  *
  * A write inside what a chunk already holds goes in place through
  * incremental blob I/O (only the pages it touches are rewritten); anything
@@ -18,11 +20,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #define IDX_MASK 0xffffffffull
+#define IDX_END ((uint64_t)1 << 32) /* past the last chunk index */
 
 static int64_t key(uint64_t did, uint64_t idx)
 {
@@ -80,24 +85,102 @@ static int chunk_read_all(struct fs *fs, uint64_t did, uint64_t idx, uint8_t *bu
 	return rc == SQLITE_OK ? 0 : fs_sql_err(fs, rc, "reading a chunk");
 }
 
+/* ---- the map (fs_priv.h): chunk index -> data id ---- */
+
+/* A file that never had data has one hole. */
+static void map_ready(struct fs_inode *in)
+{
+	if (in->next == 0) {
+		in->next = 1;
+		in->ext[0] = (struct fs_extent){ 0, 0 };
+	}
+}
+
+/* Where extent i ends (exclusive). */
+static uint64_t ext_end(const struct fs_inode *in, uint32_t i)
+{
+	return i + 1 < in->next ? in->ext[i + 1].start : IDX_END;
+}
+
+/* The extent holding chunk idx (in->next >= 1). */
+static uint32_t ext_at(const struct fs_inode *in, uint64_t idx)
+{
+	uint32_t lo = 0, hi = in->next; /* ext[lo].start <= idx, and idx < ext[hi].start */
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (in->ext[mid].start <= idx)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The data id that holds chunk idx of in (0: none yet). */
 static uint64_t did_of(const struct fs_inode *in, uint64_t idx)
 {
-	return in->base_did != 0 && idx < in->base_end ? in->base_did : in->did;
+	return in->next ? in->ext[ext_at(in, idx)].did : 0;
 }
 
-/* The same, made when chunk idx is to be written and there is none (the caller puts the inode). */
+/* The same, made when chunk idx is to be written in a hole (the caller puts the inode). */
 static int did_to_write(struct fs *fs, struct fs_inode *in, uint64_t idx, uint64_t *did)
 {
-	int ret = 0;
+	uint32_t i;
+	int ret;
 
-	*did = did_of(in, idx);
-	if (*did == 0) {
-		ret = fs_did_alloc(fs, &in->did);
-		*did = in->did;
+	map_ready(in);
+	i = ext_at(in, idx);
+	if (in->ext[i].did == 0) {
+		ret = fs_did_alloc(fs, did);
+		if (ret < 0)
+			return ret;
+		in->ext[i].did = (uint32_t)*did;
 	}
-	return ret;
+	*did = in->ext[i].did;
+	return 0;
 }
+
+/* The extents a hole over [a, b) adds: a boundary at each end where there is none. */
+static uint32_t hole_cost(const struct fs_inode *in, uint64_t a, uint64_t b)
+{
+	return (in->ext[ext_at(in, a)].start != a) +
+	       (b < IDX_END && in->ext[ext_at(in, b)].start != b);
+}
+
+/* An extent boundary at idx: the extent holding it splits in two (the caller made room). */
+static void ext_split(struct fs_inode *in, uint64_t idx)
+{
+	uint32_t i = ext_at(in, idx);
+
+	if (in->ext[i].start == idx)
+		return;
+	memmove(&in->ext[i + 2], &in->ext[i + 1], (in->next - i - 1) * sizeof(in->ext[0]));
+	in->ext[i + 1] = (struct fs_extent){ (uint32_t)idx, in->ext[i].did };
+	in->next++;
+}
+
+/* Neighbouring holes become one. */
+static void map_merge_holes(struct fs_inode *in)
+{
+	uint32_t n = 1;
+
+	for (uint32_t i = 1; i < in->next; i++)
+		if (in->ext[i].did != 0 || in->ext[n - 1].did != 0)
+			in->ext[n++] = in->ext[i];
+	in->next = n;
+}
+
+static bool map_names(const struct fs_inode *in, uint64_t did)
+{
+	for (uint32_t i = 0; i < in->next; i++)
+		if (in->ext[i].did == did)
+			return true;
+	return false;
+}
+
+/* ---- chunks by data id ---- */
 
 /* The stored bytes of chunks [first, last] of data id did (0: none). */
 static int did_bytes(struct fs *fs, uint64_t did, uint64_t first, uint64_t last, uint64_t *bytes)
@@ -122,15 +205,62 @@ static int did_bytes(struct fs *fs, uint64_t did, uint64_t first, uint64_t last,
 static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
 			uint64_t *bytes)
 {
-	uint64_t b = 0, split = in->base_did ? in->base_end : 0;
 	int ret = 0;
 
 	*bytes = 0;
-	if (first < split)
-		ret = did_bytes(fs, in->base_did, first, MIN(last, split - 1), &b);
-	if (ret == 0 && last >= split)
-		ret = did_bytes(fs, in->did, MAX(first, split), last, bytes);
-	*bytes += b;
+	if (in->next == 0 || first > last)
+		return 0;
+	for (uint32_t i = ext_at(in, first); ret == 0 && i < in->next && in->ext[i].start <= last; i++) {
+		uint64_t b;
+
+		ret = did_bytes(fs, in->ext[i].did, MAX(first, in->ext[i].start),
+				MIN(last, ext_end(in, i) - 1), &b);
+		*bytes += b;
+	}
+	return ret;
+}
+
+/*
+ * The chunks of [from, to) of data id did and the bytes they store,
+ * counted up to max chunks (so the count reads at most that many rows).
+ */
+static int did_count(struct fs *fs, uint64_t did, uint64_t from, uint64_t to, uint64_t max,
+		     uint64_t *chunks, uint64_t *bytes)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	*chunks = *bytes = 0;
+	if (did == 0 || from >= to || max == 0)
+		return 0;
+	s = fs_st(fs, ST_CHUNK_COUNT);
+	sqlite3_bind_int64(s, 1, key(did, from));
+	sqlite3_bind_int64(s, 2, key(did, to - 1));
+	sqlite3_bind_int64(s, 3, (int64_t)max);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*chunks = (uint64_t)sqlite3_column_int64(s, 0);
+		*bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "counting chunks");
+}
+
+/* The same over [from, to) of in's map, whichever ids hold it. */
+static int held_upto(struct fs *fs, const struct fs_inode *in, uint64_t from, uint64_t to,
+		     uint64_t max, uint64_t *chunks)
+{
+	int ret = 0;
+
+	*chunks = 0;
+	for (uint32_t i = ext_at(in, from);
+	     ret == 0 && i < in->next && in->ext[i].start < to && *chunks < max; i++) {
+		uint64_t c, b;
+
+		ret = did_count(fs, in->ext[i].did, MAX(from, in->ext[i].start),
+				MIN(to, ext_end(in, i)), max - *chunks, &c, &b);
+		*chunks += c;
+	}
 	return ret;
 }
 
@@ -147,17 +277,103 @@ static int did_delete(struct fs *fs, uint64_t did, uint64_t first, uint64_t last
 	return fs_done(fs, s);
 }
 
-/* Chunks [from, ...) of data id did go to be released in bounded steps (from 0: all of it). */
-static int did_drop(struct fs *fs, uint64_t did, uint64_t from)
+/*
+ * Chunks [from, to) of data id did go to be released in bounded steps;
+ * [0, IDX_END) is all of it, and the id is spare after.
+ */
+static int did_drop(struct fs *fs, uint64_t did, uint64_t from, uint64_t to)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = fs_st(fs, ST_FREEING_ADD);
 
-	if (did == 0)
-		return 0;
-	s = fs_st(fs, ST_FREEING_ADD);
 	sqlite3_bind_int64(s, 1, (int64_t)did);
 	sqlite3_bind_int64(s, 2, (int64_t)from);
+	sqlite3_bind_int64(s, 3, (int64_t)to);
 	return fs_done(fs, s);
+}
+
+/*
+ * A data id no map names any more, its chunks deleted or being released:
+ * spare now, or once `freeing` is done with it.
+ */
+static int did_forget(struct fs *fs, uint64_t did)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_FREEING_ANY);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)did);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return did_drop(fs, did, 0, IDX_END);
+	return rc == SQLITE_DONE ? fs_did_spare(fs, did) : fs_sql_err(fs, rc, "reading freeing");
+}
+
+/* Chunks [a, b) deleted in this commit, from whichever ids hold them; in->bytes follows. */
+static int delete_now(struct fs *fs, struct fs_inode *in, uint64_t a, uint64_t b)
+{
+	uint64_t gone;
+	int ret;
+
+	ret = stored_bytes(fs, in, a, b - 1, &gone);
+	for (uint32_t i = ext_at(in, a); ret == 0 && i < in->next && in->ext[i].start < b; i++)
+		ret = did_delete(fs, in->ext[i].did, MAX(a, in->ext[i].start),
+				 MIN(b, ext_end(in, i)) - 1);
+	if (ret == 0)
+		in->bytes -= MIN(gone, in->bytes);
+	return ret;
+}
+
+/*
+ * Chunks [a, b) of in go, wherever they are held.  A range holding at
+ * most fs->inline_bytes worth of chunks (counted by reading at most that
+ * many rows) is deleted in this commit and stays in the map.  A bigger one
+ * becomes a hole in the map, and its chunks go to `freeing` under the ids
+ * that held them, released in later commits of bounded size; an id the map
+ * no longer names goes whole.  So no cut, punch or delete is a big commit,
+ * whatever the file's size.  Only with no room in the map for the hole is
+ * a big range deleted in the commit.  in->bytes follows, exactly but for
+ * an extent's part holding more than the inline bound, counted by its span
+ * (summing it would read every chunk of it; after a big cut of a sparse
+ * file st_blocks may count low).
+ */
+static int unmap(struct fs *fs, struct fs_inode *in, uint64_t a, uint64_t b)
+{
+	uint64_t end = MIN(b, (in->a.size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT);
+	uint64_t few = fs->inline_bytes >> FS_CHUNK_SHIFT, dropped[FS_MAX_EXTENTS], gone = 0, n;
+	uint32_t ndropped = 0;
+	int ret;
+
+	if (in->next == 0 || a >= end) /* (no chunk lies past the size) */
+		return 0;
+	ret = held_upto(fs, in, a, end, few + 1, &n);
+	if (ret < 0)
+		return ret;
+	if (n <= few || in->next + hole_cost(in, a, b) > FS_MAX_EXTENTS)
+		return delete_now(fs, in, a, end);
+	ext_split(in, a);
+	if (b < IDX_END)
+		ext_split(in, b);
+	for (uint32_t i = ext_at(in, a); ret == 0 && i < in->next && in->ext[i].start < b; i++) {
+		uint64_t did = in->ext[i].did, from = in->ext[i].start, to = MIN(end, ext_end(in, i));
+		uint64_t bytes;
+
+		if (did == 0)
+			continue;
+		dropped[ndropped++] = did;
+		in->ext[i].did = 0;
+		ret = did_count(fs, did, from, to, few + 1, &n, &bytes);
+		if (ret == 0 && n > 0)
+			ret = did_drop(fs, did, from, to);
+		gone += n > few ? (to - from) << FS_CHUNK_SHIFT : bytes;
+	}
+	map_merge_holes(in);
+	for (uint32_t k = 0; ret == 0 && k < ndropped; k++)
+		if (!map_names(in, dropped[k]))
+			ret = did_drop(fs, dropped[k], 0, IDX_END);
+	in->bytes -= MIN(in->bytes, gone);
+	if (in->next == 1 && in->ext[0].did == 0)
+		in->bytes = 0;
+	return ret;
 }
 
 /*
@@ -228,47 +444,19 @@ static int cut_chunk(struct fs *fs, struct fs_inode *in, uint64_t size)
 	return ret;
 }
 
-int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size)
-{
-	uint64_t first = (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT, gone;
-	uint64_t split = in->base_did ? in->base_end : 0;
-	int ret;
-
-	/* the bytes that go, then the chunks, in both data ids */
-	ret = stored_bytes(fs, in, first, IDX_MASK, &gone);
-	if (ret == 0 && first < split)
-		ret = did_delete(fs, in->base_did, first, split - 1);
-	if (ret == 0)
-		ret = did_delete(fs, in->did, MAX(first, split), IDX_MASK);
-	if (ret < 0)
-		return ret;
-	in->bytes -= MIN(gone, in->bytes);
-	return cut_chunk(fs, in, size);
-}
-
-/* All of in's data goes to be released at once; a new data id comes at its next write. */
-static int data_drop_all(struct fs *fs, struct fs_inode *in)
-{
-	int ret = did_drop(fs, in->did, 0);
-
-	if (ret == 0)
-		ret = did_drop(fs, in->base_did, 0);
-	in->did = in->base_did = in->base_end = 0;
-	in->bytes = 0;
-	return ret;
-}
-
+/* A deleted inode's data: all of it goes (unmap), and the ids it named are forgotten. */
 int fs_data_release(struct fs *fs, struct fs_inode *in)
 {
-	uint64_t did = in->did;
 	int ret = fs_reserve(fs, in, -(int64_t)in->reserved);
 
-	if (ret < 0)
-		return ret;
-	if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
-		return data_drop_all(fs, in);
-	ret = fs_data_truncate_chunks(fs, in, 0);
-	return ret < 0 || did == 0 ? ret : fs_did_spare(fs, did);
+	if (ret == 0)
+		ret = unmap(fs, in, 0, IDX_END);
+	for (uint32_t i = 0; ret == 0 && i < in->next; i++) /* (deleted now: small) */
+		if (in->ext[i].did != 0)
+			ret = did_forget(fs, in->ext[i].did);
+	in->next = 0;
+	in->bytes = 0;
+	return ret;
 }
 
 int fs_release_pending(struct fs *fs, uint64_t *did)
@@ -284,28 +472,41 @@ int fs_release_pending(struct fs *fs, uint64_t *did)
 	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing dropped data");
 }
 
+/*
+ * The first range waiting in `freeing` loses up to max chunks.  Rows are
+ * left as they are until their range is empty, so a step that is lost
+ * with its commit is simply done again; a whole id's row, once empty,
+ * takes every other row of that id with it (its ranges are inside) and
+ * makes the id spare.
+ */
 int fs_release_step(struct fs *fs, uint32_t max)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_FREEING_FIRST);
-	uint64_t did, from;
+	uint64_t did, from, to;
 	int64_t upto;
 	int rc, ret, n;
 
 	rc = sqlite3_step(s);
 	did = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	from = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 1) : 0;
+	to = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 2) : 0;
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "listing dropped data");
 	if (max == 0)
 		return 0;
+	if (to <= from || to > IDX_END) {
+		fprintf(stderr, "store: freeing: data id %" PRIu64 " has a bad range [%" PRIu64
+			", %" PRIu64 ")\n", did, from, to);
+		return -EIO;
+	}
 	/* up to the max-th chunk left, or all of them */
 	s = fs_st(fs, ST_CHUNK_NTH);
 	sqlite3_bind_int64(s, 1, key(did, from));
-	sqlite3_bind_int64(s, 2, key(did, IDX_MASK));
+	sqlite3_bind_int64(s, 2, key(did, to - 1));
 	sqlite3_bind_int64(s, 3, max - 1);
 	rc = sqlite3_step(s);
-	upto = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : key(did, IDX_MASK);
+	upto = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : key(did, to - 1);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fs_sql_err(fs, rc, "finding dropped data");
@@ -314,113 +515,28 @@ int fs_release_step(struct fs *fs, uint32_t max)
 	sqlite3_bind_int64(s, 2, upto);
 	ret = fs_done(fs, s);
 	n = sqlite3_changes(fs->db);
-	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of it */
-		s = fs_st(fs, ST_FREEING_DEL);
+	if (ret == 0 && rc == SQLITE_DONE) { /* that was the last of the range */
+		bool whole = from == 0 && to == IDX_END;
+
+		s = fs_st(fs, whole ? ST_FREEING_DEL_ALL : ST_FREEING_DEL);
 		sqlite3_bind_int64(s, 1, (int64_t)did);
+		if (!whole)
+			sqlite3_bind_int64(s, 2, (int64_t)from);
 		ret = fs_done(fs, s);
-		if (ret == 0 && from == 0) /* the whole id: free to be used again */
+		if (ret == 0 && whole)
 			ret = fs_did_spare(fs, did);
 	}
 	return ret < 0 ? ret : n;
 }
 
-/*
- * Chunks [lo, hi] of data id old move to a new data id, which becomes
- * in's did (a bounded copy: at most FS_RELEASE_INLINE_BYTES), and old goes
- * to be released whole.
- */
-static int move_to_new_did(struct fs *fs, struct fs_inode *in, uint64_t old, uint64_t lo,
-			   uint64_t hi)
-{
-	uint64_t did;
-	sqlite3_stmt *s;
-	int ret = fs_did_alloc(fs, &did);
-
-	if (ret < 0)
-		return ret;
-	if (lo <= hi) {
-		s = fs_st(fs, ST_CHUNK_COPY);
-		sqlite3_bind_int64(s, 1, key(did, 0) - key(old, 0));
-		sqlite3_bind_int64(s, 2, key(old, lo));
-		sqlite3_bind_int64(s, 3, key(old, hi));
-		ret = fs_done(fs, s);
-	}
-	if (ret == 0)
-		ret = did_drop(fs, old, 0);
-	in->did = did;
-	return ret;
-}
-
-/*
- * Cutting a file to size: what goes is released in bounded steps whatever
- * its size, so no cut is a big commit.  A cut into the base drops all of
- * did and the base past the cut.  Otherwise, within did's part (from split
- * on): a small tail is deleted now; a small rest is moved to a new data id
- * and the old one released; a big tail of a big rest, the first time, makes
- * did the base up to the cut (its chunks past it released) and the file
- * takes a new did for what comes after.  Only a second such cut, above an
- * earlier one, deletes its tail in the commit (docs/store.md).
- */
-static int cut_big(struct fs *fs, struct fs_inode *in, uint64_t size, uint64_t first)
-{
-	uint64_t split = in->base_did ? in->base_end : 0, end = first << FS_CHUNK_SHIFT;
-	uint64_t rest_span = end - MIN(end, split << FS_CHUNK_SHIFT), kept, rest, tail;
-	int ret = 0;
-
-	/*
-	 * What stays and what goes: summed exactly where that is a bounded
-	 * read (at most FS_RELEASE_INLINE_BYTES of span), else bounded by the
-	 * span and what the file stores - summing a big part would read every
-	 * chunk of it.  (So after a big cut of a sparse file, st_blocks may
-	 * count a little off.)
-	 */
-	if (end <= FS_RELEASE_INLINE_BYTES)
-		ret = stored_bytes(fs, in, 0, first - 1, &kept);
-	else
-		kept = in->bytes - MIN(in->bytes, in->a.size > end ? in->a.size - end : 0);
-	if (ret == 0 && rest_span <= FS_RELEASE_INLINE_BYTES)
-		ret = did_bytes(fs, in->did, split, first - 1, &rest);
-	else
-		rest = MIN(in->bytes, rest_span);
-	if (ret < 0)
-		return ret;
-	tail = in->bytes - MIN(kept, in->bytes);
-
-	if (in->base_did != 0 && first <= split) {
-		ret = did_drop(fs, in->did, 0);
-		if (ret == 0)
-			ret = did_drop(fs, in->base_did, first);
-		in->did = 0;
-		in->base_end = first;
-		in->bytes -= tail;
-		return ret < 0 ? ret : cut_chunk(fs, in, size);
-	}
-	if (tail <= FS_RELEASE_INLINE_BYTES || (in->base_did != 0 && rest > FS_RELEASE_INLINE_BYTES))
-		return fs_data_truncate_chunks(fs, in, size);
-	in->bytes -= tail;
-	if (rest <= FS_RELEASE_INLINE_BYTES) {
-		ret = move_to_new_did(fs, in, in->did, split, first - 1);
-		return ret < 0 ? ret : cut_chunk(fs, in, size);
-	}
-	in->base_did = in->did;
-	in->base_end = first;
-	in->did = 0;
-	ret = did_drop(fs, in->base_did, first);
-	return ret < 0 ? ret : cut_chunk(fs, in, size);
-}
-
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size)
 {
-	uint64_t first = (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT;
 	int ret = 0;
 
-	if (size < in->a.size && (in->did != 0 || in->base_did != 0)) {
-		if (size == 0 && (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0))
-			ret = data_drop_all(fs, in);
-		else if (in->bytes > FS_RELEASE_INLINE_BYTES || in->base_did != 0)
-			ret = cut_big(fs, in, size, first);
-		else
-			ret = fs_data_truncate_chunks(fs, in, size);
+	if (size < in->a.size) {
+		ret = unmap(fs, in, (size + FS_CHUNK_BYTES - 1) >> FS_CHUNK_SHIFT, IDX_END);
+		if (ret == 0)
+			ret = cut_chunk(fs, in, size);
 	}
 	if (ret == 0 && in->reserved > 0 && size < in->a.size) /* (past the new end it is gone) */
 		ret = fs_reserve(fs, in, -(int64_t)(in->reserved -
@@ -484,15 +600,23 @@ static int read_did(struct fs *fs, uint64_t did, uint64_t off, size_t len, uint8
 	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "reading file data");
 }
 
-/* in's data over [off, off + len) into out (zeroed already): the base's part, then did's. */
+/* in's data over [off, off + len) into out (zeroed already), extent by extent. */
 static int read_range(struct fs *fs, const struct fs_inode *in, uint64_t off, size_t len,
 		      uint8_t *out)
 {
-	uint64_t split = in->base_did ? in->base_end << FS_CHUNK_SHIFT : 0;
-	size_t in_base = off < split ? (size_t)MIN((uint64_t)len, split - off) : 0;
-	int ret = read_did(fs, in->base_did, off, in_base, out);
+	uint64_t end = off + len;
+	int ret = 0;
 
-	return ret < 0 ? ret : read_did(fs, in->did, off + in_base, len - in_base, out + in_base);
+	if (in->next == 0)
+		return 0;
+	for (uint32_t i = ext_at(in, off >> FS_CHUNK_SHIFT);
+	     ret == 0 && i < in->next && ((uint64_t)in->ext[i].start << FS_CHUNK_SHIFT) < end; i++) {
+		uint64_t from = MAX(off, (uint64_t)in->ext[i].start << FS_CHUNK_SHIFT);
+		uint64_t to = MIN(end, ext_end(in, i) << FS_CHUNK_SHIFT);
+
+		ret = read_did(fs, in->ext[i].did, from, (size_t)(to - from), out + (from - off));
+	}
+	return ret;
 }
 
 int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off, int flags,
@@ -594,18 +718,8 @@ static int punch(struct fs *fs, struct fs_inode *in, uint64_t off, uint64_t end)
 	if (whole_from > first || whole_to <= first) /* the first chunk, cut */
 		ret = zero_part(fs, in, first, (uint32_t)(off - (first << FS_CHUNK_SHIFT)),
 				(uint32_t)MIN((uint64_t)FS_CHUNK_BYTES, end - (first << FS_CHUNK_SHIFT)));
-	if (ret == 0 && whole_to > whole_from) {
-		uint64_t gone;
-		uint64_t split = in->base_did ? in->base_end : 0;
-
-		ret = stored_bytes(fs, in, whole_from, whole_to - 1, &gone);
-		if (ret == 0 && whole_from < split)
-			ret = did_delete(fs, in->base_did, whole_from, MIN(whole_to, split) - 1);
-		if (ret == 0 && whole_to > split)
-			ret = did_delete(fs, in->did, MAX(whole_from, split), whole_to - 1);
-		if (ret == 0)
-			in->bytes -= MIN(gone, in->bytes);
-	}
+	if (ret == 0 && whole_to > whole_from)
+		ret = unmap(fs, in, whole_from, whole_to);
 	if (ret == 0 && last != first && last >= whole_to) /* the last chunk, cut */
 		ret = zero_part(fs, in, last, 0, (uint32_t)(end - (last << FS_CHUNK_SHIFT)));
 	return ret;
@@ -639,7 +753,7 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 		return ret;
 	if (!punching)
 		ret = allocate(fs, &in, off, end);
-	else if (in.did != 0)
+	else
 		ret = punch(fs, &in, off, end);
 	if (ret < 0)
 		return ret;

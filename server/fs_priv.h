@@ -17,12 +17,13 @@ enum fs_stmt {
 	ST_DENT_GET, ST_DENT_ADD, ST_DENT_DEL, ST_DENT_SET_INO, ST_DENT_ANY, ST_DENT_LIST,
 	ST_LINK_GET, ST_LINK_PUT, ST_LINK_DEL,
 	ST_CHUNK_RANGE, ST_CHUNK_GET, ST_CHUNK_PUT, ST_CHUNK_ZERO, ST_CHUNK_DEL_FROM, ST_CHUNK_BYTES,
+	ST_CHUNK_COUNT,
 	ST_XATTR_GET, ST_XATTR_PUT, ST_XATTR_DEL, ST_XATTR_LIST, ST_XATTR_DEL_ALL,
 	ST_ORPHAN_ADD, ST_ORPHAN_DEL, ST_ORPHAN_GET, ST_ORPHAN_LIST,
 	ST_REPLY_PUT, ST_REPLY_GET, ST_REPLY_TRIM, ST_REPLY_FORGET,
 	ST_PAGE_COUNT, ST_FREE_COUNT,
-	ST_FREEING_ADD, ST_FREEING_FIRST, ST_FREEING_DEL, ST_CHUNK_NTH,
-	ST_SPARE_ADD, ST_SPARE_FIRST, ST_SPARE_DEL, ST_CHUNK_COPY,
+	ST_FREEING_ADD, ST_FREEING_FIRST, ST_FREEING_DEL, ST_FREEING_DEL_ALL, ST_FREEING_ANY,
+	ST_CHUNK_NTH, ST_SPARE_ADD, ST_SPARE_FIRST, ST_SPARE_DEL,
 	ST_NR,
 };
 
@@ -38,6 +39,7 @@ struct fs {
 	sqlite3_stmt *st_readdir;  /* its own: readdir runs others between its rows */
 	uint64_t space;            /* 0: no limit */
 	uint32_t page_size;
+	uint64_t inline_bytes;     /* FS_RELEASE_INLINE_BYTES but in tests */
 	struct fs_atime *atimes;   /* deferred access times */
 	uint32_t natimes;
 };
@@ -48,15 +50,19 @@ struct fs_inode {
 	uint64_t parent;           /* directories: the one that holds them */
 	uint64_t next_cookie;      /* directories: the next entry's cookie */
 	uint64_t bytes;            /* data bytes stored in chunks */
-	uint64_t did;              /* its chunks' data id (0: none yet) */
-	/*
-	 * A file cut while big to a size still big keeps its first base_end
-	 * chunks under base_did (0: none) and the rest under did: the base's
-	 * chunks past base_end are being released, so they are never read
-	 * and never written again.
-	 */
-	uint64_t base_did, base_end;
 	uint64_t reserved;         /* bytes fallocate promised past what is stored */
+	/*
+	 * The file's map: chunk index -> data id.  Extent i covers chunks
+	 * [ext[i].start, ext[i + 1].start) (the last, to 2^32) and keeps them
+	 * under data id ext[i].did (0: a hole; its first write takes an id).
+	 * ext[0].start is 0; next is 0 or 1 for a file that never had data.
+	 * A range the map stopped naming may still be in `freeing`: its chunks
+	 * under that id are never read or written again (fs_data.c).
+	 */
+	uint32_t next;
+	struct fs_extent {
+		uint32_t start, did;
+	} ext[FS_MAX_EXTENTS];
 };
 
 /* The statement id, reset and unbound. */
@@ -75,8 +81,6 @@ void fs_kill_priv(struct fs_attr *a);
 
 /* fs_data.c: the size becomes size (chunks past it go, the last is cut). */
 int fs_data_truncate(struct fs *fs, struct fs_inode *in, uint64_t size);
-/* Drop every chunk from the one holding byte size on (size 0: all). */
-int fs_data_truncate_chunks(struct fs *fs, struct fs_inode *in, uint64_t size);
 /* A deleted inode's data: dropped now when small, else queued for fs_release_step. */
 int fs_data_release(struct fs *fs, struct fs_inode *in);
 /* A data id for a file's chunks: a spare one, else a fresh one; -ENOSPC past FS_MAX_DID. */

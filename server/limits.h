@@ -38,6 +38,12 @@
  */
 #define FS_RELEASE_INLINE_BYTES ((uint64_t)4 << 20)
 #define FS_RELEASE_STEP_CHUNKS 256u
+/*
+ * Extents in a file's map (chunk ranges, each with its data id): a big cut
+ * or punch makes a hole in the map, up to two more extents.  With the map
+ * full, a range is deleted in its own commit whatever its size.
+ */
+#define FS_MAX_EXTENTS 64u
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 
