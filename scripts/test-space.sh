@@ -9,9 +9,10 @@
 #      statfs back to within 1% of empty; the next cycle fills to the same
 #      total.  No election, and no call fails but with ENOSPC.
 #   2. A file larger than the log region: written, read back through the
-#      other client, overwritten in place, truncated to half, deleted; the
-#      leader is SIGKILLed while the data is being released and the new
-#      leader finishes it (the space comes back).
+#      other client, overwritten in place, a 20 MiB hole punched, truncated
+#      to half, grown and cut again above that, deleted; the leader is
+#      SIGKILLed while the data is being released and the new leader
+#      finishes it (the space comes back).
 #   3. The same size unlinked while open and closed, then unlinked while
 #      open again across a SIGKILL of the leader, its holder idle past the
 #      new server's grace: every leader serves, the descriptor still reads
@@ -123,8 +124,18 @@ dd if="$T/patch" of="$T/big.src" bs=1M seek=10 conv=notrunc status=none
 check "overwritten in place (5 MiB at 10 MiB)" \
 	dd if="$T/patch" of="$T/c/big" bs=1M seek=10 conv=notrunc,fsync status=none
 check "and read the same through the other mount" cmp -s "$T/big.src" "$T/c2/big"
+fallocate -p -o $(((15 << 20) + 100)) -l $((20 << 20)) "$T/big.src"
+check "a 20 MiB hole punched at 15 MiB" \
+	fallocate -p -o $(((15 << 20) + 100)) -l $((20 << 20)) "$T/c/big"
+check "and read the same through the other mount" cmp -s "$T/big.src" "$T/c2/big"
 truncate -s $((BIG << 19)) "$T/big.src"
 check "truncated to half" truncate -s $((BIG << 19)) "$T/c/big"
+check "and read the same through the other mount" cmp -s "$T/big.src" "$T/c2/big"
+head -c $((16 << 20)) /dev/urandom >"$T/patch"
+cat "$T/patch" >>"$T/big.src"
+truncate -s $((30 << 20)) "$T/big.src"
+check "grown by 16 MiB and cut again above the first cut" \
+	eval 'cat "$T/patch" >>"$T/c/big" && truncate -s $((30 << 20)) "$T/c/big"'
 check "and read the same through the other mount" cmp -s "$T/big.src" "$T/c2/big"
 before=$(used c)
 check "deleted" rm "$T/c/big"
