@@ -31,6 +31,7 @@ struct mount_ctx {
 	struct server *server;       /* NULL: plain client */
 	struct rpc_client *client;   /* the filesystem, through the server */
 	struct u64map *nodes;         /* the kernel's lookup counts */
+	struct u64map *locked;        /* inodes this mount took fcntl locks on (flush unlocks) */
 	struct fuse_session *se;      /* set once the session exists (for its notifications) */
 	uid_t uid;
 	gid_t gid;

@@ -295,7 +295,8 @@ static int start_client(struct mount_run *r)
 	char why[512];
 	int ret;
 
-	if (u64map_create(&r->fs.nodes) < 0 || rpc_client_create(&ccfg, &r->fs.client) < 0) {
+	if (u64map_create(&r->fs.nodes) < 0 || u64map_create(&r->fs.locked) < 0 ||
+	    rpc_client_create(&ccfg, &r->fs.client) < 0) {
 		say("out of memory");
 		return -ENOMEM;
 	}
@@ -409,6 +410,7 @@ static void teardown(struct mount_run *r)
 	if (r->se != NULL)
 		fuse_session_destroy(r->se);
 	u64map_destroy(r->fs.nodes);
+	u64map_destroy(r->fs.locked);
 	bd_close(r->fs.dev);
 	mount_opts_free(&r->o);
 }

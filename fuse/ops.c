@@ -40,9 +40,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 static_assert(RPC_RENAME_NOREPLACE == RENAME_NOREPLACE && RPC_RENAME_EXCHANGE == RENAME_EXCHANGE,
 	      "rename's flags go to the server as the kernel gives them");
@@ -685,11 +688,155 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 
 /* Every write is durable when it returns: flush and fsync have nothing to do. */
+/* ---- locks (the server holds them: server/fs_lock.c, docs/locks.md) ---- */
+
+/* A blocked lock asks again after this long, doubling up to LOCK_POLL_MAX_MS. */
+#define LOCK_POLL_MIN_MS 1
+#define LOCK_POLL_MAX_MS 20
+
+static struct rpc_lock lock_req(fuse_ino_t ino, uint64_t owner, uint32_t type, uint64_t start,
+				uint64_t len, uint32_t pid, uint32_t flags)
+{
+	uint64_t end = len == 0 || start + len - 1 > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX
+									   : start + len - 1;
+
+	return (struct rpc_lock){ .ino = cpu_to_le64(ino), .owner = cpu_to_le64(owner),
+				  .start = cpu_to_le64(start), .end = cpu_to_le64(end),
+				  .type = cpu_to_le32(type), .pid = cpu_to_le32(pid),
+				  .flags = cpu_to_le32(flags) };
+}
+
+static int lock_call(fuse_req_t req, uint32_t op, const struct rpc_lock *f, struct rpc_lock *out)
+{
+	CALL(k);
+
+	call_init(&k, req, op, f);
+	k.c.reply_fixed = out;
+	return call_run(req, &k);
+}
+
+/* A waiting lock's: the kernel's INTERRUPT (a signal to the program) ends the wait. */
+struct lock_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool interrupted;
+};
+
+static void lock_interrupted(fuse_req_t req, void *arg)
+{
+	struct lock_wait *w = arg;
+
+	(void)req;
+	pthread_mutex_lock(&w->lock);
+	w->interrupted = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Set a lock; with wait, ask again while another owner holds it, until it
+ * is ours or the program is signalled (EINTR: the kernel restarts the call
+ * or hands the program EINTR, never ERESTARTSYS).  The server holds no
+ * waiter, so an interrupted or vanished waiter leaves nothing behind.
+ */
+static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
+{
+	struct lock_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .interrupted = false };
+	uint32_t pause_ms = LOCK_POLL_MIN_MS;
+	pthread_condattr_t ca;
+	int ret;
+
+	ret = lock_call(req, RPC_SETLK, f, NULL);
+	if (ret != -EAGAIN || !wait)
+		return ret;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	fuse_req_interrupt_func(req, lock_interrupted, &w);
+	while (ret == -EAGAIN) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += (long)pause_ms * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&w.lock);
+		while (!w.interrupted && pthread_cond_timedwait(&w.cond, &w.lock, &until) == 0)
+			;
+		pthread_mutex_unlock(&w.lock);
+		if (w.interrupted) {
+			ret = -EINTR;
+			break;
+		}
+		pause_ms = MIN(pause_ms * 2, (uint32_t)LOCK_POLL_MAX_MS);
+		ret = lock_call(req, RPC_SETLK, f, NULL);
+	}
+	fuse_req_interrupt_func(req, NULL, NULL); /* (returns once no callback runs) */
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return ret;
+}
+
+static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct rpc_lock f = lock_req(ino, fi->lock_owner, (uint32_t)lock->l_type,
+				     (uint64_t)lock->l_start, (uint64_t)lock->l_len,
+				     (uint32_t)lock->l_pid, 0), out;
+	uint64_t start, end;
+	int ret = lock_call(req, RPC_GETLK, &f, &out);
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	start = le64_to_cpu(out.start);
+	end = le64_to_cpu(out.end);
+	lock->l_type = (short)le32_to_cpu(out.type);
+	lock->l_whence = SEEK_SET;
+	lock->l_start = (off_t)start;
+	lock->l_len = end >= (uint64_t)INT64_MAX ? 0 : (off_t)(end - start + 1);
+	lock->l_pid = (pid_t)le32_to_cpu(out.pid);
+	fuse_reply_lock(req, lock);
+}
+
+static void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct rpc_lock f = lock_req(ino, fi->lock_owner, (uint32_t)lock->l_type,
+				     (uint64_t)lock->l_start, (uint64_t)lock->l_len,
+				     (uint32_t)fuse_req_ctx(req)->pid, 0);
+	int ret;
+
+	if (lock->l_type != F_UNLCK && u64map_get(ctx_of(req)->locked, ino) == 0)
+		u64map_add(ctx_of(req)->locked, ino); /* (before: a flush racing it unlocks) */
+	ret = lock_set(req, &f, sleep != 0);
+	fuse_reply_err(req, -ret);
+}
+
+static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	uint32_t type = (op & LOCK_UN) ? F_UNLCK : (op & LOCK_EX) ? F_WRLCK : F_RDLCK;
+	struct rpc_lock f = lock_req(ino, fi->lock_owner, type, 0, 0,
+				     (uint32_t)fuse_req_ctx(req)->pid, RPC_LOCK_FLOCK);
+
+	fuse_reply_err(req, -lock_set(req, &f, !(op & LOCK_NB)));
+}
+
+/*
+ * Every close(2) flushes, and POSIX says a process's fcntl locks on the
+ * file go with any of its descriptors' close: the owner's locks go on the
+ * server (only on inodes this mount ever locked: a flush costs no call).
+ */
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	struct rpc_lock f = lock_req(ino, fi->lock_owner, F_UNLCK, 0, 0, 0, 0);
+	int ret = 0;
+
+	if (u64map_get(ctx_of(req)->locked, ino) > 0)
+		ret = lock_set(req, &f, false);
+	fuse_reply_err(req, ret == -EIO ? EIO : 0);
 }
 
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -705,6 +852,11 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct rpc_release f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh) };
 	CALL(k);
 
+	if (fi->flock_release) { /* the open file description's last close: its flock goes */
+		struct rpc_lock u = lock_req(ino, fi->lock_owner, F_UNLCK, 0, 0, 0, RPC_LOCK_FLOCK);
+
+		lock_set(req, &u, false);
+	}
 	call_init(&k, req, RPC_RELEASE, &f);
 	call_run(req, &k); /* nothing the kernel could do about an error */
 	fuse_reply_err(req, 0);
@@ -1027,6 +1179,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	/* locks are the server's, so they hold across mounts */
+	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/*
 	 * The server clears setuid/setgid on a write, a truncate or a chown
 	 * (fs_kill_priv); without this the kernel sends a chmod as the writer,
@@ -1060,6 +1217,9 @@ const struct fuse_lowlevel_ops mount_fuse_ops = {
 	.read = fs_read,
 	.write = fs_write,
 	.flush = fs_flush,
+	.getlk = fs_getlk,
+	.setlk = fs_setlk,
+	.flock = fs_flock,
 	.release = fs_release,
 	.fsync = fs_fsync,
 	.fallocate = fs_fallocate,

@@ -204,8 +204,11 @@ int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *hold
 
 int dispatch_gone(struct dispatch *d, uint64_t rid)
 {
+	int ret;
+
 	handles_close_rid(d->handles, rid, last_closed, d);
-	return fs_reply_forget_client(d->fs, rid);
+	ret = fs_locks_drop_client(d->fs, rid);
+	return ret < 0 ? ret : fs_reply_forget_client(d->fs, rid);
 }
 
 int dispatch_purge(struct dispatch *d)
@@ -612,6 +615,49 @@ static int do_access(struct op_ctx *x, const struct rpc_access *in, struct rpc_n
  * The table: each op's request copied out of the frame (aligned), its
  * handler run, its reply struct kept as the reply's fixed part.
  */
+/* A lock as the wire gives it, owned by the sender's mount. */
+static int lock_in(const struct op_ctx *x, const struct rpc_lock *in, struct fs_lock *l,
+		   uint32_t *kind)
+{
+	uint32_t flags = le32_to_cpu(in->flags);
+
+	if (flags & ~RPC_LOCK_FLOCK)
+		return -EINVAL;
+	*kind = flags & RPC_LOCK_FLOCK ? FS_LOCK_FLOCK : FS_LOCK_POSIX;
+	*l = (struct fs_lock){ .rid = x->rid, .owner = le64_to_cpu(in->owner),
+			       .start = le64_to_cpu(in->start), .end = le64_to_cpu(in->end),
+			       .type = le32_to_cpu(in->type), .pid = le32_to_cpu(in->pid) };
+	return 0;
+}
+
+static int do_getlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_lock *out)
+{
+	struct fs_lock l;
+	uint32_t kind;
+	int ret = lock_in(x, in, &l, &kind);
+
+	if (ret == 0)
+		ret = fs_getlk(x->fs, le64_to_cpu(in->ino), kind, &l);
+	if (ret < 0)
+		return ret;
+	*out = (struct rpc_lock){ .ino = in->ino, .owner = cpu_to_le64(l.owner),
+				  .start = cpu_to_le64(l.start), .end = cpu_to_le64(l.end),
+				  .type = cpu_to_le32(l.type), .flags = in->flags,
+				  /* a pid means something only on its own mount */
+				  .pid = cpu_to_le32(l.rid == x->rid ? l.pid : 0) };
+	return 0;
+}
+
+static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none *out)
+{
+	struct fs_lock l;
+	uint32_t kind;
+	int ret = lock_in(x, in, &l, &kind);
+
+	(void)out;
+	return ret < 0 ? ret : fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
+}
+
 typedef int (*run_fn)(struct op_ctx *x);
 
 #define X(op, name, req, rep, ...)                                     \

@@ -62,6 +62,13 @@ static const char *const SQL[ST_NR] = {
 	[ST_XATTR_DEL] = "DELETE FROM xattrs WHERE ino=? AND name=?",
 	[ST_XATTR_LIST] = "SELECT name FROM xattrs WHERE ino=? ORDER BY name",
 	[ST_XATTR_DEL_ALL] = "DELETE FROM xattrs WHERE ino=?",
+	[ST_LOCK_LIST] = "SELECT rid, owner, start, end, type, pid FROM locks WHERE ino=? AND kind=?",
+	[ST_LOCK_PUT] = "INSERT INTO locks(ino, kind, rid, owner, start, end, type, pid) "
+			"VALUES(?,?,?,?,?,?,?,?)",
+	[ST_LOCK_DEL_OWNER] = "DELETE FROM locks WHERE ino=? AND kind=? AND rid=? AND owner=?",
+	[ST_LOCK_DEL_RID] = "DELETE FROM locks WHERE rid=?",
+	[ST_LOCK_DEL_INO] = "DELETE FROM locks WHERE ino=?",
+	[ST_LOCK_COUNT] = "SELECT count(*) FROM locks",
 	[ST_ORPHAN_ADD] = "INSERT OR REPLACE INTO orphans(ino, since) VALUES(?,?)",
 	[ST_ORPHAN_DEL] = "DELETE FROM orphans WHERE ino=?",
 	[ST_ORPHAN_GET] = "SELECT 1 FROM orphans WHERE ino=?",
@@ -105,6 +112,10 @@ static const char SCHEMA[] =
 	"CREATE TABLE freeing(did INTEGER NOT NULL, from_idx INTEGER NOT NULL, to_idx INTEGER NOT NULL,"
 	" PRIMARY KEY(did, from_idx)) WITHOUT ROWID;"
 	"CREATE TABLE spare(did INTEGER PRIMARY KEY);"
+	"CREATE TABLE locks(ino INTEGER NOT NULL, kind INTEGER NOT NULL, rid INTEGER NOT NULL,"
+	" owner INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, type INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL, PRIMARY KEY(ino, kind, rid, owner, start)) WITHOUT ROWID;"
+	"CREATE INDEX locks_rid ON locks(rid);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
 
@@ -359,6 +370,11 @@ int fs_inode_delete(struct fs *fs, struct fs_inode *in)
 	}
 	if (ret == 0) {
 		s = fs_st(fs, ST_ORPHAN_DEL);
+		sqlite3_bind_int64(s, 1, (int64_t)in->a.ino);
+		ret = fs_done(fs, s);
+	}
+	if (ret == 0) {
+		s = fs_st(fs, ST_LOCK_DEL_INO);
 		sqlite3_bind_int64(s, 1, (int64_t)in->a.ino);
 		ret = fs_done(fs, s);
 	}

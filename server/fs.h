@@ -237,6 +237,40 @@ int fs_orphan_release(struct fs *fs, uint64_t ino);
 /* Delete every orphan nothing holds open (a new server's recovery); how many, or -errno. */
 int fs_orphans_purge(struct fs *fs);
 
+/*
+ * ---- file locks (fs_lock.c) ----
+ * fcntl (FS_LOCK_POSIX) and flock (FS_LOCK_FLOCK) locks, held in the
+ * store, so they hold across mounts and failovers.  An owner is (rid, the
+ * kernel's lock owner); ranges are inclusive, end at most FS_LOCK_END.
+ */
+#define FS_LOCK_POSIX 0u
+#define FS_LOCK_FLOCK 1u
+#define FS_LOCK_END ((uint64_t)INT64_MAX)
+
+struct fs_lock {
+	uint64_t rid, owner;
+	uint64_t start, end;
+	uint32_t type;               /* F_RDLCK, F_WRLCK, F_UNLCK */
+	uint32_t pid;                /* the holder's, on its mount */
+};
+
+/* The first of held that another owner's want conflicts with, or NULL.  Pure. */
+const struct fs_lock *fs_lock_conflict(const struct fs_lock *held, uint32_t n,
+				       const struct fs_lock *want);
+/*
+ * An owner's locks (mine: disjoint) after want is set over them (F_UNLCK:
+ * removed), into out (room for n + 2): how many.  Pure.
+ */
+uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_lock *want,
+		       struct fs_lock *out);
+/* F_GETLK: l becomes the first lock conflicting with it, or its type F_UNLCK.  Reads only. */
+int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
+/* F_SETLK: 0, -EAGAIN on a conflict (nothing changes), -ENOLCK past the limit. */
+int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l);
+/* A mount gone: every lock it held goes. */
+int fs_locks_drop_client(struct fs *fs, uint64_t rid);
+int fs_locks_count(struct fs *fs, uint64_t *n);
+
 /* ---- deleted files' data, released in the background ---- */
 /* Is dropped data waiting to be released?  1 (its data id in *did), 0 or -errno.  Reads only. */
 int fs_release_pending(struct fs *fs, uint64_t *did);

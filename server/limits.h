@@ -44,6 +44,7 @@
  * full, a range is deleted in its own commit whatever its size.
  */
 #define FS_MAX_EXTENTS 64u
+#define FS_LOCKS_PER_INODE_MAX 4096u /* locks on one inode of one kind (ENOLCK past) */
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 

@@ -494,6 +494,26 @@ static_assert(sizeof(struct rpc_access) == 16, "access");
 static_assert(offsetof(struct rpc_access, mask) == 8, "access: mask");
 
 /*
+ * A file lock (GETLK asks, and is answered with the lock in the way or
+ * type F_UNLCK; SETLK sets or, with F_UNLCK, removes).  The owner is the
+ * kernel's lock owner on the mount that sends it; the range is inclusive.
+ */
+struct rpc_lock {
+	struct le64 ino;
+	struct le64 owner;
+	struct le64 start;
+	struct le64 end;          /* at most INT64_MAX: to the end of the file */
+	struct le32 type;         /* F_RDLCK, F_WRLCK, F_UNLCK */
+	struct le32 pid;          /* the process's on its mount; a reply's: 0 if on another mount */
+	struct le32 flags;        /* RPC_LOCK_FLOCK: a flock lock, else fcntl */
+	struct le32 reserved;
+};
+static_assert(sizeof(struct rpc_lock) == 48, "lock");
+static_assert(offsetof(struct rpc_lock, type) == 32, "lock: type");
+static_assert(offsetof(struct rpc_lock, flags) == 40, "lock: flags");
+#define RPC_LOCK_FLOCK 1u
+
+/*
  * ---- the op table ----
  *
  * One row per op, and nothing else anywhere describes an op: the wire
@@ -554,7 +574,9 @@ static_assert(offsetof(struct rpc_access, mask) == 8, "access: mask");
 	X(LISTXATTR,   listxattr,   rpc_xattr,     rpc_xsize,   NONE,  NONE,   READS,  NONE,  0,                 \
 	  RPC_RTAIL_ASKED(rpc_xattr, size, RPC_XATTR_SIZE_MAX))                                              \
 	X(REMOVEXATTR, removexattr, rpc_xattr,     rpc_none,    XNAME, NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
-	X(ACCESS,      access,      rpc_access,    rpc_none,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE)
+	X(ACCESS,      access,      rpc_access,    rpc_none,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(GETLK,       getlk,       rpc_lock,      rpc_lock,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(SETLK,       setlk,       rpc_lock,      rpc_none,    NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE)
 
 enum rpc_op {
 	RPC_OP_NONE = 0,

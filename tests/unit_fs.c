@@ -2292,6 +2292,103 @@ START_TEST(big_punches_and_cuts_through_the_map)
 }
 END_TEST
 
+/*
+ * Locks: random fcntl lock and unlock requests of three owners (two on one
+ * mount, one on another) over 64 bytes, against a byte model: a request is
+ * refused exactly when another owner's lock is in its way, and after each
+ * one every owner's locks cover what the model says, never overlap, and
+ * are merged (no two of one type overlap or touch).
+ */
+#define LK_BYTES 64
+START_TEST(locks_match_model)
+{
+	static const uint64_t RID[3] = { 7, 7, 9 }, OWNER[3] = { 100, 101, 100 };
+	uint8_t model[3][LK_BYTES] = { { 0 } }; /* 0, F_RDLCK + 1, F_WRLCK + 1 */
+	uint64_t f = mkfile(&ROOT, FS_ROOT_INO, "locked", 0644), st = 4242;
+
+	for (int op = 0; op < 4000; op++) {
+		uint32_t who = (uint32_t)prng_below(&st, 3), t = (uint32_t)prng_below(&st, 3);
+		uint64_t a = prng_below(&st, LK_BYTES), b = a + prng_below(&st, LK_BYTES - a);
+		uint32_t type = t == 0 ? F_UNLCK : t == 1 ? F_RDLCK : F_WRLCK;
+		struct fs_lock l = { .rid = RID[who], .owner = OWNER[who], .start = a, .end = b,
+				     .type = type, .pid = 1000 + who }, g = l;
+		bool blocked = false;
+		sqlite3_stmt *q;
+		uint8_t seen[3][LK_BYTES] = { { 0 } };
+
+		for (uint64_t i = a; i <= b && type != F_UNLCK; i++)
+			for (uint32_t o = 0; o < 3; o++)
+				if (o != who && model[o][i] &&
+				    (type == F_WRLCK || model[o][i] == F_WRLCK + 1))
+					blocked = true;
+		ok_eq(fs_getlk(fs, f, FS_LOCK_POSIX, &g), 0);
+		ok_msg((g.type != F_UNLCK) == blocked, "op %d: getlk says %u, blocked %d", op, g.type,
+		       blocked);
+		if (blocked) /* what it names is in the way */
+			ok(g.start <= b && a <= g.end && (g.rid != l.rid || g.owner != l.owner));
+		ok_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &l), blocked ? -EAGAIN : 0);
+		if (!blocked)
+			memset(&model[who][a], type == F_UNLCK ? 0 : (int)type + 1, b - a + 1);
+		ok(sqlite3_prepare_v2(db, "SELECT rid, owner, start, end, type FROM locks "
+				      "WHERE ino=? AND kind=0 ORDER BY rid, owner, start", -1, &q,
+				      NULL) == SQLITE_OK);
+		sqlite3_bind_int64(q, 1, (int64_t)f);
+		{
+			int64_t prev_o = -1, prev_end = -2, prev_type = -1;
+
+			while (sqlite3_step(q) == SQLITE_ROW) {
+				uint64_t r = (uint64_t)sqlite3_column_int64(q, 0);
+				uint64_t ow = (uint64_t)sqlite3_column_int64(q, 1);
+				int64_t s0 = sqlite3_column_int64(q, 2), e0 = sqlite3_column_int64(q, 3);
+				int64_t ty = sqlite3_column_int64(q, 4);
+				int o = r == 9 ? 2 : ow == 100 ? 0 : 1;
+
+				ok_msg(s0 <= e0 && e0 < LK_BYTES, "op %d: a lock [%lld, %lld]", op,
+				       (long long)s0, (long long)e0);
+				if (o == prev_o) {
+					ok_msg(s0 > prev_end, "op %d: owner %d's locks overlap", op, o);
+					ok_msg(s0 > prev_end + 1 || ty != prev_type,
+					       "op %d: owner %d's locks not merged", op, o);
+				}
+				for (int64_t i = s0; i <= e0; i++)
+					seen[o][i] = (uint8_t)(ty + 1);
+				prev_o = o, prev_end = e0, prev_type = ty;
+			}
+		}
+		sqlite3_finalize(q);
+		ok_msg(memcmp(seen, model, sizeof(seen)) == 0, "op %d: the locks differ from the model",
+		       op);
+	}
+	/* to the end of the file, flock beside fcntl, and a mount gone */
+	{
+		struct fs_lock w = { .rid = 7, .owner = 5, .start = 0, .end = FS_LOCK_END,
+				     .type = F_WRLCK, .pid = 1 };
+		struct fs_lock other = { .rid = 9, .owner = 5, .start = 0, .end = FS_LOCK_END,
+					 .type = F_WRLCK, .pid = 2 };
+		uint64_t n;
+
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &w), 0);
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), -EAGAIN);
+		ck_assert_int_eq(fs_locks_drop_client(fs, 9), 0); /* (its fcntl locks) */
+		w.start = 1000, w.type = F_WRLCK;
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &w), 0); /* flock does not conflict */
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), -EAGAIN);
+		ck_assert_int_eq(fs_locks_drop_client(fs, 7), 0);
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), 0);
+		other.start = 5, other.end = 1;
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &other), -EINVAL);
+		other.start = 0, other.end = FS_LOCK_END + 1;
+		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &other), -EINVAL);
+		ck_assert_int_eq(fs_locks_count(fs, &n), 0);
+		ck_assert_uint_eq(n, 1);
+		/* and a deleted file's locks go with it */
+		ck_assert_int_eq(fs_unlink(fs, &ROOT, FS_ROOT_INO, N("locked")), 0);
+		ck_assert_int_eq(fs_locks_count(fs, &n), 0);
+		ck_assert_uint_eq(n, 0);
+	}
+}
+END_TEST
+
 START_TEST(inode_numbers_past_2_31)
 {
 	char q[128];
@@ -3591,6 +3688,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, fallocate_modes);
 	tcase_add_test(tc, big_data_dropped_at_once);
 	tcase_add_test(tc, big_punches_and_cuts_through_the_map);
+	tcase_add_test(tc, locks_match_model);
 	tcase_add_test(tc, inode_numbers_past_2_31);
 	tcase_add_test(tc, create_and_open_flags);
 	tcase_add_test(tc, statfs_counts);
