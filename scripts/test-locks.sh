@@ -1,0 +1,211 @@
+#!/bin/bash
+# test-locks.sh - locks that hold across mounts and across a failover.
+# Three quorum members and two plain client mounts, c and c2, on one
+# metadata file; one program on each side (build/fusefs-locktest).
+#
+#   1. An exclusive fcntl lock on c: c2's F_SETLK is refused, its F_GETLK
+#      names the lock (pid 0: a process on another mount; the holder's pid
+#      on its own mount), and its F_SETLKW waits until the holder lets go.
+#   2. Ranges split as POSIX says (lock 0-99, unlock 40-59).
+#   3. Closing any descriptor of the file releases the process's locks.
+#   4. flock from both mounts serialises a counter: 500 increments each,
+#      no lost update.
+#   5. SQLite's own locking: two processes on two mounts insert 1,000 rows
+#      each into one database: 2,000 rows, integrity ok.
+#   6. A blocked F_SETLKW interrupted by a signal returns EINTR, and the
+#      lock is free to others once the holder lets go.
+#   7. Failover: a lock held on c is still held after the leader is
+#      SIGKILLed and another serves; a waiter gets it when it is released.
+#   8. A client mount that dies holding a lock: after the server's grace
+#      the lock goes to the waiter.
+#
+# Needs root and /dev/fuse (says so and skips without).  Cleans up on any
+# exit.  Usage: scripts/test-locks.sh [BUILD_DIR]
+set -u
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+BUILD=$(realpath "${1:-build}")
+LT=$BUILD/fusefs-locktest
+HB=1000
+GRACE=3000
+
+skip() {
+	echo "SKIP: test-locks: $*"
+	exit 0
+}
+[ "$(id -u)" = 0 ] || skip "needs root to mount FUSE filesystems"
+[ -c /dev/fuse ] || skip "needs /dev/fuse (modprobe fuse)"
+
+T=$(mktemp -d /var/tmp/fusefs-locks.XXXXXX)
+PORT=$((20000 + RANDOM % 20000))
+declare -A PID
+HOLDERS=()
+cleanup() {
+	local p
+	for p in "${HOLDERS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	kill_mounts
+	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { mount_bg "$1" "$2" "$BUILD/fusefs-mount" "$T/$1.log"; }
+member() {
+	start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB,grace_ms=$GRACE"
+}
+
+# hold NAME MOUNT ARGS...: a holder in the background, until let_go kills
+# it; waited for until it says "held"
+hold() {
+	local name=$1 i
+	shift 2
+	"$LT" "$@" </dev/null >"$T/$name.out" 2>&1 &
+	eval "HOLD_$name=$!"
+	HOLDERS+=("$!")
+	disown
+	for ((i = 0; i < 100; i++)); do
+		grep -q "held\|closed" "$T/$name.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "    $name: $(cat "$T/$name.out")"
+	return 1
+}
+# let_go NAME: the holder is killed; its descriptors close, and its locks go
+let_go() {
+	local pid
+	pid=$(eval echo "\$HOLD_$1")
+	kill -TERM "$pid"
+	gone "$pid" 100
+}
+# waiter FILE MOUNT: an F_SETLKW on MOUNT's file in the background, its
+# output in $T/waiter.out
+waiter() {
+	rm -f "$T/waiter.out"
+	"$LT" wait "$T/$1/$F" w 0 0 >"$T/waiter.out" 2>&1 &
+	W=$!
+	HOLDERS+=("$W")
+	disown
+}
+# waited: until the waiter says it has the lock (bounded: 20 s), and its
+# process is gone; WAITED is the ms since $t0
+waited() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		if grep -q locked "$T/waiter.out" 2>/dev/null; then
+			WAITED=$(($(now_ms) - t0))
+			gone "$W" 50
+			return 0
+		fi
+		sleep 0.05
+	done
+	WAITED=never
+	return 1
+}
+says() { [ "$("${@:2}" 2>&1)" = "$1" ]; }
+
+DEV=$T/meta.img
+mkfs3 "$DEV" 256M || exit 1
+for i in 0 1 2; do member "$i" || exit 1; done
+start c "metadev_path=$DEV" || exit 1
+start c2 "metadev_path=$DEV" || exit 1
+L=$(wait_leader -1) || { echo "test-locks: no leader"; exit 1; }
+F=f
+
+# ---------------------------------------------------------------------------
+echo "test-locks: an exclusive lock across mounts"
+: >"$T/c/$F"
+check "c takes an exclusive lock on the whole file" hold h1 c hold "$T/c/$F" w 0 0
+check "c2's F_SETLK is refused" says EAGAIN "$LT" try "$T/c2/$F" w 10 10
+check "so is a read lock" says EAGAIN "$LT" try "$T/c2/$F" r 0 1
+check "c2's F_GETLK names it, pid 0 (a process on another mount)" \
+	says "w 0 0 0" "$LT" getlk "$T/c2/$F" r 5 5
+check "c's F_GETLK names it with the holder's pid" \
+	says "w 0 0 $HOLD_h1" "$LT" getlk "$T/c/$F" w 0 0
+waiter c2
+sleep 1 # (that it still waits after a second is the point)
+check "c2's F_SETLKW waits while c holds it" not grep -q locked "$T/waiter.out"
+t0=$(now_ms)
+let_go h1
+waited
+check "and gets it when c lets go ($WAITED ms)" test "$WAITED" != never
+
+echo "test-locks: ranges split"
+check "c locks 0-99 and unlocks 40-59" hold h2 c split "$T/c/$F"
+check "c2 may lock 40-59" says ok "$LT" try "$T/c2/$F" w 40 20
+check "but not 0-9" says EAGAIN "$LT" try "$T/c2/$F" w 0 10
+check "nor 60-99" says EAGAIN "$LT" try "$T/c2/$F" w 60 40
+check "and may lock from 100 on" says ok "$LT" try "$T/c2/$F" w 100 0
+check "F_GETLK on 30-49 names 0-39" says "w 0 40 0" "$LT" getlk "$T/c2/$F" w 30 20
+let_go h2
+
+echo "test-locks: close releases"
+check "c locks through one descriptor and closes another" hold h3 c closetwo "$T/c/$F"
+check "the lock went with the close" says ok "$LT" try "$T/c2/$F" w 0 0
+let_go h3
+
+echo "test-locks: flock serialises a counter across mounts"
+echo 0 >"$T/c/counter"
+"$LT" flockcount "$T/c/$F" "$T/c/counter" 500 >"$T/count1.out" 2>&1 &
+P1=$!
+"$LT" flockcount "$T/c2/$F" "$T/c2/counter" 500 >"$T/count2.out" 2>&1 &
+P2=$!
+HOLDERS+=("$P1" "$P2")
+wait "$P1"
+r1=$?
+wait "$P2"
+r2=$?
+check "both finished ($r1 $r2)" test "$r1$r2" = 00
+check "the counter is 1000 ($(cat "$T/c/counter"))" test "$(cat "$T/c/counter")" = 1000
+
+echo "test-locks: SQLite across mounts"
+t0=$(now_ms)
+"$LT" sqlite "$T/c/db" 1000 c >"$T/sql1.out" 2>&1 &
+P1=$!
+"$LT" sqlite "$T/c2/db" 1000 c2 >"$T/sql2.out" 2>&1 &
+P2=$!
+HOLDERS+=("$P1" "$P2")
+wait "$P1"
+r1=$?
+wait "$P2"
+r2=$?
+check "both inserted 1000 rows ($r1 $r2, $(($(now_ms) - t0)) ms) $(cat "$T/sql1.out" "$T/sql2.out")" \
+	test "$r1$r2" = 00
+check "the database has 2000 rows and is intact ($("$LT" sqlcheck "$T/c2/db"))" \
+	says "2000 ok" "$LT" sqlcheck "$T/c2/db"
+
+echo "test-locks: a signal ends a wait"
+check "c holds the lock" hold h4 c hold "$T/c/$F" w 0 0
+check "c2's F_SETLKW, SIGALRM after 300 ms: EINTR" says EINTR "$LT" intr "$T/c2/$F" w 0 0 300
+let_go h4
+check "and nothing is left behind: c2 takes it at once" says ok "$LT" try "$T/c2/$F" w 0 0
+
+echo "test-locks: failover"
+check "c holds the lock" hold h5 c hold "$T/c/$F" w 0 0
+kill -9 "${PID[m$L]}"
+gone "${PID[m$L]}"
+fusermount3 -u -z "$T/m$L"
+unset "PID[m$L]"
+L2=$(wait_leader "$L")
+check "a new leader serves (m$L2)" test -n "$L2"
+check "the lock is still held: c2 is refused" says EAGAIN "$LT" try "$T/c2/$F" w 0 0
+waiter c2
+t0=$(now_ms)
+let_go h5
+waited
+check "a waiter on c2 gets it when c lets go ($WAITED ms)" test "$WAITED" != never
+
+echo "test-locks: a mount that dies holding a lock"
+check "c holds the lock" hold h6 c hold "$T/c/$F" w 0 0
+waiter c2
+t0=$(now_ms)
+kill -9 "${PID[c]}"
+gone "${PID[c]}"
+fusermount3 -u -z "$T/c"
+unset "PID[c]"
+waited
+check "the waiter on c2 gets it ($WAITED ms after the SIGKILL)" test "$WAITED" != never
+check "and not before the server's grace ($GRACE ms) ran out" test "${WAITED/never/0}" -ge $((GRACE - 100))
+
+echo "test-locks: $PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]
