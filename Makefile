@@ -176,6 +176,7 @@ bench: $(BENCH) $(PROGS)
 	$(Q)scripts/bench-fs.sh $(BUILD)
 	$(Q)scripts/bench-failover.sh $(BUILD) 20 5 500 2000
 	$(Q)scripts/bench-space.sh $(BUILD) 1024
+	$(Q)scripts/bench-locks.sh $(BUILD) 20
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
