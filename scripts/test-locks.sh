@@ -103,6 +103,21 @@ waited() {
 	return 1
 }
 says() { [ "$("${@:2}" 2>&1)" = "$1" ]; }
+# both ARGS...: fusefs-locktest ARGS on c and on c2 at once ("@" in an
+# argument is the mount); R is the two exit statuses, OUT the two outputs
+both() {
+	local p1 p2
+	"$LT" "${@//@/$T/c}" >"$T/both1.out" 2>&1 &
+	p1=$!
+	"$LT" "${@//@/$T/c2}" >"$T/both2.out" 2>&1 &
+	p2=$!
+	HOLDERS+=("$p1" "$p2")
+	wait "$p1"
+	R=$?
+	wait "$p2"
+	R=$R$?
+	OUT=$(cat "$T/both1.out" "$T/both2.out")
+}
 
 DEV=$T/meta.img
 mkfs3 "$DEV" 256M || exit 1
@@ -146,31 +161,14 @@ let_go h3
 
 echo "test-locks: flock serialises a counter across mounts"
 echo 0 >"$T/c/counter"
-"$LT" flockcount "$T/c/$F" "$T/c/counter" 500 >"$T/count1.out" 2>&1 &
-P1=$!
-"$LT" flockcount "$T/c2/$F" "$T/c2/counter" 500 >"$T/count2.out" 2>&1 &
-P2=$!
-HOLDERS+=("$P1" "$P2")
-wait "$P1"
-r1=$?
-wait "$P2"
-r2=$?
-check "both finished ($r1 $r2)" test "$r1$r2" = 00
+both flockcount @/$F @/counter 500
+check "both finished ($R) $OUT" test "$R" = 00
 check "the counter is 1000 ($(cat "$T/c/counter"))" test "$(cat "$T/c/counter")" = 1000
 
 echo "test-locks: SQLite across mounts"
 t0=$(now_ms)
-"$LT" sqlite "$T/c/db" 1000 c >"$T/sql1.out" 2>&1 &
-P1=$!
-"$LT" sqlite "$T/c2/db" 1000 c2 >"$T/sql2.out" 2>&1 &
-P2=$!
-HOLDERS+=("$P1" "$P2")
-wait "$P1"
-r1=$?
-wait "$P2"
-r2=$?
-check "both inserted 1000 rows ($r1 $r2, $(($(now_ms) - t0)) ms) $(cat "$T/sql1.out" "$T/sql2.out")" \
-	test "$r1$r2" = 00
+both sqlite @/db 1000 t
+check "both inserted 1000 rows ($R, $(($(now_ms) - t0)) ms) $OUT" test "$R" = 00
 check "the database has 2000 rows and is intact ($("$LT" sqlcheck "$T/c2/db"))" \
 	says "2000 ok" "$LT" sqlcheck "$T/c2/db"
 

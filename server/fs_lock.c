@@ -123,27 +123,28 @@ static int locks_read(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock
 	return 0;
 }
 
-static int lock_check(const struct fs_lock *l)
+/* A request checked, and the locks of its inode and kind (*held: malloc'd). */
+static int locks_for(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l,
+		     struct fs_lock **held, uint32_t *n)
 {
+	struct fs_inode in;
+	int ret;
+
 	if (l->type != F_RDLCK && l->type != F_WRLCK && l->type != F_UNLCK)
 		return -EINVAL;
 	if (l->start > l->end || l->end > FS_LOCK_END)
 		return -EINVAL;
-	return 0;
+	ret = fs_inode_get(fs, ino, &in);
+	return ret < 0 ? ret : locks_read(fs, ino, kind, held, n);
 }
 
 int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l)
 {
 	struct fs_lock *held = NULL;
 	const struct fs_lock *c;
-	struct fs_inode in;
 	uint32_t n;
-	int ret = lock_check(l);
+	int ret = locks_for(fs, ino, kind, l, &held, &n);
 
-	if (ret == 0)
-		ret = fs_inode_get(fs, ino, &in);
-	if (ret == 0)
-		ret = locks_read(fs, ino, kind, &held, &n);
 	if (ret < 0)
 		return ret;
 	c = l->type == F_UNLCK ? NULL : fs_lock_conflict(held, n, l);
@@ -159,14 +160,9 @@ int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l
 {
 	struct fs_lock *held = NULL, *mine = NULL, *out = NULL;
 	uint32_t n, nmine = 0, nout;
-	struct fs_inode in;
 	sqlite3_stmt *s;
-	int ret = lock_check(l);
+	int ret = locks_for(fs, ino, kind, l, &held, &n);
 
-	if (ret == 0)
-		ret = fs_inode_get(fs, ino, &in);
-	if (ret == 0)
-		ret = locks_read(fs, ino, kind, &held, &n);
 	if (ret < 0)
 		return ret;
 	if (l->type != F_UNLCK && fs_lock_conflict(held, n, l) != NULL) {

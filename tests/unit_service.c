@@ -326,6 +326,37 @@ static void attrs_through_client(struct rpc_client *c, uint64_t file)
 	ck_assert_uint_gt(le64_to_cpu(o.fixed.statfs.bfree), 0);
 }
 
+/* Locks: owners on one mount and another meet, GETLK's pid only on its own mount. */
+static void locks_through_client(struct rpc_client *c, uint64_t file)
+{
+	struct rpc_lock l = { .ino = cpu_to_le64(file), .owner = cpu_to_le64(1),
+			      .start = cpu_to_le64(0), .end = cpu_to_le64(99),
+			      .type = cpu_to_le32(F_WRLCK), .pid = cpu_to_le32(4321) };
+	struct rpc_client *c2;
+
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), 0);
+	l.owner = cpu_to_le64(2);
+	l.start = cpu_to_le64(50);
+	l.end = cpu_to_le64(INT64_MAX);
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), -EAGAIN);
+	ck_assert_int_eq(call(c, RPC_GETLK, &l, NULL, NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.getlk.type), F_WRLCK);
+	ck_assert_uint_eq(le64_to_cpu(o.fixed.getlk.end), 99);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.getlk.pid), 4321);
+	ck_assert_int_eq(harness_client(&h, 0xc2, &c2), 0);
+	ck_assert_int_eq(call(c2, RPC_GETLK, &l, NULL, NULL), 0);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.getlk.type), F_WRLCK);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.getlk.pid), 0); /* (not a process of its host) */
+	l.start = cpu_to_le64(100); /* past it: free */
+	ck_assert_int_eq(call(c2, RPC_SETLK, &l, NULL, NULL), 0);
+	l.flags = cpu_to_le32(8); /* not a flag of ours */
+	ck_assert_int_eq(call(c2, RPC_SETLK, &l, NULL, NULL), -EINVAL);
+	rpc_client_destroy(c2);
+	l = (struct rpc_lock){ .ino = cpu_to_le64(file), .owner = cpu_to_le64(1),
+			       .end = cpu_to_le64(INT64_MAX), .type = cpu_to_le32(F_UNLCK) };
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), 0);
+}
+
 START_TEST(every_op)
 {
 	struct rpc_readdir rd = { .size = cpu_to_le32(4096), .plus = cpu_to_le32(1) };
@@ -338,6 +369,7 @@ START_TEST(every_op)
 	names_through_client(c, &dir, &file, &fh);
 	data_through_client(c, file, fh);
 	attrs_through_client(c, file);
+	locks_through_client(c, file);
 	rd.ino = cpu_to_le64(dir);
 	ck_assert_int_eq(call_as(c, 0, RPC_READDIR, &rd, NULL, 0, NULL, 0, 4096), 0);
 	readdir_names(names, sizeof(names));
