@@ -319,6 +319,19 @@ int fs_did_alloc(struct fs *fs, uint64_t *did)
 	return meta_set(fs, "next_did", next + 1);
 }
 
+int fs_row_exists(struct fs *fs, enum fs_stmt id, int64_t key, const char *what)
+{
+	sqlite3_stmt *s = fs_st(fs, id);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, key);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, what);
+}
+
 int fs_did_spare(struct fs *fs, uint64_t did)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_SPARE_ADD);
@@ -539,15 +552,9 @@ static int dent_set(struct fs *fs, uint64_t dir, const char *name, size_t len, u
 
 static int dir_is_empty(struct fs *fs, uint64_t dir)
 {
-	sqlite3_stmt *s = fs_st(fs, ST_DENT_ANY);
-	int rc;
+	int ret = fs_row_exists(fs, ST_DENT_ANY, (int64_t)dir, "listing a directory");
 
-	sqlite3_bind_int64(s, 1, (int64_t)dir);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
-		return 0;
-	return rc == SQLITE_DONE ? 1 : fs_sql_err(fs, rc, "listing a directory");
+	return ret < 0 ? ret : !ret;
 }
 
 /* Space: an operation that grew the database past the limit fails. */
@@ -1436,15 +1443,7 @@ int fs_readdir(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t co
 
 int fs_orphan_is(struct fs *fs, uint64_t ino)
 {
-	sqlite3_stmt *s = fs_st(fs, ST_ORPHAN_GET);
-	int rc;
-
-	sqlite3_bind_int64(s, 1, (int64_t)ino);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : fs_sql_err(fs, rc, "reading orphans");
+	return fs_row_exists(fs, ST_ORPHAN_GET, (int64_t)ino, "reading orphans");
 }
 
 int fs_orphan_release(struct fs *fs, uint64_t ino)

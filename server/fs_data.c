@@ -297,15 +297,11 @@ static int did_drop(struct fs *fs, uint64_t did, uint64_t from, uint64_t to)
  */
 static int did_forget(struct fs *fs, uint64_t did)
 {
-	sqlite3_stmt *s = fs_st(fs, ST_FREEING_ANY);
-	int rc;
+	int ret = fs_row_exists(fs, ST_FREEING_ANY, (int64_t)did, "reading freeing");
 
-	sqlite3_bind_int64(s, 1, (int64_t)did);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
-		return did_drop(fs, did, 0, IDX_END);
-	return rc == SQLITE_DONE ? fs_did_spare(fs, did) : fs_sql_err(fs, rc, "reading freeing");
+	if (ret < 0)
+		return ret;
+	return ret ? did_drop(fs, did, 0, IDX_END) : fs_did_spare(fs, did);
 }
 
 /* Chunks [a, b) deleted in this commit, from whichever ids hold them; in->bytes follows. */

@@ -69,6 +69,8 @@ struct fs_inode {
 /* The statement id, reset and unbound. */
 sqlite3_stmt *fs_st(struct fs *fs, enum fs_stmt id);
 int fs_done(struct fs *fs, sqlite3_stmt *s);
+/* Does statement id, its one parameter bound to key, find a row?  1, 0 or -errno. */
+int fs_row_exists(struct fs *fs, enum fs_stmt id, int64_t key, const char *what);
 int fs_sql_err(struct fs *fs, int rc, const char *what);
 void fs_now(struct fs *fs, struct fs_time *t);
 int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in);
