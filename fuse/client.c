@@ -101,6 +101,7 @@ struct rpc_client {
 	uint64_t gen;                /* bumped with every connection */
 	bool connecting;
 	bool stopping;
+	bool gone;               /* a server declared us gone: every call fails with EIO */
 	pthread_t rx;
 	bool rx_joinable;
 	pthread_t watch;
@@ -390,6 +391,10 @@ static int connect_once(struct rpc_client *c, int *fd_out, struct srv_codec *tx,
 	ret = greet_fd(&c->super, c->cfg.rid, fd, deadline, &r, tx, rx);
 	if (ret < 0)
 		snprintf(why, whylen, "the server did not answer the greeting: %s", errstr(ret));
+	else if (r.status == SRV_GREET_GONE)
+		snprintf(why, whylen, "the server (term %" PRIu64 ") declared this mount gone: it was "
+			 "away past its grace, and the locks and open files it held went to others",
+			 r.term);
 	else if (r.status != SRV_GREET_OK)
 		snprintf(why, whylen, "the server (term %" PRIu64 ") %s", r.term,
 			 r.status == SRV_GREET_WRONG_FS ? "serves another filesystem" :
@@ -399,6 +404,8 @@ static int connect_once(struct rpc_client *c, int *fd_out, struct srv_codec *tx,
 			 SRV_PROTO_VERSION);
 	if (ret < 0 || r.status != SRV_GREET_OK) {
 		close(fd);
+		if (ret == 0 && r.status == SRV_GREET_GONE)
+			return -ESTALE;
 		return ret < 0 || r.status != SRV_GREET_WRONG_FS ? -EHOSTDOWN : -EINVAL;
 	}
 	if (r.version != SRV_PROTO_VERSION) {
@@ -921,6 +928,15 @@ static void log_down(struct rpc_client *c, const char *why)
 	c->logged_down_at = mono_now();
 }
 
+/* A server declared us gone (the lock held): said once, and for good. */
+static void went_gone(struct rpc_client *c, const char *why)
+{
+	if (!c->gone)
+		log_err(SUB, "mount %016" PRIx64 ": %s; every call fails with EIO from now on: "
+			"unmount and mount again", c->cfg.rid, why);
+	c->gone = true;
+}
+
 /*
  * Make sure there is a connection, waiting until deadline.  Called with
  * the lock held; returns with it held.  0 with the generation, or -errno.
@@ -937,6 +953,8 @@ static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *ge
 
 		if (c->stopping)
 			return -ESHUTDOWN;
+		if (c->gone)
+			return -EIO;
 		if (mono_now() >= deadline) {
 			ret = -EHOSTDOWN;
 			break;
@@ -947,6 +965,10 @@ static int ensure_connected(struct rpc_client *c, mono_ns deadline, uint64_t *ge
 			continue;
 		}
 		ret = connect_locked(c, why, whylen);
+		if (ret == -ESTALE) { /* for good: what it held is others' now */
+			went_gone(c, why);
+			return -EIO;
+		}
 		if (ret < 0 && ret != -EHOSTDOWN)
 			break; /* not worth retrying: another filesystem, protocol, memory */
 	}
@@ -1276,6 +1298,7 @@ int rpc_client_lat_text(struct rpc_client *c, char *buf, size_t len)
  * caller's) there are no blocks to read, and nothing to watch.
  */
 #define WATCH_MS 500
+static_assert(WATCH_MS <= SRV_ALIVE_MS, "the watch thread says alive often enough");
 #define STALL_MS 1000
 
 /* Has a call on connection gen waited past STALL_MS?  (The lock held.) */
@@ -1316,10 +1339,19 @@ static void *watch_main(void *arg)
 		 * A mount that holds files open names them to the next server
 		 * within its grace, calls or not: an idle one dials here.
 		 */
-		if (c->fd < 0 && !c->connecting && c->holds_used > 0 && c->lost_at != 0) {
+		if (c->fd < 0 && !c->connecting && !c->gone && c->holds_used > 0 && c->lost_at != 0) {
 			char why[256];
 
-			(void)connect_locked(c, why, sizeof(why)); /* (a call that waits says why) */
+			if (connect_locked(c, why, sizeof(why)) == -ESTALE)
+				went_gone(c, why);
+		}
+		/* alive: a server closes a connection silent for SRV_SILENT_MS */
+		if (c->fd >= 0) {
+			uint64_t g = c->gen;
+
+			pthread_mutex_unlock(&c->lock);
+			send_frame_on(c, g, SRV_MSG_ALIVE, NULL, 0);
+			pthread_mutex_lock(&c->lock);
 		}
 		mono_deadline_ts(&until, WATCH_MS);
 		pthread_cond_timedwait(&c->watch_cond, &c->lock, &until);

@@ -208,15 +208,39 @@ int dispatch_gone(struct dispatch *d, uint64_t rid)
 
 	handles_close_rid(d->handles, rid, last_closed, d);
 	ret = fs_locks_drop_client(d->fs, rid);
+	if (ret > 0) /* others may take its locks now: it may never act on them again */
+		ret = fs_client_gone(d->fs, rid);
 	return ret < 0 ? ret : fs_reply_forget_client(d->fs, rid);
 }
 
-int dispatch_purge(struct dispatch *d)
+bool dispatch_was_gone(struct dispatch *d, uint64_t rid)
 {
+	return fs_client_was_gone(d->fs, rid) == 1;
+}
+
+int dispatch_purge(struct dispatch *d, const uint64_t *known, uint32_t nknown)
+{
+	uint64_t *rids = NULL;
+	uint32_t n = 0;
 	int ret = fs_orphans_purge(d->fs);
 
 	if (ret > 0)
 		log_info("server", "deleted %d files left unlinked but open that no mount took back", ret);
+	/* a mount that held locks under an earlier server and did not come back is gone */
+	if (ret >= 0)
+		ret = fs_locks_rids(d->fs, &rids, &n);
+	for (uint32_t i = 0; ret >= 0 && i < n; i++) {
+		bool seen = false;
+
+		for (uint32_t k = 0; k < nknown && !seen; k++)
+			seen = known[k] == rids[i];
+		if (seen)
+			continue;
+		log_info("server", "mount %016" PRIx64 " held locks and did not come back within the "
+			 "grace: it is gone, and its locks go", rids[i]);
+		ret = dispatch_gone(d, rids[i]);
+	}
+	free(rids);
 	return ret < 0 ? ret : 0;
 }
 

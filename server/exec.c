@@ -316,8 +316,15 @@ static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_st
 		return ret;
 	if (r->kind == SVC_REQ_PURGE)
 		svc_ctr_add(&e->cfg.stats->ctr, SVC_purges, 1);
-	return savepoint_end(e, r->kind == SVC_REQ_GONE ? dispatch_gone(e->d, r->rid) :
-				dispatch_purge(e->d));
+	return savepoint_end(e, r->kind == SVC_REQ_GONE ?
+				dispatch_gone(e->d, r->rid) :
+				dispatch_purge(e->d, (const uint64_t *)r->payload,
+					       r->payload_len / sizeof(uint64_t)));
+}
+
+bool exec_mount_was_gone(struct exec *e, uint64_t rid)
+{
+	return dispatch_was_gone(e->d, rid);
 }
 
 int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)

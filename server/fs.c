@@ -69,6 +69,9 @@ static const char *const SQL[ST_NR] = {
 	[ST_LOCK_DEL_RID] = "DELETE FROM locks WHERE rid=?",
 	[ST_LOCK_DEL_INO] = "DELETE FROM locks WHERE ino=?",
 	[ST_LOCK_COUNT] = "SELECT count(*) FROM locks",
+	[ST_LOCK_RIDS] = "SELECT DISTINCT rid FROM locks",
+	[ST_GONE_PUT] = "INSERT OR IGNORE INTO gone(rid, since) VALUES(?, ?)",
+	[ST_GONE_GET] = "SELECT 1 FROM gone WHERE rid=?",
 	[ST_ORPHAN_ADD] = "INSERT OR REPLACE INTO orphans(ino, since) VALUES(?,?)",
 	[ST_ORPHAN_DEL] = "DELETE FROM orphans WHERE ino=?",
 	[ST_ORPHAN_GET] = "SELECT 1 FROM orphans WHERE ino=?",
@@ -116,6 +119,7 @@ static const char SCHEMA[] =
 	" owner INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, type INTEGER NOT NULL,"
 	" pid INTEGER NOT NULL, PRIMARY KEY(ino, kind, rid, owner, start)) WITHOUT ROWID;"
 	"CREATE INDEX locks_rid ON locks(rid);"
+	"CREATE TABLE gone(rid INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
 

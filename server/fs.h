@@ -267,9 +267,18 @@ uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_l
 int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
 /* F_SETLK: 0, -EAGAIN on a conflict (nothing changes), -ENOLCK past the limit. */
 int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l);
-/* A mount gone: every lock it held goes. */
+/* A mount gone: every lock it held goes.  How many, or -errno. */
 int fs_locks_drop_client(struct fs *fs, uint64_t rid);
 int fs_locks_count(struct fs *fs, uint64_t *n);
+/* The mounts that hold locks (*rids: malloc'd). */
+int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n);
+/*
+ * A mount declared gone (away past its grace): recorded for good, so no
+ * server lets it back to act on what it no longer holds.
+ */
+int fs_client_gone(struct fs *fs, uint64_t rid);
+/* Was it?  1, 0 or -errno.  Reads only. */
+int fs_client_was_gone(struct fs *fs, uint64_t rid);
 
 /* ---- deleted files' data, released in the background ---- */
 /* Is dropped data waiting to be released?  1 (its data id in *did), 0 or -errno.  Reads only. */

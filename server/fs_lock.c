@@ -211,9 +211,11 @@ out:
 int fs_locks_drop_client(struct fs *fs, uint64_t rid)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_LOCK_DEL_RID);
+	int ret;
 
 	sqlite3_bind_int64(s, 1, (int64_t)rid);
-	return fs_done(fs, s);
+	ret = fs_done(fs, s);
+	return ret < 0 ? ret : sqlite3_changes(fs->db);
 }
 
 int fs_locks_count(struct fs *fs, uint64_t *n)
@@ -224,4 +226,50 @@ int fs_locks_count(struct fs *fs, uint64_t *n)
 	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "counting locks");
+}
+
+int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_LOCK_RIDS);
+	uint64_t *v = NULL;
+	uint32_t cap = 0;
+	int rc;
+
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			uint64_t *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+			if (nv == NULL) {
+				sqlite3_reset(s);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[(*n)++] = (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return fs_sql_err(fs, rc, "listing the mounts that hold locks");
+	}
+	*rids = v;
+	return 0;
+}
+
+int fs_client_gone(struct fs *fs, uint64_t rid)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_GONE_PUT);
+	struct fs_time now;
+
+	fs_now(fs, &now);
+	sqlite3_bind_int64(s, 1, (int64_t)rid);
+	sqlite3_bind_int64(s, 2, now.sec);
+	return fs_done(fs, s);
+}
+
+int fs_client_was_gone(struct fs *fs, uint64_t rid)
+{
+	return fs_row_exists(fs, ST_GONE_GET, (int64_t)rid, "reading gone mounts");
 }

@@ -60,6 +60,7 @@ static const char *const SUB = "server";
 #define GREETING_FRAME_MAX (SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + 64)
 /* a connection that has not greeted by then is closed */
 #define GREET_TIMEOUT_NS (5 * NSEC_PER_SEC)
+#define GONE_PENDING_MAX 256
 #define CLOSE_LOG_BURST 20
 #define CLOSE_LOG_WINDOW_NS (10 * NSEC_PER_SEC)
 #define EPOLL_BATCH 64
@@ -81,6 +82,7 @@ struct conn {
 	uint64_t rid;
 	char peer[64];
 	mono_ns accepted_at;  /* a connection that does not greet in time goes */
+	mono_ns heard_at;     /* its last frame: one silent for SRV_SILENT_MS goes */
 	uint32_t events;      /* what epoll watches for it now */
 	uint8_t *in;
 	size_t in_len;
@@ -142,6 +144,8 @@ struct svc {
 	struct wait_group *groups; /* replies held for other mounts' acks, oldest first */
 	mono_ns groups_next;    /* when a held group is next due */
 	struct mount_seen *mounts; /* every mount with a connection, or within its grace */
+	uint64_t gone_pending[GONE_PENDING_MAX]; /* mounts whose GONE mark has not run yet */
+	uint32_t ngone_pending;
 	uint32_t nmounts, capmounts;
 	mono_ns purge_at;       /* the start's grace ends (0: the purge is queued) */
 	mono_ns mounts_next;    /* when mounts_sweep next has something to do */
@@ -466,18 +470,61 @@ static struct mount_seen *mount_find(struct svc *s, uint64_t rid)
 }
 
 /* A mark for the executor that is about a mount, not a connection. */
-static void queue_mark(struct svc *s, enum svc_req_kind kind, uint64_t rid)
+static struct svc_req *queue_mark(struct svc *s, enum svc_req_kind kind, uint64_t rid)
 {
 	struct svc_req *r = calloc(1, sizeof(*r));
 
 	if (r == NULL) {
 		log_err(SUB, "term %" PRIu64 ": out of memory: mount %016" PRIx64 " is forgotten only "
 			"when the service stops", s->cfg.term, rid);
-		return;
+		return NULL;
 	}
 	r->kind = kind;
 	r->rid = rid;
 	queue_push(s, r);
+	return r;
+}
+
+/* The start's grace is over: the purge, with the mounts here or within their grace. */
+static void queue_purge(struct svc *s)
+{
+	uint64_t *known = malloc((s->nmounts ? s->nmounts : 1) * sizeof(*known));
+	struct svc_req *r = known ? queue_mark(s, SVC_REQ_PURGE, 0) : NULL;
+
+	if (r == NULL) {
+		log_err(SUB, "term %" PRIu64 ": out of memory: no purge of what mounts that did not "
+			"come back held", s->cfg.term);
+		free(known);
+		return;
+	}
+	for (uint32_t i = 0; i < s->nmounts; i++)
+		known[i] = s->mounts[i].rid;
+	r->payload = (uint8_t *)known;
+	r->payload_len = s->nmounts * (uint32_t)sizeof(*known);
+	s->q_bytes += r->payload_len; /* (as every queued payload counts) */
+}
+
+/*
+ * A mount's greeting, as far as being gone goes: OK; GONE when the store
+ * says it was declared gone; NOT_SERVING (ask again) while its GONE mark
+ * has not run yet, so it cannot slip back in before the store decides.
+ */
+static uint32_t mount_gone_status(struct svc *s, uint64_t rid)
+{
+	for (uint32_t i = 0; i < s->ngone_pending; i++)
+		if (s->gone_pending[i] == rid)
+			return SRV_GREET_NOT_SERVING;
+	return exec_mount_was_gone(s->exec, rid) ? SRV_GREET_GONE : SRV_GREET_OK;
+}
+
+/* rid's GONE mark has run: the store answers for it. */
+static void gone_settled(struct svc *s, uint64_t rid)
+{
+	for (uint32_t i = 0; i < s->ngone_pending; i++)
+		if (s->gone_pending[i] == rid) {
+			s->gone_pending[i] = s->gone_pending[--s->ngone_pending];
+			return;
+		}
 }
 
 /* A connection of rid greeted.  false: no memory to keep track (it is refused). */
@@ -513,7 +560,8 @@ static void mount_away(struct svc *s, uint64_t rid, mono_ns now)
 /* The mount is gone now: forgotten here, and by the executor. */
 static void mount_gone(struct svc *s, struct mount_seen *m)
 {
-	queue_mark(s, SVC_REQ_GONE, m->rid);
+	if (queue_mark(s, SVC_REQ_GONE, m->rid) != NULL && s->ngone_pending < GONE_PENDING_MAX)
+		s->gone_pending[s->ngone_pending++] = m->rid;
 	*m = s->mounts[--s->nmounts];
 }
 
@@ -537,7 +585,7 @@ static mono_ns mounts_sweep(struct svc *s, mono_ns now)
 		i++;
 	}
 	if (s->purge_at != 0 && now >= s->purge_at) {
-		queue_mark(s, SVC_REQ_PURGE, 0);
+		queue_purge(s);
 		s->purge_at = 0;
 	} else if (s->purge_at != 0) {
 		next = MIN(next, s->purge_at - now);
@@ -602,7 +650,7 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	else if (!may_serve(s))
 		status = SRV_GREET_NOT_SERVING;
 	else
-		status = SRV_GREET_OK;
+		status = g.client_rid != 0 ? mount_gone_status(s, g.client_rid) : SRV_GREET_OK;
 	send_greeting_reply(s, c, &g, status);
 	if (!conn_open(c))
 		return;
@@ -684,10 +732,14 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 	uint32_t type, plen;
 	ssize_t n = srv_frame_decode(c->session ? &c->rx : &s->codec, frame, len, &type, &pl, &plen);
 
+	if (n >= 0)
+		c->heard_at = mono_now();
 	if (n < 0) {
 		svc_ctr_add(&s->st->ctr, n == -EPERM ? SVC_unauthenticated : SVC_bad_frames, 1);
 		conn_close(s, c, n == -EPERM ? "a frame that fails authentication" :
 			   "a frame that fails its crc");
+	} else if (c->state == CONN_SERVING && type == SRV_MSG_ALIVE && plen == 0) {
+		/* (heard) */
 	} else if (c->state == CONN_GREETING && type == SRV_MSG_GREETING) {
 		on_greeting(s, c, pl, plen);
 	} else if (c->state == CONN_SERVING && type == SRV_MSG_REQUEST) {
@@ -878,7 +930,7 @@ static void conn_add(struct svc *s, int fd)
 	c->state = CONN_GREETING;
 	c->fd = fd;
 	c->id = ++s->next_conn_id;
-	c->accepted_at = mono_now();
+	c->accepted_at = c->heard_at = mono_now();
 	c->events = EPOLLIN | EPOLLRDHUP;
 	memcpy(c->peer, peer, sizeof(c->peer));
 	c->next = s->conns;
@@ -1293,6 +1345,9 @@ static void run_batch(struct svc *s)
 	writes_done(s, b->writes, b->nwrites, ret == 0 && release);
 	if (ret == 0)
 		ret = exec_marks(s->exec, b->marks, b->nmarks);
+	for (uint32_t i = 0; ret == 0 && i < b->nmarks; i++) /* (the store knows them now) */
+		if (b->marks[i]->kind == SVC_REQ_GONE)
+			gone_settled(s, b->marks[i]->rid);
 	batch_done(s, b->marks, b->nmarks, false);
 	if (ret < 0)
 		fail(s, ret);
@@ -1311,17 +1366,25 @@ static void resume_paused(struct svc *s)
 	flush_touched(s);
 }
 
-/* Close connections that did not greet within GREET_TIMEOUT_NS (looked at once a second). */
-static void sweep_ungreeted(struct svc *s, mono_ns now)
+/*
+ * Close connections that did not greet within GREET_TIMEOUT_NS, and
+ * mounts' connections silent for SRV_SILENT_MS (looked at once a second).
+ */
+static void sweep_quiet(struct svc *s, mono_ns now)
 {
+	mono_ns silent = (mono_ns)(s->cfg.silent_ms ? s->cfg.silent_ms : SRV_SILENT_MS) * NSEC_PER_MSEC;
+
 	if (now < s->greet_sweep_at)
 		return;
 	s->greet_sweep_at = now + NSEC_PER_SEC;
 	if (s->close_log.unsaid > 0 && now >= s->close_log.window_end)
 		close_log_pass(s, now); /* says what went unsaid (and counts itself in a new window) */
-	for (struct conn *c = s->conns; c != NULL; c = c->next)
+	for (struct conn *c = s->conns; c != NULL; c = c->next) {
 		if (c->state == CONN_GREETING && now - c->accepted_at > GREET_TIMEOUT_NS)
 			conn_close(s, c, "no greeting within 5 s");
+		else if (c->state == CONN_SERVING && now - c->heard_at > silent)
+			conn_close(s, c, "silent too long (a mount stopped or cut off)");
+	}
 }
 
 /* Free the closed connections nothing names any more. */
@@ -1430,7 +1493,7 @@ static void loop_round(struct svc *s)
 	if (s->coh != NULL)
 		coh_sweep(s->coh, now, 256);
 	s->mounts_next = now + mounts_sweep(s, now);
-	sweep_ungreeted(s, now);
+	sweep_quiet(s, now);
 	reap_closed(s);
 }
 

@@ -63,7 +63,17 @@ enum srv_msg_type {
 	SRV_MSG_INVAL_ACK = 6,     /* client -> server: struct rpc_inval_ack, once they are dropped */
 	SRV_MSG_HOLDS = 7,         /* client -> server: struct rpc_hold... it holds open (no reply) */
 	SRV_MSG_BYE = 8,           /* client -> server: unmounting; forget it now (no payload) */
+	SRV_MSG_ALIVE = 9,         /* client -> server: still here (no payload; SRV_ALIVE_MS) */
 };
+
+/*
+ * A mount says it is alive every SRV_ALIVE_MS while connected; a server
+ * closes a connection it has heard nothing on for SRV_SILENT_MS (a mount
+ * stopped or cut off, whose kernel still answers TCP), and the mount is
+ * away from then: past the grace it is gone, and its locks go to others.
+ */
+#define SRV_ALIVE_MS 500
+#define SRV_SILENT_MS 5000
 
 /*
  * HOLDS: right after a greeting, a mount names the files it holds open
@@ -83,6 +93,7 @@ enum srv_greeting_status {
 	SRV_GREET_OK = 0,
 	SRV_GREET_NOT_SERVING = 1, /* reachable, but not the leader with a lease */
 	SRV_GREET_WRONG_FS = 2,
+	SRV_GREET_GONE = 3,        /* this mount was away past its grace: what it held went */
 };
 
 /* GREETING: a client introduces itself. */

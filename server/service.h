@@ -149,6 +149,8 @@ struct svc_config {
 	 * under an earlier server wait for their mounts to name them again.
 	 */
 	uint32_t grace_ms;
+	/* A mount's connection silent this long is closed (0: SRV_SILENT_MS). */
+	uint32_t silent_ms;
 };
 
 int svc_start(const struct svc_config *cfg, struct svc **out);
@@ -259,6 +261,8 @@ uint64_t exec_batch_bytes(const struct exec *e);
  * every EXEC_RELEASE_EVERY_NS under load)?
  */
 bool exec_release_due(const struct exec *e, bool idle, mono_ns now);
+/* Was the mount rid declared gone (it may not come back)?  Reads the store. */
+bool exec_mount_was_gone(struct exec *e, uint64_t rid);
 /* One step in a commit of its own.  0, or what stops the service (the device, the gate). */
 int exec_release(struct exec *e);
 
@@ -277,10 +281,16 @@ void dispatch_close(struct dispatch *d);
 int dispatch_apply(struct dispatch *d, struct svc_req *r);
 /* A mount names the files it holds open (after a greeting): they are its again. */
 int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n);
-/* A mount is gone: its open files are closed, its kept replies forgotten (a write). */
+/*
+ * A mount is gone: its open files are closed, its locks released, its kept
+ * replies forgotten, and if it held locks it is recorded as gone for good:
+ * it may never come back to act under them (a write).
+ */
 int dispatch_gone(struct dispatch *d, uint64_t rid);
 /* Delete the orphans no mount holds open (a write). */
-int dispatch_purge(struct dispatch *d);
+int dispatch_purge(struct dispatch *d, const uint64_t *known, uint32_t nknown);
+/* Was rid declared gone, by this server or an earlier one?  Reads only. */
+bool dispatch_was_gone(struct dispatch *d, uint64_t rid);
 /* Is there deferred work that must not wait for another client's write? */
 bool dispatch_must_write(const struct dispatch *d);
 /* Writes that piggyback on a batch that commits anyway (deferred atimes, orphans). */

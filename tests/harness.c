@@ -50,7 +50,8 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 	struct svc_config vcfg = { .super = &h->super, .slot = 0, .rid = 0x5e5e, .term = HARNESS_TERM,
 				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
 				   .failed = failed_cb, .arg = h, .stats = h->stats,
-				   .cache_ms = h->cache_ms, .grace_ms = h->grace_ms };
+				   .cache_ms = h->cache_ms, .grace_ms = h->grace_ms,
+				   .silent_ms = h->silent_ms };
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)
@@ -76,6 +77,7 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 	atomic_store(&h->lease, true);
 	h->cache_ms = 1000;
 	h->grace_ms = 500;
+	h->silent_ms = 60000;
 	h->stats = calloc(1, sizeof(*h->stats));
 	if (h->stats == NULL)
 		return -ENOMEM;

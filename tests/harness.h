@@ -44,6 +44,7 @@ struct harness {
 	struct svc_stats *stats;     /* every service's, across restarts */
 	uint32_t cache_ms;           /* the grants' validity (1000 at start; set before serving) */
 	uint32_t grace_ms;           /* a mount's grace (500 at start; set before serving) */
+	uint32_t silent_ms;          /* a silent connection's end (60 s at start: raw test ends are silent) */
 	int ends[64];                /* the client ends of the socketpairs, again, to cut them */
 	uint32_t nends;
 };

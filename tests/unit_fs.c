@@ -2369,11 +2369,11 @@ START_TEST(locks_match_model)
 
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &w), 0);
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), -EAGAIN);
-		ck_assert_int_eq(fs_locks_drop_client(fs, 9), 0); /* (its fcntl locks) */
+		ck_assert_int_ge(fs_locks_drop_client(fs, 9), 0); /* (its fcntl locks) */
 		w.start = 1000, w.type = F_WRLCK;
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &w), 0); /* flock does not conflict */
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), -EAGAIN);
-		ck_assert_int_eq(fs_locks_drop_client(fs, 7), 0);
+		ck_assert_int_ge(fs_locks_drop_client(fs, 7), 2);
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_FLOCK, &other), 0);
 		other.start = 5, other.end = 1;
 		ck_assert_int_eq(fs_setlk(fs, f, FS_LOCK_POSIX, &other), -EINVAL);
