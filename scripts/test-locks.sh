@@ -18,6 +18,10 @@
 #      SIGKILLed and another serves; a waiter gets it when it is released.
 #   8. A client mount that dies holding a lock: after the server's grace
 #      the lock goes to the waiter.
+#   9. A client mount SIGSTOPped holding a lock: silent past 5 s and its
+#      grace, it is declared gone and the lock goes to the waiter; after
+#      SIGCONT every call it makes fails with EIO, so it never writes under
+#      the lock it lost.
 #
 # Needs root and /dev/fuse (says so and skips without).  Cleans up on any
 # exit.  Usage: scripts/test-locks.sh [BUILD_DIR]
@@ -204,6 +208,25 @@ unset "PID[c]"
 waited
 check "the waiter on c2 gets it ($WAITED ms after the SIGKILL)" test "$WAITED" != never
 check "and not before the server's grace ($GRACE ms) ran out" test "${WAITED/never/0}" -ge $((GRACE - 100))
+
+echo "test-locks: a mount stopped while holding a lock"
+check "c is mounted again (a new mount)" start c "metadev_path=$DEV"
+check "c holds the lock" hold h7 c hold "$T/c/$F" w 0 0
+waiter c2
+t0=$(now_ms)
+kill -STOP "${PID[c]}"
+waited
+check "the waiter on c2 gets it ($WAITED ms after the SIGSTOP)" test "$WAITED" != never
+check "not before the silence (5 s) and the grace ($GRACE ms) ran out" \
+	test "${WAITED/never/0}" -ge $((5000 + GRACE - 100))
+echo "c2 has it" >"$T/c2/owned"
+kill -CONT "${PID[c]}"
+check "after SIGCONT, c's writes fail with EIO" \
+	eval '! echo "c writes" 2>"$T/cont.err" >"$T/c/owned" && grep -q "Input/output error" "$T/cont.err"'
+check "and so does every other call" not ls "$T/c/" 2>/dev/null
+check "c's log says it was declared gone, once" \
+	test "$(grep -c "declared this mount gone" "$T/c.log")" = 1
+check "what c2 wrote under the lock stands" test "$(cat "$T/c2/owned")" = "c2 has it"
 
 echo "test-locks: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
