@@ -32,6 +32,8 @@ struct mount_ctx {
 	struct rpc_client *client;   /* the filesystem, through the server */
 	struct u64map *nodes;         /* the kernel's lookup counts */
 	struct u64map *locked;        /* inodes this mount took fcntl locks on (flush unlocks) */
+	uint64_t lock_waits;          /* lock requests that had to wait (__atomic) */
+	uint64_t lock_waiting;        /* and those waiting now */
 	struct fuse_session *se;      /* set once the session exists (for its notifications) */
 	uid_t uid;
 	gid_t gid;

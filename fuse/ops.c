@@ -741,6 +741,7 @@ static void lock_interrupted(fuse_req_t req, void *arg)
  */
 static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 {
+	struct mount_ctx *m = ctx_of(req);
 	struct lock_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .interrupted = false };
 	uint32_t pause_ms = LOCK_POLL_MIN_MS;
 	pthread_condattr_t ca;
@@ -753,6 +754,8 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w.cond, &ca);
 	pthread_condattr_destroy(&ca);
+	__atomic_add_fetch(&m->lock_waits, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&m->lock_waiting, 1, __ATOMIC_RELAXED);
 	fuse_req_interrupt_func(req, lock_interrupted, &w);
 	while (ret == -EAGAIN) {
 		struct timespec until;
@@ -773,6 +776,7 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 		ret = lock_call(req, RPC_SETLK, f, NULL);
 	}
 	fuse_req_interrupt_func(req, NULL, NULL); /* (returns once no callback runs) */
+	__atomic_sub_fetch(&m->lock_waiting, 1, __ATOMIC_RELAXED);
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return ret;

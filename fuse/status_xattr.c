@@ -98,10 +98,13 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_resent %" PRIu64
 				     "\nclient_failovers %" PRIu64 "\nclient_last_failover_ms %" PRIu64
 				     "\nclient_invals %" PRIu64 "\nclient_inval_items %" PRIu64
-				     "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64 "\n",
+				     "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64
+				     "\nmount_lock_waits %" PRIu64 "\nmount_lock_waiting %" PRIu64 "\n",
 				     cs.calls, cs.connects, cs.disconnects, cs.resent, cs.failovers,
 				     cs.last_failover_ms, cs.invals, cs.inval_items, cs.max_in_flight,
-				     u64map_size(fs->nodes));
+				     u64map_size(fs->nodes),
+				     __atomic_load_n(&fs->lock_waits, __ATOMIC_RELAXED),
+				     __atomic_load_n(&fs->lock_waiting, __ATOMIC_RELAXED));
 			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
 		}
 		if (n >= 0 && (size_t)n < len && fs->client != NULL) {

@@ -148,6 +148,9 @@ t0=$(now_ms)
 let_go h1
 waited
 check "and gets it when c lets go ($WAITED ms)" test "$WAITED" != never
+ctr() { xattr "$1" counters | awk -v k="$2" '$1 == k {print $2}'; }
+check "c2's counters: one lock wait, none waiting now" \
+	test "$(ctr c2 mount_lock_waits) $(ctr c2 mount_lock_waiting)" = "1 0"
 
 echo "test-locks: ranges split"
 check "c locks 0-99 and unlocks 40-59" hold h2 c split "$T/c/$F"
@@ -227,6 +230,11 @@ check "and so does every other call" not ls "$T/c/" 2>/dev/null
 check "c's log says it was declared gone, once" \
 	test "$(grep -c "declared this mount gone" "$T/c.log")" = 1
 check "what c2 wrote under the lock stands" test "$(cat "$T/c2/owned")" = "c2 has it"
+L3=$(leader)
+check "the leader counts silent connections closed ($(ctr "m$L3" server_silent_closed))" \
+	test "$(ctr "m$L3" server_silent_closed)" -ge 1
+check "and two mounts gone with a lock each" \
+	test "$(ctr "m$L3" server_gone_mounts) $(ctr "m$L3" server_gone_locks)" = "2 2"
 
 echo "test-locks: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -206,11 +206,15 @@ int dispatch_gone(struct dispatch *d, uint64_t rid)
 {
 	int ret;
 
+	int dropped;
+
 	handles_close_rid(d->handles, rid, last_closed, d);
-	ret = fs_locks_drop_client(d->fs, rid);
+	ret = dropped = fs_locks_drop_client(d->fs, rid);
 	if (ret > 0) /* others may take its locks now: it may never act on them again */
 		ret = fs_client_gone(d->fs, rid);
-	return ret < 0 ? ret : fs_reply_forget_client(d->fs, rid);
+	if (ret >= 0)
+		ret = fs_reply_forget_client(d->fs, rid);
+	return ret < 0 ? ret : dropped;
 }
 
 bool dispatch_was_gone(struct dispatch *d, uint64_t rid)
@@ -241,7 +245,7 @@ int dispatch_purge(struct dispatch *d, const uint64_t *known, uint32_t nknown)
 		ret = dispatch_gone(d, rids[i]);
 	}
 	free(rids);
-	return ret < 0 ? ret : 0;
+	return ret < 0 ? ret : 0; /* (counted as the purge, not as gone mounts) */
 }
 
 int dispatch_flush_deferred(struct dispatch *d)

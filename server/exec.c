@@ -316,9 +316,17 @@ static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_st
 		return ret;
 	if (r->kind == SVC_REQ_PURGE)
 		svc_ctr_add(&e->cfg.stats->ctr, SVC_purges, 1);
-	return savepoint_end(e, r->kind == SVC_REQ_GONE ?
-				dispatch_gone(e->d, r->rid) :
-				dispatch_purge(e->d, (const uint64_t *)r->payload,
+	if (r->kind == SVC_REQ_GONE) {
+		ret = dispatch_gone(e->d, r->rid);
+		if (ret > 0) {
+			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_mounts, 1);
+			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_locks, (uint64_t)ret);
+			log_info(SUB, "mount %016" PRIx64 " was away past its grace: it is gone, and "
+				 "its %d locks go to others", r->rid, ret);
+		}
+		return savepoint_end(e, MIN(ret, 0));
+	}
+	return savepoint_end(e, dispatch_purge(e->d, (const uint64_t *)r->payload,
 					       r->payload_len / sizeof(uint64_t)));
 }
 

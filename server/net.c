@@ -1382,8 +1382,10 @@ static void sweep_quiet(struct svc *s, mono_ns now)
 	for (struct conn *c = s->conns; c != NULL; c = c->next) {
 		if (c->state == CONN_GREETING && now - c->accepted_at > GREET_TIMEOUT_NS)
 			conn_close(s, c, "no greeting within 5 s");
-		else if (c->state == CONN_SERVING && now - c->heard_at > silent)
+		else if (c->state == CONN_SERVING && now - c->heard_at > silent) {
+			svc_ctr_add(&s->st->ctr, SVC_silent_closed, 1);
 			conn_close(s, c, "silent too long (a mount stopped or cut off)");
+		}
 	}
 }
 

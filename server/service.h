@@ -64,6 +64,9 @@ struct conn;
 	X(committed_requests)   \
 	X(refused)              \
 	X(purges)               \
+	X(silent_closed)        \
+	X(gone_mounts)          \
+	X(gone_locks)           \
 	X(released_chunks)      \
 	X(commit_us)            \
 	X(batch_requests_max)   \
@@ -284,7 +287,8 @@ int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *hold
 /*
  * A mount is gone: its open files are closed, its locks released, its kept
  * replies forgotten, and if it held locks it is recorded as gone for good:
- * it may never come back to act under them (a write).
+ * it may never come back to act under them (a write).  The locks it held,
+ * or -errno.
  */
 int dispatch_gone(struct dispatch *d, uint64_t rid);
 /* Delete the orphans no mount holds open (a write). */
