@@ -540,6 +540,58 @@ START_TEST(reads_first)
 }
 END_TEST
 
+/*
+ * A mount that goes silent holding a lock: its connection is closed after
+ * silent_ms, it is gone past its grace, the lock goes to another mount,
+ * and it is refused at its next greeting - by this server and by the next
+ * one.  A silent mount that held no lock may come back.
+ */
+START_TEST(silent_mount_gone)
+{
+	struct rpc_lock l = { .owner = cpu_to_le64(1), .end = cpu_to_le64(INT64_MAX),
+			      .type = cpu_to_le32(F_WRLCK) };
+	uint64_t gone0 = counter(SVC_gone_mounts);
+	struct rpc_client *c;
+	struct rpc_reply r;
+	uint8_t buf[512];
+	char why[256];
+	int fd, fd2, ret = -EAGAIN;
+
+	harness_halt(&h, false);
+	h.silent_ms = 1500; /* (a client says alive every 500 ms) */
+	h.grace_ms = 300;
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_int_eq(harness_client(&h, 0xd2, &c), 0);
+	ck_assert_int_eq(make(c, RPC_MKNOD, ROOT, "locked", S_IFREG | 0644, 0, 0), 0);
+	l.ino = cpu_to_le64(entry_ino());
+	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xd1, 1, RPC_SETLK, &l, NULL, 0));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), -EAGAIN);
+	/* 0xd1 says nothing more: closed, away, gone, and the lock is free */
+	for (int i = 0; i < WAIT_MS / 20 && ret == -EAGAIN; i++) {
+		sleep_ms(20);
+		ret = call(c, RPC_SETLK, &l, NULL, NULL);
+	}
+	ck_assert_int_eq(ret, 0);
+	ck_assert_uint_eq(counter(SVC_gone_mounts), gone0 + 1);
+	ck_assert_int_lt(raw_reply(fd, WAIT_MS, &r), 0); /* (its connection was closed) */
+	raw_close(fd);
+	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_GONE);
+	raw_close(fd);
+	/* one that held nothing is let back */
+	ck_assert_uint_eq(raw_greet(&fd2, 0xd3), SRV_GREET_OK);
+	raw_close(fd2);
+	rpc_client_destroy(c);
+	/* and the next server knows it too: it is in the store */
+	harness_halt(&h, false);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_GONE);
+	raw_close(fd);
+}
+END_TEST
+
 START_TEST(replayed)
 {
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
@@ -1303,6 +1355,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, every_op);
 	tcase_add_test(tc, reads_first);
 	tcase_add_test(tc, replayed);
+	tcase_add_test(tc, silent_mount_gone);
 	tcase_add_test(tc, fenced);
 	tcase_add_test(tc, failed_commit_unanswered);
 	tcase_add_test(tc, crash_mid_batch);
