@@ -48,6 +48,26 @@ static int xattr_find(const char *name)
 	return -1;
 }
 
+/* The mount's and its client's counters, into buf.  Their length or -ERANGE. */
+static int client_counters_text(struct mount_ctx *fs, char *buf, size_t len)
+{
+	struct rpc_client_stats cs;
+	int m;
+
+	rpc_client_get_stats(fs->client, &cs);
+	m = snprintf(buf, len, "client_calls %" PRIu64 "\nclient_connects %" PRIu64
+		     "\nclient_disconnects %" PRIu64 "\nclient_resent %" PRIu64
+		     "\nclient_failovers %" PRIu64 "\nclient_last_failover_ms %" PRIu64
+		     "\nclient_invals %" PRIu64 "\nclient_inval_items %" PRIu64
+		     "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64
+		     "\nmount_lock_waits %" PRIu64 "\nmount_lock_waiting %" PRIu64 "\n",
+		     cs.calls, cs.connects, cs.disconnects, cs.resent, cs.failovers,
+		     cs.last_failover_ms, cs.invals, cs.inval_items, cs.max_in_flight,
+		     u64map_size(fs->nodes), __atomic_load_n(&fs->lock_waits, __ATOMIC_RELAXED),
+		     __atomic_load_n(&fs->lock_waiting, __ATOMIC_RELAXED));
+	return m < 0 || (size_t)m >= len ? -ERANGE : m;
+}
+
 /* The text of one of our xattrs, into buf.  Its length or -errno. */
 static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 {
@@ -90,22 +110,9 @@ static int xattr_value(struct mount_ctx *fs, int id, char *buf, size_t len)
 			n = m < 0 ? m : n + m;
 		}
 		if (n >= 0 && (size_t)n < len && fs->client != NULL) {
-			struct rpc_client_stats cs;
-			int m;
+			int m = client_counters_text(fs, buf + n, len - (size_t)n);
 
-			rpc_client_get_stats(fs->client, &cs);
-			m = snprintf(buf + n, len - (size_t)n, "client_calls %" PRIu64 "\nclient_connects %"
-				     PRIu64 "\nclient_disconnects %" PRIu64 "\nclient_resent %" PRIu64
-				     "\nclient_failovers %" PRIu64 "\nclient_last_failover_ms %" PRIu64
-				     "\nclient_invals %" PRIu64 "\nclient_inval_items %" PRIu64
-				     "\nclient_max_in_flight %" PRIu64 "\nkernel_nodes %" PRIu64
-				     "\nmount_lock_waits %" PRIu64 "\nmount_lock_waiting %" PRIu64 "\n",
-				     cs.calls, cs.connects, cs.disconnects, cs.resent, cs.failovers,
-				     cs.last_failover_ms, cs.invals, cs.inval_items, cs.max_in_flight,
-				     u64map_size(fs->nodes),
-				     __atomic_load_n(&fs->lock_waits, __ATOMIC_RELAXED),
-				     __atomic_load_n(&fs->lock_waiting, __ATOMIC_RELAXED));
-			n = m < 0 || (size_t)m >= len - (size_t)n ? -ERANGE : n + m;
+			n = m < 0 ? m : n + m;
 		}
 		if (n >= 0 && (size_t)n < len && fs->client != NULL) {
 			int m = rpc_client_lat_text(fs->client, buf + n, len - (size_t)n);
