@@ -570,12 +570,13 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
  * An O_APPEND open bypasses the page cache: each write(2) is one request,
  * which the server places at its end of file, so appends from several
  * mounts never tear (the page cache would split a write at page edges).
+ * An O_DIRECT open bypasses it too, as the program asked.
  */
 static void open_reply(struct fuse_file_info *fi, uint64_t fh)
 {
 	fi->fh = fh;
 	fi->keep_cache = 0;
-	fi->direct_io = (fi->flags & O_APPEND) != 0;
+	fi->direct_io = (fi->flags & (O_APPEND | O_DIRECT)) != 0;
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -876,6 +877,56 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 
 	call_init(&k, req, RPC_FALLOCATE, &f);
 	fuse_reply_err(req, -call_run(req, &k));
+}
+
+/* SEEK_DATA and SEEK_HOLE are the server's (it knows the holes); the rest the kernel's. */
+static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct rpc_lseek f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
+			       .offset = cpu_to_le64((uint64_t)off),
+			       .whence = cpu_to_le32((uint32_t)whence) }, out;
+	CALL(k);
+	int ret;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	call_init(&k, req, RPC_LSEEK, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_lseek(req, (off_t)le64_to_cpu(out.offset));
+}
+
+/* copy_file_range: the server copies (no data through here), at most 1 MiB a call. */
+static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct rpc_copy f = { .ino_in = cpu_to_le64(ino_in), .fh_in = cpu_to_le64(fi_in->fh),
+			      .off_in = cpu_to_le64((uint64_t)off_in),
+			      .ino_out = cpu_to_le64(ino_out), .fh_out = cpu_to_le64(fi_out->fh),
+			      .off_out = cpu_to_le64((uint64_t)off_out),
+			      .len = cpu_to_le64((uint64_t)len) };
+	struct rpc_written out;
+	CALL(k);
+	int ret;
+
+	if (flags != 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	call_init(&k, req, RPC_COPY, &f);
+	k.c.reply_fixed = &out;
+	ret = call_run(req, &k);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, le32_to_cpu(out.size));
 }
 
 /* ---- directories ---- */
@@ -1227,6 +1278,8 @@ const struct fuse_lowlevel_ops mount_fuse_ops = {
 	.release = fs_release,
 	.fsync = fs_fsync,
 	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
+	.copy_file_range = fs_copy_file_range,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,

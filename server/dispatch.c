@@ -686,6 +686,36 @@ static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none
 	return ret < 0 ? ret : fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
 }
 
+static int do_lseek(struct op_ctx *x, const struct rpc_lseek *in, struct rpc_lseek *out)
+{
+	uint64_t at;
+	int ret = fs_lseek(x->fs, le64_to_cpu(in->ino), le64_to_cpu(in->offset),
+			   (int)le32_to_cpu(in->whence), &at);
+
+	if (ret < 0)
+		return ret;
+	*out = *in;
+	out->offset = cpu_to_le64(at);
+	return 0;
+}
+
+static int do_copy(struct op_ctx *x, const struct rpc_copy *in, struct rpc_written *out)
+{
+	uint64_t ino_out = le64_to_cpu(in->ino_out), copied;
+	struct fs_attr a;
+	int ret;
+
+	if (!handles_writes(x->d->handles, x->rid, le64_to_cpu(in->fh_out), ino_out))
+		return -EBADF; /* (the out file's handle must be open for writing) */
+	ret = fs_copy_range(x->fs, &x->cred, le64_to_cpu(in->ino_in), le64_to_cpu(in->off_in),
+			    ino_out, le64_to_cpu(in->off_out), le64_to_cpu(in->len), &copied, &a);
+	if (ret < 0)
+		return ret;
+	attr_out(&a, &out->attr);
+	out->size = cpu_to_le32((uint32_t)copied);
+	return 0;
+}
+
 typedef int (*run_fn)(struct op_ctx *x);
 
 #define X(op, name, req, rep, ...)                                     \

@@ -54,6 +54,7 @@ static const char *const SQL[ST_NR] = {
 	[ST_CHUNK_PUT] = "INSERT OR REPLACE INTO chunks(rowid, data) VALUES(?,?)",
 	[ST_CHUNK_ZERO] = "INSERT OR REPLACE INTO chunks(rowid, data) VALUES(?, zeroblob(?))",
 	[ST_CHUNK_DEL_FROM] = "DELETE FROM chunks WHERE rowid BETWEEN ? AND ?",
+	[ST_CHUNK_KEYS] = "SELECT rowid FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
 	[ST_CHUNK_BYTES] = "SELECT coalesce(sum(length(data)), 0) FROM chunks WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_COUNT] = "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT length(data) AS n "
 			   "FROM chunks WHERE rowid BETWEEN ? AND ? LIMIT ?)",

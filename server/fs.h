@@ -203,6 +203,20 @@ int fs_write(struct fs *fs, const struct fs_cred *c, uint64_t ino, uint64_t off,
  * mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE.
  * writer: the caller holds the file open for writing (the open decided).
  */
+/*
+ * lseek SEEK_DATA / SEEK_HOLE from off, in whole chunks (a chunk holding
+ * any byte is data; the end of the file is a hole): -ENXIO at or past the
+ * end, or no data after off.  Reads only.
+ */
+int fs_lseek(struct fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *out);
+/*
+ * copy_file_range within the store: up to len bytes (at most
+ * FS_COPY_MAX per call: a short copy is the caller's to go on with) from
+ * in at off_in to out at off_out, one write.  *copied 0 at in's end.
+ */
+int fs_copy_range(struct fs *fs, const struct fs_cred *c, uint64_t in, uint64_t off_in,
+		  uint64_t out, uint64_t off_out, uint64_t len, uint64_t *copied,
+		  struct fs_attr *attr);
 int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode, uint64_t off,
 		 uint64_t len, bool writer);
 

@@ -730,8 +730,11 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 	struct fs_time now;
 	int ret;
 
+	bool zeroing = mode & FALLOC_FL_ZERO_RANGE;
+
 	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
-	    mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+	    mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) && mode != FALLOC_FL_ZERO_RANGE &&
+	    mode != (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE))
 		return -EOPNOTSUPP;
 	if (len == 0 || end < off)
 		return -EINVAL;
@@ -747,10 +750,10 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 	ret = writer ? 0 : fs_may(c, &in.a, 2);
 	if (ret < 0)
 		return ret;
-	if (!punching)
-		ret = allocate(fs, &in, off, end);
-	else
+	if (punching || zeroing) /* (zeroing: what was there goes, and the room is kept) */
 		ret = punch(fs, &in, off, end);
+	if (ret == 0 && !punching)
+		ret = allocate(fs, &in, off, end);
 	if (ret < 0)
 		return ret;
 	fs_now(fs, &now);
@@ -758,9 +761,117 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 		in.a.size = end;
 		in.a.mtime = now;
 	}
-	if (punching)
+	if (punching || zeroing)
 		in.a.mtime = now;
 	in.a.ctime = now;
 	ret = fs_inode_put(fs, &in);
 	return fs_space_check(fs, before, ret);
+}
+
+/* The first chunk at or after idx that in holds (*found false: none). */
+static int next_data(struct fs *fs, const struct fs_inode *in, uint64_t idx, uint64_t *at,
+		     bool *found)
+{
+	*found = false;
+	for (uint32_t i = in->next ? ext_at(in, idx) : 0; i < in->next; i++) {
+		sqlite3_stmt *s;
+		int rc;
+
+		if (in->ext[i].did == 0)
+			continue;
+		s = fs_st(fs, ST_CHUNK_NTH);
+		sqlite3_bind_int64(s, 1, key(in->ext[i].did, MAX(idx, in->ext[i].start)));
+		sqlite3_bind_int64(s, 2, key(in->ext[i].did, ext_end(in, i) - 1));
+		sqlite3_bind_int64(s, 3, 0);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*at = (uint64_t)sqlite3_column_int64(s, 0) & IDX_MASK;
+		sqlite3_reset(s);
+		if (rc == SQLITE_ROW) {
+			*found = true;
+			return 0;
+		}
+		if (rc != SQLITE_DONE)
+			return fs_sql_err(fs, rc, "seeking data");
+	}
+	return 0;
+}
+
+/* The first chunk at or after idx that in does not hold (below 2^32). */
+static int next_hole(struct fs *fs, const struct fs_inode *in, uint64_t idx, uint64_t *at)
+{
+	*at = idx;
+	for (uint32_t i = in->next ? ext_at(in, idx) : 0; i < in->next; i++) {
+		sqlite3_stmt *s;
+		int rc;
+
+		if (in->ext[i].did == 0)
+			return 0; /* (a hole in the map) */
+		s = fs_st(fs, ST_CHUNK_KEYS);
+		sqlite3_bind_int64(s, 1, key(in->ext[i].did, *at));
+		sqlite3_bind_int64(s, 2, key(in->ext[i].did, ext_end(in, i) - 1));
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+		       ((uint64_t)sqlite3_column_int64(s, 0) & IDX_MASK) == *at)
+			(*at)++;
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return fs_sql_err(fs, rc, "seeking a hole");
+		if (*at < ext_end(in, i))
+			return 0;
+	}
+	return 0;
+}
+
+int fs_lseek(struct fs *fs, uint64_t ino, uint64_t off, int whence, uint64_t *out)
+{
+	struct fs_inode in;
+	uint64_t at;
+	bool found;
+	int ret = fs_inode_get(fs, ino, &in);
+
+	if (ret < 0)
+		return ret;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off >= in.a.size)
+		return -ENXIO;
+	if (whence == SEEK_DATA) {
+		ret = next_data(fs, &in, off >> FS_CHUNK_SHIFT, &at, &found);
+		if (ret < 0)
+			return ret;
+		if (!found || (at << FS_CHUNK_SHIFT) >= in.a.size)
+			return -ENXIO;
+		*out = MAX(off, at << FS_CHUNK_SHIFT);
+		return 0;
+	}
+	ret = next_hole(fs, &in, off >> FS_CHUNK_SHIFT, &at);
+	if (ret < 0)
+		return ret;
+	*out = MAX(off, MIN(at << FS_CHUNK_SHIFT, in.a.size));
+	return 0;
+}
+
+int fs_copy_range(struct fs *fs, const struct fs_cred *c, uint64_t in, uint64_t off_in,
+		  uint64_t out, uint64_t off_out, uint64_t len, uint64_t *copied,
+		  struct fs_attr *attr)
+{
+	size_t n = (size_t)MIN(len, FS_COPY_MAX), got = 0;
+	uint8_t *buf;
+	int ret;
+
+	*copied = 0;
+	if (in == out && off_in < off_out + n && off_out < off_in + n)
+		return -EINVAL; /* (overlapping, as copy_file_range says) */
+	buf = malloc(n ? n : 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	ret = fs_read(fs, in, off_in, n, buf, &got);
+	if (ret == 0 && got > 0)
+		ret = fs_write(fs, c, out, off_out, 0, buf, got, attr);
+	else if (ret == 0)
+		ret = fs_getattr(fs, c, out, attr);
+	free(buf);
+	if (ret == 0)
+		*copied = got;
+	return ret;
 }

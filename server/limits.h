@@ -45,6 +45,7 @@
  */
 #define FS_MAX_EXTENTS 64u
 #define FS_LOCKS_PER_INODE_MAX 4096u /* locks on one inode of one kind (ENOLCK past) */
+#define FS_COPY_MAX ((uint64_t)1 << 20) /* bytes one copy_file_range call copies at most */
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 

@@ -443,7 +443,7 @@ struct rpc_fallocate {
 	struct le64 ino;
 	struct le64 offset;
 	struct le64 length;
-	struct le32 mode;        /* 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | KEEP_SIZE */
+	struct le32 mode;        /* 0, KEEP_SIZE, PUNCH_HOLE | KEEP_SIZE, ZERO_RANGE [| KEEP_SIZE] */
 	struct le32 reserved;
 	struct le64 fh;          /* the handle it came through */
 };
@@ -524,6 +524,30 @@ static_assert(offsetof(struct rpc_lock, type) == 32, "lock: type");
 static_assert(offsetof(struct rpc_lock, flags) == 40, "lock: flags");
 #define RPC_LOCK_FLOCK 1u
 
+/* LSEEK: SEEK_DATA or SEEK_HOLE from offset; the reply's offset is where. */
+struct rpc_lseek {
+	struct le64 ino;
+	struct le64 fh;
+	struct le64 offset;
+	struct le32 whence;
+	struct le32 reserved;
+};
+static_assert(sizeof(struct rpc_lseek) == 32, "lseek");
+static_assert(offsetof(struct rpc_lseek, whence) == 24, "lseek: whence");
+
+/* COPY: copy_file_range done by the server (at most FS_COPY_MAX a call; reply: rpc_written). */
+struct rpc_copy {
+	struct le64 ino_in;
+	struct le64 fh_in;
+	struct le64 off_in;
+	struct le64 ino_out;
+	struct le64 fh_out;
+	struct le64 off_out;
+	struct le64 len;
+};
+static_assert(sizeof(struct rpc_copy) == 56, "copy");
+static_assert(offsetof(struct rpc_copy, len) == 48, "copy: len");
+
 /*
  * ---- the op table ----
  *
@@ -587,7 +611,9 @@ static_assert(offsetof(struct rpc_lock, flags) == 40, "lock: flags");
 	X(REMOVEXATTR, removexattr, rpc_xattr,     rpc_none,    XNAME, NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
 	X(ACCESS,      access,      rpc_access,    rpc_none,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
 	X(GETLK,       getlk,       rpc_lock,      rpc_lock,    NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
-	X(SETLK,       setlk,       rpc_lock,      rpc_none,    NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE)
+	X(SETLK,       setlk,       rpc_lock,      rpc_none,    NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE) \
+	X(LSEEK,       lseek,       rpc_lseek,     rpc_lseek,   NONE,  NONE,   READS,  NONE,  0, RPC_RTAIL_NONE) \
+	X(COPY,        copy,        rpc_copy,      rpc_written, NONE,  NONE,   WRITES, NONE,  1, RPC_RTAIL_NONE)
 
 enum rpc_op {
 	RPC_OP_NONE = 0,

@@ -1943,6 +1943,13 @@ static void model_run(bool tiny)
 						      len, false), 0);
 			if (off < size)
 				memset(model + off, 0, MIN(len, size - off));
+		} else if (kind < 91) {
+			if (trace)
+				printf("%4d zero range %" PRIu64 " at %" PRIu64 "\n", op, len, off);
+			ok_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_ZERO_RANGE, off, len, false), 0);
+			if (off < size)
+				memset(model + off, 0, MIN(len, size - off));
+			size = MAX(size, off + len);
 		} else if (kind < 94) {
 			if (trace)
 				printf("%4d allocate (keep size) %" PRIu64 " at %" PRIu64 "\n", op, len, off);
@@ -2463,11 +2470,29 @@ START_TEST(fallocate_modes)
 	ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				      10 * FS_CHUNK_BYTES, 100, false), 0);
 	ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES);
+	/* zeroing a range: what was there reads zeros, the room is reserved, the size may grow */
+	{
+		static uint8_t z[2 * FS_CHUNK_BYTES];
+
+		memset(z, 0x55, sizeof(z));
+		write_(f, 0, z, sizeof(z));
+		ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					      10, FS_CHUNK_BYTES, false), 0);
+		read_(f, 0, z, sizeof(z));
+		ck_assert_uint_eq(z[9], 0x55);
+		ck_assert(all_zero(z + 10, FS_CHUNK_BYTES));
+		ck_assert_uint_eq(z[10 + FS_CHUNK_BYTES], 0x55);
+		ck_assert_uint_ge(getattr(f).blocks * 512, 2 * FS_CHUNK_BYTES); /* (reserved) */
+		ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES);
+		ck_assert_int_eq(fs_fallocate(fs, &ROOT, f, FALLOC_FL_ZERO_RANGE,
+					      3 * FS_CHUNK_BYTES, 100, false), 0);
+		ck_assert_uint_eq(getattr(f).size, 3 * FS_CHUNK_BYTES + 100);
+		truncate_(f, 3 * FS_CHUNK_BYTES);
+	}
 	/* every other mode is not supported */
 	{
 		static const int other[] = {
-			FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE,
-			FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_COLLAPSE_RANGE,
+			FALLOC_FL_PUNCH_HOLE, FALLOC_FL_COLLAPSE_RANGE,
 			FALLOC_FL_INSERT_RANGE, FALLOC_FL_UNSHARE_RANGE,
 		};
 

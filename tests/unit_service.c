@@ -30,6 +30,7 @@
 #include "common/common.h"
 #include "fuse/client.h"
 #include "server/service.h"
+#include "server/fs.h"
 #include "tests/harness.h"
 
 #include <errno.h>
@@ -285,6 +286,32 @@ static void data_through_client(struct rpc_client *c, uint64_t file, uint64_t fh
 	ck_assert_int_eq(call(c, RPC_FALLOCATE, &fa, NULL, NULL), 0);
 	ck_assert_int_eq(getattr(c, file), 0);
 	ck_assert_uint_eq(attr_size(), 65536);
+	{
+		/* holes by the chunk, and a copy the server makes */
+		struct rpc_lseek sk = { .ino = cpu_to_le64(file), .fh = cpu_to_le64(fh),
+					.offset = cpu_to_le64(5), .whence = cpu_to_le32(SEEK_DATA) };
+		struct rpc_copy cp = { .ino_in = cpu_to_le64(file), .fh_in = cpu_to_le64(fh),
+				       .ino_out = cpu_to_le64(file), .fh_out = cpu_to_le64(fh),
+				       .off_out = cpu_to_le64(40000), .len = cpu_to_le64(11) };
+
+		ck_assert_int_eq(call(c, RPC_LSEEK, &sk, NULL, NULL), 0);
+		ck_assert_uint_eq(le64_to_cpu(o.fixed.lseek.offset), 5);
+		sk.whence = cpu_to_le32(SEEK_HOLE);
+		ck_assert_int_eq(call(c, RPC_LSEEK, &sk, NULL, NULL), 0);
+		ck_assert_uint_eq(le64_to_cpu(o.fixed.lseek.offset), FS_CHUNK_BYTES);
+		ck_assert_int_eq(call(c, RPC_COPY, &cp, NULL, NULL), 0);
+		ck_assert_uint_eq(le32_to_cpu(o.fixed.copy.size), 11);
+		sk.whence = cpu_to_le32(SEEK_DATA);
+		sk.offset = cpu_to_le64(FS_CHUNK_BYTES);
+		ck_assert_int_eq(call(c, RPC_LSEEK, &sk, NULL, NULL), 0);
+		ck_assert_uint_eq(le64_to_cpu(o.fixed.lseek.offset), 2 * FS_CHUNK_BYTES);
+		ck_assert_int_eq(io(c, RPC_READ, file, fh, 40000, NULL, 11, 0), 0);
+		ck_assert(memcmp(o.tail, "hello world", 11) == 0);
+		cp.off_out = cpu_to_le64(5); /* overlapping */
+		ck_assert_int_eq(call(c, RPC_COPY, &cp, NULL, NULL), -EINVAL);
+		sk.offset = cpu_to_le64(65536);
+		ck_assert_int_eq(call(c, RPC_LSEEK, &sk, NULL, NULL), -ENXIO);
+	}
 	ck_assert_int_eq(call(c, RPC_OPEN, &op, NULL, NULL), 0);
 	fh2 = o.fixed.open.fh;
 	ck_assert_int_eq(getattr(c, file), 0);
