@@ -58,8 +58,8 @@ ifneq ($(wildcard fuse/mount_main.c),)
 PROGS += $(BUILD)/fusefs-mount
 PROG_MAINS += fuse/mount_main.c
 endif
-PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest
-PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c tests/coherence_main.c tests/writer_main.c tests/locktest_main.c
+PROGS += $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest $(BUILD)/fusefs-faultfs $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest $(BUILD)/fusefs-fileops
+PROG_MAINS += tests/posix_main.c tests/hostile_main.c tests/fsbench_main.c tests/crash_main.c tests/faultfs_main.c tests/coherence_main.c tests/writer_main.c tests/locktest_main.c tests/fileops_main.c
 ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
@@ -106,6 +106,8 @@ $(BUILD)/fusefs-writer: $(BUILD)/tests/writer_main.o
 $(BUILD)/fusefs-writer: PROG_LIBS =
 $(BUILD)/fusefs-locktest: $(BUILD)/tests/locktest_main.o
 $(BUILD)/fusefs-locktest: PROG_LIBS = $(call libs,sqlite3)
+$(BUILD)/fusefs-fileops: $(BUILD)/tests/fileops_main.o
+$(BUILD)/fusefs-fileops: PROG_LIBS =
 $(BUILD)/fusefs-fsbench: $(BUILD)/tests/fsbench_main.o
 $(BUILD)/fusefs-fsbench: PROG_LIBS = -lpthread
 $(BUILD)/fusefs-crashtest: $(BUILD)/tests/crash_main.o $(LIB)
@@ -154,6 +156,7 @@ test: all check-layers
 	$(Q)scripts/test-stall.sh $(BUILD) 2000
 	$(Q)scripts/test-space.sh $(BUILD)
 	$(Q)scripts/test-locks.sh $(BUILD)
+	$(Q)scripts/test-fileops.sh $(BUILD)
 	@echo "make test: all tests passed"
 
 asan:
@@ -180,7 +183,7 @@ bench: $(BENCH) $(PROGS)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest $(BUILD)/fusefs-fileops $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
