@@ -1,8 +1,10 @@
 #!/bin/bash
-# bench-locks.sh - file locks: uncontended fcntl lock/unlock pairs per
-# second from one mount, beside /var/tmp, and the time a lock takes to
-# pass from a holder on one mount to a waiter on another (median and worst
-# of ROUNDS, from the holder's exit to the waiter holding it).
+# bench-locks.sh - file locks and copies: uncontended fcntl lock/unlock
+# pairs per second from one mount, beside /var/tmp; the time a lock takes
+# to pass from a holder on one mount to a waiter on another (median and
+# worst of ROUNDS, from the holder's exit to the waiter holding it); and
+# copy_file_range of a 256 MiB file (the server copies), beside cat
+# through the mount and beside /var/tmp.
 # Needs root and /dev/fuse.  Usage: scripts/bench-locks.sh [BUILD_DIR] [ROUNDS]
 set -u
 
@@ -48,14 +50,32 @@ for ((r = 0; r < ROUNDS; r++)); do
 	lat+=($(($(now_ms) - t0)))
 	wait "$h" 2>/dev/null
 done
+# copy MB/s: the command's MB/s for 256 MiB (it prints nothing of its own)
+mbs() {
+	local t0 t1
+	t0=$(now_ms)
+	"$@" >/dev/null || return 1
+	t1=$(now_ms)
+	echo $((256 * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+}
+head -c $((256 << 20)) /dev/urandom >"$T/src"
+cp "$T/src" "$T/c/src"
+sync
+copy_fusefs=$(mbs "$BUILD/fusefs-fileops" copy "$T/c/src" "$T/c/dst")
+cat_fusefs=$(mbs sh -c "cat '$T/c/src' >'$T/c/dst2'")
+copy_local=$(mbs "$BUILD/fusefs-fileops" copy "$T/src" "$T/dst")
+cmp -s "$T/src" "$T/c/dst" || copy_fusefs="wrong"
+
 sorted=$(printf '%s\n' "${lat[@]}" | sort -n)
 median=$(echo "$sorted" | sed -n "$(((ROUNDS + 1) / 2))p")
 worst=$(echo "$sorted" | tail -1)
 
-echo "bench-locks: fcntl locks, two mounts of a 2-member cluster, and /var/tmp beside it"
+echo "bench-locks: fcntl locks and copies, two mounts of a 2-member cluster, and /var/tmp beside it"
 printf '  %-58s %10s %10s\n' figure fusefs /var/tmp
 printf '  %-58s %10s %10s\n' "uncontended lock/unlock pairs, one mount (per s)" "$pairs" "$local_pairs"
 printf '  %-58s %10s %10s\n' "hand-off to a waiter on another mount, median (ms)" "$median" -
 printf '  %-58s %10s %10s\n' "hand-off to a waiter on another mount, worst of $ROUNDS (ms)" "$worst" -
+printf '  %-58s %10s %10s\n' "copy_file_range of 256 MiB, the server copies (MB/s)" "$copy_fusefs" "$copy_local"
+printf '  %-58s %10s %10s\n' "the same copied with cat, through the mount (MB/s)" "$cat_fusefs" -
 echo "  (a hand-off counts from the holder's kill to the waiter's exit with the lock;"
 echo "   a waiter asks again every 1 ms, doubling up to 20 ms)"
