@@ -735,8 +735,9 @@ static void lock_interrupted(fuse_req_t req, void *arg)
 }
 
 /*
- * Set a lock; with wait, ask again while another owner holds it, until it
- * is ours or the program is signalled (EINTR: the kernel restarts the call
+ * Set a lock; with wait, look again while another owner holds it (GETLK,
+ * which costs the server no commit), until it is ours or the program is
+ * signalled (EINTR: the kernel restarts the call
  * or hands the program EINTR, never ERESTARTSYS).  The server holds no
  * waiter, so an interrupted or vanished waiter leaves nothing behind.
  */
@@ -744,6 +745,7 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 {
 	struct mount_ctx *m = ctx_of(req);
 	struct lock_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .interrupted = false };
+	struct rpc_lock in_way;
 	uint32_t pause_ms = LOCK_POLL_MIN_MS;
 	pthread_condattr_t ca;
 	int ret;
@@ -774,7 +776,11 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 			break;
 		}
 		pause_ms = MIN(pause_ms * 2, (uint32_t)LOCK_POLL_MAX_MS);
-		ret = lock_call(req, RPC_SETLK, f, NULL);
+		/* asked with GETLK (a read: no commit) until free, then taken */
+		ret = lock_call(req, RPC_GETLK, f, &in_way);
+		if (ret == 0)
+			ret = le32_to_cpu(in_way.type) == F_UNLCK ? lock_call(req, RPC_SETLK, f, NULL)
+								  : -EAGAIN;
 	}
 	fuse_req_interrupt_func(req, NULL, NULL); /* (returns once no callback runs) */
 	__atomic_sub_fetch(&m->lock_waiting, 1, __ATOMIC_RELAXED);
