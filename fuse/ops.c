@@ -707,7 +707,8 @@ static struct rpc_lock lock_req(fuse_ino_t ino, uint64_t owner, uint32_t type, u
 				  .flags = cpu_to_le32(flags) };
 }
 
-static int lock_call(fuse_req_t req, uint32_t op, const struct rpc_lock *f, struct rpc_lock *out)
+/* A call with a fixed request and reply and nothing cached: its result. */
+static int fixed_call(fuse_req_t req, uint32_t op, const void *f, void *out)
 {
 	CALL(k);
 
@@ -750,7 +751,7 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 	pthread_condattr_t ca;
 	int ret;
 
-	ret = lock_call(req, RPC_SETLK, f, NULL);
+	ret = fixed_call(req, RPC_SETLK, f, NULL);
 	if (ret != -EAGAIN || !wait)
 		return ret;
 	pthread_condattr_init(&ca);
@@ -777,9 +778,9 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 		}
 		pause_ms = MIN(pause_ms * 2, (uint32_t)LOCK_POLL_MAX_MS);
 		/* asked with GETLK (a read: no commit) until free, then taken */
-		ret = lock_call(req, RPC_GETLK, f, &in_way);
+		ret = fixed_call(req, RPC_GETLK, f, &in_way);
 		if (ret == 0)
-			ret = le32_to_cpu(in_way.type) == F_UNLCK ? lock_call(req, RPC_SETLK, f, NULL)
+			ret = le32_to_cpu(in_way.type) == F_UNLCK ? fixed_call(req, RPC_SETLK, f, NULL)
 								  : -EAGAIN;
 	}
 	fuse_req_interrupt_func(req, NULL, NULL); /* (returns once no callback runs) */
@@ -796,7 +797,7 @@ static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 				     (uint64_t)lock->l_start, (uint64_t)lock->l_len,
 				     (uint32_t)lock->l_pid, 0), out;
 	uint64_t start, end;
-	int ret = lock_call(req, RPC_GETLK, &f, &out);
+	int ret = fixed_call(req, RPC_GETLK, &f, &out);
 
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
@@ -892,16 +893,13 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct rpc_lseek f = { .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fi->fh),
 			       .offset = cpu_to_le64((uint64_t)off),
 			       .whence = cpu_to_le32((uint32_t)whence) }, out;
-	CALL(k);
 	int ret;
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	call_init(&k, req, RPC_LSEEK, &f);
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
+	ret = fixed_call(req, RPC_LSEEK, &f, &out);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -919,16 +917,13 @@ static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			      .off_out = cpu_to_le64((uint64_t)off_out),
 			      .len = cpu_to_le64((uint64_t)len) };
 	struct rpc_written out;
-	CALL(k);
 	int ret;
 
 	if (flags != 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	call_init(&k, req, RPC_COPY, &f);
-	k.c.reply_fixed = &out;
-	ret = call_run(req, &k);
+	ret = fixed_call(req, RPC_COPY, &f, &out);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
