@@ -32,7 +32,7 @@ set -u
 BUILD=$(realpath "${1:-build}")
 LT=$BUILD/fusefs-locktest
 HB=1000
-GRACE=3000
+GRACE=6000 # (long enough for every mount to come back after a failover on a busy machine)
 
 skip() {
 	echo "SKIP: test-locks: $*"
