@@ -26,6 +26,17 @@ mono_ns mono_now(void)
 	return (mono_ns)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
 }
 
+void mono_deadline_ts(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void wall_now(uint64_t *sec, uint32_t *nsec)
 {
 	struct timespec ts;

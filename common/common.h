@@ -47,6 +47,12 @@ static inline uint64_t le64_to_cpu(struct le64 x) { return le64toh(x.v); }
 typedef int64_t mono_ns;
 
 mono_ns mono_now(void);
+struct timespec;
+/*
+ * ms from now on CLOCK_MONOTONIC, for pthread_cond_timedwait on a
+ * condition variable made with that clock (pthread_condattr_setclock).
+ */
+void mono_deadline_ts(struct timespec *ts, int64_t ms);
 /* Wall-clock time as seconds and nanoseconds since the epoch. */
 void wall_now(uint64_t *sec, uint32_t *nsec);
 

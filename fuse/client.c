@@ -170,17 +170,6 @@ static void slot_finish(struct rpc_client *c, struct slot *s, int result)
 
 /* ---- connecting ---- */
 
-static void mono_deadline_ts(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static int wait_fd(int fd, short events, mono_ns deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };

@@ -738,9 +738,9 @@ static void lock_interrupted(fuse_req_t req, void *arg)
 /*
  * Set a lock; with wait, look again while another owner holds it (GETLK,
  * which costs the server no commit), until it is ours or the program is
- * signalled (EINTR: the kernel restarts the call
- * or hands the program EINTR, never ERESTARTSYS).  The server holds no
- * waiter, so an interrupted or vanished waiter leaves nothing behind.
+ * signalled (EINTR: the kernel restarts the call or hands the program
+ * EINTR, never ERESTARTSYS).  The server holds no waiter, so an
+ * interrupted or vanished waiter leaves nothing behind.
  */
 static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 {
@@ -764,10 +764,7 @@ static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 	while (ret == -EAGAIN) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += (long)pause_ms * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		mono_deadline_ts(&until, pause_ms);
 		pthread_mutex_lock(&w.lock);
 		while (!w.interrupted && pthread_cond_timedwait(&w.cond, &w.lock, &until) == 0)
 			;

@@ -204,9 +204,7 @@ int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *hold
 
 int dispatch_gone(struct dispatch *d, uint64_t rid)
 {
-	int ret;
-
-	int dropped;
+	int ret, dropped;
 
 	handles_close_rid(d->handles, rid, last_closed, d);
 	ret = dropped = fs_locks_drop_client(d->fs, rid);

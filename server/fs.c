@@ -52,10 +52,8 @@ static const char *const SQL[ST_NR] = {
 	[ST_CHUNK_RANGE] = "SELECT rowid, data FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
 	[ST_CHUNK_GET] = "SELECT length(data) FROM chunks WHERE rowid=?",
 	[ST_CHUNK_PUT] = "INSERT OR REPLACE INTO chunks(rowid, data) VALUES(?,?)",
-	[ST_CHUNK_ZERO] = "INSERT OR REPLACE INTO chunks(rowid, data) VALUES(?, zeroblob(?))",
 	[ST_CHUNK_DEL_FROM] = "DELETE FROM chunks WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_KEYS] = "SELECT rowid FROM chunks WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
-	[ST_CHUNK_BYTES] = "SELECT coalesce(sum(length(data)), 0) FROM chunks WHERE rowid BETWEEN ? AND ?",
 	[ST_CHUNK_COUNT] = "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT length(data) AS n "
 			   "FROM chunks WHERE rowid BETWEEN ? AND ? LIMIT ?)",
 	[ST_XATTR_GET] = "SELECT value FROM xattrs WHERE ino=? AND name=?",
@@ -69,7 +67,6 @@ static const char *const SQL[ST_NR] = {
 	[ST_LOCK_DEL_OWNER] = "DELETE FROM locks WHERE ino=? AND kind=? AND rid=? AND owner=?",
 	[ST_LOCK_DEL_RID] = "DELETE FROM locks WHERE rid=?",
 	[ST_LOCK_DEL_INO] = "DELETE FROM locks WHERE ino=?",
-	[ST_LOCK_COUNT] = "SELECT count(*) FROM locks",
 	[ST_LOCK_RIDS] = "SELECT DISTINCT rid FROM locks",
 	[ST_GONE_PUT] = "INSERT OR IGNORE INTO gone(rid, since) VALUES(?, ?)",
 	[ST_GONE_GET] = "SELECT 1 FROM gone WHERE rid=?",
@@ -265,7 +262,7 @@ int fs_inode_get(struct fs *fs, uint64_t ino, struct fs_inode *in)
 	ret = map_decode(in, sqlite3_column_blob(s, 18), sqlite3_column_bytes(s, 18));
 	sqlite3_reset(s);
 	if (ret < 0) {
-		fprintf(stderr, "store: inode %" PRIu64 ": its data map is corrupt\n", ino);
+		log_err("fs", "inode %" PRIu64 ": its data map is corrupt", ino);
 		return ret;
 	}
 	fs_atime_pending(fs, ino, &a->atime);

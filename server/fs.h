@@ -283,7 +283,6 @@ int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
 int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l);
 /* A mount gone: every lock it held goes.  How many, or -errno. */
 int fs_locks_drop_client(struct fs *fs, uint64_t rid);
-int fs_locks_count(struct fs *fs, uint64_t *n);
 /* The mounts that hold locks (*rids: malloc'd). */
 int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n);
 /*

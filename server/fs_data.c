@@ -22,9 +22,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define IDX_MASK 0xffffffffull
 #define IDX_END ((uint64_t)1 << 32) /* past the last chunk index */
@@ -182,48 +182,12 @@ static bool map_names(const struct fs_inode *in, uint64_t did)
 
 /* ---- chunks by data id ---- */
 
-/* The stored bytes of chunks [first, last] of data id did (0: none). */
-static int did_bytes(struct fs *fs, uint64_t did, uint64_t first, uint64_t last, uint64_t *bytes)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	*bytes = 0;
-	if (did == 0 || first > last)
-		return 0;
-	s = fs_st(fs, ST_CHUNK_BYTES);
-	sqlite3_bind_int64(s, 1, key(did, first));
-	sqlite3_bind_int64(s, 2, key(did, last));
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*bytes = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "summing chunks");
-}
-
-/* The stored bytes of chunks [first, last] of in, in whichever data id holds each. */
-static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
-			uint64_t *bytes)
-{
-	int ret = 0;
-
-	*bytes = 0;
-	if (in->next == 0 || first > last)
-		return 0;
-	for (uint32_t i = ext_at(in, first); ret == 0 && i < in->next && in->ext[i].start <= last; i++) {
-		uint64_t b;
-
-		ret = did_bytes(fs, in->ext[i].did, MAX(first, in->ext[i].start),
-				MIN(last, ext_end(in, i) - 1), &b);
-		*bytes += b;
-	}
-	return ret;
-}
-
 /*
  * The chunks of [from, to) of data id did and the bytes they store,
- * counted up to max chunks (so the count reads at most that many rows).
+ * counted up to max chunks (so the count reads at most that many rows;
+ * ALL_CHUNKS: every one).
  */
+#define ALL_CHUNKS ((uint64_t)INT64_MAX)
 static int did_count(struct fs *fs, uint64_t did, uint64_t from, uint64_t to, uint64_t max,
 		     uint64_t *chunks, uint64_t *bytes)
 {
@@ -260,6 +224,25 @@ static int held_upto(struct fs *fs, const struct fs_inode *in, uint64_t from, ui
 		ret = did_count(fs, in->ext[i].did, MAX(from, in->ext[i].start),
 				MIN(to, ext_end(in, i)), max - *chunks, &c, &b);
 		*chunks += c;
+	}
+	return ret;
+}
+
+/* The stored bytes of chunks [first, last] of in, in whichever data id holds each. */
+static int stored_bytes(struct fs *fs, const struct fs_inode *in, uint64_t first, uint64_t last,
+			uint64_t *bytes)
+{
+	int ret = 0;
+
+	*bytes = 0;
+	if (in->next == 0 || first > last)
+		return 0;
+	for (uint32_t i = ext_at(in, first); ret == 0 && i < in->next && in->ext[i].start <= last; i++) {
+		uint64_t c, b;
+
+		ret = did_count(fs, in->ext[i].did, MAX(first, in->ext[i].start),
+				MIN(last + 1, ext_end(in, i)), ALL_CHUNKS, &c, &b);
+		*bytes += b;
 	}
 	return ret;
 }
@@ -492,8 +475,8 @@ int fs_release_step(struct fs *fs, uint32_t max)
 	if (max == 0)
 		return 0;
 	if (to <= from || to > IDX_END) {
-		fprintf(stderr, "store: freeing: data id %" PRIu64 " has a bad range [%" PRIu64
-			", %" PRIu64 ")\n", did, from, to);
+		log_err("fs", "freeing: data id %" PRIu64 " has a bad range [%" PRIu64 ", %" PRIu64
+			")", did, from, to);
 		return -EIO;
 	}
 	/* up to the max-th chunk left, or all of them */
@@ -725,12 +708,10 @@ int fs_fallocate(struct fs *fs, const struct fs_cred *c, uint64_t ino, int mode,
 		 uint64_t len, bool writer)
 {
 	uint64_t before = fs_used_bytes(fs), end = off + len;
-	bool punching = mode & FALLOC_FL_PUNCH_HOLE;
+	bool punching = mode & FALLOC_FL_PUNCH_HOLE, zeroing = mode & FALLOC_FL_ZERO_RANGE;
 	struct fs_inode in;
 	struct fs_time now;
 	int ret;
-
-	bool zeroing = mode & FALLOC_FL_ZERO_RANGE;
 
 	if (mode != 0 && mode != FALLOC_FL_KEEP_SIZE &&
 	    mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) && mode != FALLOC_FL_ZERO_RANGE &&

@@ -218,16 +218,6 @@ int fs_locks_drop_client(struct fs *fs, uint64_t rid)
 	return ret < 0 ? ret : sqlite3_changes(fs->db);
 }
 
-int fs_locks_count(struct fs *fs, uint64_t *n)
-{
-	sqlite3_stmt *s = fs_st(fs, ST_LOCK_COUNT);
-	int rc = sqlite3_step(s);
-
-	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "counting locks");
-}
-
 int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_LOCK_RIDS);

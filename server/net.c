@@ -1372,10 +1372,11 @@ static void resume_paused(struct svc *s)
  */
 static void sweep_quiet(struct svc *s, mono_ns now)
 {
-	mono_ns silent = (mono_ns)(s->cfg.silent_ms ? s->cfg.silent_ms : SRV_SILENT_MS) * NSEC_PER_MSEC;
+	mono_ns silent;
 
 	if (now < s->greet_sweep_at)
 		return;
+	silent = (mono_ns)(s->cfg.silent_ms ? s->cfg.silent_ms : SRV_SILENT_MS) * NSEC_PER_MSEC;
 	s->greet_sweep_at = now + NSEC_PER_SEC;
 	if (s->close_log.unsaid > 0 && now >= s->close_log.window_end)
 		close_log_pass(s, now); /* says what went unsaid (and counts itself in a new window) */
