@@ -226,7 +226,8 @@ fail:
 static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns deadline,
 		    struct srv_greeting_reply *r, struct srv_codec *tx, struct srv_codec *rx)
 {
-	uint8_t frame[SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_reply_wire) + HMAC_SHA256_BYTES];
+	uint8_t frame[SRV_FRAME_HDR_BYTES + HMAC_SHA256_BYTES +
+		      MAX(sizeof(struct srv_greeting_wire), sizeof(struct srv_greeting_reply_wire))];
 	struct srv_greeting g = { .fsid = super->fsid, .client_rid = rid, .version = SRV_PROTO_VERSION };
 	struct srv_greeting_wire gw;
 	struct srv_codec codec;
@@ -235,6 +236,8 @@ static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns 
 	ssize_t n;
 	int ret = srv_nonce(g.nonce);
 
+	if (quorum_holder_self(&g.who) < 0) /* (then a server cannot fence us locally: it says so) */
+		memset(&g.who, 0, sizeof(g.who));
 	if (ret == 0)
 		ret = srv_codec_init(&codec, super);
 	if (ret < 0)

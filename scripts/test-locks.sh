@@ -17,11 +17,14 @@
 #   7. Failover: a lock held on c is still held after the leader is
 #      SIGKILLed and another serves; a waiter gets it when it is released.
 #   8. A client mount that dies holding a lock: after the server's grace
-#      the lock goes to the waiter.
+#      it is fenced (the members' fence_cmd is told its rid, address and
+#      process, reason "client"), and only then the lock goes to the waiter.
 #   9. A client mount SIGSTOPped holding a lock: silent past 5 s and its
-#      grace, it is declared gone and the lock goes to the waiter; after
-#      SIGCONT every call it makes fails with EIO, so it never writes under
-#      the lock it lost.
+#      grace, it is fenced and declared gone and the lock goes to the
+#      waiter; after SIGCONT every call it makes fails with EIO, so it
+#      never writes under the lock it lost.  (The fence agent here only
+#      records what it is told, so the stopped mount lives on to be
+#      refused.)
 #
 # Needs root and /dev/fuse (says so and skips without).  Cleans up on any
 # exit.  Usage: scripts/test-locks.sh [BUILD_DIR]
@@ -56,8 +59,10 @@ trap 'exit 130' INT TERM
 
 start() { mount_bg "$1" "$2" "$BUILD/fusefs-mount" "$T/$1.log"; }
 member() {
-	start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB,grace_ms=$GRACE"
+	start "m$1" "metadev_path=$DEV,quorum_slot_nr=$1,quorum_heartbeat_timeout_ms=$HB,grace_ms=$GRACE,fence_cmd=$T/fence.sh"
 }
+# fenced RID: the fence agent was told to fence the client mount RID
+fenced() { grep -q "^client $1 " "$T/fences.log" 2>/dev/null; }
 
 # hold NAME MOUNT ARGS...: a holder in the background, until let_go kills
 # it; waited for until it says "held"
@@ -124,6 +129,13 @@ both() {
 }
 
 DEV=$T/meta.img
+# the fence agent: records what it is told (a leader it is told of is
+# already dead here: the test SIGKILLs it)
+cat >"$T/fence.sh" <<EOF
+#!/bin/sh
+echo "\$FUSEFS_FENCE_REASON \$FUSEFS_FENCE_RID \$FUSEFS_FENCE_ADDR \$FUSEFS_FENCE_PID \${FUSEFS_FENCE_SLOT:-noslot}" >>"$T/fences.log"
+EOF
+chmod +x "$T/fence.sh"
 mkfs3 "$DEV" 256M || exit 1
 for i in 0 1 2; do member "$i" || exit 1; done
 start c "metadev_path=$DEV" || exit 1
@@ -202,6 +214,8 @@ check "a waiter on c2 gets it when c lets go ($WAITED ms)" test "$WAITED" != nev
 
 echo "test-locks: a mount that dies holding a lock"
 check "c holds the lock" hold h6 c hold "$T/c/$F" w 0 0
+RID_C=$(getfattr --absolute-names --only-values -n user.fusefs.rid "$T/c")
+PID_C=${PID[c]}
 waiter c2
 t0=$(now_ms)
 kill -9 "${PID[c]}"
@@ -211,10 +225,13 @@ unset "PID[c]"
 waited
 check "the waiter on c2 gets it ($WAITED ms after the SIGKILL)" test "$WAITED" != never
 check "and not before the server's grace ($GRACE ms) ran out" test "${WAITED/never/0}" -ge $((GRACE - 100))
+check "the fence agent was told to fence c: a client, its rid, address and pid, no slot" \
+	grep -q "^client $RID_C 127.0.0.1 $PID_C noslot\$" "$T/fences.log"
 
 echo "test-locks: a mount stopped while holding a lock"
 check "c is mounted again (a new mount)" start c "metadev_path=$DEV"
 check "c holds the lock" hold h7 c hold "$T/c/$F" w 0 0
+RID_C=$(getfattr --absolute-names --only-values -n user.fusefs.rid "$T/c")
 waiter c2
 t0=$(now_ms)
 kill -STOP "${PID[c]}"
@@ -222,6 +239,7 @@ waited
 check "the waiter on c2 gets it ($WAITED ms after the SIGSTOP)" test "$WAITED" != never
 check "not before the silence (5 s) and the grace ($GRACE ms) ran out" \
 	test "${WAITED/never/0}" -ge $((5000 + GRACE - 100))
+check "and c was fenced first" fenced "$RID_C"
 echo "c2 has it" >"$T/c2/owned"
 kill -CONT "${PID[c]}"
 check "after SIGCONT, c's writes fail with EIO" \
@@ -235,6 +253,7 @@ check "the leader counts silent connections closed ($(ctr "m$L3" server_silent_c
 	test "$(ctr "m$L3" server_silent_closed)" -ge 1
 check "and two mounts gone with a lock each" \
 	test "$(ctr "m$L3" server_gone_mounts) $(ctr "m$L3" server_gone_locks)" = "2 2"
+check "both fenced ($(ctr "m$L3" server_fenced_mounts))" test "$(ctr "m$L3" server_fenced_mounts)" = 2
 
 echo "test-locks: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -202,13 +202,13 @@ int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *hold
 	return 0;
 }
 
-int dispatch_gone(struct dispatch *d, uint64_t rid)
+int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 {
 	int ret, dropped;
 
 	handles_close_rid(d->handles, rid, last_closed, d);
 	ret = dropped = fs_locks_drop_client(d->fs, rid);
-	if (ret > 0) /* others may take its locks now: it may never act on them again */
+	if (ret > 0 || (ret == 0 && fenced)) /* it may never act on what it held again */
 		ret = fs_client_gone(d->fs, rid);
 	if (ret >= 0)
 		ret = fs_reply_forget_client(d->fs, rid);
@@ -220,30 +220,73 @@ bool dispatch_was_gone(struct dispatch *d, uint64_t rid)
 	return fs_client_was_gone(d->fs, rid) == 1;
 }
 
-int dispatch_purge(struct dispatch *d, const uint64_t *known, uint32_t nknown)
+int dispatch_purge(struct dispatch *d)
 {
-	uint64_t *rids = NULL;
-	uint32_t n = 0;
 	int ret = fs_orphans_purge(d->fs);
 
 	if (ret > 0)
 		log_info("server", "deleted %d files left unlinked but open that no mount took back", ret);
-	/* a mount that held locks under an earlier server and did not come back is gone */
-	if (ret >= 0)
-		ret = fs_locks_rids(d->fs, &rids, &n);
-	for (uint32_t i = 0; ret >= 0 && i < n; i++) {
-		bool seen = false;
+	return ret < 0 ? ret : 0;
+}
 
-		for (uint32_t k = 0; k < nknown && !seen; k++)
-			seen = known[k] == rids[i];
-		if (seen)
-			continue;
-		log_info("server", "mount %016" PRIx64 " held locks and did not come back within the "
-			 "grace: it is gone, and its locks go", rids[i]);
-		ret = dispatch_gone(d, rids[i]);
-	}
-	free(rids);
-	return ret < 0 ? ret : 0; /* (counted as the purge, not as gone mounts) */
+bool dispatch_mount_holds(struct dispatch *d, uint64_t rid)
+{
+	/* (an error reading says it holds: it is fenced rather than robbed) */
+	return handles_of(d->handles, rid) > 0 || fs_locks_held_by(d->fs, rid) != 0;
+}
+
+int dispatch_lock_holders(struct dispatch *d, uint64_t **rids, uint32_t *n)
+{
+	return fs_locks_rids(d->fs, rids, n);
+}
+
+/*
+ * Who a mount is, as the store keeps it (lockers.who): little-endian, so
+ * that any later server reads it.
+ */
+struct who_rec {
+	struct le64 pid;
+	struct le64 start_ticks;
+	struct le64 pidns;
+	uint8_t boot_id[FUSEFS_BOOT_ID_BYTES];
+	char host[FUSEFS_HOSTNAME_BYTES];
+	uint8_t family;
+	uint8_t pad;
+	struct le16 port;
+	uint8_t addr[16];
+	uint8_t pad2[4];
+};
+static_assert(sizeof(struct who_rec) == 128, "who record");
+
+static void who_encode(const struct svc_mount_id *w, struct who_rec *r)
+{
+	*r = (struct who_rec){ .pid = cpu_to_le64(w->holder.pid),
+			       .start_ticks = cpu_to_le64(w->holder.start_ticks),
+			       .pidns = cpu_to_le64(w->holder.pidns), .family = w->addr.family,
+			       .port = cpu_to_le16(w->addr.port) };
+	memcpy(r->boot_id, w->holder.boot_id, sizeof(r->boot_id));
+	memcpy(r->host, w->holder.host, sizeof(r->host));
+	r->host[sizeof(r->host) - 1] = '\0';
+	memcpy(r->addr, w->addr.bytes, sizeof(r->addr));
+}
+
+int dispatch_mount_who(struct dispatch *d, uint64_t rid, struct svc_mount_id *w)
+{
+	struct who_rec r;
+	int ret = fs_locker_get(d->fs, rid, &r, sizeof(r));
+
+	if (ret < 0)
+		return ret;
+	*w = (struct svc_mount_id){
+		.holder = { .pid = le64_to_cpu(r.pid), .start_ticks = le64_to_cpu(r.start_ticks),
+			    .pidns = le64_to_cpu(r.pidns) },
+		.addr = { .family = r.family, .port = le16_to_cpu(r.port) },
+	};
+	memcpy(w->holder.boot_id, r.boot_id, sizeof(r.boot_id));
+	memcpy(w->holder.host, r.host, sizeof(r.host));
+	w->holder.host[sizeof(w->holder.host) - 1] = '\0';
+	memcpy(w->addr.bytes, r.addr, sizeof(r.addr));
+	return 0;
 }
 
 int dispatch_flush_deferred(struct dispatch *d)
@@ -304,6 +347,7 @@ struct op_ctx {
 	const struct rpc_req *q;
 	const char *name1, *name2;   /* the tails (not terminated: their lengths are q's) */
 	uint64_t rid;                /* the mount's: its handles are named by it */
+	const struct svc_mount_id *who; /* who the mount is (NULL: not known) */
 	struct fs_cred cred;
 	struct svc_reply *reply;     /* for a reply tail */
 };
@@ -677,11 +721,19 @@ static int do_getlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_lock
 static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none *out)
 {
 	struct fs_lock l;
+	struct who_rec w;
 	uint32_t kind;
 	int ret = lock_in(x, in, &l, &kind);
 
 	(void)out;
-	return ret < 0 ? ret : fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
+	if (ret == 0)
+		ret = fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
+	if (ret == 0 && l.type != F_UNLCK && x->who != NULL) {
+		/* who it is, kept with its locks: a later server may have to fence it */
+		who_encode(x->who, &w);
+		ret = fs_locker_note(x->fs, x->rid, &w, sizeof(w));
+	}
+	return ret;
 }
 
 static int do_lseek(struct op_ctx *x, const struct rpc_lseek *in, struct rpc_lseek *out)
@@ -793,7 +845,8 @@ int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 	const struct rpc_req *q = &sr->req;
 	const struct rpc_op_info *info = rpc_op_info(q->op);
 	struct op_ctx x = {
-		.d = d, .fs = d->fs, .q = q, .rid = q->client_rid, .reply = &sr->reply,
+		.d = d, .fs = d->fs, .q = q, .rid = q->client_rid, .who = sr->who,
+		.reply = &sr->reply,
 		.name1 = (const char *)q->tail1, .name2 = (const char *)q->tail2,
 		.cred = { .uid = q->uid, .gid = q->gid, .ngroups = MIN(q->ngroups, FS_GROUPS_MAX) },
 	};

@@ -317,22 +317,37 @@ static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_st
 	if (r->kind == SVC_REQ_PURGE)
 		svc_ctr_add(&e->cfg.stats->ctr, SVC_purges, 1);
 	if (r->kind == SVC_REQ_GONE) {
-		ret = dispatch_gone(e->d, r->rid);
-		if (ret > 0) {
+		ret = dispatch_gone(e->d, r->rid, r->fenced);
+		if (ret > 0 || (ret == 0 && r->fenced)) {
 			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_mounts, 1);
 			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_locks, (uint64_t)ret);
-			log_info(SUB, "mount %016" PRIx64 " was away past its grace: it is gone, and "
-				 "its %d locks go to others", r->rid, ret);
+			log_info(SUB, "mount %016" PRIx64 " was away past its grace%s: it is gone, and "
+				 "its %d locks go to others", r->rid, r->fenced ? " and is fenced" : "",
+				 ret);
 		}
 		return savepoint_end(e, MIN(ret, 0));
 	}
-	return savepoint_end(e, dispatch_purge(e->d, (const uint64_t *)r->payload,
-					       r->payload_len / sizeof(uint64_t)));
+	return savepoint_end(e, dispatch_purge(e->d));
 }
 
 bool exec_mount_was_gone(struct exec *e, uint64_t rid)
 {
 	return dispatch_was_gone(e->d, rid);
+}
+
+bool exec_mount_holds(struct exec *e, uint64_t rid)
+{
+	return dispatch_mount_holds(e->d, rid);
+}
+
+int exec_lock_holders(struct exec *e, uint64_t **rids, uint32_t *n)
+{
+	return dispatch_lock_holders(e->d, rids, n);
+}
+
+int exec_mount_who(struct exec *e, uint64_t rid, struct svc_mount_id *who)
+{
+	return dispatch_mount_who(e->d, rid, who);
 }
 
 int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)

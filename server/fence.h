@@ -1,6 +1,7 @@
 /*
- * fence.h - fencing one earlier leader: a fence command, or the built-in
- * local fencer.  Its only caller is the server lifecycle (server.c).
+ * fence.h - fencing one earlier leader, or a mount that vanished holding
+ * locks: a fence command, or the built-in local fencer.  Its only caller
+ * is the server lifecycle (server.c).
  */
 #ifndef FUSEFS_SERVER_FENCE_H
 #define FUSEFS_SERVER_FENCE_H
@@ -15,11 +16,11 @@
 /* ---- fencing an earlier leader (fence_run.c) ---- */
 
 struct quorum_fence_request {
-	int slot;
+	int slot;              /* -1: a plain client mount */
 	uint64_t rid;
 	uint64_t term;
 	struct bd_addr addr;   /* the slot's address */
-	const char *reason;    /* "quorum_block_leader" or "quorum_block_unreadable" */
+	const char *reason;    /* "quorum_block_leader", "quorum_block_unreadable" or "client" */
 	const char *detail;    /* unreadable: which check failed, for the agent; or NULL */
 	/* from the slot's quorum block, when the holder is the target */
 	bool holder_known;

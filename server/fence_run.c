@@ -4,7 +4,10 @@
  *
  * fence_cmd=PATH is run with the target in its environment:
  *   FUSEFS_FENCE_RID, _SLOT, _ADDR, _PORT, _TERM, _REASON, and, when the
- *   slot's quorum block names the target's process, _PID, _HOST, _BOOT_ID;
+ *   slot's quorum block names the target's process, _PID, _HOST, _BOOT_ID.
+ *   A plain client mount that vanished holding locks or open files is
+ *   fenced the same way with REASON "client", no SLOT, and the address it
+ *   connected from (its greeting named its process);
  *   plus SCOUTFS_FENCED_REQ_RID and SCOUTFS_FENCED_REQ_IP so scripts written
  *   for scoutfs-fenced work unchanged.
  * It runs in its own process group, its output is logged line by line, and
@@ -118,7 +121,8 @@ static int env_build(struct env_build *e, const struct quorum_fence_request *req
 	memset(e, 0, sizeof(*e));
 	bd_addr_host(&req->addr, host, sizeof(host));
 	ret |= env_add(e, "FUSEFS_FENCE_RID=%016" PRIx64, req->rid);
-	ret |= env_add(e, "FUSEFS_FENCE_SLOT=%d", req->slot);
+	if (req->slot >= 0) /* (a plain client mount has no slot) */
+		ret |= env_add(e, "FUSEFS_FENCE_SLOT=%d", req->slot);
 	ret |= env_add(e, "FUSEFS_FENCE_ADDR=%s", host);
 	ret |= env_add(e, "FUSEFS_FENCE_PORT=%u", req->addr.port);
 	ret |= env_add(e, "FUSEFS_FENCE_TERM=%" PRIu64, req->term);
@@ -559,10 +563,14 @@ static int fence_local(const struct quorum_fence_request *req, const struct quor
 	if (memcmp(h->boot_id, cfg->self.boot_id, FUSEFS_BOOT_ID_BYTES) != 0 ||
 	    h->pidns != cfg->self.pidns) {
 		snprintf(why, whylen, "rid %016" PRIx64 " ran on host %s%s, not here; the local "
-			 "fencer only fences leaders of this host: configure fence_cmd=PATH",
+			 "fencer only fences processes of this host: configure fence_cmd=PATH",
 			 req->rid, h->host,
 			 h->pidns != cfg->self.pidns ? " in another pid namespace" : "");
 		return -EHOSTUNREACH;
+	}
+	if (h->pid == (uint64_t)getpid()) {
+		snprintf(why, whylen, "rid %016" PRIx64 " is this very process", req->rid);
+		return -EINVAL;
 	}
 	return kill_and_wait(h->pid, h->start_ticks, deadline, abort_fd, why, whylen);
 }

@@ -70,6 +70,10 @@ static const char *const SQL[ST_NR] = {
 	[ST_LOCK_RIDS] = "SELECT DISTINCT rid FROM locks",
 	[ST_GONE_PUT] = "INSERT OR IGNORE INTO gone(rid, since) VALUES(?, ?)",
 	[ST_GONE_GET] = "SELECT 1 FROM gone WHERE rid=?",
+	[ST_LOCK_ANY_RID] = "SELECT 1 FROM locks WHERE rid=? LIMIT 1",
+	[ST_LOCKER_PUT] = "INSERT OR IGNORE INTO lockers(rid, who) VALUES(?, ?)",
+	[ST_LOCKER_GET] = "SELECT who FROM lockers WHERE rid=?",
+	[ST_LOCKER_DEL] = "DELETE FROM lockers WHERE rid=?",
 	[ST_ORPHAN_ADD] = "INSERT OR REPLACE INTO orphans(ino, since) VALUES(?,?)",
 	[ST_ORPHAN_DEL] = "DELETE FROM orphans WHERE ino=?",
 	[ST_ORPHAN_GET] = "SELECT 1 FROM orphans WHERE ino=?",
@@ -118,6 +122,7 @@ static const char SCHEMA[] =
 	" pid INTEGER NOT NULL, PRIMARY KEY(ino, kind, rid, owner, start)) WITHOUT ROWID;"
 	"CREATE INDEX locks_rid ON locks(rid);"
 	"CREATE TABLE gone(rid INTEGER PRIMARY KEY, since INTEGER NOT NULL);"
+	"CREATE TABLE lockers(rid INTEGER PRIMARY KEY, who BLOB NOT NULL);"
 	"CREATE TABLE replies(client INTEGER NOT NULL, req INTEGER NOT NULL, status INTEGER NOT NULL,"
 	" payload BLOB, PRIMARY KEY(client, req)) WITHOUT ROWID;";
 

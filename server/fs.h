@@ -42,7 +42,7 @@ struct sqlite3;
 struct fs;
 
 #define FS_ROOT_INO 1
-#define FS_FORMAT_VERSION 3
+#define FS_FORMAT_VERSION 4
 /*
  * File data chunk: 16 KiB.  A chunk is one row whose blob spills into four
  * overflow pages, so a 1 MiB write is 64 rows; a 4 KiB write inside an
@@ -281,8 +281,17 @@ uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_l
 int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
 /* F_SETLK: 0, -EAGAIN on a conflict (nothing changes), -ENOLCK past the limit. */
 int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l);
-/* A mount gone: every lock it held goes.  How many, or -errno. */
+/* A mount gone: every lock it held goes, and its record.  How many, or -errno. */
 int fs_locks_drop_client(struct fs *fs, uint64_t rid);
+/* Does rid hold any lock?  1, 0 or -errno.  Reads only. */
+int fs_locks_held_by(struct fs *fs, uint64_t rid);
+/*
+ * Who a mount that holds locks is (an opaque record of len bytes, for a
+ * fence after a failover): kept from its first lock until it is gone.
+ */
+int fs_locker_note(struct fs *fs, uint64_t rid, const void *who, size_t len);
+/* rid's record into who (len bytes): 0, -ENOENT, or -errno.  Reads only. */
+int fs_locker_get(struct fs *fs, uint64_t rid, void *who, size_t len);
 /* The mounts that hold locks (*rids: malloc'd). */
 int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n);
 /*

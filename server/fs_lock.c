@@ -211,11 +211,48 @@ out:
 int fs_locks_drop_client(struct fs *fs, uint64_t rid)
 {
 	sqlite3_stmt *s = fs_st(fs, ST_LOCK_DEL_RID);
-	int ret;
+	int ret, n;
 
 	sqlite3_bind_int64(s, 1, (int64_t)rid);
 	ret = fs_done(fs, s);
-	return ret < 0 ? ret : sqlite3_changes(fs->db);
+	if (ret < 0)
+		return ret;
+	ret = sqlite3_changes(fs->db);
+	s = fs_st(fs, ST_LOCKER_DEL);
+	sqlite3_bind_int64(s, 1, (int64_t)rid);
+	n = fs_done(fs, s);
+	return n < 0 ? n : ret;
+}
+
+int fs_locks_held_by(struct fs *fs, uint64_t rid)
+{
+	return fs_row_exists(fs, ST_LOCK_ANY_RID, (int64_t)rid, "reading a mount's locks");
+}
+
+int fs_locker_note(struct fs *fs, uint64_t rid, const void *who, size_t len)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_LOCKER_PUT);
+
+	sqlite3_bind_int64(s, 1, (int64_t)rid);
+	sqlite3_bind_blob(s, 2, who, (int)len, SQLITE_STATIC);
+	return fs_done(fs, s);
+}
+
+int fs_locker_get(struct fs *fs, uint64_t rid, void *who, size_t len)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_LOCKER_GET);
+	int rc, ret = -ENOENT;
+
+	sqlite3_bind_int64(s, 1, (int64_t)rid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && (size_t)sqlite3_column_bytes(s, 0) == len) {
+		memcpy(who, sqlite3_column_blob(s, 0), len);
+		ret = 0;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = fs_sql_err(fs, rc, "reading who a mount is");
+	}
+	sqlite3_reset(s);
+	return ret;
 }
 
 int fs_locks_rids(struct fs *fs, uint64_t **rids, uint32_t *n)

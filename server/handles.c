@@ -178,3 +178,8 @@ uint64_t handles_count(const struct handles *h)
 {
 	return h->used;
 }
+
+uint64_t handles_of(const struct handles *h, uint64_t rid)
+{
+	return u64map_get(h->per_rid, rid);
+}

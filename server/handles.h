@@ -39,5 +39,7 @@ void handles_close_rid(struct handles *h, uint64_t rid, void (*last)(void *arg, 
 		       void *arg);
 /* Handles open now. */
 uint64_t handles_count(const struct handles *h);
+/* Handles rid holds open now. */
+uint64_t handles_of(const struct handles *h, uint64_t rid);
 
 #endif

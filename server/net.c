@@ -35,6 +35,7 @@
  */
 #include "server/service.h"
 
+#include "blockdev/sockaddr.h"
 #include "common/common.h"
 #include "common/thread.h"
 
@@ -81,6 +82,7 @@ struct conn {
 	uint64_t id;
 	uint64_t rid;
 	char peer[64];
+	struct svc_mount_id who; /* its greeting's process, and the address it came from */
 	mono_ns accepted_at;  /* a connection that does not greet in time goes */
 	mono_ns heard_at;     /* its last frame: one silent for SRV_SILENT_MS goes */
 	uint32_t events;      /* what epoll watches for it now */
@@ -144,7 +146,9 @@ struct svc {
 	struct wait_group *groups; /* replies held for other mounts' acks, oldest first */
 	mono_ns groups_next;    /* when a held group is next due */
 	struct mount_seen *mounts; /* every mount with a connection, or within its grace */
-	uint64_t gone_pending[GONE_PENDING_MAX]; /* mounts whose GONE mark has not run yet */
+	struct mfence *fence;   /* fences mounts away past their grace (NULL: no fence_mount) */
+	/* mounts being fenced, or whose GONE mark has not run yet */
+	uint64_t gone_pending[GONE_PENDING_MAX];
 	uint32_t ngone_pending;
 	uint32_t nmounts, capmounts;
 	mono_ns purge_at;       /* the start's grace ends (0: the purge is queued) */
@@ -156,6 +160,7 @@ struct mount_seen {
 	uint64_t rid;
 	uint32_t conns;         /* greeted connections open now */
 	mono_ns away_since;     /* the last one closed */
+	struct svc_mount_id who; /* as its last greeting said */
 };
 
 /*
@@ -485,23 +490,12 @@ static struct svc_req *queue_mark(struct svc *s, enum svc_req_kind kind, uint64_
 	return r;
 }
 
-/* The start's grace is over: the purge, with the mounts here or within their grace. */
-static void queue_purge(struct svc *s)
+static bool gone_is_pending(const struct svc *s, uint64_t rid)
 {
-	uint64_t *known = malloc((s->nmounts ? s->nmounts : 1) * sizeof(*known));
-	struct svc_req *r = known ? queue_mark(s, SVC_REQ_PURGE, 0) : NULL;
-
-	if (r == NULL) {
-		log_err(SUB, "term %" PRIu64 ": out of memory: no purge of what mounts that did not "
-			"come back held", s->cfg.term);
-		free(known);
-		return;
-	}
-	for (uint32_t i = 0; i < s->nmounts; i++)
-		known[i] = s->mounts[i].rid;
-	r->payload = (uint8_t *)known;
-	r->payload_len = s->nmounts * (uint32_t)sizeof(*known);
-	s->q_bytes += r->payload_len; /* (as every queued payload counts) */
+	for (uint32_t i = 0; i < s->ngone_pending; i++)
+		if (s->gone_pending[i] == rid)
+			return true;
+	return false;
 }
 
 /*
@@ -511,9 +505,8 @@ static void queue_purge(struct svc *s)
  */
 static uint32_t mount_gone_status(struct svc *s, uint64_t rid)
 {
-	for (uint32_t i = 0; i < s->ngone_pending; i++)
-		if (s->gone_pending[i] == rid)
-			return SRV_GREET_NOT_SERVING;
+	if (gone_is_pending(s, rid))
+		return SRV_GREET_NOT_SERVING;
 	return exec_mount_was_gone(s->exec, rid) ? SRV_GREET_GONE : SRV_GREET_OK;
 }
 
@@ -528,7 +521,7 @@ static void gone_settled(struct svc *s, uint64_t rid)
 }
 
 /* A connection of rid greeted.  false: no memory to keep track (it is refused). */
-static bool mount_here(struct svc *s, uint64_t rid)
+static bool mount_here(struct svc *s, uint64_t rid, const struct svc_mount_id *who)
 {
 	struct mount_seen *m = mount_find(s, rid);
 
@@ -546,6 +539,7 @@ static bool mount_here(struct svc *s, uint64_t rid)
 		*m = (struct mount_seen){ .rid = rid };
 	}
 	m->conns++;
+	m->who = *who;
 	return true;
 }
 
@@ -557,12 +551,93 @@ static void mount_away(struct svc *s, uint64_t rid, mono_ns now)
 		m->away_since = now;
 }
 
-/* The mount is gone now: forgotten here, and by the executor. */
-static void mount_gone(struct svc *s, struct mount_seen *m)
+/*
+ * rid goes: its GONE mark is queued (fenced: it was fenced first, and is
+ * recorded as gone for good).  Until the mark runs, greetings of rid are
+ * answered "not serving".
+ */
+static void gone_queue(struct svc *s, uint64_t rid, bool fenced)
 {
-	if (queue_mark(s, SVC_REQ_GONE, m->rid) != NULL && s->ngone_pending < GONE_PENDING_MAX)
-		s->gone_pending[s->ngone_pending++] = m->rid;
+	struct svc_req *r = queue_mark(s, SVC_REQ_GONE, rid);
+
+	if (r == NULL)
+		return;
+	r->fenced = fenced;
+	if (!gone_is_pending(s, rid) && s->ngone_pending < GONE_PENDING_MAX)
+		s->gone_pending[s->ngone_pending++] = rid;
+}
+
+/*
+ * rid vanished holding locks or open files (the store and the executor
+ * say): fence it first, and only then let what it held go.  Its greetings
+ * are answered "not serving" meanwhile.  false: it holds nothing, or
+ * there is nothing to fence with, so it may go at once.
+ */
+static bool fence_first(struct svc *s, uint64_t rid, const struct svc_mount_id *who)
+{
+	if (s->fence == NULL || !exec_mount_holds(s->exec, rid))
+		return false;
+	if (gone_is_pending(s, rid))
+		return true;
+	if (s->ngone_pending == GONE_PENDING_MAX || mfence_add(s->fence, rid, who) < 0) {
+		log_err(SUB, "term %" PRIu64 ": out of memory: mount %016" PRIx64 " is fenced only "
+			"when the service stops", s->cfg.term, rid);
+		return true; /* (what it holds stays held: never given away unfenced) */
+	}
+	s->gone_pending[s->ngone_pending++] = rid;
+	return true;
+}
+
+/* Mounts fenced since last looked: what they held goes now. */
+static void fenced_take(struct svc *s)
+{
+	uint64_t rids[32];
+	uint32_t n;
+
+	while (s->fence != NULL && (n = mfence_done(s->fence, rids, ARRAY_SIZE(rids))) > 0)
+		for (uint32_t i = 0; i < n; i++) {
+			svc_ctr_add(&s->st->ctr, SVC_fenced_mounts, 1);
+			gone_queue(s, rids[i], true);
+		}
+}
+
+/* The mount is gone now: forgotten here, and by the executor (once fenced, if it must be). */
+static void mount_gone(struct svc *s, struct mount_seen *m, bool may_fence)
+{
+	if (!may_fence || !fence_first(s, m->rid, &m->who))
+		gone_queue(s, m->rid, false);
 	*m = s->mounts[--s->nmounts];
+}
+
+/*
+ * The start's grace is over: the purge of orphans nobody took back, and
+ * every mount that held locks under an earlier server and has not come
+ * back goes (fenced first, as who the store recorded when it locked).
+ */
+static void queue_purge(struct svc *s)
+{
+	uint64_t *rids = NULL;
+	uint32_t n = 0;
+
+	queue_mark(s, SVC_REQ_PURGE, 0);
+	if (exec_lock_holders(s->exec, &rids, &n) < 0) {
+		log_err(SUB, "term %" PRIu64 ": the mounts holding locks cannot be read: those that "
+			"did not come back keep them until the next server", s->cfg.term);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct svc_mount_id who;
+
+		if (mount_find(s, rids[i]) != NULL || gone_is_pending(s, rids[i]))
+			continue;
+		log_info(SUB, "term %" PRIu64 ": mount %016" PRIx64 " held locks and did not come back "
+			 "within the grace: it goes", s->cfg.term, rids[i]);
+		if (exec_mount_who(s->exec, rids[i], &who) < 0)
+			memset(&who, 0, sizeof(who)); /* (a fence agent can still be told its rid) */
+		if (!fence_first(s, rids[i], &who))
+			gone_queue(s, rids[i], false);
+	}
+	free(rids);
 }
 
 /*
@@ -577,7 +652,7 @@ static mono_ns mounts_sweep(struct svc *s, mono_ns now)
 		struct mount_seen *m = &s->mounts[i];
 
 		if (m->conns == 0 && now - m->away_since >= grace) {
-			mount_gone(s, m);
+			mount_gone(s, m, true);
 			continue;
 		}
 		if (m->conns == 0)
@@ -654,8 +729,9 @@ static void on_greeting(struct svc *s, struct conn *c, const uint8_t *pl, uint32
 	send_greeting_reply(s, c, &g, status);
 	if (!conn_open(c))
 		return;
+	c->who.holder = g.who;
 	if (status == SRV_GREET_OK && c->session && g.version == SRV_PROTO_VERSION &&
-	    g.client_rid != 0 && mount_here(s, g.client_rid)) {
+	    g.client_rid != 0 && mount_here(s, g.client_rid, &c->who)) {
 		conn_set_state(c, CONN_SERVING);
 		c->rid = g.client_rid;
 	} else {
@@ -685,6 +761,7 @@ static void on_request(struct svc *s, struct conn *c, const uint8_t *pl, uint32_
 	r->kind = SVC_REQ_CALL;
 	r->conn = c;
 	r->rid = c->rid;
+	r->who = &c->who;
 	r->payload = copy;
 	r->payload_len = plen;
 	r->budget = rpc_req_reply_budget(&r->req);
@@ -753,7 +830,7 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 
 		conn_close(s, c, NULL); /* it unmounts: what it held goes now */
 		if (m != NULL && m->conns == 0)
-			mount_gone(s, m);
+			mount_gone(s, m, false);
 	} else {
 		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a frame of the wrong type");
@@ -860,14 +937,17 @@ static void sock_keepalive(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
 }
 
-static void peer_name(int fd, char *out, size_t len)
+static void peer_name(int fd, char *out, size_t len, struct bd_addr *addr)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 
 	snprintf(out, len, "a local socket");
+	memset(addr, 0, sizeof(*addr));
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0)
 		return;
+	if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+		bd_addr_from_sockaddr(&ss, addr);
 	if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
 	else if (ss.ss_family == AF_INET6)
@@ -917,9 +997,10 @@ static void conn_add(struct svc *s, int fd)
 {
 	struct epoll_event ev;
 	char peer[sizeof(((struct conn *)NULL)->peer)];
+	struct bd_addr addr;
 	struct conn *c;
 
-	peer_name(fd, peer, sizeof(peer));
+	peer_name(fd, peer, sizeof(peer), &addr);
 	if (!make_room(s, peer) || (c = calloc(1, sizeof(*c))) == NULL) {
 		if (close_log_pass(s, mono_now()))
 			log_warn(SUB, "term %" PRIu64 ": %u connections open, all greeted; refusing "
@@ -933,6 +1014,7 @@ static void conn_add(struct svc *s, int fd)
 	c->accepted_at = c->heard_at = mono_now();
 	c->events = EPOLLIN | EPOLLRDHUP;
 	memcpy(c->peer, peer, sizeof(c->peer));
+	c->who.addr = addr;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -979,8 +1061,10 @@ static void door_read(struct svc *s)
 		struct cmsghdr *cm;
 		int fd;
 
-		if (recvmsg(s->door[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+		if (recvmsg(s->door[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) {
+			fenced_take(s); /* (the fence thread's wake-up) */
 			return;
+		}
 		cm = CMSG_FIRSTHDR(&mh);
 		if (cm == NULL || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue; /* a wake-up */
@@ -1550,6 +1634,16 @@ static int epoll_add(struct svc *s, int fd, const void *marker)
 	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+/* The fence thread's: a mount was fenced (fenced_take has it). */
+static void fence_wake(void *arg)
+{
+	struct svc *s = arg;
+	char byte = 'F';
+
+	if (send(s->door[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		log_debug(SUB, "waking the service: %s", strerror(errno));
+}
+
 int svc_start(const struct svc_config *cfg, struct svc **out)
 {
 	struct svc *s = calloc(1, sizeof(*s));
@@ -1588,6 +1682,12 @@ int svc_start(const struct svc_config *cfg, struct svc **out)
 	ret = epoll_add(s, s->door[0], &DOOR);
 	if (ret == 0 && cfg->listen_fd >= 0)
 		ret = epoll_add(s, cfg->listen_fd, &LISTENER);
+	if (ret == 0 && cfg->fence_mount != NULL) {
+		struct mfence_config fc = { .fence = cfg->fence_mount, .fence_arg = cfg->arg,
+					    .wake = fence_wake, .wake_arg = s, .ctr = &s->st->ctr };
+
+		ret = mfence_start(&fc, &s->fence);
+	}
 	if (ret == 0)
 		ret = thread_start(&s->thread, svc_main, s);
 	if (ret < 0)
@@ -1607,6 +1707,7 @@ void svc_stop(struct svc *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stopping, true);
+	mfence_stop(s->fence); /* (a fence in progress is abandoned: what it guards stays held) */
 	if (s->door[1] >= 0 && send(s->door[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
 		log_debug(SUB, "waking the service: %s", strerror(errno));
 	if (s->started)

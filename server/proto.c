@@ -175,24 +175,35 @@ void srv_greeting_encode(const struct srv_greeting *g, struct srv_greeting_wire 
 {
 	*out = (struct srv_greeting_wire){
 		.fsid = cpu_to_le64(g->fsid), .client_rid = cpu_to_le64(g->client_rid),
-		.version = cpu_to_le32(g->version),
+		.version = cpu_to_le32(g->version), .pid = cpu_to_le64(g->who.pid),
+		.start_ticks = cpu_to_le64(g->who.start_ticks), .pidns = cpu_to_le64(g->who.pidns),
 	};
 	memcpy(out->nonce, g->nonce, sizeof(out->nonce));
+	memcpy(out->boot_id, g->who.boot_id, sizeof(out->boot_id));
+	snprintf(out->host, sizeof(out->host), "%s", g->who.host);
 }
+
+/* A greeting of an older version ends after its nonce: it names nobody. */
+#define GREETING_V4_BYTES offsetof(struct srv_greeting_wire, pid)
 
 int srv_greeting_decode(const void *in, uint32_t len, struct srv_greeting *g)
 {
-	struct srv_greeting_wire w;
+	struct srv_greeting_wire w = { 0 };
 
-	if (len != sizeof(w))
+	if (len != sizeof(w) && len != GREETING_V4_BYTES)
 		return -EBADMSG;
-	memcpy(&w, in, sizeof(w));
-	if (le32_to_cpu(w.reserved) != 0)
+	memcpy(&w, in, len);
+	if (le32_to_cpu(w.reserved) != 0 || memchr(w.host, '\0', sizeof(w.host)) == NULL)
 		return -EBADMSG;
-	g->fsid = le64_to_cpu(w.fsid);
-	g->client_rid = le64_to_cpu(w.client_rid);
-	g->version = le32_to_cpu(w.version);
+	*g = (struct srv_greeting){
+		.fsid = le64_to_cpu(w.fsid), .client_rid = le64_to_cpu(w.client_rid),
+		.version = le32_to_cpu(w.version),
+		.who = { .pid = le64_to_cpu(w.pid), .start_ticks = le64_to_cpu(w.start_ticks),
+			 .pidns = le64_to_cpu(w.pidns) },
+	};
 	memcpy(g->nonce, w.nonce, sizeof(g->nonce));
+	memcpy(g->who.boot_id, w.boot_id, sizeof(g->who.boot_id));
+	memcpy(g->who.host, w.host, sizeof(g->who.host));
 	return 0;
 }
 

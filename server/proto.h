@@ -37,10 +37,11 @@
 #include "blockdev/format.h"
 #include "common/common.h"
 #include "common/hmac.h"
+#include "quorum/holder.h"
 #include "server/limits.h"
 
 #define SRV_FRAME_MAGIC 0x50525346u /* "FSRP" */
-#define SRV_PROTO_VERSION 4
+#define SRV_PROTO_VERSION 5
 #define SRV_NONCE_BYTES 16
 
 struct srv_frame_hdr {
@@ -96,15 +97,25 @@ enum srv_greeting_status {
 	SRV_GREET_GONE = 3,        /* this mount was away past its grace: what it held went */
 };
 
-/* GREETING: a client introduces itself. */
+/*
+ * GREETING: a client introduces itself, with who it is (its process on
+ * its host), so that a server can fence it if it vanishes holding locks.
+ */
 struct srv_greeting_wire {
 	struct le64 fsid;
 	struct le64 client_rid;
 	struct le32 version;
 	struct le32 reserved;
 	uint8_t nonce[SRV_NONCE_BYTES]; /* the client's half of the session's key */
+	struct le64 pid;
+	struct le64 start_ticks;
+	struct le64 pidns;
+	uint8_t boot_id[FUSEFS_BOOT_ID_BYTES];
+	char host[FUSEFS_HOSTNAME_BYTES];  /* NUL-terminated */
 };
-static_assert(sizeof(struct srv_greeting_wire) == 40, "greeting");
+static_assert(sizeof(struct srv_greeting_wire) == 144, "greeting");
+static_assert(offsetof(struct srv_greeting_wire, pid) == 40, "greeting pid");
+static_assert(offsetof(struct srv_greeting_wire, host) == 80, "greeting host");
 
 /* GREETING_REPLY: who serves, in which term, and whether it serves now. */
 struct srv_greeting_reply_wire {
@@ -125,6 +136,7 @@ struct srv_greeting {
 	uint64_t client_rid;
 	uint32_t version;
 	uint8_t nonce[SRV_NONCE_BYTES];
+	struct quorum_holder who;
 };
 
 struct srv_greeting_reply {
@@ -178,7 +190,10 @@ ssize_t srv_frame_decode(struct srv_codec *c, const void *buf, size_t len, uint3
 			 const uint8_t **payload, uint32_t *plen);
 
 void srv_greeting_encode(const struct srv_greeting *g, struct srv_greeting_wire *out);
-/* 0, or -EBADMSG when len is not the greeting's size or reserved is not zero. */
+/*
+ * 0, or -EBADMSG when len is not a greeting's size (an older version's, which
+ * names nobody, is taken) or reserved is not zero.
+ */
 int srv_greeting_decode(const void *in, uint32_t len, struct srv_greeting *g);
 void srv_greeting_reply_encode(const struct srv_greeting_reply *r,
 			       struct srv_greeting_reply_wire *out);

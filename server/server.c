@@ -210,6 +210,37 @@ static int fence_one(struct server *s, const struct quorum_fence_target *t,
 	return ret;
 }
 
+/*
+ * The service's: fence a mount that vanished holding locks or open files
+ * (on the service's fence thread), with the same agent as earlier leaders,
+ * told it is a client.
+ */
+static int fence_mount_cb(void *arg, uint64_t rid, const struct svc_mount_id *who, int abort_fd,
+			  char *why, size_t whylen)
+{
+	struct server *s = arg;
+	struct quorum_fence_config fcfg = {
+		.fence_cmd = s->fence_cmd[0] ? s->fence_cmd : NULL,
+		.timeout_ms = s->cfg.fence_timeout_ms,
+		.self = s->cfg.self,
+	};
+	struct quorum_fence_request req = {
+		.slot = -1, .rid = rid, .addr = who->addr, .reason = "client",
+		.holder_known = who->holder.pid != 0, .holder = who->holder,
+	};
+	char addr[BD_ADDR_STRLEN];
+
+	pthread_mutex_lock(&s->lock);
+	req.term = s->term;
+	pthread_mutex_unlock(&s->lock);
+	bd_addr_format(&req.addr, addr, sizeof(addr));
+	log_info(SUB, "term %" PRIu64 ": fencing mount %016" PRIx64 " (pid %" PRIu64 " on %s, from "
+		 "%s) with %s", req.term, rid, who->holder.pid, who->holder.host[0] ?
+		 who->holder.host : "an unknown host", who->addr.family ? addr : "a local socket",
+		 fcfg.fence_cmd ? fcfg.fence_cmd : "the local fencer");
+	return quorum_fence_run(&req, &fcfg, abort_fd, why, whylen);
+}
+
 /* Fence every earlier leader the blocks name.  0 when all are fenced. */
 static int fence_earlier(struct server *s, uint64_t term)
 {
@@ -357,6 +388,7 @@ static int do_serve(struct server *s, uint64_t term)
 		.super = &s->super, .slot = s->cfg.slot, .rid = s->cfg.rid, .term = term,
 		.lease_ok = lease_holds, .lease_arg = s, .failed = svc_failed_cb, .arg = s,
 		.stats = s->stats, .cache_ms = cache_ms_of(s), .grace_ms = grace_ms_of(s),
+		.fence_mount = fence_mount_cb,
 	};
 	mono_ns t0 = mono_now();
 	char why[512];

@@ -50,6 +50,21 @@ struct store;
 struct svc;
 struct conn;
 
+/* A mount as a fence needs it: its process on its host, and where it connected from. */
+struct svc_mount_id {
+	struct quorum_holder holder;  /* pid 0: it did not say */
+	struct bd_addr addr;          /* family 0: not an IP connection */
+};
+
+/*
+ * Fence a mount that was away past its grace while it held locks or open
+ * files: 0 when it is fenced, else -errno with why.  Called on a thread
+ * of its own (mount_fence.c), so it may take long; it gives up when
+ * abort_fd becomes readable.
+ */
+typedef int (*svc_fence_fn)(void *arg, uint64_t rid, const struct svc_mount_id *who,
+			    int abort_fd, char *why, size_t whylen);
+
 /* Counters of the service, shown in the status xattrs. */
 #define SVC_COUNTERS(X)        \
 	X(conns_accepted)       \
@@ -67,6 +82,8 @@ struct conn;
 	X(silent_closed)        \
 	X(gone_mounts)          \
 	X(gone_locks)           \
+	X(fenced_mounts)        \
+	X(mount_fence_failures) \
 	X(released_chunks)      \
 	X(commit_us)            \
 	X(batch_requests_max)   \
@@ -154,6 +171,12 @@ struct svc_config {
 	uint32_t grace_ms;
 	/* A mount's connection silent this long is closed (0: SRV_SILENT_MS). */
 	uint32_t silent_ms;
+	/*
+	 * Fences a mount away past its grace that holds locks or open files;
+	 * only once it is fenced do they go to others.  Tried again until it
+	 * succeeds.  (It gets arg.)
+	 */
+	svc_fence_fn fence_mount;
 };
 
 int svc_start(const struct svc_config *cfg, struct svc **out);
@@ -169,6 +192,26 @@ void svc_stop(struct svc *s);
  */
 int svc_adopt(struct svc *s, int fd);
 void svc_get_counters(struct svc *s, uint64_t out[SVC_CTR_NR]);
+
+/* ---- fencing vanished mounts, on a thread of its own (mount_fence.c) ---- */
+
+struct mfence;
+
+struct mfence_config {
+	svc_fence_fn fence;
+	void *fence_arg;
+	void (*wake)(void *arg);     /* a mount was fenced: mfence_done has it */
+	void *wake_arg;
+	struct svc_counters *ctr;    /* counts failed fences */
+};
+
+int mfence_start(const struct mfence_config *cfg, struct mfence **out);
+/* Fence rid (who it is in who) until it is fenced.  0 or -ENOMEM. */
+int mfence_add(struct mfence *f, uint64_t rid, const struct svc_mount_id *who);
+/* The mounts fenced since the last call, at most max of them: how many. */
+uint32_t mfence_done(struct mfence *f, uint64_t *rids, uint32_t max);
+/* Abort a fence in progress, and stop (f may be NULL). */
+void mfence_stop(struct mfence *f);
 
 /* ---- between net.c and exec.c ---- */
 
@@ -194,6 +237,8 @@ struct svc_req {
 	enum svc_req_kind kind;
 	struct conn *conn;           /* net.c's: the connection it came on (NULL: none) */
 	uint64_t rid;                /* the mount it is about */
+	const struct svc_mount_id *who; /* a CALL's: who the mount is (its connection's) */
+	bool fenced;                 /* a GONE mark's: the mount was fenced first */
 	struct rpc_req req;          /* points into payload */
 	uint8_t *payload;
 	uint32_t payload_len;
@@ -266,6 +311,12 @@ uint64_t exec_batch_bytes(const struct exec *e);
 bool exec_release_due(const struct exec *e, bool idle, mono_ns now);
 /* Was the mount rid declared gone (it may not come back)?  Reads the store. */
 bool exec_mount_was_gone(struct exec *e, uint64_t rid);
+/* Does rid hold locks or open files (a fence must come before they go)?  Reads only. */
+bool exec_mount_holds(struct exec *e, uint64_t rid);
+/* The mounts that hold locks (*rids malloc'd).  Reads the store. */
+int exec_lock_holders(struct exec *e, uint64_t **rids, uint32_t *n);
+/* Who rid was when it took its locks: 0, -ENOENT or -errno.  Reads the store. */
+int exec_mount_who(struct exec *e, uint64_t rid, struct svc_mount_id *who);
 /* One step in a commit of its own.  0, or what stops the service (the device, the gate). */
 int exec_release(struct exec *e);
 
@@ -286,13 +337,19 @@ int dispatch_apply(struct dispatch *d, struct svc_req *r);
 int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n);
 /*
  * A mount is gone: its open files are closed, its locks released, its kept
- * replies forgotten, and if it held locks it is recorded as gone for good:
- * it may never come back to act under them (a write).  The locks it held,
- * or -errno.
+ * replies forgotten, and if it held locks or was fenced it is recorded as
+ * gone for good: it may never come back to act under them (a write).  The
+ * locks it held, or -errno.
  */
-int dispatch_gone(struct dispatch *d, uint64_t rid);
+int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced);
 /* Delete the orphans no mount holds open (a write). */
-int dispatch_purge(struct dispatch *d, const uint64_t *known, uint32_t nknown);
+int dispatch_purge(struct dispatch *d);
+/* Does rid hold locks or open files?  Reads only. */
+bool dispatch_mount_holds(struct dispatch *d, uint64_t rid);
+/* The mounts that hold locks (*rids malloc'd).  Reads only. */
+int dispatch_lock_holders(struct dispatch *d, uint64_t **rids, uint32_t *n);
+/* Who rid was when it took its first lock.  0, -ENOENT or -errno.  Reads only. */
+int dispatch_mount_who(struct dispatch *d, uint64_t rid, struct svc_mount_id *who);
 /* Was rid declared gone, by this server or an earlier one?  Reads only. */
 bool dispatch_was_gone(struct dispatch *d, uint64_t rid);
 /* Is there deferred work that must not wait for another client's write? */

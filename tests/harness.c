@@ -43,6 +43,24 @@ static void failed_cb(void *arg, int res)
 	atomic_fetch_add(&h->failures, 1);
 }
 
+/* The in-memory fence: it fences (records the rid) unless told to fail. */
+static int fence_cb(void *arg, uint64_t rid, const struct svc_mount_id *who, int abort_fd,
+		    char *why, size_t whylen)
+{
+	struct harness *h = arg;
+
+	(void)who;
+	(void)abort_fd;
+	atomic_fetch_add(&h->fences, 1);
+	if (atomic_load(&h->fence_fails)) {
+		snprintf(why, whylen, "the harness's fence was told to fail");
+		return -EHOSTUNREACH;
+	}
+	atomic_store(&h->fenced_rid, rid);
+	snprintf(why, whylen, "the harness's fence recorded it");
+	return 0;
+}
+
 int harness_serve(struct harness *h, char *why, size_t whylen)
 {
 	struct store_config scfg = { .dev = h->dev, .super = &h->super, .term = HARNESS_TERM,
@@ -51,7 +69,7 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 				   .lease_ok = lease_cb, .lease_arg = h, .listen_fd = -1,
 				   .failed = failed_cb, .arg = h, .stats = h->stats,
 				   .cache_ms = h->cache_ms, .grace_ms = h->grace_ms,
-				   .silent_ms = h->silent_ms };
+				   .silent_ms = h->silent_ms, .fence_mount = fence_cb };
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)

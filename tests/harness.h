@@ -45,6 +45,10 @@ struct harness {
 	uint32_t cache_ms;           /* the grants' validity (1000 at start; set before serving) */
 	uint32_t grace_ms;           /* a mount's grace (500 at start; set before serving) */
 	uint32_t silent_ms;          /* a silent connection's end (60 s at start: raw test ends are silent) */
+	/* the service's fence for vanished mounts: in memory, told to fail or not */
+	atomic_bool fence_fails;     /* true: every fence fails (as with no agent to reach) */
+	atomic_int fences;           /* fences tried */
+	_Atomic uint64_t fenced_rid; /* the last mount fenced */
 	int ends[64];                /* the client ends of the socketpairs, again, to cut them */
 	uint32_t nends;
 };

@@ -569,20 +569,25 @@ END_TEST
 
 /*
  * A mount that goes silent holding a lock: its connection is closed after
- * silent_ms, it is gone past its grace, the lock goes to another mount,
- * and it is refused at its next greeting - by this server and by the next
- * one.  A silent mount that held no lock may come back.
+ * silent_ms, and past its grace it is fenced - and only once the fence
+ * succeeds does the lock go to another mount (while the fence fails, the
+ * lock stays held and the mount is told "not serving").  Then it is
+ * refused at its next greeting, by this server and by the next one.  A
+ * silent mount that held nothing is not fenced and may come back.  And a
+ * lock holder that does not come back to the next server is fenced by it
+ * at the end of its start's grace.
  */
 START_TEST(silent_mount_gone)
 {
 	struct rpc_lock l = { .owner = cpu_to_le64(1), .end = cpu_to_le64(INT64_MAX),
 			      .type = cpu_to_le32(F_WRLCK) };
-	uint64_t gone0 = counter(SVC_gone_mounts);
+	uint64_t gone0 = counter(SVC_gone_mounts), fenced0 = counter(SVC_fenced_mounts);
+	uint64_t failed0 = counter(SVC_mount_fence_failures);
 	struct rpc_client *c;
 	struct rpc_reply r;
 	uint8_t buf[512];
 	char why[256];
-	int fd, fd2, ret = -EAGAIN;
+	int fd, fd2, ret = -EAGAIN, fences0;
 
 	harness_halt(&h, false);
 	h.silent_ms = 1500; /* (a client says alive every 500 ms) */
@@ -596,25 +601,68 @@ START_TEST(silent_mount_gone)
 	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
 	ck_assert_uint_eq(r.status, 0);
 	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), -EAGAIN);
-	/* 0xd1 says nothing more: closed, away, gone, and the lock is free */
+	/* 0xd1 says nothing more: closed, away; its fence fails twice, and the lock stays */
+	atomic_store(&h.fence_fails, true);
+	wait_counter(SVC_mount_fence_failures, failed0 + 2);
+	ck_assert_uint_ge(counter(SVC_mount_fence_failures), failed0 + 2);
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), -EAGAIN);
+	ck_assert_uint_eq(counter(SVC_gone_mounts), gone0);
+	ck_assert_uint_eq(raw_greet(&fd2, 0xd1), SRV_GREET_NOT_SERVING);
+	raw_close(fd2);
+	/* the fence works: fenced, then gone, and the lock is free */
+	atomic_store(&h.fence_fails, false);
 	for (int i = 0; i < WAIT_MS / 20 && ret == -EAGAIN; i++) {
 		sleep_ms(20);
 		ret = call(c, RPC_SETLK, &l, NULL, NULL);
 	}
 	ck_assert_int_eq(ret, 0);
+	ck_assert_uint_eq(atomic_load(&h.fenced_rid), 0xd1);
+	ck_assert_uint_eq(counter(SVC_fenced_mounts), fenced0 + 1);
 	ck_assert_uint_eq(counter(SVC_gone_mounts), gone0 + 1);
 	ck_assert_int_lt(raw_reply(fd, WAIT_MS, &r), 0); /* (its connection was closed) */
 	raw_close(fd);
 	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_GONE);
 	raw_close(fd);
-	/* one that held nothing is let back */
+	/* one that held nothing is not fenced, and is let back */
+	fences0 = atomic_load(&h.fences);
 	ck_assert_uint_eq(raw_greet(&fd2, 0xd3), SRV_GREET_OK);
 	raw_close(fd2);
+	sleep_ms(h.grace_ms + 200); /* (past its grace: nothing may happen, so nothing to wait for) */
+	ck_assert_int_eq(atomic_load(&h.fences), fences0);
+	ck_assert_uint_eq(raw_greet(&fd2, 0xd3), SRV_GREET_OK);
+	raw_close(fd2);
+	l.type = cpu_to_le32(F_UNLCK);
+	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), 0);
+	l.type = cpu_to_le32(F_WRLCK);
 	rpc_client_destroy(c);
-	/* and the next server knows it too: it is in the store */
+	/* 0xd4 holds a lock and does not come back to the next server */
+	l.owner = cpu_to_le64(4);
+	l.start = cpu_to_le64(1000);
+	l.end = cpu_to_le64(1999);
+	ck_assert_uint_eq(raw_greet(&fd, 0xd4), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xd4, 1, RPC_SETLK, &l, NULL, 0));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	raw_close(fd);
 	harness_halt(&h, false);
 	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	/* the next server knows 0xd1 was gone: it is in the store */
 	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_GONE);
+	raw_close(fd);
+	wait_counter(SVC_fenced_mounts, fenced0 + 2);
+	ck_assert_uint_eq(counter(SVC_fenced_mounts), fenced0 + 2);
+	ck_assert_uint_eq(atomic_load(&h.fenced_rid), 0xd4);
+	ck_assert_int_eq(harness_client(&h, 0xd5, &c), 0);
+	l.owner = cpu_to_le64(5);
+	ret = -EAGAIN;
+	for (int i = 0; i < WAIT_MS / 20 && ret == -EAGAIN; i++) {
+		ret = call(c, RPC_SETLK, &l, NULL, NULL);
+		if (ret == -EAGAIN)
+			sleep_ms(20);
+	}
+	ck_assert_int_eq(ret, 0);
+	rpc_client_destroy(c);
+	ck_assert_uint_eq(raw_greet(&fd, 0xd4), SRV_GREET_GONE);
 	raw_close(fd);
 }
 END_TEST
