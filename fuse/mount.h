@@ -21,6 +21,7 @@
 struct rpc_client;
 struct u64map;
 struct server;
+struct lock_waiters;
 
 struct mount_ctx {
 	struct bd_dev *dev;
@@ -34,6 +35,7 @@ struct mount_ctx {
 	struct u64map *locked;        /* inodes this mount took fcntl locks on (flush unlocks) */
 	uint64_t lock_waits;          /* lock requests that had to wait (__atomic) */
 	uint64_t lock_waiting;        /* and those waiting now */
+	struct lock_waiters *waiters; /* where they wait (lock_wait.c) */
 	struct fuse_session *se;      /* set once the session exists (for its notifications) */
 	uid_t uid;
 	gid_t gid;
@@ -44,6 +46,27 @@ struct mount_ctx {
 };
 
 extern const struct fuse_lowlevel_ops mount_fuse_ops;
+
+/* ---- blocking lock requests, parked off the worker threads (lock_wait.c) ---- */
+
+struct rpc_lock;
+/*
+ * Ask for the lock once more: 0 when it is the request's, -EAGAIN to wait
+ * on, or why not.  give_up: the wait is over (interrupted): say so.
+ */
+typedef int (*lock_try_fn)(fuse_req_t req, const struct rpc_lock *want, bool give_up);
+
+/* The mount's: GETLK until the lock is free (or the server says EDEADLK), then SETLK. */
+int mount_lock_try(fuse_req_t req, const struct rpc_lock *want, bool give_up);
+/* waiting: the mount's gauge of requests waiting now (__atomic). */
+int lock_waiters_create(lock_try_fn try_lock, uint64_t *waiting, struct lock_waiters **out);
+/*
+ * Park req (its lock is taken): from now on the waiters' thread answers
+ * it.  0, or -errno and req is still the caller's to answer.
+ */
+int lock_waiters_park(struct lock_waiters *lw, fuse_req_t req, const struct rpc_lock *want);
+/* Answer every waiter EINTR and stop (lw may be NULL). */
+void lock_waiters_destroy(struct lock_waiters *lw);
 
 struct rpc_inval;
 /* The client's inval callback (client.h): drop what the kernel caches of it. */

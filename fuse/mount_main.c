@@ -296,6 +296,7 @@ static int start_client(struct mount_run *r)
 	int ret;
 
 	if (u64map_create(&r->fs.nodes) < 0 || u64map_create(&r->fs.locked) < 0 ||
+	    lock_waiters_create(mount_lock_try, &r->fs.lock_waiting, &r->fs.waiters) < 0 ||
 	    rpc_client_create(&ccfg, &r->fs.client) < 0) {
 		say("out of memory");
 		return -ENOMEM;
@@ -392,6 +393,7 @@ static int serve_fuse(struct mount_run *r)
 /* Everything the run holds, released in the order that keeps the quorum's promises. */
 static void teardown(struct mount_run *r)
 {
+	lock_waiters_destroy(r->fs.waiters); /* (they call through the client) */
 	rpc_client_destroy(r->fs.client);
 	r->fs.client = NULL;
 	if (r->agent != NULL)

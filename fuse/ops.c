@@ -691,10 +691,6 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 /* Every write is durable when it returns: flush and fsync have nothing to do. */
 /* ---- locks (the server holds them: server/fs_lock.c, docs/locks.md) ---- */
 
-/* A blocked lock asks again after this long, doubling up to LOCK_POLL_MAX_MS. */
-#define LOCK_POLL_MIN_MS 1
-#define LOCK_POLL_MAX_MS 20
-
 static struct rpc_lock lock_req(fuse_ino_t ino, uint64_t owner, uint32_t type, uint64_t start,
 				uint64_t len, uint32_t pid, uint32_t flags)
 {
@@ -717,74 +713,41 @@ static int fixed_call(fuse_req_t req, uint32_t op, const void *f, void *out)
 	return call_run(req, &k);
 }
 
-/* A waiting lock's: the kernel's INTERRUPT (a signal to the program) ends the wait. */
-struct lock_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool interrupted;
-};
-
-static void lock_interrupted(fuse_req_t req, void *arg)
+int mount_lock_try(fuse_req_t req, const struct rpc_lock *want, bool give_up)
 {
-	struct lock_wait *w = arg;
+	struct rpc_lock in_way, f = *want;
+	int ret;
 
-	(void)req;
-	pthread_mutex_lock(&w->lock);
-	w->interrupted = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	/* asked with GETLK (a read: no commit), saying it waits, until free; then taken */
+	f.flags = cpu_to_le32(le32_to_cpu(f.flags) | RPC_LOCK_WAITING |
+			      (give_up ? RPC_LOCK_WAIT_END : 0));
+	ret = fixed_call(req, RPC_GETLK, &f, &in_way);
+	if (give_up)
+		return -EINTR;
+	if (ret == 0)
+		ret = le32_to_cpu(in_way.type) == F_UNLCK ? fixed_call(req, RPC_SETLK, want, NULL)
+							  : -EAGAIN;
+	return ret;
 }
 
 /*
- * Set a lock; with wait, look again while another owner holds it (GETLK,
- * which costs the server no commit), until it is ours or the program is
- * signalled (EINTR: the kernel restarts the call or hands the program
- * EINTR, never ERESTARTSYS).  The server holds no waiter, so an
- * interrupted or vanished waiter leaves nothing behind.
+ * Set a lock, or answer that it cannot be had now.  With wait, a lock
+ * another owner holds parks the request with the mount's waiters
+ * (lock_wait.c), which answer it once the lock is ours, on EDEADLK, or on
+ * a signal (EINTR).  The server holds no waiter, so an interrupted or
+ * vanished waiter leaves nothing behind.  1 when parked (answered later),
+ * else the result to answer now.
  */
 static int lock_set(fuse_req_t req, const struct rpc_lock *f, bool wait)
 {
 	struct mount_ctx *m = ctx_of(req);
-	struct lock_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .interrupted = false };
-	struct rpc_lock in_way;
-	uint32_t pause_ms = LOCK_POLL_MIN_MS;
-	pthread_condattr_t ca;
-	int ret;
+	int ret = fixed_call(req, RPC_SETLK, f, NULL);
 
-	ret = fixed_call(req, RPC_SETLK, f, NULL);
 	if (ret != -EAGAIN || !wait)
 		return ret;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cond, &ca);
-	pthread_condattr_destroy(&ca);
 	__atomic_add_fetch(&m->lock_waits, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&m->lock_waiting, 1, __ATOMIC_RELAXED);
-	fuse_req_interrupt_func(req, lock_interrupted, &w);
-	while (ret == -EAGAIN) {
-		struct timespec until;
-
-		mono_deadline_ts(&until, pause_ms);
-		pthread_mutex_lock(&w.lock);
-		while (!w.interrupted && pthread_cond_timedwait(&w.cond, &w.lock, &until) == 0)
-			;
-		pthread_mutex_unlock(&w.lock);
-		if (w.interrupted) {
-			ret = -EINTR;
-			break;
-		}
-		pause_ms = MIN(pause_ms * 2, (uint32_t)LOCK_POLL_MAX_MS);
-		/* asked with GETLK (a read: no commit) until free, then taken */
-		ret = fixed_call(req, RPC_GETLK, f, &in_way);
-		if (ret == 0)
-			ret = le32_to_cpu(in_way.type) == F_UNLCK ? fixed_call(req, RPC_SETLK, f, NULL)
-								  : -EAGAIN;
-	}
-	fuse_req_interrupt_func(req, NULL, NULL); /* (returns once no callback runs) */
-	__atomic_sub_fetch(&m->lock_waiting, 1, __ATOMIC_RELAXED);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-	return ret;
+	ret = lock_waiters_park(m->waiters, req, f);
+	return ret < 0 ? ret : 1;
 }
 
 static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -821,7 +784,8 @@ static void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	if (lock->l_type != F_UNLCK && u64map_get(ctx_of(req)->locked, ino) == 0)
 		u64map_add(ctx_of(req)->locked, ino); /* (before: a flush racing it unlocks) */
 	ret = lock_set(req, &f, sleep != 0);
-	fuse_reply_err(req, -ret);
+	if (ret <= 0)
+		fuse_reply_err(req, -ret);
 }
 
 static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
@@ -829,8 +793,10 @@ static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 	uint32_t type = (op & LOCK_UN) ? F_UNLCK : (op & LOCK_EX) ? F_WRLCK : F_RDLCK;
 	struct rpc_lock f = lock_req(ino, fi->lock_owner, type, 0, 0,
 				     (uint32_t)fuse_req_ctx(req)->pid, RPC_LOCK_FLOCK);
+	int ret = lock_set(req, &f, !(op & LOCK_NB));
 
-	fuse_reply_err(req, -lock_set(req, &f, !(op & LOCK_NB)));
+	if (ret <= 0)
+		fuse_reply_err(req, -ret);
 }
 
 /*

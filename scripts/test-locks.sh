@@ -197,6 +197,52 @@ check "c2's F_SETLKW, SIGALRM after 300 ms: EINTR" says EINTR "$LT" intr "$T/c2/
 let_go h4
 check "and nothing is left behind: c2 takes it at once" says ok "$LT" try "$T/c2/$F" w 0 0
 
+echo "test-locks: deadlock across mounts, and many waiters"
+# c locks byte 0 and waits for byte 1; c2 locks byte 1 and waits for byte 0
+rm -f "$T/go"
+"$LT" cross "$T/c/$F" 0 1 "$T/go" >"$T/x1.out" 2>&1 &
+X1=$!
+"$LT" cross "$T/c2/$F" 1 0 "$T/go" >"$T/x2.out" 2>&1 &
+X2=$!
+HOLDERS+=("$X1" "$X2")
+for ((i = 0; i < 200; i++)); do
+	[ "$(cat "$T/x1.out" "$T/x2.out" 2>/dev/null | grep -c held)" = 2 ] && break
+	sleep 0.05
+done
+touch "$T/go"
+wait "$X1"
+wait "$X2"
+XS=$(cat "$T/x1.out" "$T/x2.out" | grep -v held | sort | tr '\n' ' ')
+check "two processes on two mounts in a cycle: one gets EDEADLK, the other the lock ($XS)" \
+	test "$XS" = "EDEADLK locked "
+check "a wait that closes no cycle is no deadlock (chain c -> c2)" hold h8 c2 hold "$T/c2/$F" w 5 1
+"$LT" cross "$T/c/$F" 6 5 "$T/go" >"$T/x3.out" 2>&1 &
+X3=$!
+HOLDERS+=("$X3")
+# 80 waiters on c2 (more than the mount's 64 worker threads) for byte 9, held on c
+check "c holds byte 9" hold h9 c hold "$T/c/$F" w 9 1
+WS=()
+for ((i = 0; i < 80; i++)); do
+	"$LT" wait "$T/c2/$F" w 9 1 >"$T/w$i.out" 2>&1 &
+	WS+=("$!")
+	HOLDERS+=("$!")
+done
+for ((i = 0; i < 200; i++)); do
+	[ "$(ctr c2 mount_lock_waiting)" = 80 ] && break
+	sleep 0.05
+done
+check "all 80 wait at once (mount_lock_waiting)" test "$i" -lt 200
+check "and c2 still serves: a new file written and read back" \
+	eval 'echo fine >"$T/c2/during" && test "$(cat "$T/c2/during")" = fine'
+let_go h9
+t0=$(now_ms)
+ok=0
+for p in "${WS[@]}"; do wait "$p" && ok=$((ok + 1)); done
+check "every waiter got the lock in turn once c let go ($ok of 80, $(($(now_ms) - t0)) ms)" test "$ok" = 80
+let_go h8
+wait "$X3"
+check "and the chained waiter got its lock too, no EDEADLK" grep -qx locked "$T/x3.out"
+
 echo "test-locks: failover"
 check "c holds the lock" hold h5 c hold "$T/c/$F" w 0 0
 kill -9 "${PID[m$L]}"

@@ -53,6 +53,7 @@ struct dispatch {
 	uint32_t ntaken, taken_cap;
 	bool in_txn;
 	struct svc_req *cur;         /* the request being applied: what it changes goes there */
+	struct fs_lock_waits waits;  /* blocked fcntl lock owners that keep asking: deadlocks */
 };
 
 static bool is_open(void *arg, uint64_t ino)
@@ -109,6 +110,7 @@ void dispatch_close(struct dispatch *d)
 		return;
 	fs_detach(d->fs);
 	handles_destroy(d->handles);
+	fs_lock_waits_free(&d->waits);
 	free(d->taken);
 	free(d);
 }
@@ -207,6 +209,7 @@ int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 	int ret, dropped;
 
 	handles_close_rid(d->handles, rid, last_closed, d);
+	fs_lock_wait_drop_rid(&d->waits, rid);
 	ret = dropped = fs_locks_drop_client(d->fs, rid);
 	if (ret > 0 || (ret == 0 && fenced)) /* it may never act on what it held again */
 		ret = fs_client_gone(d->fs, rid);
@@ -691,7 +694,7 @@ static int lock_in(const struct op_ctx *x, const struct rpc_lock *in, struct fs_
 {
 	uint32_t flags = le32_to_cpu(in->flags);
 
-	if (flags & ~RPC_LOCK_FLOCK)
+	if (flags & ~RPC_LOCK_FLAGS)
 		return -EINVAL;
 	*kind = flags & RPC_LOCK_FLOCK ? FS_LOCK_FLOCK : FS_LOCK_POSIX;
 	*l = (struct fs_lock){ .rid = x->rid, .owner = le64_to_cpu(in->owner),
@@ -702,6 +705,9 @@ static int lock_in(const struct op_ctx *x, const struct rpc_lock *in, struct fs_
 
 static int do_getlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_lock *out)
 {
+	const uint32_t flags = le32_to_cpu(in->flags);
+	const uint64_t owner = le64_to_cpu(in->owner);
+	struct fs_lock_waits *ws = &x->d->waits;
 	struct fs_lock l;
 	uint32_t kind;
 	int ret = lock_in(x, in, &l, &kind);
@@ -710,6 +716,13 @@ static int do_getlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_lock
 		ret = fs_getlk(x->fs, le64_to_cpu(in->ino), kind, &l);
 	if (ret < 0)
 		return ret;
+	/* a blocked F_SETLKW asking again: whom it waits for, and is that a cycle? */
+	if (!(flags & RPC_LOCK_WAITING) || kind != FS_LOCK_POSIX)
+		; /* (an F_GETLK: a question, nothing more) */
+	else if ((flags & RPC_LOCK_WAIT_END) || l.type == F_UNLCK)
+		fs_lock_wait_end(ws, x->rid, owner);
+	else if (fs_lock_wait(ws, x->rid, owner, l.rid, l.owner, mono_now()))
+		return -EDEADLK;
 	*out = (struct rpc_lock){ .ino = in->ino, .owner = cpu_to_le64(l.owner),
 				  .start = cpu_to_le64(l.start), .end = cpu_to_le64(l.end),
 				  .type = cpu_to_le32(l.type), .flags = in->flags,
@@ -728,6 +741,8 @@ static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none
 	(void)out;
 	if (ret == 0)
 		ret = fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
+	if (ret == 0)
+		fs_lock_wait_end(&x->d->waits, x->rid, l.owner); /* (its wait, if any, is over) */
 	if (ret == 0 && l.type != F_UNLCK && x->who != NULL) {
 		/* who it is, kept with its locks: a later server may have to fence it */
 		who_encode(x->who, &w);

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/common.h"
 #include "server/limits.h"
 
 struct sqlite3;
@@ -277,6 +278,36 @@ const struct fs_lock *fs_lock_conflict(const struct fs_lock *held, uint32_t n,
  */
 uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_lock *want,
 		       struct fs_lock *out);
+/*
+ * Who waits for whom: blocked fcntl lock owners that keep asking, kept in
+ * memory (after a failover the waiters say it again).  A wait closing a
+ * cycle is a deadlock, and only then.  An entry not renewed within
+ * FS_LOCK_WAIT_STALE_NS is forgotten (its waiter went away).  Pure.
+ */
+#define FS_LOCK_WAITS_MAX 4096
+#define FS_LOCK_WAIT_STALE_NS (250 * NSEC_PER_MSEC)
+
+struct fs_lock_waits {
+	struct fs_lock_wait {
+		uint64_t rid, owner;         /* the waiter */
+		uint64_t on_rid, on_owner;   /* the owner of a lock in its way */
+		mono_ns at;
+	} *w;
+	uint32_t n, cap;
+};
+
+/*
+ * (rid, owner) waits for (on_rid, on_owner) as of now: true when that
+ * closes a cycle of waits (the wait is then not kept), false when noted
+ * (or there is no room: waits too many to follow are not called deadlocks).
+ */
+bool fs_lock_wait(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner, uint64_t on_rid,
+		  uint64_t on_owner, mono_ns now);
+/* (rid, owner) waits no more: it has the lock, or gave up. */
+void fs_lock_wait_end(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner);
+/* Every wait of a mount's owners goes (it is gone). */
+void fs_lock_wait_drop_rid(struct fs_lock_waits *ws, uint64_t rid);
+void fs_lock_waits_free(struct fs_lock_waits *ws);
 /* F_GETLK: l becomes the first lock conflicting with it, or its type F_UNLCK.  Reads only. */
 int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
 /* F_SETLK: 0, -EAGAIN on a conflict (nothing changes), -ENOLCK past the limit. */

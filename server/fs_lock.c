@@ -138,6 +138,110 @@ static int locks_for(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs
 	return ret < 0 ? ret : locks_read(fs, ino, kind, held, n);
 }
 
+/* ---- who waits for whom: deadlocks ---- */
+
+static struct fs_lock_wait *wait_find(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner)
+{
+	for (uint32_t i = 0; i < ws->n; i++)
+		if (ws->w[i].rid == rid && ws->w[i].owner == owner)
+			return &ws->w[i];
+	return NULL;
+}
+
+/* (rid, owner)'s wait, if it was said recently enough to still hold. */
+static struct fs_lock_wait *wait_of(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner,
+				    mono_ns now)
+{
+	struct fs_lock_wait *w = wait_find(ws, rid, owner);
+
+	return w != NULL && now - w->at <= FS_LOCK_WAIT_STALE_NS ? w : NULL;
+}
+
+static void wait_remove(struct fs_lock_waits *ws, uint32_t i)
+{
+	ws->w[i] = ws->w[--ws->n];
+}
+
+/* Forget what is stale; true when there is room for one more. */
+static bool wait_room(struct fs_lock_waits *ws, mono_ns now)
+{
+	if (ws->n < ws->cap)
+		return true;
+	for (uint32_t i = 0; i < ws->n;)
+		if (now - ws->w[i].at > FS_LOCK_WAIT_STALE_NS)
+			wait_remove(ws, i);
+		else
+			i++;
+	if (ws->n < ws->cap)
+		return true;
+	if (ws->cap < FS_LOCK_WAITS_MAX) {
+		uint32_t cap = ws->cap ? MIN(ws->cap * 2, (uint32_t)FS_LOCK_WAITS_MAX) : 16;
+		struct fs_lock_wait *w = realloc(ws->w, cap * sizeof(*w));
+
+		if (w != NULL) {
+			ws->w = w;
+			ws->cap = cap;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool fs_lock_wait(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner, uint64_t on_rid,
+		  uint64_t on_owner, mono_ns now)
+{
+	uint64_t r = on_rid, o = on_owner;
+	struct fs_lock_wait *w;
+
+	/* follow the waits from the owner in the way: back to us is a cycle */
+	for (uint32_t steps = 0; steps <= ws->n; steps++) {
+		if (r == rid && o == owner) {
+			fs_lock_wait_end(ws, rid, owner);
+			return true;
+		}
+		w = wait_of(ws, r, o, now);
+		if (w == NULL)
+			break;
+		r = w->on_rid;
+		o = w->on_owner;
+	}
+	w = wait_find(ws, rid, owner); /* (stale or not: renewed) */
+	if (w == NULL) {
+		if (!wait_room(ws, now))
+			return false;
+		w = &ws->w[ws->n++];
+	}
+	*w = (struct fs_lock_wait){ .rid = rid, .owner = owner, .on_rid = on_rid,
+				    .on_owner = on_owner, .at = now };
+	return false;
+}
+
+void fs_lock_wait_end(struct fs_lock_waits *ws, uint64_t rid, uint64_t owner)
+{
+	for (uint32_t i = 0; i < ws->n; i++)
+		if (ws->w[i].rid == rid && ws->w[i].owner == owner) {
+			wait_remove(ws, i);
+			return;
+		}
+}
+
+void fs_lock_wait_drop_rid(struct fs_lock_waits *ws, uint64_t rid)
+{
+	for (uint32_t i = 0; i < ws->n;)
+		if (ws->w[i].rid == rid)
+			wait_remove(ws, i);
+		else
+			i++;
+}
+
+void fs_lock_waits_free(struct fs_lock_waits *ws)
+{
+	free(ws->w);
+	*ws = (struct fs_lock_waits){ 0 };
+}
+
+/* ---- the store's ---- */
+
 int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l)
 {
 	struct fs_lock *held = NULL;

@@ -538,6 +538,16 @@ static_assert(sizeof(struct rpc_lock) == 48, "lock");
 static_assert(offsetof(struct rpc_lock, type) == 32, "lock: type");
 static_assert(offsetof(struct rpc_lock, flags) == 40, "lock: flags");
 #define RPC_LOCK_FLOCK 1u
+/*
+ * GETLK from a blocked F_SETLKW that keeps asking (at least every
+ * RPC_LOCK_WAIT_ASK_MS): the server notes whom it waits for, and answers
+ * EDEADLK when that wait closes a cycle.  With RPC_LOCK_WAIT_END too, the
+ * wait is over (interrupted): the note goes.
+ */
+#define RPC_LOCK_WAITING 2u
+#define RPC_LOCK_WAIT_END 4u
+#define RPC_LOCK_FLAGS (RPC_LOCK_FLOCK | RPC_LOCK_WAITING | RPC_LOCK_WAIT_END)
+#define RPC_LOCK_WAIT_ASK_MS 20
 
 /* LSEEK: SEEK_DATA or SEEK_HOLE from offset; the reply's offset is where. */
 struct rpc_lseek {

@@ -22,6 +22,10 @@
  *                                               to the number in COUNTER
  *   fusefs-locktest bench FILE N               N uncontended lock/unlock
  *                                               pairs: "pairs/s"
+ *   fusefs-locktest cross FILE A B GO          lock byte A, say "held", once
+ *                                               the file GO exists F_SETLKW
+ *                                               byte B: "locked" or
+ *                                               "EDEADLK" (then exit)
  *
  * Exit 0 when the step did what it says, 1 otherwise, 2 on bad usage.
  */
@@ -221,6 +225,24 @@ int main(int argc, char **argv)
 		if (errno == EAGAIN || errno == EACCES)
 			return printf("EAGAIN\n"), 0;
 		return perror("locktest: try"), 1;
+	}
+	if (strcmp(argv[1], "cross") == 0 && argc == 6) {
+		struct flock b = lk("w", argv[4], "1");
+
+		l = lk("w", argv[3], "1");
+		if (fcntl(fd, F_SETLK, &l) < 0)
+			return perror("locktest: cross"), 1;
+		printf("held\n");
+		fflush(stdout);
+		for (int i = 0; i < 2000 && access(argv[5], F_OK) != 0; i++)
+			usleep(10000);
+		if (fcntl(fd, F_SETLKW, &b) == 0)
+			printf("locked\n");
+		else if (errno == EDEADLK)
+			printf("EDEADLK\n");
+		else
+			return perror("locktest: cross"), 1;
+		return 0;
 	}
 	if (strcmp(argv[1], "wait") == 0) {
 		long long t0 = now_ms();

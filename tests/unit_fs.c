@@ -2300,6 +2300,50 @@ START_TEST(big_punches_and_cuts_through_the_map)
 END_TEST
 
 /*
+ * Deadlocks are found only when real: a wait that closes a cycle of
+ * fresh waits, across mounts (owners are (rid, owner)), and never through
+ * a wait that ended, went stale, or belongs to a mount gone.
+ */
+START_TEST(lock_waits_find_real_deadlocks)
+{
+	struct fs_lock_waits ws = { 0 };
+	const mono_ns t = 1000 * NSEC_PER_SEC, stale = FS_LOCK_WAIT_STALE_NS;
+
+	/* A(1,7) waits for B(2,7): noted; B waits for A: a cycle */
+	ck_assert(!fs_lock_wait(&ws, 1, 7, 2, 7, t));
+	ck_assert(!fs_lock_wait(&ws, 1, 7, 2, 7, t + 1)); /* (asked again: renewed, once) */
+	ck_assert_uint_eq(ws.n, 1);
+	ck_assert(fs_lock_wait(&ws, 2, 7, 1, 7, t + 2));
+	ck_assert_uint_eq(ws.n, 1); /* (the refused wait is not kept) */
+	/* the same owner id on another mount is another owner */
+	ck_assert(!fs_lock_wait(&ws, 3, 7, 1, 8, t + 3));
+	/* a chain A -> B -> C; C waits for A: a cycle; for D: none */
+	ck_assert(!fs_lock_wait(&ws, 2, 7, 3, 9, t + 4));
+	ck_assert(!fs_lock_wait(&ws, 3, 9, 4, 1, t + 5));
+	ck_assert(fs_lock_wait(&ws, 3, 9, 1, 7, t + 6));
+	/* a wait that ended is no edge */
+	fs_lock_wait_end(&ws, 2, 7);
+	ck_assert(!fs_lock_wait(&ws, 3, 9, 1, 7, t + 7));
+	fs_lock_wait_end(&ws, 3, 9);
+	/* a stale wait is no edge (its waiter stopped asking) */
+	ck_assert(!fs_lock_wait(&ws, 5, 1, 6, 1, t));
+	ck_assert(!fs_lock_wait(&ws, 6, 1, 5, 1, t + stale + 1));
+	/* a gone mount's waits go */
+	ck_assert(!fs_lock_wait(&ws, 8, 1, 9, 1, t + 10));
+	fs_lock_wait_drop_rid(&ws, 8);
+	ck_assert(!fs_lock_wait(&ws, 9, 1, 8, 1, t + 11));
+	/* many waits: room grows to the cap, and past it no wait is called a deadlock */
+	for (uint64_t i = 0; i < FS_LOCK_WAITS_MAX + 10; i++)
+		ck_assert(!fs_lock_wait(&ws, 100 + i, 1, 101 + i, 1, t + 12));
+	ck_assert_uint_eq(ws.n, FS_LOCK_WAITS_MAX);
+	/* once they are stale they make room */
+	ck_assert(!fs_lock_wait(&ws, 99, 1, 98, 1, t + 12 + stale + 1));
+	ck_assert_uint_le(ws.n, FS_LOCK_WAITS_MAX);
+	fs_lock_waits_free(&ws);
+}
+END_TEST
+
+/*
  * Locks: random fcntl lock and unlock requests of three owners (two on one
  * mount, one on another) over 64 bytes, against a byte model: a request is
  * refused exactly when another owner's lock is in its way, and after each
@@ -3711,6 +3755,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, big_data_dropped_at_once);
 	tcase_add_test(tc, big_punches_and_cuts_through_the_map);
 	tcase_add_test(tc, locks_match_model);
+	tcase_add_test(tc, lock_waits_find_real_deadlocks);
 	tcase_add_test(tc, inode_numbers_past_2_31);
 	tcase_add_test(tc, create_and_open_flags);
 	tcase_add_test(tc, statfs_counts);
