@@ -778,6 +778,12 @@ static ssize_t rx_frames(struct rpc_client *c, struct rx_arg *a, const uint8_t *
 		if (type == SRV_MSG_INVAL) {
 			if (inval_take(c, a->gen, pl, plen) < 0)
 				return -1;
+		} else if (type == SRV_MSG_LOCK_FREED && plen == sizeof(struct rpc_lock_freed)) {
+			struct rpc_lock_freed f;
+
+			memcpy(&f, pl, sizeof(f));
+			if (c->cfg.lock_freed != NULL)
+				c->cfg.lock_freed(c->cfg.lock_freed_arg, le64_to_cpu(f.ino));
 		} else if (type == SRV_MSG_REPLY && rpc_reply_decode(pl, plen, &r) == 0) {
 			deliver(c, &r, a->gen);
 		} else {

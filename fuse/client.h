@@ -63,6 +63,12 @@ struct rpc_client_config {
 	 */
 	void (*inval)(void *arg, const struct rpc_inval *it);
 	void *inval_arg;
+	/*
+	 * A lock on ino that a waiter of ours waits for was let go (the
+	 * receiver's thread calls it: it must not block).  NULL: not told.
+	 */
+	void (*lock_freed)(void *arg, uint64_t ino);
+	void *lock_freed_arg;
 };
 
 /* One call.  The caller fills the request part and the reply buffers. */

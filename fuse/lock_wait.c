@@ -188,6 +188,31 @@ int lock_waiters_park(struct lock_waiters *lw, fuse_req_t req, const struct rpc_
 	return 0;
 }
 
+void lock_waiters_wake(struct lock_waiters *lw, uint64_t ino)
+{
+	mono_ns now = mono_now();
+	bool any = false;
+
+	pthread_mutex_lock(&lw->lock);
+	for (struct lock_waiter *w = lw->list; w != NULL; w = w->next)
+		if (le64_to_cpu(w->want.ino) == ino) {
+			w->due = now;
+			w->pause_ms = LOCK_WAIT_MIN_MS; /* (asked often again: someone may beat it) */
+			any = true;
+		}
+	if (any)
+		pthread_cond_signal(&lw->cond);
+	pthread_mutex_unlock(&lw->lock);
+}
+
+void mount_lock_freed(void *arg, uint64_t ino)
+{
+	struct mount_ctx *m = arg;
+
+	if (m->waiters != NULL)
+		lock_waiters_wake(m->waiters, ino);
+}
+
 void lock_waiters_destroy(struct lock_waiters *lw)
 {
 	if (lw == NULL)

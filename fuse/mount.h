@@ -65,6 +65,10 @@ int lock_waiters_create(lock_try_fn try_lock, uint64_t *waiting, struct lock_wai
  * it.  0, or -errno and req is still the caller's to answer.
  */
 int lock_waiters_park(struct lock_waiters *lw, fuse_req_t req, const struct rpc_lock *want);
+/* A lock on ino was let go: its waiters ask again now (any thread; it does not block). */
+void lock_waiters_wake(struct lock_waiters *lw, uint64_t ino);
+/* The client's lock_freed callback (client.h), arg the mount_ctx. */
+void mount_lock_freed(void *arg, uint64_t ino);
 /* Answer every waiter EINTR and stop (lw may be NULL). */
 void lock_waiters_destroy(struct lock_waiters *lw);
 

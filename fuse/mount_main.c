@@ -290,6 +290,7 @@ static int start_client(struct mount_run *r)
 	struct rpc_client_config ccfg = { .dev = r->fs.dev, .super = &r->fs.super, .rid = r->fs.rid,
 					  .wait_ms = r->o.server_wait_ms, .inval = mount_inval,
 					  .inval_arg = &r->fs, .soft = r->o.soft,
+					  .lock_freed = mount_lock_freed, .lock_freed_arg = &r->fs,
 					  .failover_ms = r->o.failover_timeout_ms,
 					  .stall_ms = r->o.hb_timeout_ms };
 	char why[512];

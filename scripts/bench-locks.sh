@@ -78,4 +78,5 @@ printf '  %-58s %10s %10s\n' "hand-off to a waiter on another mount, worst of $R
 printf '  %-58s %10s %10s\n' "copy_file_range of 256 MiB, the server copies (MB/s)" "$copy_fusefs" "$copy_local"
 printf '  %-58s %10s %10s\n' "the same copied with cat, through the mount (MB/s)" "$cat_fusefs" -
 echo "  (a hand-off counts from the holder's kill to the waiter's exit with the lock;"
-echo "   a waiter looks again with GETLK every 1 ms, doubling up to 20 ms)"
+echo "   the server tells a waiting mount when the lock is let go (LOCK_FREED); a waiter"
+echo "   that misses it asks again after 1 ms, doubling up to 100 ms)"

@@ -54,6 +54,15 @@ struct dispatch {
 	bool in_txn;
 	struct svc_req *cur;         /* the request being applied: what it changes goes there */
 	struct fs_lock_waits waits;  /* blocked fcntl lock owners that keep asking: deadlocks */
+	/* mounts with a blocked lock request on an inode, as their asking says */
+	struct sleeper {
+		uint64_t rid, ino;
+		mono_ns at;
+	} *sleepers;
+	uint32_t nsleepers, capsleepers;
+	/* who is to be told that a lock it waits for was let go, once that commits */
+	struct svc_lock_wake *wakes;
+	uint32_t nwakes, capwakes;
 };
 
 static bool is_open(void *arg, uint64_t ino)
@@ -111,6 +120,8 @@ void dispatch_close(struct dispatch *d)
 	fs_detach(d->fs);
 	handles_destroy(d->handles);
 	fs_lock_waits_free(&d->waits);
+	free(d->sleepers);
+	free(d->wakes);
 	free(d->taken);
 	free(d);
 }
@@ -204,6 +215,72 @@ int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *hold
 	return 0;
 }
 
+/* ---- lock waiters: who is told when a lock is let go ---- */
+
+/* rid has a waiter blocked on ino (it asked just now). */
+static void sleeper_note(struct dispatch *d, uint64_t rid, uint64_t ino, mono_ns now)
+{
+	struct sleeper *sl;
+
+	for (uint32_t i = 0; i < d->nsleepers; i++)
+		if (d->sleepers[i].rid == rid && d->sleepers[i].ino == ino) {
+			d->sleepers[i].at = now;
+			return;
+		}
+	for (uint32_t i = 0; i < d->nsleepers;) /* (the stale go: they stopped asking) */
+		if (now - d->sleepers[i].at > FS_LOCK_WAIT_STALE_NS)
+			d->sleepers[i] = d->sleepers[--d->nsleepers];
+		else
+			i++;
+	if (d->nsleepers == d->capsleepers) {
+		uint32_t cap = d->capsleepers ? d->capsleepers * 2 : 16;
+
+		if (cap > FS_LOCK_WAITS_MAX ||
+		    (sl = realloc(d->sleepers, cap * sizeof(*sl))) == NULL)
+			return; /* (then it is not told, and asks again in its turn) */
+		d->sleepers = sl;
+		d->capsleepers = cap;
+	}
+	d->sleepers[d->nsleepers++] = (struct sleeper){ .rid = rid, .ino = ino, .at = now };
+}
+
+/* A lock on ino (0: on any inode) was let go: its sleepers are to be told. */
+static void sleepers_wake(struct dispatch *d, uint64_t ino)
+{
+	for (uint32_t i = 0; i < d->nsleepers;) {
+		struct sleeper *sl = &d->sleepers[i];
+		struct svc_lock_wake *w;
+
+		if (ino != 0 && sl->ino != ino) {
+			i++;
+			continue;
+		}
+		if (d->nwakes == d->capwakes) {
+			uint32_t cap = d->capwakes ? d->capwakes * 2 : 16;
+
+			if ((w = realloc(d->wakes, cap * sizeof(*w))) == NULL)
+				return;
+			d->wakes = w;
+			d->capwakes = cap;
+		}
+		d->wakes[d->nwakes++] = (struct svc_lock_wake){ .rid = sl->rid, .ino = sl->ino };
+		*sl = d->sleepers[--d->nsleepers]; /* (told once: it notes itself again) */
+	}
+}
+
+uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint32_t max,
+			     bool discard)
+{
+	uint32_t n = discard ? 0 : MIN(max, d->nwakes);
+
+	memcpy(out, d->wakes, n * sizeof(*out));
+	if (discard)
+		d->nwakes = 0;
+	memmove(d->wakes, d->wakes + n, (d->nwakes - n) * sizeof(*out));
+	d->nwakes -= n;
+	return n;
+}
+
 int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 {
 	int ret, dropped;
@@ -211,6 +288,8 @@ int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 	handles_close_rid(d->handles, rid, last_closed, d);
 	fs_lock_wait_drop_rid(&d->waits, rid);
 	ret = dropped = fs_locks_drop_client(d->fs, rid);
+	if (dropped > 0)
+		sleepers_wake(d, 0);
 	if (ret > 0 || (ret == 0 && fenced)) /* it may never act on what it held again */
 		ret = fs_client_gone(d->fs, rid);
 	if (ret >= 0)
@@ -717,6 +796,8 @@ static int do_getlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_lock
 	if (ret < 0)
 		return ret;
 	/* a blocked F_SETLKW asking again: whom it waits for, and is that a cycle? */
+	if ((flags & RPC_LOCK_WAITING) && !(flags & RPC_LOCK_WAIT_END) && l.type != F_UNLCK)
+		sleeper_note(x->d, x->rid, le64_to_cpu(in->ino), mono_now());
 	if (!(flags & RPC_LOCK_WAITING) || kind != FS_LOCK_POSIX)
 		; /* (an F_GETLK: a question, nothing more) */
 	else if ((flags & RPC_LOCK_WAIT_END) || l.type == F_UNLCK)
@@ -743,6 +824,8 @@ static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none
 		ret = fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
 	if (ret == 0)
 		fs_lock_wait_end(&x->d->waits, x->rid, l.owner); /* (its wait, if any, is over) */
+	if (ret == 0 && l.type != F_WRLCK) /* (an unlock, or a write lock turned read) */
+		sleepers_wake(x->d, le64_to_cpu(in->ino));
 	if (ret == 0 && l.type != F_UNLCK && x->who != NULL) {
 		/* who it is, kept with its locks: a later server may have to fence it */
 		who_encode(x->who, &w);

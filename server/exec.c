@@ -350,6 +350,11 @@ int exec_mount_who(struct exec *e, uint64_t rid, struct svc_mount_id *who)
 	return dispatch_mount_who(e->d, rid, who);
 }
 
+uint32_t exec_lock_wakes(struct exec *e, struct svc_lock_wake *out, uint32_t max, bool discard)
+{
+	return dispatch_lock_wakes(e->d, out, max, discard);
+}
+
 int exec_marks(struct exec *e, struct svc_req *const *reqs, uint32_t n)
 {
 	int ret;

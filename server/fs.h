@@ -285,7 +285,7 @@ uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_l
  * FS_LOCK_WAIT_STALE_NS is forgotten (its waiter went away).  Pure.
  */
 #define FS_LOCK_WAITS_MAX 4096
-#define FS_LOCK_WAIT_STALE_NS (250 * NSEC_PER_MSEC)
+#define FS_LOCK_WAIT_STALE_NS (500 * NSEC_PER_MSEC)
 
 struct fs_lock_waits {
 	struct fs_lock_wait {

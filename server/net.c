@@ -1414,6 +1414,34 @@ static void fail(struct svc *s, int res)
 }
 
 /* Run one batch through the executor's stages, each stage's replies sent as it ends. */
+/*
+ * Tell the mounts whose lock waiters wait for a lock the batch let go
+ * (committed: send; not: forget).
+ */
+static void lock_wakes_send(struct svc *s, bool committed)
+{
+	struct svc_lock_wake w[64];
+	uint32_t n;
+
+	while ((n = exec_lock_wakes(s->exec, w, ARRAY_SIZE(w), !committed)) > 0) {
+		for (uint32_t i = 0; i < n; i++)
+			for (struct conn *c = s->conns; c != NULL; c = c->next) {
+				struct rpc_lock_freed f = { .ino = cpu_to_le64(w[i].ino) };
+				struct iovec piece = { &f, sizeof(f) };
+				struct outbuf *o;
+
+				if (c->state != CONN_SERVING || c->rid != w[i].rid)
+					continue;
+				o = frame_out(&c->tx, SRV_MSG_LOCK_FREED, &piece, 1);
+				if (o == NULL)
+					continue; /* (a hint: its waiters ask again in their turn) */
+				out_append(s, c, o);
+				touch(s, c);
+			}
+		flush_touched(s);
+	}
+}
+
 static void run_batch(struct svc *s)
 {
 	struct batch *b = &s->batch;
@@ -1433,6 +1461,7 @@ static void run_batch(struct svc *s)
 		if (b->marks[i]->kind == SVC_REQ_GONE)
 			gone_settled(s, b->marks[i]->rid);
 	batch_done(s, b->marks, b->nmarks, false);
+	lock_wakes_send(s, ret == 0);
 	if (ret < 0)
 		fail(s, ret);
 }

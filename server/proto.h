@@ -65,6 +65,7 @@ enum srv_msg_type {
 	SRV_MSG_HOLDS = 7,         /* client -> server: struct rpc_hold... it holds open (no reply) */
 	SRV_MSG_BYE = 8,           /* client -> server: unmounting; forget it now (no payload) */
 	SRV_MSG_ALIVE = 9,         /* client -> server: still here (no payload; SRV_ALIVE_MS) */
+	SRV_MSG_LOCK_FREED = 10,   /* server -> client: struct rpc_lock_freed (its waiters ask now) */
 };
 
 /*
@@ -547,7 +548,17 @@ static_assert(offsetof(struct rpc_lock, flags) == 40, "lock: flags");
 #define RPC_LOCK_WAITING 2u
 #define RPC_LOCK_WAIT_END 4u
 #define RPC_LOCK_FLAGS (RPC_LOCK_FLOCK | RPC_LOCK_WAITING | RPC_LOCK_WAIT_END)
-#define RPC_LOCK_WAIT_ASK_MS 20
+#define RPC_LOCK_WAIT_ASK_MS 100
+
+/*
+ * LOCK_FREED: a lock on ino that a waiter of this mount waits for was let
+ * go (committed): ask again now rather than at the next turn.  A hint: a
+ * waiter that misses it still asks every RPC_LOCK_WAIT_ASK_MS.
+ */
+struct rpc_lock_freed {
+	struct le64 ino;
+};
+static_assert(sizeof(struct rpc_lock_freed) == 8, "lock freed");
 
 /* LSEEK: SEEK_DATA or SEEK_HOLE from offset; the reply's offset is where. */
 struct rpc_lseek {

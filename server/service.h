@@ -317,6 +317,15 @@ bool exec_mount_holds(struct exec *e, uint64_t rid);
 int exec_lock_holders(struct exec *e, uint64_t **rids, uint32_t *n);
 /* Who rid was when it took its locks: 0, -ENOENT or -errno.  Reads the store. */
 int exec_mount_who(struct exec *e, uint64_t rid, struct svc_mount_id *who);
+/* A mount whose lock waiters are to ask again now, about ino. */
+struct svc_lock_wake {
+	uint64_t rid, ino;
+};
+/*
+ * The wakes the committed batch made (locks let go that mounts wait for),
+ * at most max of them, taken: how many.  Discard: forget them all (0).
+ */
+uint32_t exec_lock_wakes(struct exec *e, struct svc_lock_wake *out, uint32_t max, bool discard);
 /* One step in a commit of its own.  0, or what stops the service (the device, the gate). */
 int exec_release(struct exec *e);
 
@@ -350,6 +359,9 @@ bool dispatch_mount_holds(struct dispatch *d, uint64_t rid);
 int dispatch_lock_holders(struct dispatch *d, uint64_t **rids, uint32_t *n);
 /* Who rid was when it took its first lock.  0, -ENOENT or -errno.  Reads only. */
 int dispatch_mount_who(struct dispatch *d, uint64_t rid, struct svc_mount_id *who);
+/* exec_lock_wakes' */
+uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint32_t max,
+			     bool discard);
 /* Was rid declared gone, by this server or an earlier one?  Reads only. */
 bool dispatch_was_gone(struct dispatch *d, uint64_t rid);
 /* Is there deferred work that must not wait for another client's write? */
