@@ -11,6 +11,8 @@
  *   fusefs-fileops punch FILE OFF LEN         fallocate PUNCH_HOLE | KEEP_SIZE
  *   fusefs-fileops direct FILE        O_DIRECT: 1 MiB written and read back
  *                                     aligned: "ok"
+ *   fusefs-fileops tmpfile DIR        O_TMPFILE in DIR: "ok" (written, read
+ *                                     back), or "unsupported" (EOPNOTSUPP)
  *
  * Exit 0 when the step did what it says, 1 otherwise, 2 on bad usage.
  */
@@ -105,6 +107,23 @@ static int direct(const char *path)
 	return close(fd) == 0 ? 0 : fail("close", path);
 }
 
+static int tmpfile_in(const char *dir)
+{
+	char buf[6] = "";
+	int fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+
+	if (fd < 0 && errno == EOPNOTSUPP) {
+		printf("unsupported\n");
+		return 0;
+	}
+	if (fd < 0)
+		return fail("open O_TMPFILE in", dir);
+	if (pwrite(fd, "hello", 5, 0) != 5 || pread(fd, buf, 5, 0) != 5 || strcmp(buf, "hello"))
+		return fail("write and read back an O_TMPFILE in", dir);
+	printf("ok\n");
+	return close(fd) == 0 ? 0 : fail("close", dir);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "copy") == 0)
@@ -118,6 +137,8 @@ int main(int argc, char **argv)
 		return falloc(argv[2], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, argv[3], argv[4]);
 	if (argc == 3 && strcmp(argv[1], "direct") == 0)
 		return direct(argv[2]);
-	fprintf(stderr, "usage: fusefs-fileops copy|map|zero|punch|direct ...\n");
+	if (argc == 3 && strcmp(argv[1], "tmpfile") == 0)
+		return tmpfile_in(argv[2]);
+	fprintf(stderr, "usage: fusefs-fileops copy|map|zero|punch|direct|tmpfile ...\n");
 	return 2;
 }
