@@ -232,6 +232,9 @@ for ((i = 0; i < 200; i++)); do
 	sleep 0.05
 done
 check "all 80 wait at once (mount_lock_waiting)" test "$i" -lt 200
+G="$(ctr "m$L" server_locks_held) $(ctr "m$L" server_lock_waiters)"
+check "the leader's gauges ($G): 3 lock ranges held (h8, h9 and the chained waiter's), 2 mounts waiting" \
+	test "$G" = "3 2"
 check "and c2 still serves: a new file written and read back" \
 	eval 'echo fine >"$T/c2/during" && test "$(cat "$T/c2/during")" = fine'
 let_go h9

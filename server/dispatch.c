@@ -63,6 +63,8 @@ struct dispatch {
 	/* who is to be told that a lock it waits for was let go, once that commits */
 	struct svc_lock_wake *wakes;
 	uint32_t nwakes, capwakes;
+	bool locks_changed;          /* since the gauge last counted them */
+	uint64_t locks_held;         /* (the gauge) */
 };
 
 static bool is_open(void *arg, uint64_t ino)
@@ -100,6 +102,7 @@ int dispatch_open(struct store *st, struct dispatch **out)
 	if (d == NULL)
 		return -ENOMEM;
 	d->store = st;
+	d->locks_changed = true; /* (the gauge counts what an earlier server left) */
 	hooks.arg = d;
 	ret = handles_create(&d->handles);
 	if (ret == 0)
@@ -268,6 +271,18 @@ static void sleepers_wake(struct dispatch *d, uint64_t ino)
 	}
 }
 
+void dispatch_lock_gauges(struct dispatch *d, uint64_t *held, uint64_t *waiters)
+{
+	mono_ns now = mono_now();
+
+	if (d->locks_changed && fs_locks_count(d->fs, &d->locks_held) == 0)
+		d->locks_changed = false;
+	*held = d->locks_held;
+	*waiters = 0;
+	for (uint32_t i = 0; i < d->nsleepers; i++)
+		*waiters += now - d->sleepers[i].at <= FS_LOCK_WAIT_STALE_NS;
+}
+
 uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint32_t max,
 			     bool discard)
 {
@@ -288,8 +303,10 @@ int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 	handles_close_rid(d->handles, rid, last_closed, d);
 	fs_lock_wait_drop_rid(&d->waits, rid);
 	ret = dropped = fs_locks_drop_client(d->fs, rid);
-	if (dropped > 0)
+	if (dropped > 0) {
 		sleepers_wake(d, 0);
+		d->locks_changed = true;
+	}
 	if (ret > 0 || (ret == 0 && fenced)) /* it may never act on what it held again */
 		ret = fs_client_gone(d->fs, rid);
 	if (ret >= 0)
@@ -822,8 +839,10 @@ static int do_setlk(struct op_ctx *x, const struct rpc_lock *in, struct rpc_none
 	(void)out;
 	if (ret == 0)
 		ret = fs_setlk(x->fs, le64_to_cpu(in->ino), kind, &l);
-	if (ret == 0)
+	if (ret == 0) {
 		fs_lock_wait_end(&x->d->waits, x->rid, l.owner); /* (its wait, if any, is over) */
+		x->d->locks_changed = true;
+	}
 	if (ret == 0 && l.type != F_WRLCK) /* (an unlock, or a write lock turned read) */
 		sleepers_wake(x->d, le64_to_cpu(in->ino));
 	if (ret == 0 && l.type != F_UNLCK && x->who != NULL) {

@@ -350,6 +350,15 @@ int exec_mount_who(struct exec *e, uint64_t rid, struct svc_mount_id *who)
 	return dispatch_mount_who(e->d, rid, who);
 }
 
+void exec_lock_gauges(struct exec *e)
+{
+	uint64_t held, waiters;
+
+	dispatch_lock_gauges(e->d, &held, &waiters);
+	svc_ctr_set(&e->cfg.stats->ctr, SVC_locks_held, held);
+	svc_ctr_set(&e->cfg.stats->ctr, SVC_lock_waiters, waiters);
+}
+
 uint32_t exec_lock_wakes(struct exec *e, struct svc_lock_wake *out, uint32_t max, bool discard)
 {
 	return dispatch_lock_wakes(e->d, out, max, discard);

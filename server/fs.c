@@ -71,6 +71,7 @@ static const char *const SQL[ST_NR] = {
 	[ST_GONE_PUT] = "INSERT OR IGNORE INTO gone(rid, since) VALUES(?, ?)",
 	[ST_GONE_GET] = "SELECT 1 FROM gone WHERE rid=?",
 	[ST_LOCK_ANY_RID] = "SELECT 1 FROM locks WHERE rid=? LIMIT 1",
+	[ST_LOCK_COUNT] = "SELECT count(*) FROM locks",
 	[ST_LOCKER_PUT] = "INSERT OR IGNORE INTO lockers(rid, who) VALUES(?, ?)",
 	[ST_LOCKER_GET] = "SELECT who FROM lockers WHERE rid=?",
 	[ST_LOCKER_DEL] = "DELETE FROM lockers WHERE rid=?",

@@ -314,6 +314,8 @@ int fs_getlk(struct fs *fs, uint64_t ino, uint32_t kind, struct fs_lock *l);
 int fs_setlk(struct fs *fs, uint64_t ino, uint32_t kind, const struct fs_lock *l);
 /* A mount gone: every lock it held goes, and its record.  How many, or -errno. */
 int fs_locks_drop_client(struct fs *fs, uint64_t rid);
+/* How many locks (ranges) are held, over every mount.  Reads only. */
+int fs_locks_count(struct fs *fs, uint64_t *n);
 /* Does rid hold any lock?  1, 0 or -errno.  Reads only. */
 int fs_locks_held_by(struct fs *fs, uint64_t rid);
 /*

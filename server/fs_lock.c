@@ -328,6 +328,17 @@ int fs_locks_drop_client(struct fs *fs, uint64_t rid)
 	return n < 0 ? n : ret;
 }
 
+int fs_locks_count(struct fs *fs, uint64_t *n)
+{
+	sqlite3_stmt *s = fs_st(fs, ST_LOCK_COUNT);
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : fs_sql_err(fs, rc, "counting locks");
+}
+
 int fs_locks_held_by(struct fs *fs, uint64_t rid)
 {
 	return fs_row_exists(fs, ST_LOCK_ANY_RID, (int64_t)rid, "reading a mount's locks");

@@ -1462,6 +1462,8 @@ static void run_batch(struct svc *s)
 			gone_settled(s, b->marks[i]->rid);
 	batch_done(s, b->marks, b->nmarks, false);
 	lock_wakes_send(s, ret == 0);
+	if (ret == 0)
+		exec_lock_gauges(s->exec);
 	if (ret < 0)
 		fail(s, ret);
 }

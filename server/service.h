@@ -84,6 +84,8 @@ typedef int (*svc_fence_fn)(void *arg, uint64_t rid, const struct svc_mount_id *
 	X(gone_locks)           \
 	X(fenced_mounts)        \
 	X(mount_fence_failures) \
+	X(locks_held)           /* (a gauge: lock ranges held now, over every mount) */ \
+	X(lock_waiters)         /* (a gauge: mounts' blocked lock requests, per inode) */ \
 	X(released_chunks)      \
 	X(commit_us)            \
 	X(batch_requests_max)   \
@@ -135,6 +137,11 @@ int svc_stats_text(const struct svc_stats *st, char *buf, size_t len);
 static inline void svc_ctr_add(struct svc_counters *c, enum svc_counter n, uint64_t by)
 {
 	atomic_fetch_add_explicit(&c->v[n], by, memory_order_relaxed);
+}
+
+static inline void svc_ctr_set(struct svc_counters *c, enum svc_counter n, uint64_t v)
+{
+	atomic_store_explicit(&c->v[n], v, memory_order_relaxed);
 }
 
 static inline void svc_ctr_max(struct svc_counters *c, enum svc_counter n, uint64_t v)
@@ -326,6 +333,8 @@ struct svc_lock_wake {
  * at most max of them, taken: how many.  Discard: forget them all (0).
  */
 uint32_t exec_lock_wakes(struct exec *e, struct svc_lock_wake *out, uint32_t max, bool discard);
+/* The lock gauges (server_locks_held, server_lock_waiters) brought up to date (after a commit). */
+void exec_lock_gauges(struct exec *e);
 /* One step in a commit of its own.  0, or what stops the service (the device, the gate). */
 int exec_release(struct exec *e);
 
@@ -359,6 +368,8 @@ bool dispatch_mount_holds(struct dispatch *d, uint64_t rid);
 int dispatch_lock_holders(struct dispatch *d, uint64_t **rids, uint32_t *n);
 /* Who rid was when it took its first lock.  0, -ENOENT or -errno.  Reads only. */
 int dispatch_mount_who(struct dispatch *d, uint64_t rid, struct svc_mount_id *who);
+/* Lock ranges held (read again only after locks changed), and mounts waiting per inode. */
+void dispatch_lock_gauges(struct dispatch *d, uint64_t *held, uint64_t *waiters);
 /* exec_lock_wakes' */
 uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint32_t max,
 			     bool discard);
