@@ -288,9 +288,11 @@ uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint
 {
 	uint32_t n = discard ? 0 : MIN(max, d->nwakes);
 
-	memcpy(out, d->wakes, n * sizeof(*out));
 	if (discard)
 		d->nwakes = 0;
+	if (n == 0)
+		return 0;
+	memcpy(out, d->wakes, n * sizeof(*out));
 	memmove(d->wakes, d->wakes + n, (d->nwakes - n) * sizeof(*out));
 	d->nwakes -= n;
 	return n;

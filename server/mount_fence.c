@@ -196,9 +196,11 @@ uint32_t mfence_done(struct mfence *f, uint64_t *rids, uint32_t max)
 
 	pthread_mutex_lock(&f->lock);
 	n = MIN(max, f->ndone);
-	memcpy(rids, f->done, n * sizeof(*rids));
-	memmove(f->done, f->done + n, (f->ndone - n) * sizeof(*rids));
-	f->ndone -= n;
+	if (n > 0) {
+		memcpy(rids, f->done, n * sizeof(*rids));
+		memmove(f->done, f->done + n, (f->ndone - n) * sizeof(*rids));
+		f->ndone -= n;
+	}
 	pthread_mutex_unlock(&f->lock);
 	return n;
 }

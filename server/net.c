@@ -1738,11 +1738,12 @@ void svc_stop(struct svc *s)
 	if (s == NULL)
 		return;
 	atomic_store(&s->stopping, true);
-	mfence_stop(s->fence); /* (a fence in progress is abandoned: what it guards stays held) */
 	if (s->door[1] >= 0 && send(s->door[1], &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
 		log_debug(SUB, "waking the service: %s", strerror(errno));
 	if (s->started)
 		pthread_join(s->thread, NULL);
+	/* (after the thread that takes its results; before the door it wakes through closes) */
+	mfence_stop(s->fence); /* a fence in progress is abandoned: what it guards stays held */
 	srv_codec_free(&s->codec);
 	for (int i = 0; i < 2; i++)
 		if (s->door[i] >= 0)
