@@ -471,9 +471,16 @@ static void on_prevote_request(struct step *s, const struct quorum_msg *m)
 	grant = m->arg > st->term && !sticky(s) && !st->dev_failing;
 	if (grant) {
 		st->ctr.prevotes_granted++;
-		/* rule 10: the candidacy we back needs a write and a round */
-		if (!broken(st, QBREAK_NO_SLOW_DEVICE) && st->role == QROLE_FOLLOWER)
+		/*
+		 * rule 10: the candidacy we back needs a write and a round - once
+		 * per proposal: asked again, it did not hear us, and we may run
+		 */
+		if (!broken(st, QBREAK_NO_SLOW_DEVICE) && st->role == QROLE_FOLLOWER &&
+		    (st->deferred_slot != m->from || st->deferred_term != m->arg)) {
 			st->deadline = MAX(st->deadline, round_end(s) + persist_est(st));
+			st->deferred_slot = m->from;
+			st->deferred_term = m->arg;
+		}
 	} else {
 		st->ctr.prevotes_refused++;
 	}
@@ -1096,6 +1103,7 @@ void quorum_init(struct quorum_state *st, const struct quorum_config *cfg)
 	st->vote_for = -1;
 	st->other_vote_slot = -1;
 	st->leader_slot = -1;
+	st->deferred_slot = -1;
 	st->durable.vote_slot = -1;
 	st->want.vote_slot = -1;
 	st->srv = QSRV_DOWN;

@@ -174,6 +174,14 @@ struct quorum_state {
 	int leader_slot;         /* the leader we hear from, -1: none */
 	bool leader_same_term;   /* ... and it leads our own term (not a lower one) */
 	mono_ns sticky_until;    /* heard a live leader: refuse (pre-)votes until */
+	/*
+	 * The pre-vote proposal (slot, term) we last held our own election
+	 * back for.  Asked again for the same one, we grant but do not wait
+	 * again: a candidate that never hears our grants (its way in is cut)
+	 * would otherwise hold every election off for good.
+	 */
+	int deferred_slot;
+	uint64_t deferred_term;
 	mono_ns promise_lower_at; /* the promise on disk may drop to our timeout then */
 
 	/* leader */

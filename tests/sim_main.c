@@ -23,7 +23,9 @@
  *               up to 1%, heartbeat timeouts changed at run time;
  *   heal        everything repaired and restarted (mounts refused over a
  *               bad block are remounted with the repair);
- *   failover    the leader is killed; a new one must be elected in time;
+ *   failover    the leader is killed, cut off, cut off one way (it hears
+ *               nothing, or nobody hears it) or its quorum thread hangs;
+ *               a new one must be elected in time;
  *   rejoin      a follower is cut off for 2.5 heartbeat timeouts (and is
  *               sometimes restarted meanwhile), then returns; the leader
  *               must not change, from the cut to the end.
@@ -306,7 +308,8 @@ static struct world {
 	bool rejoin_watch;
 	int settle_tries;
 	int rejoin_tries;
-	int failover_how;          /* 0 killed, 1 cut off, 2 quorum thread hung */
+	int failover_how;          /* 0 killed, 1 cut off, 2 quorum thread hung, 3 deaf, 4 mute */
+	int64_t failover_extra;    /* what the way it failed adds to the bound */
 	int violations;
 	char first_violation[256];
 	uint64_t steps;
@@ -1401,6 +1404,16 @@ static void isolate(int slot)
 	}
 }
 
+/* Every link into slot (deaf: it sends, hears nothing) or out of it (mute) down. */
+static void cut_one_way(int slot, bool deaf)
+{
+	for (int i = 0; i < W.n; i++)
+		if (deaf)
+			W.blocked[i][slot] = true;
+		else
+			W.blocked[slot][i] = true;
+}
+
 static void random_network_fault(void)
 {
 	int kind = (int)rng_below(4);
@@ -1540,7 +1553,22 @@ static int64_t heal_bound(void)
 
 static int64_t failover_bound(void)
 {
-	return MS(W.hb_max_ms) + MS(1000) + 20 * io_max();
+	return MS(W.hb_max_ms) + MS(1000) + 20 * io_max() + W.failover_extra;
+}
+
+/*
+ * A leader cut off one way still reaches the others with its pre-votes,
+ * and each of them holds its own election back once for that proposal:
+ * an election timeout and three writes, at the member's estimate of a
+ * write (which earlier stalls may have raised well past io_max).
+ */
+static int64_t one_way_extra(void)
+{
+	int64_t est = 0;
+
+	for (int i = 0; i < W.n; i++)
+		est = MAX(est, W.m[i].st.persist_est_ns);
+	return MS(QUORUM_ELECT_MIN_MS + QUORUM_ELECT_VAR_MS) + 3 * est;
 }
 
 static void phase_begin(enum phase ph)
@@ -1625,15 +1653,26 @@ static void phase_begin(enum phase ph)
 		}
 		W.kill_at = W.now;
 		W.killed_term = W.m[leader].st.term;
+		W.failover_extra = 0;
 		W.failover_at = -1;
-		/* the leader dies, or is cut off, or its quorum thread hangs (its server still
-		 * answering): every way, another leads in time, and the old one stops serving */
-		W.failover_how = (int)rng_below(opt.calm ? 1 : 3);
+		/*
+		 * the leader dies, or is cut off (both ways, or only its way in, or
+		 * only its way out), or its quorum thread hangs (its server still
+		 * answering): every way, another leads in time, and the old one
+		 * stops serving
+		 */
+		W.failover_how = (int)rng_below(opt.calm ? 1 : W.n >= 3 ? 5 : 3);
+		/* (two members cannot elect around one that is half there: no majority) */
 		if (W.failover_how == 0) {
 			member_crash(&W.m[leader], "killed to measure failover");
 		} else if (W.failover_how == 1) {
 			isolate(leader);
 			trace("slot %d: cut off to measure failover", leader);
+		} else if (W.failover_how >= 3) {
+			W.failover_extra = W.failover_how == 3 ? one_way_extra() : 0;
+			cut_one_way(leader, W.failover_how == 3);
+			trace("slot %d: its way %s cut to measure failover", leader,
+			      W.failover_how == 3 ? "in" : "out");
 		} else {
 			struct event r = { .type = E_RESUME, .m = leader, .inc = W.m[leader].inc,
 					   .t = W.now + failover_bound() + MS(400),
@@ -1653,7 +1692,7 @@ static void phase_begin(enum phase ph)
 		next.t = W.now + failover_bound() + MS(500);
 		break;
 	case PH_REJOIN:
-		if (W.failover_how == 1)
+		if (W.failover_how == 1 || W.failover_how >= 3)
 			heal_network();
 		/* restart the killed leader first, and once every mount is complete (its
 		 * BEGIN durable) and a leader leads, cut off a follower */
@@ -1731,7 +1770,7 @@ static void handle_check(const struct event *e)
 				  (double)io_max() / 1e6);
 		break;
 	case PH_FAILOVER:
-		if (W.failover_how == 1)
+		if (W.failover_how == 1 || W.failover_how >= 3)
 			heal_network(); /* the cut-off leader comes back, and must not unseat anyone */
 		if (W.failover_at < 0)
 			violation("I5: no new leader within %.0f ms of killing the leader of term %"

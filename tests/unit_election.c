@@ -548,6 +548,40 @@ START_TEST(sticky_follower_refuses_and_keeps_term)
 }
 END_TEST
 
+/*
+ * A candidate whose way in is cut (it sends, hears nothing) asks for the
+ * same pre-vote round after round.  A follower holds its own election
+ * back for that proposal once, not again and again: otherwise the others
+ * never elect and the cluster has no leader for as long as the cut lasts
+ * (found by scripts/test-netns.sh's one-way cut).
+ */
+START_TEST(deaf_candidate_holds_election_off_once)
+{
+	struct h h;
+	mono_ns first;
+
+	h_init(&h, 2, 3, 2000);
+	h_started(&h, 7);
+	h.now += MS(2500); /* no leader heard for a while */
+	h_msg(&h, QMSG_PRE_VOTE, 0, 7, 8, 0);
+	ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+	first = h.out.deadline;
+	ck_assert_int_gt(first, h.now);
+	/* the same proposal again and again, each round: granted, not waited for again */
+	for (int i = 0; i < 50 && h.now + MS(100) < first; i++) {
+		h.now += MS(100);
+		h_msg(&h, QMSG_PRE_VOTE, 0, 7, 8, 0);
+		ck_assert(find_send(&h, QMSG_PRE_VOTE_REPLY)->msg.flags & QMSG_F_GRANTED);
+		ck_assert_int_eq(h.out.deadline, first);
+	}
+	/* so it runs itself when that wait ends */
+	h_timer_at(&h, first);
+	ck_assert_int_eq(h.st.role, QROLE_CANDIDATE);
+	ck_assert(h.st.prevote);
+	ck_assert_ptr_nonnull(find_send(&h, QMSG_PRE_VOTE));
+}
+END_TEST
+
 START_TEST(prevote_grant_needs_greater_proposal)
 {
 	struct h h;
@@ -1920,6 +1954,7 @@ Suite *suite_election(void)
 	tcase_add_test(tc, start_takes_greatest_term);
 	tcase_add_test(tc, restart_keeps_persisted_vote);
 	tcase_add_test(tc, timeout_asks_prevote_without_raising_term);
+	tcase_add_test(tc, deaf_candidate_holds_election_off_once);
 	tcase_add_test(tc, prevote_majority_persists_term_before_requesting);
 	tcase_add_test(tc, candidate_elected_records_elect_before_server);
 	tcase_add_test(tc, leader_without_lease_never_serves);
