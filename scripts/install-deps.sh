@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="gcc make pkg-config libfuse3-dev fuse3 liburing-dev libssl-dev check \
-libsqlite3-dev attr iproute2 procps util-linux git tar diffutils"
+libsqlite3-dev attr iproute2 nftables procps util-linux git tar diffutils"
 [ "${1:-}" = "--with-valgrind" ] && PKGS="$PKGS valgrind"
 # make bench's reference: sshfs over 127.0.0.1, against a private sshd
 [ "${1:-}" = "--with-bench" ] && PKGS="$PKGS sshfs openssh-server openssh-client"
