@@ -272,6 +272,10 @@ static int greet_fd(const struct bd_super *super, uint64_t rid, int fd, mono_ns 
  * while nothing is in flight, and TCP_USER_TIMEOUT while something is
  * unacknowledged.  Every send is bounded too (a server that stops reading
  * that long is lost).  The calls on a lost connection are sent again.
+ * Retransmissions keep a short, linear timeout (a thin stream: calls and
+ * replies are a few packets at a time), so a lossy network costs a
+ * retransmission or two, not a backoff that outlasts stall_ms and drops a
+ * healthy connection.
  */
 static void conn_ready(int fd, uint32_t stall_ms)
 {
@@ -281,6 +285,7 @@ static void conn_ready(int fd, uint32_t stall_ms)
 
 	if (stall_ms > 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms));
+	setsockopt(fd, IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
