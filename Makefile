@@ -188,6 +188,11 @@ install: $(PROGS)
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	# a member (or client) as a service that comes back after a reboot, and fstab lines
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/fusefs
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' contrib/fusefs-member@.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/fusefs-member@.service
+	install -m 644 contrib/fstab.example $(DESTDIR)$(PREFIX)/share/doc/fusefs/
 
 clean:
 	rm -rf build build-asan

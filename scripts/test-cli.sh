@@ -97,5 +97,22 @@ else
 	echo "test-cli: this filesystem cannot hold a 16 TiB sparse file; not making one"
 fi
 
+# make install: the programs, the man pages, the service template and the fstab example
+if make -s -C "$(dirname "$0")/.." install BUILD="$(realpath "$BUILD")" DESTDIR="$T/inst" PREFIX=/usr \
+	>"$T/install.out" 2>&1; then
+	unit=$T/inst/usr/lib/systemd/system/fusefs-member@.service
+	[ -x "$T/inst/usr/sbin/fusefs-mount" ] && [ -f "$T/inst/usr/share/man/man8/fusefs-mount.8" ] &&
+		[ -f "$T/inst/usr/share/doc/fusefs/fstab.example" ] && ok ||
+		bad "make install left out a program, a man page or the fstab example"
+	grep -qx "ExecStart=/usr/sbin/fusefs-mount -f -o metadev_path=\${DEVICE},\${OPTIONS} \${MOUNTPOINT}" \
+		"$unit" 2>/dev/null && ok || bad "the service template does not run the installed fusefs-mount"
+	if command -v systemd-analyze >/dev/null && [ -d /run/systemd/system ]; then
+		out=$(systemd-analyze verify "$unit" 2>&1 | grep -v "fusefs-mount.*No such file\|not executable")
+		[ -z "$out" ] && ok || bad "systemd-analyze verify: $out"
+	fi
+else
+	bad "make install failed: $(tail -3 "$T/install.out")"
+fi
+
 echo "test-cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
