@@ -45,6 +45,8 @@
 #define SEND_POOL 64
 #define CMD_MAX 32
 #define RECV_BYTES 128
+/* the quorum socket's receive buffer: some 4,000 datagrams in flight (kernel accounting) */
+#define QUORUM_RCVBUF_BYTES (4 << 20)
 #define READY_TIMEOUT_MS 30000
 
 
@@ -947,7 +949,7 @@ int quorum_bind_slot(const struct bd_super *s, int slot, int *fd_out, char *why,
 	struct sockaddr_storage ss;
 	char addr[BD_ADDR_STRLEN];
 	socklen_t len;
-	int fd, ret, one = 1;
+	int fd, ret, one = 1, rcvbuf = QUORUM_RCVBUF_BYTES;
 
 	*fd_out = -1;
 	bd_addr_format(&s->slots[slot], addr, sizeof(addr));
@@ -963,6 +965,14 @@ int quorum_bind_slot(const struct bd_super *s, int slot, int *fd_out, char *why,
 	}
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/*
+	 * Room for a burst: the kernel's default buffer holds a couple of
+	 * hundred datagrams, so a flood of junk would push real heartbeats
+	 * out with it.  (Beyond rmem_max only with CAP_NET_ADMIN: then what
+	 * the kernel allows.)
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
 		ret = -errno;
 		snprintf(why, whylen, "quorum slot %d address %s: cannot bind: %s", slot, addr,

@@ -13,21 +13,27 @@
 #      term (pre-vote: the follower's return starts no election);
 #   3. one-way cuts: the leader's packets out dropped, then its packets in:
 #      one leader serves after each, the writer rides through;
-#   4. 20% random packet loss on every link (nftables numgen) for
+#   4. a stranger in a namespace of its own, without the cluster secret,
+#      floods every member's quorum port for FLOOD_SECS (forged and random
+#      datagrams, as fast as one core sends): no election, the same leader
+#      in the same term, the writer goes on; then it holds the server's TCP
+#      port with connections that never greet: the writer goes on;
+#   5. 20% random packet loss on every link (nftables numgen) for
 #      LOSS_SECS: a leader serves at the end, the writer went on;
-#   5. the writer stops; every step it had acknowledged is there, none
+#   6. the writer stops; every step it had acknowledged is there, none
 #      twice; the cluster goes down and leaves no namespace or mount.
 # Ends with a table of the failover times.
 #
 # Needs root, /dev/fuse, network namespaces and nft (says so and skips
 # without).  Cleans up on any exit.
-# Usage: scripts/test-netns.sh [BUILD_DIR] [LOSS_SECS]
+# Usage: scripts/test-netns.sh [BUILD_DIR] [LOSS_SECS] [FLOOD_SECS]
 set -u
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 BUILD=$(realpath "${1:-build}")
 LOSS_SECS=${2:-60}
+FLOOD_SECS=${3:-30}
 HB=2000
 CLUSTER=$(dirname "$(realpath "$0")")/cluster.sh
 
@@ -231,6 +237,42 @@ for dir in out in; do
 	must "one leader after healing: m$L2" eval '[ "$(leader_now)" = "$L2" ]'
 done
 
+echo "test-netns: a stranger floods the quorum ports for $FLOOD_SECS s, then holds the server's port"
+prefix=$(awk '$1 == "ns" {print $2; exit}' "$D/state" | sed 's/-br$//')
+X=$prefix-x
+echo "ns $X" >>"$D/state" # (cluster.sh down takes it away with the rest)
+ip netns add "$X" && ip -n "$prefix-br" link add vx type veth peer name eth0 netns "$X" &&
+	ip -n "$prefix-br" link set vx master br0 up && ip -n "$X" addr add 10.213.0.200/24 dev eth0 &&
+	ip -n "$X" link set eth0 up && ip -n "$X" link set lo up
+must "the stranger's namespace is on the bridge" test $? = 0
+L=$(leader_now)
+term0=$(term_of "$L")
+inv0=$(dx "m$L" counters | awk '$1 == "recv_invalid" {print $2}')
+ack0=$(dx "m$L" counters | awk '$1 == "recv_heartbeat_ack" {print $2}')
+s0=$(steps_done)
+ip netns exec "$X" "$BUILD/fusefs-hostile" "$D/meta.img" 10.213.0.10,10.213.0.11,10.213.0.12 7000 \
+	--udp "$FLOOD_SECS" >"$T/flood.out" 2>&1
+s1=$(steps_done)
+inv1=$(dx "m$L" counters | awk '$1 == "recv_invalid" {print $2}')
+ack1=$(dx "m$L" counters | awk '$1 == "recv_heartbeat_ack" {print $2}')
+must "the flood ran: $(cat "$T/flood.out"), the leader rejected $((inv1 - inv0))" \
+	test "$((inv1 - inv0))" -gt 1000
+must "genuine heartbeats got through: $((ack1 - ack0)) acks reached the leader" \
+	test "$((ack1 - ack0))" -gt "$FLOOD_SECS"
+must "no election: m$L still leads, in term $term0" \
+	eval '[ "$(leader_now)" = "$L" ] && [ "$(term_of "$L")" = "$term0" ]'
+must "the writer went on ($((s1 - s0)) steps during the flood)" test "$((s1 - s0))" -gt 0
+ip netns exec "$X" "$BUILD/fusefs-hostile" "$D/meta.img" "10.213.0.$((10 + L))" 7000 \
+	--idle 200 10 10.213.0.200 >"$T/idle.out" 2>&1 &
+IDLE=$!
+w=$(writer_goes_on 10)
+must "while a stranger holds 200 connections to the server, the writer goes on (${w:-never} ms)" \
+	test -n "$w"
+wait "$IDLE"
+must "and the server closed the stranger's connections ($(tail -1 "$T/idle.out"))" test $? = 0
+w=$(writer_goes_on 10)
+must "the writer goes on afterwards (${w:-never} ms)" test -n "$w"
+
 echo "test-netns: 20% packet loss on every link for $LOSS_SECS s"
 for n in m0 m1 m2 c0; do
 	must "$n drops 20% of the packets it receives" lossy "$n" 20
@@ -260,7 +302,6 @@ must "the writer ended cleanly after $n steps" test "$st" = 0
 must "every acknowledged step is there, none twice (fusefs-writer -c)" \
 	"$BUILD/fusefs-writer" -c "$D/c0/w" "$n"
 must "one leader, one server" test -n "$(leader_now)"
-prefix=$(awk '$1 == "ns" {print $2; exit}' "$D/state" | sed 's/-br$//')
 must "the cluster goes down" eval 'FUSEFS_BUILD=$BUILD "$CLUSTER" down "$D" >/dev/null 2>&1'
 must "leaving no namespace" not eval 'ip netns list | grep -q "^$prefix-"'
 must "and no mount" not grep -q " $D/" /proc/mounts

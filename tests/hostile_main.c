@@ -9,6 +9,14 @@
  *   fusefs-hostile DEVICE ADDR PORT ROUNDS
  *   fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES
  *   fusefs-hostile DEVICE ADDR PORT --idle CONNS SECONDS FROM
+ *   fusefs-hostile DEVICE ADDR,ADDR... PORT --udp SECONDS
+ *
+ * --udp is a stranger without the cluster secret flooding the quorum
+ * ports: for SECONDS, as fast as one core sends, datagrams of the quorum
+ * message's size to every ADDR:PORT - half random bytes, half messages
+ * encoded properly for this filesystem (its fsid, a slot, a high term) but
+ * signed with a secret of the stranger's own, so only the HMAC tells them
+ * apart.  It prints how many it sent; the members must not notice.
  *
  * --idle is a stranger who holds the port's connections: CONNS
  * connections from the address FROM (another loopback address than the
@@ -33,6 +41,7 @@
 #include "blockdev/dev.h"
 #include "common/common.h"
 #include "common/prng.h"
+#include "quorum/msg.h"
 #include "server/proto.h"
 
 #include <arpa/inet.h>
@@ -397,6 +406,63 @@ static int flood(const char *host, const char *port, int conns, int writes)
 	return failures ? 1 : 0;
 }
 
+/* --udp: forged and random quorum datagrams at every addr:port for secs. */
+static int udp_flood(char *addrs, int port, int secs)
+{
+	struct sockaddr_in to[FUSEFS_QUORUM_MAX_SLOTS];
+	struct bd_super forged = super;
+	struct quorum_codec qc;
+	uint8_t dgram[64][QUORUM_MSG_WIRE_BYTES];
+	struct mmsghdr mm[64];
+	struct iovec iov[64];
+	uint64_t sent = 0;
+	mono_ns end = mono_now() + (mono_ns)secs * NSEC_PER_SEC;
+	int n = 0, fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	for (char *a = strtok(addrs, ","); a != NULL && n < FUSEFS_QUORUM_MAX_SLOTS;
+	     a = strtok(NULL, ",")) {
+		to[n] = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		if (inet_pton(AF_INET, a, &to[n].sin_addr) != 1) {
+			fprintf(stderr, "fusefs-hostile: bad address %s\n", a);
+			return 2;
+		}
+		n++;
+	}
+	rng ^= (uint64_t)mono_now(); /* (a secret nobody has) */
+	for (size_t i = 0; i < sizeof(forged.cluster_secret); i++)
+		forged.cluster_secret[i] = (uint8_t)prng_next(&rng);
+	if (fd < 0 || n == 0 || quorum_codec_init(&qc, &forged, 0, prng_next(&rng), 0) < 0)
+		return 1;
+	for (int i = 0; i < 64; i++) {
+		struct quorum_msg m = { .type = QMSG_HEARTBEAT, .from = (uint8_t)(i % 3),
+					.to = (uint8_t)((i + 1) % 3), .term = 1000000 + (uint64_t)i,
+					.timeout_ms = 2000 };
+
+		if (i % 2 == 0 || quorum_msg_encode(&qc, &m, dgram[i], sizeof(dgram[i])) < 0)
+			for (size_t k = 0; k < sizeof(dgram[i]); k++)
+				dgram[i][k] = (uint8_t)prng_next(&rng);
+		iov[i] = (struct iovec){ dgram[i], sizeof(dgram[i]) };
+	}
+	while (mono_now() < end) {
+		for (int t = 0; t < n; t++) {
+			int got;
+
+			for (int i = 0; i < 64; i++)
+				mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &to[t],
+								       .msg_namelen = sizeof(to[t]),
+								       .msg_iov = &iov[i],
+								       .msg_iovlen = 1 } };
+			got = sendmmsg(fd, mm, 64, 0);
+			if (got > 0)
+				sent += (uint64_t)got;
+		}
+	}
+	quorum_codec_free(&qc);
+	close(fd);
+	printf("%llu datagrams sent in %d s\n", (unsigned long long)sent, secs);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static uint8_t buf[SRV_FRAME_MAX_PAYLOAD + 256];
@@ -406,11 +472,13 @@ int main(int argc, char **argv)
 
 	bool flooding = argc == 7 && strcmp(argv[4], "--flood") == 0;
 	bool idling = argc == 8 && strcmp(argv[4], "--idle") == 0;
+	bool udp = argc == 6 && strcmp(argv[4], "--udp") == 0;
 
-	if (argc != 5 && !flooding && !idling) {
+	if (argc != 5 && !flooding && !idling && !udp) {
 		fprintf(stderr, "usage: fusefs-hostile DEVICE ADDR PORT ROUNDS\n"
 				"       fusefs-hostile DEVICE ADDR PORT --flood CONNS WRITES\n"
-				"       fusefs-hostile DEVICE ADDR PORT --idle CONNS SECONDS FROM\n");
+				"       fusefs-hostile DEVICE ADDR PORT --idle CONNS SECONDS FROM\n"
+				"       fusefs-hostile DEVICE ADDR,ADDR... PORT --udp SECONDS\n");
 		return 2;
 	}
 	if (bd_open(argv[1], false, &dev, why, sizeof(why)) < 0 ||
@@ -419,6 +487,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bd_close(dev);
+	if (udp)
+		return udp_flood(argv[2], atoi(argv[3]), atoi(argv[5]));
 	if (srv_codec_init(&codec, &super) < 0)
 		return 1;
 	addr.sin_family = AF_INET;
