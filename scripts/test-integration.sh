@@ -14,7 +14,11 @@
 #      process before it serves; SIGCONT afterwards changes nothing;
 #   6. every bad mount option fails with its own message and leaves no mount;
 #      a daemonized mount reports success and failure through its exit status;
-#   7. SIGTERM makes a member leave cleanly (END recorded).
+#   7. SIGTERM makes a member leave cleanly (END recorded);
+#   8. the failover delay follows the heartbeat timeout, set by mount
+#      option (2000 ms) and then at run time with setfattr (3000, 12000
+#      ms): a new leader serves within [timeout - 1000, timeout + 5000] ms
+#      of a SIGKILL (the scoutfs quorum-heartbeat-timeout check).
 #
 # Needs root and /dev/fuse (it skips, saying so, without them).  Cleans up
 # after itself on any exit: unmounts, kills only the PIDs it started.
@@ -192,6 +196,44 @@ check "SIGTERM ended slot $F's process" gone "${PID[m$F]}"
 check "and unmounted it" not is_mounted "$T/m$F"
 check "and recorded END" sh -c "'$PRINT' '$DEV' | sed -n '/quorum block of slot $F /,/^\$/p' | grep -qE '^  end +${RID[m$F]} '"
 unset "PID[m$F]"
+stop_all
+
+# ---------------------------------------------------------------------------
+echo "test-integration: the failover follows the heartbeat timeout (2000, 3000, 12000 ms)"
+HB=2000
+cluster || bad "cluster did not come up"
+for t in 2000 3000 12000; do
+	if [ "$t" != 2000 ]; then # (raised at run time: no promise of a shorter one to wait out)
+		for n in "${!PID[@]}"; do
+			[[ $n == m* ]] && { setfattr -n user.fusefs.quorum_heartbeat_timeout_ms -v "$t" "$T/$n" ||
+				bad "setfattr $t on $n"; }
+		done
+	fi
+	L=$(leader)
+	L=${L:-0}
+	# until the leader's heartbeats with it reached the followers: their
+	# election timers run the new length (bounded: 5 s)
+	for ((i = 0; i < 100; i++)); do
+		late=0
+		for n in m0 m1 m2; do
+			[ "$n" = "m$L" ] && continue
+			awk -v min=$(((t - 500) / 100))e-1 '/^timeout_in_secs/ {exit !($2 > min)}' \
+				<<<"$(xattr "$n" quorum.status)" || late=1
+		done
+		[ "$late" = 0 ] && break
+		sleep 0.05
+	done
+	check "m$L's timeout is $t ms ($([ "$t" = 2000 ] && echo "mount option" || echo setfattr))" \
+		test "$(xattr "m$L" quorum_heartbeat_timeout_ms)" = "$t"
+	kill -9 "${PID[m$L]}"
+	dt=$(wait_serving $((PORT + L)) $((t + 8000)))
+	check "with $t ms a new leader serves ${dt} ms after SIGKILL (want $((t - 1000))..$((t + 5000)))" \
+		test "$dt" -ge $((t - 1000)) -a "$dt" -le $((t + 5000))
+	fusermount3 -u -z "$T/m$L"
+	unset "PID[m$L]"
+	HB=$t
+	member "$L" || bad "slot $L did not remount"
+done
 stop_all
 
 # ---------------------------------------------------------------------------
