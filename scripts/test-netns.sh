@@ -178,30 +178,40 @@ mkdir -p "$D/c0/w"
 WRITER=$!
 must "the writer writes through the client" writer_goes_on 10 >/dev/null
 
-echo "test-netns: the leader cut off from everyone"
-t0=$(now_ms)
-cut "m$L"
-L2=$(wait_new_leader "$L" 20)
-FO=$(($(now_ms) - t0))
-FO_TIMES+=("leader-partition $FO")
-must "the majority elects m$L2 and it serves, $FO ms after the cut" test -n "$L2"
-stop_ms=$(log_ms "$D/logs/m$L.log" "stopped\|lease")
-serve_ms=$(log_ms "$D/logs/m$L2.log" "serving on")
-must "the cut-off leader stopped serving (${stop_ms:-never}) before the new one served (${serve_ms:-never})" \
-	test -n "$stop_ms" -a -n "$serve_ms" -a "${stop_ms:-0}" -lt "${serve_ms:-0}"
-# it still reaches the device: it records that its server stopped (then no
-# fence is needed), or the new leader finds it did not and fences it
-must "and it resigned on the device, or was fenced" \
-	eval 'grep -q "server of term [0-9]* stopped" "$D/logs/m$L.log" || gone "$(pid_of "m$L")" 1'
+# leader_cut DIR: the leader's packets cut (both ways, or only out or in):
+# another leads and serves, the writer rides through, and once healed the
+# old leader (mounted again if it was fenced) follows the new one
+leader_cut() {
+	local dir=$1 fo w stop_ms serve_ms
+	L=$(leader_now)
+	t0=$(now_ms)
+	cut "m$L" "$dir"
+	L2=$(wait_new_leader "$L" 20)
+	fo=$(($(now_ms) - t0))
+	FO_TIMES+=("leader-cut-$dir $fo")
+	must "the leader's packets cut ($dir): m$L2 leads and serves, $fo ms after the cut" test -n "$L2"
+	if [ "$dir" = both ]; then
+		stop_ms=$(log_ms "$D/logs/m$L.log" "stopped\|lease")
+		serve_ms=$(log_ms "$D/logs/m$L2.log" "serving on")
+		must "the cut-off leader stopped serving (${stop_ms:-never}) before the new one served (${serve_ms:-never})" \
+			test -n "$stop_ms" -a -n "$serve_ms" -a "${stop_ms:-0}" -lt "${serve_ms:-0}"
+		# it still reaches the device: it records that its server stopped
+		# (then no fence is needed), or the new leader finds it did not and fences it
+		must "and it resigned on the device, or was fenced" \
+			eval 'grep -q "server of term [0-9]* stopped" "$D/logs/m$L.log" || gone "$(pid_of "m$L")" 1'
+	fi
+	w=$(writer_goes_on 20)
+	must "the writer rode through (next step ${w:-never} ms later)" test -n "$w"
+	heal "m$L"
+	if gone "$(pid_of "m$L")" 1; then
+		must "healed: m$L (fenced) mounts again" remount "m$L" "$L"
+	fi
+	must "healed: m$L follows m$L2" wait_follows "m$L" "$L2"
+	must "one leader, and it is still m$L2" eval '[ "$(leader_now)" = "$L2" ]'
+}
 
-w=$(writer_goes_on 20)
-must "the writer rode through (next step ${w:-never} ms later)" test -n "$w"
-heal "m$L"
-if gone "$(pid_of "m$L")" 1; then
-	must "healed: m$L (fenced) mounts again, as a follower" remount "m$L" "$L"
-fi
-must "healed: m$L follows m$L2 again" wait_follows "m$L" "$L2"
-must "one leader, and it is still m$L2" eval '[ "$(leader_now)" = "$L2" ]'
+echo "test-netns: the leader cut off from everyone"
+leader_cut both
 
 echo "test-netns: a follower cut off and healed"
 F=$(( (L2 + 1) % 3 ))
@@ -219,23 +229,8 @@ must "m$L2 still leads, in the same term ($term0 -> $(term_of "$L2")): pre-vote"
 	eval '[ "$(leader_now)" = "$L2" ] && [ "$(term_of "$L2")" = "$term0" ]'
 
 echo "test-netns: one-way cuts"
-for dir in out in; do
-	L=$(leader_now)
-	t0=$(now_ms)
-	cut "m$L" "$dir"
-	L2=$(wait_new_leader "$L" 20)
-	FO=$(($(now_ms) - t0))
-	FO_TIMES+=("one-way-$dir $FO")
-	must "the leader's packets $dir dropped: m$L2 leads and serves ($FO ms)" test -n "$L2"
-	w=$(writer_goes_on 20)
-	must "the writer rode through (${w:-never} ms)" test -n "$w"
-	heal "m$L"
-	if gone "$(pid_of "m$L")" 1; then
-		must "m$L was fenced; it mounts again" remount "m$L" "$L"
-	fi
-	must "m$L follows m$L2" wait_follows "m$L" "$L2"
-	must "one leader after healing: m$L2" eval '[ "$(leader_now)" = "$L2" ]'
-done
+leader_cut out
+leader_cut in
 
 echo "test-netns: a stranger floods the quorum ports for $FLOOD_SECS s, then holds the server's port"
 prefix=$(awk '$1 == "ns" {print $2; exit}' "$D/state" | sed 's/-br$//')
