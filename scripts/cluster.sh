@@ -17,6 +17,7 @@
 #   -t, --hb-ms MS     the heartbeat timeout (default 2000)
 #   -s, --size SIZE    the metadata file's size, sparse (default 2G)
 #   --loop             put the metadata file behind a loop device
+#   --dev PATH         use PATH (made anew by mkfs) instead of DIR/meta.img
 #   --netns            every member and client in a network namespace of its
 #                      own, with its own address on a private bridge; the
 #                      bridge lives in a namespace of its own too, so the host
@@ -57,6 +58,7 @@ MEMBERS=3
 CLIENTS=1
 LOOP=0
 NETNS=0
+DEVPATH=""
 SUBNET=10.213.0
 
 die() {
@@ -71,6 +73,7 @@ while [ $# -gt 0 ]; do
 	-t | --hb-ms) HB=${2:-}; shift ;;
 	-s | --size) SIZE=${2:-}; shift ;;
 	--loop) LOOP=1 ;;
+	--dev) DEVPATH=${2:-}; shift ;;
 	--netns) NETNS=1 ;;
 	-h | --help) usage ;;
 	*) die "unknown option '$1' (see $0 --help)" ;;
@@ -189,10 +192,16 @@ cluster_up() {
 	state clients "$CLIENTS"
 	state hb "$HB"
 	state netns "$NETNS"
-	truncate -s "$SIZE" "$DIR/meta.img"
-	dev=$DIR/meta.img
+	if [ -n "$DEVPATH" ]; then
+		dev=$DEVPATH
+		[ -e "$dev" ] || die "--dev $dev: no such file or device"
+	else
+		truncate -s "$SIZE" "$DIR/meta.img"
+		dev=$DIR/meta.img
+	fi
+	state dev "$dev"
 	if [ "$LOOP" = 1 ]; then
-		dev=$(losetup --find --show "$DIR/meta.img") || die "no loop device for $DIR/meta.img"
+		dev=$(losetup --find --show "$dev") || die "no loop device for $dev"
 		state loop "$dev"
 	fi
 	for ((i = 0; i < MEMBERS; i++)); do

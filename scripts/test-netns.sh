@@ -18,9 +18,14 @@
 #      datagrams, as fast as one core sends): no election, the same leader
 #      in the same term, the writer goes on; then it holds the server's TCP
 #      port with connections that never greet: the writer goes on;
-#   5. 20% random packet loss on every link (nftables numgen) for
+#   5. device faults, the shared device being a fault-injecting FUSE file
+#      (fusefs-faultfs): every I/O stalled for 5 s (the largest gap between
+#      the leader's heartbeats meanwhile is measured), a follower's quorum
+#      block corrupted under it (it rewrites it), 2 s of EIO on every I/O:
+#      the writer rides through each;
+#   6. 20% random packet loss on every link (nftables numgen) for
 #      LOSS_SECS: a leader serves at the end, the writer went on;
-#   6. the writer stops; every step it had acknowledged is there, none
+#   7. the writer stops; every step it had acknowledged is there, none
 #      twice; the cluster goes down and leaves no namespace or mount.
 # Ends with a table of the failover times.
 #
@@ -50,10 +55,21 @@ ip netns del fusefs-probe-$$
 
 T=$(mktemp -d /var/tmp/fusefs-netns.XXXXXX)
 D=$T/c
+FF=$T/ff
+DEV=$FF/disk
 WRITER=""
+FFPID=""
+SAMPLER=""
+set_fault() { timeout 5 sh -c "echo '$1' >'$FF/ctl'"; }
 cleanup() {
+	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
+	[ -n "$FFPID" ] && set_fault eio=0 2>/dev/null && set_fault delay_ms=0 2>/dev/null
 	[ -n "$WRITER" ] && kill "$WRITER" 2>/dev/null
 	FUSEFS_BUILD=$BUILD "$CLUSTER" down "$D" >/dev/null 2>&1
+	if [ -n "$FFPID" ]; then
+		is_mounted "$FF" && fusermount3 -u -z "$FF" 2>/dev/null
+		gone "$FFPID" 30 || kill -9 "$FFPID" 2>/dev/null
+	fi
 	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
@@ -145,7 +161,7 @@ remount() {
 	is_mounted "$D/$1" && fusermount3 -u -z "$D/$1"
 	# shellcheck disable=SC2046
 	nsenter --net="/run/netns/$(ns "$1")" setsid "$BUILD/fusefs-mount" -f \
-		-o "metadev_path=$D/meta.img,quorum_slot_nr=$2,quorum_heartbeat_timeout_ms=$HB" "$D/$1" \
+		-o "metadev_path=$DEV,quorum_slot_nr=$2,quorum_heartbeat_timeout_ms=$HB" "$D/$1" \
 		>>"$D/logs/$1.log" 2>&1 </dev/null &
 	pid=$!
 	echo "pid.$1 $pid" >>"$D/state"
@@ -168,8 +184,17 @@ wait_follows() {
 FO_TIMES=()
 
 echo "test-netns: a cluster in namespaces"
+truncate -s 1G "$T/back.img"
+mkdir -p "$FF"
+"$BUILD/fusefs-faultfs" -f "$T/back.img" "$FF" >"$T/faultfs.log" 2>&1 </dev/null &
+FFPID=$!
+for ((i = 0; i < 50; i++)); do
+	[ -e "$DEV" ] && break
+	sleep 0.1
+done
+must "the shared device is a fault-injecting file (fusefs-faultfs)" test -e "$DEV"
 must "three members and a client, each in its own namespace (cluster.sh up --netns)" \
-	eval 'FUSEFS_BUILD=$BUILD FUSEFS_SIZE=1G "$CLUSTER" up "$D" -m 3 -c 1 -t $HB --netns >"$T/up.out" 2>&1'
+	eval 'FUSEFS_BUILD=$BUILD "$CLUSTER" up "$D" -m 3 -c 1 -t $HB --netns --dev "$DEV" >"$T/up.out" 2>&1'
 must "the host got no interface from it" not eval 'ip -o link | grep -q "fz"'
 L=$(wait_new_leader -1 20)
 must "a leader serves the client (m$L)" test -n "$L"
@@ -245,7 +270,7 @@ term0=$(term_of "$L")
 inv0=$(dx "m$L" counters | awk '$1 == "recv_invalid" {print $2}')
 ack0=$(dx "m$L" counters | awk '$1 == "recv_heartbeat_ack" {print $2}')
 s0=$(steps_done)
-ip netns exec "$X" "$BUILD/fusefs-hostile" "$D/meta.img" 10.213.0.10,10.213.0.11,10.213.0.12 7000 \
+ip netns exec "$X" "$BUILD/fusefs-hostile" "$DEV" 10.213.0.10,10.213.0.11,10.213.0.12 7000 \
 	--udp "$FLOOD_SECS" >"$T/flood.out" 2>&1
 s1=$(steps_done)
 inv1=$(dx "m$L" counters | awk '$1 == "recv_invalid" {print $2}')
@@ -257,7 +282,7 @@ must "genuine heartbeats got through: $((ack1 - ack0)) acks reached the leader" 
 must "no election: m$L still leads, in term $term0" \
 	eval '[ "$(leader_now)" = "$L" ] && [ "$(term_of "$L")" = "$term0" ]'
 must "the writer went on ($((s1 - s0)) steps during the flood)" test "$((s1 - s0))" -gt 0
-ip netns exec "$X" "$BUILD/fusefs-hostile" "$D/meta.img" "10.213.0.$((10 + L))" 7000 \
+ip netns exec "$X" "$BUILD/fusefs-hostile" "$DEV" "10.213.0.$((10 + L))" 7000 \
 	--idle 200 10 10.213.0.200 >"$T/idle.out" 2>&1 &
 IDLE=$!
 w=$(writer_goes_on 10)
@@ -267,6 +292,50 @@ wait "$IDLE"
 must "and the server closed the stranger's connections ($(tail -1 "$T/idle.out"))" test $? = 0
 w=$(writer_goes_on 10)
 must "the writer goes on afterwards (${w:-never} ms)" test -n "$w"
+
+echo "test-netns: device faults under the writer"
+L=$(leader_now)
+# the largest gap between the leader's heartbeats, sampled every 50 ms meanwhile
+(
+	max=0
+	while :; do
+		g=$(dx "m$L" quorum.status | awk '/^last_send to .* type 3 / {if ($NF > m) m = $NF} END {print m + 0}')
+		max=$(awk -v a="$max" -v b="$g" 'BEGIN {print (b > a) ? b : a}')
+		echo "$max" >"$T/hbgap"
+		sleep 0.05
+	done
+) &
+SAMPLER=$!
+must "every device I/O stalls for 5 s" set_fault delay_ms=5000
+for ((i = 0; i < 100; i++)); do sleep 0.05; done
+set_fault delay_ms=0
+w=$(writer_goes_on 30)
+kill "$SAMPLER" 2>/dev/null
+wait "$SAMPLER" 2>/dev/null
+SAMPLER=""
+HBGAP=$(awk '{printf "%d", $1 * 1000}' "$T/hbgap")
+must "the writer rode through the stall (next step ${w:-never} ms after it ended)" test -n "$w"
+must "the leader's heartbeats went on: the largest gap was $HBGAP ms (the timeout: $HB)" \
+	test "$HBGAP" -lt "$HB"
+L=$(leader_now)
+F=$(((L + 1) % 3))
+rep0=$(dx "m$F" counters | awk '$1 == "block_repairs" {print $2}')
+must "a flipped bit in follower m$F's quorum block, under it" \
+	set_fault flip=$(((17 + F) * 4096 + 1000))
+for ((i = 0; i < 200; i++)); do
+	[ "$(dx "m$F" counters | awk '$1 == "block_repairs" {print $2}')" -gt "${rep0:-0}" ] && break
+	sleep 0.05
+done
+must "m$F found it and rewrote its block" test "$i" -lt 200
+w=$(writer_goes_on 20)
+must "the writer goes on (${w:-never} ms)" test -n "$w"
+must "2 s of EIO on every device I/O" set_fault eio=1
+for ((i = 0; i < 40; i++)); do sleep 0.05; done
+set_fault eio=0
+w=$(writer_goes_on 60)
+must "the writer rode through the errors (next step ${w:-never} ms after they ended)" test -n "$w"
+L=$(wait_new_leader -1 30)
+must "a leader serves after the errors (m$L)" test -n "$L"
 
 echo "test-netns: 20% packet loss on every link for $LOSS_SECS s"
 for n in m0 m1 m2 c0; do
@@ -302,7 +371,8 @@ must "leaving no namespace" not eval 'ip netns list | grep -q "^$prefix-"'
 must "and no mount" not grep -q " $D/" /proc/mounts
 
 echo "test-netns: figures"
-printf '  %-24s %s\n' "failover" "ms"
-for f in "${FO_TIMES[@]}"; do printf '  %-24s %s\n' ${f}; done
+printf '  %-32s %s\n' "failover" "ms"
+for f in "${FO_TIMES[@]}"; do printf '  %-32s %s\n' ${f}; done
+printf '  %-32s %s\n' "heartbeat gap, 5 s device stall" "$HBGAP"
 echo "test-netns: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
