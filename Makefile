@@ -157,7 +157,6 @@ test: all check-layers
 	$(Q)scripts/test-space.sh $(BUILD)
 	$(Q)scripts/test-locks.sh $(BUILD)
 	$(Q)scripts/test-fileops.sh $(BUILD)
-	$(Q)scripts/test-netns.sh $(BUILD) 60
 	@echo "make test: all tests passed"
 
 asan:

@@ -921,14 +921,19 @@ static int connect_locked(struct rpc_client *c, char *why, size_t whylen)
 	return ret;
 }
 
-/* Say, at most every 5 s, why no server answered. */
+/* Say, at most every 5 s, why no server answered a call in its time. */
 static void log_down(struct rpc_client *c, const char *why)
 {
-	if (mono_now() - c->logged_down_at <= 5 * NSEC_PER_SEC)
+	mono_ns now = mono_now();
+
+	if (now - c->logged_down_at <= 5 * NSEC_PER_SEC)
 		return;
-	log_warn(SUB, "no server answered within %u ms: %s", c->cfg.wait_ms,
-		 why[0] ? why : "still connecting");
-	c->logged_down_at = mono_now();
+	if (c->lost_at != 0)
+		log_warn(SUB, "no server for %" PRId64 " ms since the connection was lost: %s",
+			 (now - c->lost_at) / NSEC_PER_MSEC, why[0] ? why : "still connecting");
+	else
+		log_warn(SUB, "no server answered yet: %s", why[0] ? why : "still connecting");
+	c->logged_down_at = now;
 }
 
 /* A server declared us gone (the lock held): said once, and for good. */

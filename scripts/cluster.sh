@@ -10,6 +10,9 @@
 #   scripts/cluster.sh down [DIR]           unmount everything, end the
 #                                           processes, remove the namespaces,
 #                                           the loop device and DIR
+#   scripts/cluster.sh mount [DIR] NAME     mount NAME (m0.., c0..) again, as
+#                                           up did: a member that was killed
+#                                           or fenced comes back a follower
 #
 # Options of up:
 #   -m, --members N    quorum members, 1..15 (default 3)
@@ -44,8 +47,17 @@ usage() {
 CMD=${1:-up}
 [ $# -gt 0 ] && shift
 DIR=$PWD/run
+NAME=""
+if [ "$CMD" = mount ] && [ $# -eq 1 ]; then # (mount NAME: the default DIR)
+	NAME=$1
+	shift
+fi
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
 	DIR=$1
+	shift
+fi
+if [ "$CMD" = mount ] && [ $# -gt 0 ]; then
+	NAME=$1
 	shift
 fi
 DIR=$(realpath -m "$DIR")
@@ -158,9 +170,10 @@ netns_join() {
 start_mount() {
 	local name=$1 opts=$2 pid
 	mkdir -p "$DIR/$name"
+	state "opts.$name" "$opts"
 	# shellcheck disable=SC2046 # (in_ns is a command prefix, or nothing)
 	$(in_ns "$name") setsid "$BUILD/fusefs-mount" -f -o "$opts" "$DIR/$name" \
-		>"$DIR/logs/$name.log" 2>&1 </dev/null &
+		>>"$DIR/logs/$name.log" 2>&1 </dev/null &
 	pid=$!
 	state "pid.$name" "$pid"
 	if ! wait_for "is_mounted '$DIR/$name'" 150; then
@@ -236,6 +249,20 @@ cluster_up() {
 	show_status
 	echo
 	echo "logs: $DIR/logs; take it down with: $0 down $DIR"
+}
+
+# mount NAME: NAME mounted again with the options up gave it, once its
+# last process is gone (a mount left behind by a dead one is taken away)
+cluster_mount() {
+	local name=$1 opts pid
+	[ -f "$STATE" ] || die "no cluster in $DIR (run: $0 up)"
+	opts=$(state_get "opts.$name" | tail -1)
+	[ -n "$opts" ] || die "no mount named '$name' in $DIR"
+	pid=$(state_get "pid.$name" | tail -1)
+	kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] &&
+		die "$name is still running (pid $pid)"
+	is_mounted "$DIR/$name" && fusermount3 -u -z "$DIR/$name"
+	start_mount "$name" "$opts" || die "mounting $name failed"
 }
 
 # ---- status ----
@@ -316,6 +343,10 @@ case "$CMD" in
 up) cluster_up ;;
 status) show_status ;;
 down) cluster_down ;;
+mount)
+	[ -n "${NAME:-}" ] || die "mount: which mount? (m0.., c0..)"
+	cluster_mount "$NAME"
+	;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac

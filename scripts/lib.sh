@@ -29,6 +29,11 @@ ok() {
 bad() {
 	FAIL=$((FAIL + 1))
 	echo "  FAIL: $*"
+	[ "$FAIL" = 1 ] && evidence
+	if [ -n "${STOP_AT_FIRST:-}" ]; then
+		echo "${0##*/}: $PASS passed, stopped at the first failure"
+		exit 1
+	fi
 }
 check() {
 	local what=$1
@@ -41,6 +46,25 @@ check() {
 	fi
 }
 not() { ! "$@"; }
+
+# evidence: what the first failure prints (a script may define its own;
+# STOP_AT_FIRST set, the script ends there).  mounts_evidence: each mount's
+# server and quorum status, and the end of every log under $T.
+evidence() { mounts_evidence; }
+mounts_evidence() {
+	local n f
+	echo "  --- evidence (first failure) ---"
+	for n in $(printf '%s\n' "${!PID[@]}" | sort); do
+		echo "  $n (pid ${PID[$n]}): server $(xattr "$n" server | head -1)"
+		xattr "$n" quorum.status | grep -E '^(term|role|leader_slot|server_state|lease_valid|device_state) ' | tr '\n' ' ' | sed 's/^/    /;s/$/\n/'
+	done
+	for f in "$T"/*.log; do
+		[ -f "$f" ] || continue
+		echo "  $(basename "$f"):"
+		tail -8 "$f" | sed 's/^/    /'
+	done
+	echo "  ---"
+}
 
 # Mounts of a test, under $T, their pids in the associative array PID.
 # mount_bg NAME OPTS PROG LOG: PROG -f -o OPTS $T/NAME in the background
@@ -120,7 +144,7 @@ leader() {
 # steps: what the writer has done so far
 steps() {
 	local n
-	n=$(tr -d ' \n' <"$T/progress" 2>/dev/null)
+	n=$(awk '{print $1}' "$T/progress" 2>/dev/null)
 	echo "${n:-0}"
 }
 # wait_step FROM: until the writer passed FROM (bounded: 30 s); prints the ms since $t0

@@ -553,7 +553,7 @@ END_TEST
  * same pre-vote round after round.  A follower holds its own election
  * back for that proposal once, not again and again: otherwise the others
  * never elect and the cluster has no leader for as long as the cut lasts
- * (found by scripts/test-netns.sh's one-way cut).
+ * (found by the integration test's one-way cut, in namespaces).
  */
 START_TEST(deaf_candidate_holds_election_off_once)
 {

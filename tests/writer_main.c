@@ -7,9 +7,13 @@
  *                                    write until STOPFILE exists; print the
  *                                    number of steps acknowledged, and keep
  *                                    it in PROGRESS (a file elsewhere) as it
- *                                    goes
+ *                                    goes, with the longest step's ms after
+ *                                    it (the writer's longest stall)
  *   fusefs-writer -r DIR STOPFILE    read until STOPFILE exists
  *   fusefs-writer -c DIR STEPS       check what STEPS acknowledged steps left
+ *   fusefs-writer -a DIR STEPS       audit the log while a writer runs: its
+ *                                    records are 0, 1, 2, ... and at least
+ *                                    STEPS (what it had acknowledged before)
  *   fusefs-writer -p DIR STOPFILE OUT  probe: one call after another (mkdir,
  *                                    rmdir: each one request) until STOPFILE
  *                                    exists, appending "START_MS END_MS" of
@@ -96,11 +100,20 @@ static void step(long i, int logfd)
 	}
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int writer(const char *stopfile, const char *progress)
 {
-	char p[4096], count[32];
+	char p[4096], count[64];
 	int logfd, progfd = -1;
 	long i = 0;
+	long long longest = 0; /* the longest step, ms */
 
 	if (progress) {
 		progfd = open(progress, O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -113,10 +126,15 @@ static int writer(const char *stopfile, const char *progress)
 	if (logfd < 0)
 		die("open log", 0);
 	for (; !stop_asked(stopfile); i++) {
+		long long t0 = mono_ms(), took;
+
 		step(i, logfd);
+		took = mono_ms() - t0;
+		if (took > longest)
+			longest = took;
 		/* fixed width: a reader never sees a shorter number's leftovers */
-		snprintf(count, sizeof(count), "%15ld\n", i + 1);
-		if (progfd >= 0 && pwrite(progfd, count, 16, 0) != 16)
+		snprintf(count, sizeof(count), "%15ld %15lld\n", i + 1, longest);
+		if (progfd >= 0 && pwrite(progfd, count, 32, 0) != 32)
 			die("write the progress file", i);
 	}
 	close(logfd);
@@ -170,6 +188,23 @@ static int reader(const char *stopfile)
 		usleep(20000);
 	}
 	printf("%ld reads, %ld records at the last\n", reads, seen);
+	return 0;
+}
+
+static int audit(long steps)
+{
+	char why[256];
+	long n = read_log(why, sizeof(why));
+
+	if (n < 0 || n < steps) {
+		fprintf(stderr, "fusefs-writer: audit: %s\n",
+			n < 0 ? why : "fewer records than steps acknowledged");
+		if (n >= 0)
+			fprintf(stderr, "fusefs-writer: audit: %ld records, %ld steps acknowledged\n", n,
+				steps);
+		return 1;
+	}
+	printf("%ld records, %ld acknowledged before: none lost, none twice\n", n, steps);
 	return 0;
 }
 
@@ -347,7 +382,7 @@ int main(int argc, char **argv)
 	if (argc != 4 && !(argc == 5 && strcmp(argv[1], "-w") == 0)) {
 		fprintf(stderr,
 			"usage: fusefs-writer -w DIR STOPFILE [PROGRESS] | -r DIR STOPFILE | "
-			"-c DIR STEPS | -u DIR STOPFILE | -p|-l DIR STOPFILE OUT | -n DIR COUNT\n");
+			"-c|-a DIR STEPS | -u DIR STOPFILE | -p|-l DIR STOPFILE OUT | -n DIR COUNT\n");
 		return 2;
 	}
 	dir = argv[2];
@@ -357,6 +392,8 @@ int main(int argc, char **argv)
 		return reader(argv[3]);
 	if (strcmp(argv[1], "-c") == 0)
 		return check(atol(argv[3]));
+	if (strcmp(argv[1], "-a") == 0)
+		return audit(atol(argv[3]));
 	if (strcmp(argv[1], "-u") == 0)
 		return holder(argv[3]);
 	return 2;
