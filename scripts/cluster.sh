@@ -187,7 +187,7 @@ cluster_up() {
 	local i dev opts quorum=() pid
 	if [ -f "$STATE" ]; then
 		for pid in $(awk '$1 ~ /^pid\./ {print $2}' "$STATE"); do
-			kill -0 "$pid" 2>/dev/null && die "a cluster is already running in $DIR (run: $0 down $DIR)"
+			alive "$pid" && die "a cluster is already running in $DIR (run: $0 down $DIR)"
 		done
 		die "$DIR holds what a cluster left (run: $0 down $DIR)"
 	fi
@@ -259,8 +259,7 @@ cluster_mount() {
 	opts=$(state_get "opts.$name" | tail -1)
 	[ -n "$opts" ] || die "no mount named '$name' in $DIR"
 	pid=$(state_get "pid.$name" | tail -1)
-	kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] &&
-		die "$name is still running (pid $pid)"
+	alive "$pid" && die "$name is still running (pid $pid)"
 	is_mounted "$DIR/$name" && fusermount3 -u -z "$DIR/$name"
 	start_mount "$name" "$opts" || die "mounting $name failed"
 }

@@ -6,6 +6,13 @@ is_mounted() { grep -qs " $(realpath -m "$1") " /proc/mounts; }
 
 now_ms() { date +%s%3N; }
 
+# alive PID: the process runs (not a zombie: kill -0 succeeds on those)
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # gone PID [TENTHS]: wait (default 10 s) until the process has exited,
 # reaped or a zombie (kill -0 still succeeds on a zombie)
 gone() {
@@ -78,7 +85,7 @@ mount_bg() {
 	disown # no job notices when a test kills it; gone() checks /proc
 	for ((i = 0; i < 150; i++)); do
 		is_mounted "$T/$name" && return 0
-		kill -0 "${PID[$name]}" 2>/dev/null || break
+		alive "${PID[$name]}" || break
 		sleep 0.1
 	done
 	echo "  $name did not mount:"

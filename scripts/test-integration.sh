@@ -177,7 +177,7 @@ held() {
 	local what=$1 dir=$2 acked out lead=ok data=ok
 	shift 2
 	acked=$(steps)
-	kill -0 "$WRITER" 2>/dev/null || data="the writer died: $(cat "$T/writer.err" 2>/dev/null)"
+	alive "$WRITER" || data="the writer died: $(cat "$T/writer.err" 2>/dev/null)"
 	one_leader_per_term "$@" >"$T/terms" || lead="no: $(head -1 "$T/terms")"
 	if [ "$data" = ok ] && ! out=$("$WRITE" -a "$dir" "$acked" 2>&1); then
 		data="no: $out"
@@ -193,7 +193,7 @@ writer_goes_on() {
 	t0=$(now_ms)
 	for ((i = 0; i < $1 * 20; i++)); do
 		[ "$(steps)" -gt "$s0" ] && { echo $(($(now_ms) - t0)); return 0; }
-		kill -0 "$WRITER" 2>/dev/null || return 1
+		alive "$WRITER" || return 1
 		sleep 0.05
 	done
 	return 1
@@ -602,7 +602,8 @@ netns_steps() {
 	remount_fenced() {
 		local i
 		for i in 0 1 2; do
-			if ! is_mounted "$D/m$i" || ! kill -0 "$(pid_of "m$i")" 2>/dev/null; then
+			# (a fenced process may linger as a zombie nobody reaped yet)
+			if ! is_mounted "$D/m$i" || ! alive "$(pid_of "m$i")"; then
 				check "m$i (fenced $1) mounts again" remount "m$i"
 			fi
 		done

@@ -7,8 +7,9 @@
  * Open files: ops that take a handle (OPEN, CREATE) hand out an fh that
  * this file keeps until RELEASE or until the connection goes; while any
  * handle holds an inode, its last unlink keeps it as an orphan (fs.h), and
- * the last release deletes it.  A new server deletes the orphans left by
- * the old one when it starts (open files do not yet survive a failover).
+ * the last release deletes it.  A new server takes back the open files its
+ * mounts name again in their HOLDS; the orphans no mount named by the end
+ * of its start's grace are deleted then (dispatch_purge).
  *
  * Results of the ops the table marks replay are kept in the store's
  * replies table, in the same savepoint as the change, and a request that
@@ -65,11 +66,26 @@ struct dispatch {
 	uint32_t nwakes, capwakes;
 	bool locks_changed;          /* since the gauge last counted them */
 	uint64_t locks_held;         /* (the gauge) */
+	uint32_t breaks;             /* SVC_BREAK_*: the simulator's planted bugs */
+	bool purging;
+	void (*now)(void *arg, struct fs_time *t); /* the simulator's clock, or NULL */
+	void *now_arg;
 };
+
+static void clock_now(void *arg, struct fs_time *t)
+{
+	struct dispatch *d = arg;
+
+	d->now(d->now_arg, t);
+}
 
 static bool is_open(void *arg, uint64_t ino)
 {
-	return handles_ino_open(((struct dispatch *)arg)->handles, ino);
+	struct dispatch *d = arg;
+
+	if (d->purging && (d->breaks & SVC_BREAK_PURGE_OPEN))
+		return false;
+	return handles_ino_open(d->handles, ino);
 }
 
 /* The filesystem changed something for the request being applied: note it (once). */
@@ -92,16 +108,20 @@ static void on_changed(void *arg, uint64_t ino, const char *name, size_t namelen
 		r->changes_overflow = true;
 }
 
-int dispatch_open(struct store *st, struct dispatch **out)
+int dispatch_open(struct store *st, const struct exec_config *cfg, struct dispatch **out)
 {
 	struct dispatch *d = calloc(1, sizeof(*d));
-	struct fs_hooks hooks = { .is_open = is_open, .changed = on_changed };
+	struct fs_hooks hooks = { .now = cfg->now ? clock_now : NULL, .is_open = is_open,
+				  .changed = on_changed };
 	int ret;
 
 	*out = NULL;
 	if (d == NULL)
 		return -ENOMEM;
 	d->store = st;
+	d->breaks = cfg->breaks;
+	d->now = cfg->now;
+	d->now_arg = cfg->now_arg;
 	d->locks_changed = true; /* (the gauge counts what an earlier server left) */
 	hooks.arg = d;
 	ret = handles_create(&d->handles);
@@ -323,7 +343,11 @@ bool dispatch_was_gone(struct dispatch *d, uint64_t rid)
 
 int dispatch_purge(struct dispatch *d)
 {
-	int ret = fs_orphans_purge(d->fs);
+	int ret;
+
+	d->purging = true;
+	ret = fs_orphans_purge(d->fs);
+	d->purging = false;
 
 	if (ret > 0)
 		log_info("server", "deleted %d files left unlinked but open that no mount took back", ret);
@@ -977,7 +1001,7 @@ int dispatch_apply(struct dispatch *d, struct svc_req *sr)
 		goto out;
 	}
 	memcpy(x.cred.groups, q->groups, sizeof(x.cred.groups[0]) * x.cred.ngroups);
-	replay = info->replay && rpc_req_writes(q);
+	replay = info->replay && rpc_req_writes(q) && !(d->breaks & SVC_BREAK_NO_REPLY_CACHE);
 	if (replay) {
 		ret = replayed(d, q, &sr->reply);
 		if (ret > 0 && info->handle == RPC_HANDLE_TAKES && sr->reply.status == 0)

@@ -247,7 +247,7 @@ int exec_create(const struct exec_config *cfg, struct exec **out)
 	 * (Recovery is the store's open; the files an earlier server left open
 	 * wait for their mounts' HOLDS until the grace's PURGE.)
 	 */
-	ret = dispatch_open(e->st, &e->d);
+	ret = dispatch_open(e->st, cfg, &e->d);
 	if (ret < 0) {
 		log_err(SUB, "executor: setting up the filesystem failed: %s", errstr(ret));
 		exec_destroy(e);

@@ -264,11 +264,24 @@ struct svc_req {
 
 struct exec;
 
+/*
+ * Rules the whole-system simulator undoes on purpose, to prove its checks
+ * catch the loss (tests/wsim_main.c); always 0 in fusefs-mount.
+ */
+#define SVC_BREAK_NO_REPLY_CACHE 0x1u /* a resend is applied again, never answered from replies */
+#define SVC_BREAK_PURGE_OPEN     0x2u /* the grace's purge deletes orphans mounts still hold */
+
+struct fs_time;
+
 struct exec_config {
 	struct store *store;
 	bool (*lease_ok)(void *arg);
 	void *lease_arg;
 	struct svc_stats *stats;
+	/* the simulator only: its planted bugs (SVC_BREAK_*), and its clock (NULL: the system's) */
+	uint32_t breaks;
+	void (*now)(void *arg, struct fs_time *t);
+	void *now_arg;
 };
 
 /* Set up, and recover what the previous server left.  0 or -errno with a log line. */
@@ -343,7 +356,7 @@ int exec_release(struct exec *e);
 struct dispatch;
 
 /* The filesystem logic over the store, for one service (its thread). */
-int dispatch_open(struct store *st, struct dispatch **out);
+int dispatch_open(struct store *st, const struct exec_config *cfg, struct dispatch **out);
 void dispatch_close(struct dispatch *d);
 /*
  * Apply one request: its op's handler fills r->reply.  Returns 0 or the
