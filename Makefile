@@ -64,6 +64,8 @@ ifneq ($(wildcard tests/sim_main.c),)
 PROGS += $(BUILD)/fusefs-sim
 PROG_MAINS += tests/sim_main.c
 endif
+PROGS += $(BUILD)/fusefs-wsim
+PROG_MAINS += tests/wsim_main.c
 
 UNIT_SRCS := $(wildcard tests/unit_*.c) tests/harness.c
 UNIT := $(BUILD)/fusefs-unit
@@ -118,6 +120,8 @@ $(BUILD)/fusefs-hostile: $(BUILD)/tests/hostile_main.o $(LIB)
 $(BUILD)/fusefs-hostile: PROG_LIBS = $(call libs,liburing libcrypto)
 $(BUILD)/fusefs-sim: $(BUILD)/tests/sim_main.o $(LIB)
 $(BUILD)/fusefs-sim: PROG_LIBS = $(SIM_LIBS)
+$(BUILD)/fusefs-wsim: $(BUILD)/tests/wsim_main.o $(BUILD)/tests/harness.o $(LIB)
+$(BUILD)/fusefs-wsim: PROG_LIBS = $(ALL_LIBS)
 
 $(PROGS):
 	@$(if $(Q),echo "  LD      $@")
@@ -183,7 +187,7 @@ bench: $(BENCH) $(PROGS)
 
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest $(BUILD)/fusefs-fileops $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
+	install -m 755 $(filter-out $(BUILD)/fusefs-sim $(BUILD)/fusefs-wsim $(BUILD)/fusefs-coherence $(BUILD)/fusefs-writer $(BUILD)/fusefs-locktest $(BUILD)/fusefs-fileops $(BUILD)/fusefs-posix $(BUILD)/fusefs-hostile $(BUILD)/fusefs-fsbench $(BUILD)/fusefs-crashtest,$(PROGS)) $(DESTDIR)$(PREFIX)/sbin/
 	# mount -t fuse.fusefs (and fstab) run the subtype, "fusefs", through mount.fuse3
 	ln -sf fusefs-mount $(DESTDIR)$(PREFIX)/sbin/fusefs
 	install -m 644 docs/man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/

@@ -67,7 +67,8 @@ struct dispatch {
 	bool locks_changed;          /* since the gauge last counted them */
 	uint64_t locks_held;         /* (the gauge) */
 	uint32_t breaks;             /* SVC_BREAK_*: the simulator's planted bugs */
-	bool purging;
+	bool purging;                /* dispatch_purge runs */
+	bool grace_over;             /* the start's grace ended (dispatch_purge ran) */
 	void (*now)(void *arg, struct fs_time *t); /* the simulator's clock, or NULL */
 	void *now_arg;
 };
@@ -79,12 +80,20 @@ static void clock_now(void *arg, struct fs_time *t)
 	d->now(d->now_arg, t);
 }
 
+/*
+ * Is ino open on some mount?  Until the start's grace ends, any file may
+ * be: a mount that held it under an earlier server may not have named it
+ * again yet.  So until then a last unlink always keeps the inode, as an
+ * orphan, and the grace's purge deletes the ones nobody named.
+ */
 static bool is_open(void *arg, uint64_t ino)
 {
 	struct dispatch *d = arg;
 
 	if (d->purging && (d->breaks & SVC_BREAK_PURGE_OPEN))
 		return false;
+	if (!d->grace_over && !d->purging)
+		return true;
 	return handles_ino_open(d->handles, ino);
 }
 
@@ -348,6 +357,7 @@ int dispatch_purge(struct dispatch *d)
 	d->purging = true;
 	ret = fs_orphans_purge(d->fs);
 	d->purging = false;
+	d->grace_over = true;
 
 	if (ret > 0)
 		log_info("server", "deleted %d files left unlinked but open that no mount took back", ret);

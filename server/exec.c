@@ -265,20 +265,31 @@ void exec_destroy(struct exec *e)
 	free(e);
 }
 
-bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n)
+int exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release)
 {
 	mono_ns t0 = mono_now();
+	int failed = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct svc_req *r = reqs[i];
+		int ret;
 
-		if (r->kind == SVC_REQ_HOLDS)
+		if (r->kind == SVC_REQ_HOLDS) {
 			dispatch_holds(e->d, r->rid, (const struct rpc_hold *)r->payload,
 				       r->payload_len / (uint32_t)sizeof(struct rpc_hold));
-		else if (apply_timed(e, r, t0) < 0)
+			continue;
+		}
+		ret = apply_timed(e, r, t0);
+		if (ret < 0)
 			reply_clear_tail(&r->reply);
+		if (ret == -EIO) /* the store could not be read: not the request's answer */
+			failed = ret;
 	}
-	return lease_holds(e);
+	*release = failed == 0 && lease_holds(e);
+	if (failed < 0)
+		log_err(SUB, "executor: the store could not be read (%s); the service stops and "
+			"the reads of the batch are not answered", errstr(failed));
+	return failed;
 }
 
 int exec_writes(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release)

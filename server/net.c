@@ -1452,9 +1452,10 @@ static void run_batch(struct svc *s)
 	batch_take(s, b);
 	svc_ctr_add(&s->st->ctr, SVC_batches, 1);
 	svc_ctr_max(&s->st->ctr, SVC_batch_requests_max, b->nreads + b->nwrites);
-	release = exec_reads(s->exec, b->reads, b->nreads);
-	batch_done(s, b->reads, b->nreads, release);
-	ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
+	ret = exec_reads(s->exec, b->reads, b->nreads, &release);
+	batch_done(s, b->reads, b->nreads, ret == 0 && release);
+	if (ret == 0)
+		ret = exec_writes(s->exec, b->writes, b->nwrites, &release);
 	writes_done(s, b->writes, b->nwrites, ret == 0 && release);
 	if (ret == 0)
 		ret = exec_marks(s->exec, b->marks, b->nmarks);

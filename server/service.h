@@ -294,9 +294,11 @@ bool exec_req_writes(const struct svc_req *r);
  * outstanding at the same time, so applying its reads first, against the
  * committed state, is as good a linearization as any.
  *
- * exec_reads: apply each; true when their replies may be released.
+ * exec_reads: apply each; 0 with *release saying whether their replies may
+ * go, or -EIO when the store could not be read (the device failed): none
+ * of them may, and the service cannot go on (a client asks the next server).
  */
-bool exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n);
+int exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *release);
 /*
  * exec_writes: apply each in arrival order, each in its own savepoint (a
  * failed one changes nothing), then one commit; a commit the store

@@ -84,11 +84,28 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 	return ret;
 }
 
+int harness_mkfs(struct bd_dev *dev, const struct fs_time *now, struct bd_super *super, char *why,
+		 size_t whylen)
+{
+	struct fs_format_opts fo = { .root_mode = 0777, .now = *now };
+	struct bd_mkfs_opts mo = { .format_store = format_store, .format_arg = &fo };
+	int ret;
+
+	memset(super, 0, sizeof(*super));
+	ret = bd_mkfs_add_slot(super, "0,127.0.0.1,7101", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs_add_slot(super, "1,127.0.0.1,7102", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs_add_slot(super, "2,127.0.0.1,7103", why, whylen);
+	if (ret == 0)
+		ret = bd_mkfs(dev, super, &mo, why, whylen);
+	return ret;
+}
+
 int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 {
 	struct timespec ts;
-	struct fs_format_opts fo = { .root_mode = 0777 };
-	struct bd_mkfs_opts mo = { .format_store = format_store, .format_arg = &fo };
+	struct fs_time now;
 	int ret;
 
 	memset(h, 0, sizeof(*h));
@@ -100,16 +117,10 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 	if (h->stats == NULL)
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	fo.now = (struct fs_time){ ts.tv_sec, (uint32_t)ts.tv_nsec };
+	now = (struct fs_time){ ts.tv_sec, (uint32_t)ts.tv_nsec };
 	ret = bd_mem_open(HARNESS_DEV_BLOCKS, 512, seed, &h->dev);
 	if (ret == 0)
-		ret = bd_mkfs_add_slot(&h->super, "0,127.0.0.1,7101", why, whylen);
-	if (ret == 0)
-		ret = bd_mkfs_add_slot(&h->super, "1,127.0.0.1,7102", why, whylen);
-	if (ret == 0)
-		ret = bd_mkfs_add_slot(&h->super, "2,127.0.0.1,7103", why, whylen);
-	if (ret == 0)
-		ret = bd_mkfs(h->dev, &h->super, &mo, why, whylen);
+		ret = harness_mkfs(h->dev, &now, &h->super, why, whylen);
 	if (ret == 0)
 		ret = harness_serve(h, why, whylen);
 	if (ret < 0)

@@ -62,6 +62,11 @@ struct harness_invals {
 	bool block;                  /* true: the callback waits until it is false (a stopped mount) */
 };
 
+struct fs_time;
+
+/* A fresh filesystem on dev, made at now: quorum slots 0..2 on 127.0.0.1:7101..7103. */
+int harness_mkfs(struct bd_dev *dev, const struct fs_time *now, struct bd_super *super, char *why,
+		 size_t whylen);
 /* A fresh filesystem on a new in-memory device, and a service serving it. */
 int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen);
 /*
