@@ -1206,6 +1206,97 @@ END_TEST
 
 
 /*
+ * A file open on a mount (and not unlinked) when a new server takes over:
+ * another mount unlinks it in the new server's grace, before the holder
+ * named its open files again.  The inode stays, an orphan the holder may
+ * take back; when nobody names it by the end of the grace, the purge
+ * deletes it (found by fusefs-wsim: the unlink deleted it at once).
+ */
+START_TEST(open_file_unlinked_in_grace)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR), .fh = cpu_to_le64(77) };
+	struct rpc_client *b;
+	struct rpc_reply r;
+	uint8_t buf[1024];
+	char why[256];
+	uint64_t ino, purges;
+	int fd;
+
+	ck_assert_uint_eq(raw_greet(&fd, 0xa1), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xa1, 1, RPC_CREATE, &mk, "graced", 6));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ino = le64_to_cpu(((const struct rpc_created *)r.fixed)->entry.attr.ino);
+	/* a new server, whose grace outlasts what follows; the holder stays away */
+	harness_halt(&h, false);
+	raw_close(fd);
+	h.grace_ms = 3000;
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	purges = counter(SVC_purges);
+	ck_assert_int_eq(harness_client(&h, 0xa2, &b), 0);
+	ck_assert_int_eq(name_op(b, RPC_UNLINK, ROOT, "graced"), 0);
+	ck_assert_int_eq(lookup(b, ROOT, "graced"), -ENOENT);
+	ck_assert_int_eq(getattr(b, ino), 0); /* kept: its holder may still name it */
+	ck_assert_uint_eq(counter(SVC_purges), purges);
+	wait_counter(SVC_purges, purges + 1);
+	ck_assert_int_eq(make(b, RPC_MKDIR, ROOT, "after-grace", 0755, 0, 0), 0);
+	ck_assert_int_eq(getattr(b, ino), -ENOENT); /* nobody named it: purged */
+	rpc_client_destroy(b);
+}
+END_TEST
+
+/*
+ * The device fails a read the store needs for a request: the request is
+ * not answered EIO (the store's failure is not the file's), the service
+ * stops, and the call completes on the next server (found by the
+ * integration test's burst of EIO: a program saw the error).
+ */
+static uint64_t write_mib(struct rpc_client *c, const char *name, uint64_t fh, uint32_t n);
+
+START_TEST(failed_read_unanswered)
+{
+	struct bd_mem_faults f = { .fail_ops = BD_FAULT_READ, .fail_lo = 0, .fail_hi = UINT64_MAX,
+				   .err = -EIO };
+	struct rpc_client *c;
+	struct rpc_reply r;
+	struct rpc_io rd = { .offset = cpu_to_le64(RPC_IO_MAX * 6), .size = cpu_to_le32(RPC_IO_MAX) };
+	uint8_t buf[1024];
+	char why[256];
+	uint64_t fh;
+	int fd, ret;
+
+	/* a file of 8 MiB: a fresh server has not read its end yet */
+	ck_assert_int_eq(harness_client(&h, 0xa3, &c), 0);
+	fh = rpc_client_new_fh(c);
+	rd.ino = cpu_to_le64(write_mib(c, "big", fh, 8));
+	rpc_client_destroy(c);
+	harness_halt(&h, false);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(raw_greet(&fd, 0xa4), SRV_GREET_OK);
+	bd_mem_set_faults(h.dev, &f);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xa4, 1, RPC_READ, &rd, NULL, 0));
+	ck_assert_msg(wait_count(&h.failures, 1), "the device failed a read: the service did not stop");
+	ck_assert_int_eq(atomic_load(&h.failed_res), -EIO);
+	ret = raw_reply(fd, 100, &r);
+	ck_assert_msg(ret != 0, "the read the device failed was answered %u", r.status);
+	harness_halt(&h, true);
+	raw_close(fd);
+	f = (struct bd_mem_faults){ 0 };
+	bd_mem_set_faults(h.dev, &f);
+	atomic_store(&h.failures, 0);
+	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_uint_eq(raw_greet(&fd, 0xa4), SRV_GREET_OK);
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xa4, 1, RPC_READ, &rd, NULL, 0));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
+	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(r.tail_len, RPC_IO_MAX);
+	ck_assert_uint_eq(r.tail[0], 'x');
+	raw_close(fd);
+}
+END_TEST
+
+/*
  * A connection reset with no failover, under a file unlinked while open:
  * the same server takes the mount's handles back from its HOLDS, and the
  * file stays readable and writable through them.
@@ -1230,8 +1321,11 @@ START_TEST(open_files_survive_a_reset)
 	ck_assert(memcmp(o.tail, "before+", 7) == 0);
 	rl = (struct rpc_release){ .ino = cpu_to_le64(ino), .fh = cpu_to_le64(fh) };
 	ck_assert_int_eq(call(c, RPC_RELEASE, &rl, NULL, NULL), 0);
+	/* gone with its last close, once the start's grace is over (until then a
+	 * mount that has not named its files again may hold it too) */
+	wait_counter(SVC_purges, 1);
 	ck_assert_int_eq(make(c, RPC_MKDIR, ROOT, "after-reset", 0755, 0, 0), 0);
-	ck_assert_int_eq(getattr(c, ino), -ENOENT); /* gone with its last close */
+	ck_assert_int_eq(getattr(c, ino), -ENOENT);
 	rpc_client_destroy(c);
 }
 END_TEST
@@ -1444,6 +1538,8 @@ Suite *suite_service(void)
 	tcase_add_test(tc, resend_reply_lost);
 	tcase_add_test(tc, open_files_survive);
 	tcase_add_test(tc, open_files_survive_a_reset);
+	tcase_add_test(tc, open_file_unlinked_in_grace);
+	tcase_add_test(tc, failed_read_unanswered);
 	tcase_add_test(tc, refused_alone);
 	tcase_add_test(tc, release_resumes);
 	suite_add_tcase(s, tc);
