@@ -26,6 +26,7 @@
 #include "blockdev/sockaddr.h"
 #include "common/hist.h"
 #include "common/thread.h"
+#include "fuse/holds.h"
 #include "quorum/fence.h"
 #include "server/proto.h"
 
@@ -70,14 +71,6 @@ struct inval_msg {
 };
 
 #define INVAL_QUEUE_MAX 1024
-
-/* A file this mount holds open on the server (named again after every new connection). */
-struct hold {
-	uint64_t fh;          /* 0: empty */
-	uint64_t ino;
-	uint32_t flags;
-	bool dead;            /* released: a tombstone */
-};
 
 enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
 
@@ -126,8 +119,7 @@ struct rpc_client {
 	/* the handles this mount chose, and the ones it holds open now (under lock) */
 	mono_ns lost_at;             /* the connection went (0: it did not, or we are back) */
 	uint64_t next_fh;
-	struct hold *holds;
-	uint32_t holds_cap, holds_used, holds_dead;
+	struct holds holds;          /* named again after every new connection (holds.h) */
 };
 
 /* ---- slots ---- */
@@ -417,94 +409,11 @@ static int connect_once(struct rpc_client *c, int *fd_out, struct srv_codec *tx,
 
 /* ---- open files ---- */
 
-static uint32_t hold_hash(uint64_t fh, uint32_t cap)
-{
-	return (uint32_t)((fh * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-}
-
-static struct hold *hold_find(struct rpc_client *c, uint64_t fh)
-{
-	for (uint32_t i = hold_hash(fh, c->holds_cap), n = 0; c->holds_cap && n < c->holds_cap;
-	     i = (i + 1) & (c->holds_cap - 1), n++) {
-		if (c->holds[i].fh == 0)
-			return NULL;
-		if (c->holds[i].fh == fh && !c->holds[i].dead)
-			return &c->holds[i];
-	}
-	return NULL;
-}
-
-/* Rebuild the table with room for twice what it holds (the lock held).  0 or -ENOMEM. */
-static int holds_grow(struct rpc_client *c)
-{
-	uint32_t cap = c->holds_cap ? c->holds_cap : 64;
-	struct hold *t;
-
-	while ((uint64_t)(c->holds_used + 1) * 2 > cap)
-		cap *= 2;
-	t = calloc(cap, sizeof(*t));
-	if (t == NULL)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < c->holds_cap; i++) {
-		uint32_t j;
-
-		if (c->holds[i].fh == 0 || c->holds[i].dead)
-			continue;
-		for (j = hold_hash(c->holds[i].fh, cap); t[j].fh != 0; j = (j + 1) & (cap - 1))
-			;
-		t[j] = c->holds[i];
-	}
-	free(c->holds);
-	c->holds = t;
-	c->holds_cap = cap;
-	c->holds_dead = 0;
-	return 0;
-}
-
 /* What a call that succeeded took or dropped (the lock held). */
-static void holds_note(struct rpc_client *c, const struct rpc_call *call)
+static void holds_noted(struct rpc_client *c, const struct rpc_call *call)
 {
-	uint64_t fh = 0, ino = 0;
-	uint32_t flags = 0;
-	struct hold *h;
-
-	if (call->op == RPC_OPEN) {
-		struct rpc_open o;
-
-		memcpy(&o, call->fixed, sizeof(o));
-		fh = le64_to_cpu(o.fh), ino = le64_to_cpu(o.ino), flags = le32_to_cpu(o.flags);
-	} else if (call->op == RPC_CREATE && call->reply_fixed != NULL) {
-		struct rpc_make m;
-		struct rpc_created r;
-
-		memcpy(&m, call->fixed, sizeof(m));
-		memcpy(&r, call->reply_fixed, sizeof(r));
-		fh = le64_to_cpu(m.fh), ino = le64_to_cpu(r.entry.attr.ino), flags = le32_to_cpu(m.flags);
-	} else if (call->op == RPC_RELEASE) {
-		struct rpc_release rl;
-
-		memcpy(&rl, call->fixed, sizeof(rl));
-		h = hold_find(c, le64_to_cpu(rl.fh));
-		if (h != NULL) {
-			h->dead = true;
-			c->holds_used--;
-			c->holds_dead++;
-		}
-		return;
-	}
-	if (fh == 0 || hold_find(c, fh) != NULL)
-		return;
-	if ((uint64_t)(c->holds_used + c->holds_dead + 1) * 10 > (uint64_t)c->holds_cap * 7 &&
-	    holds_grow(c) < 0) {
-		log_err(SUB, "out of memory: handle %" PRIu64 " will not be named to a new server", fh);
-		return;
-	}
-	for (uint32_t i = hold_hash(fh, c->holds_cap);; i = (i + 1) & (c->holds_cap - 1))
-		if (c->holds[i].fh == 0) {
-			c->holds[i] = (struct hold){ .fh = fh, .ino = ino, .flags = flags };
-			c->holds_used++;
-			return;
-		}
+	if (holds_note(&c->holds, call->op, call->fixed, call->reply_fixed) < 0)
+		log_err(SUB, "out of memory: a handle will not be named to a new server");
 }
 
 uint64_t rpc_client_new_fh(struct rpc_client *c)
@@ -526,28 +435,19 @@ static int send_all(int fd, struct iovec *iov, int n);
 static int holds_send(struct rpc_client *c, int fd)
 {
 	struct rpc_hold *batch = malloc(RPC_HOLDS_PER_FRAME * sizeof(*batch));
-	uint32_t n = 0, i = 0;
+	uint32_t n, cursor = 0;
 	int ret = batch ? 0 : -ENOMEM;
 
-	while (ret == 0 && i <= c->holds_cap) {
-		const struct hold *h = i < c->holds_cap ? &c->holds[i] : NULL;
+	while (ret == 0 && (n = holds_next(&c->holds, &cursor, batch, RPC_HOLDS_PER_FRAME)) > 0) {
+		struct iovec piece = { batch, n * sizeof(*batch) }, iov[3];
+		struct srv_frame_hdr fh;
+		uint8_t tag[HMAC_SHA256_BYTES];
+		ssize_t len = srv_frame_seal(&c->tx, SRV_MSG_HOLDS, &piece, 1, &fh, tag);
 
-		if (h != NULL && h->fh != 0 && !h->dead)
-			batch[n++] = (struct rpc_hold){ .fh = cpu_to_le64(h->fh), .ino = cpu_to_le64(h->ino),
-							.flags = cpu_to_le32(h->flags) };
-		if (n > 0 && (n == RPC_HOLDS_PER_FRAME || h == NULL)) {
-			struct iovec piece = { batch, n * sizeof(*batch) }, iov[3];
-			struct srv_frame_hdr fh;
-			uint8_t tag[HMAC_SHA256_BYTES];
-			ssize_t len = srv_frame_seal(&c->tx, SRV_MSG_HOLDS, &piece, 1, &fh, tag);
-
-			iov[0] = (struct iovec){ &fh, sizeof(fh) };
-			iov[1] = piece;
-			iov[2] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
-			ret = len < 0 ? (int)len : send_all(fd, iov, 3);
-			n = 0;
-		}
-		i++;
+		iov[0] = (struct iovec){ &fh, sizeof(fh) };
+		iov[1] = piece;
+		iov[2] = (struct iovec){ tag, c->tx.auth ? sizeof(tag) : 0 };
+		ret = len < 0 ? (int)len : send_all(fd, iov, 3);
 	}
 	free(batch);
 	return ret;
@@ -1255,7 +1155,7 @@ int rpc_client_call(struct rpc_client *c, struct rpc_call *call)
 			ret = call_wait(c, s, deadline);
 	}
 	if (ret == 0 || call->op == RPC_RELEASE)
-		holds_note(c, call);
+		holds_noted(c, call);
 	pthread_mutex_unlock(&c->lock);
 	hist_add(&c->lat[RPC_ST_TOTAL][call->op], mono_now() - t0);
 	return ret;
@@ -1347,7 +1247,7 @@ static void *watch_main(void *arg)
 		 * A mount that holds files open names them to the next server
 		 * within its grace, calls or not: an idle one dials here.
 		 */
-		if (c->fd < 0 && !c->connecting && !c->gone && c->holds_used > 0 && c->lost_at != 0) {
+		if (c->fd < 0 && !c->connecting && !c->gone && c->holds.used > 0 && c->lost_at != 0) {
 			char why[256];
 
 			if (connect_locked(c, why, sizeof(why)) == -ESTALE)
@@ -1444,7 +1344,7 @@ void rpc_client_destroy(struct rpc_client *c)
 	pthread_cond_destroy(&c->state_cond);
 	pthread_cond_destroy(&c->watch_cond);
 	pthread_cond_destroy(&c->iq_cond);
-	free(c->holds);
+	holds_free(&c->holds);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	free(c);

@@ -52,6 +52,7 @@
 #include "blockdev/dev.h"
 #include "common/common.h"
 #include "common/prng.h"
+#include "fuse/holds.h"
 #include "server/fs.h"
 #include "server/service.h"
 #include "server/store.h"
@@ -157,7 +158,7 @@ struct fate {
 	struct result res;           /* the committed result */
 };
 
-struct hold {
+struct hold_truth {
 	uint64_t fh;                 /* 0: free */
 	uint64_t ino;                /* the file (once its CREATE committed) */
 	bool known;                  /* the client got the CREATE's reply: it names it in HOLDS */
@@ -171,7 +172,8 @@ struct client {
 	struct call calls[INFLIGHT];
 	int srv;                     /* the server connected to, or -1 */
 	uint64_t conn;               /* the connection's number (frames of older ones are lost) */
-	struct hold holds[HOLDS_MAX];
+	struct holds table;          /* its handles as client.c keeps them, named in HOLDS */
+	struct hold_truth holds[HOLDS_MAX]; /* the checker's: what the servers did with them */
 };
 
 /* ---- servers ---- */
@@ -359,7 +361,7 @@ static bool kept(const struct world *w, int si, uint64_t ino)
 		return true;
 	for (int c = 0; c < NCLI; c++)
 		for (int h = 0; h < HOLDS_MAX; h++) {
-			const struct hold *ho = &w->cli[c].holds[h];
+			const struct hold_truth *ho = &w->cli[c].holds[h];
 
 			if (ho->fh && ho->ino == ino && ino != 0 && !ho->void_ && ho->named_srv == si)
 				return true;
@@ -899,7 +901,7 @@ static void created(struct world *w, int cli, int si, const struct call *k, cons
 	struct client *c = &w->cli[cli];
 
 	for (int h = 0; h < HOLDS_MAX; h++) {
-		struct hold *ho = &c->holds[h];
+		struct hold_truth *ho = &c->holds[h];
 
 		if (ho->fh != k->fh)
 			continue;
@@ -1254,7 +1256,7 @@ static void serve(struct world *w, int si)
 		/* the holds not named to this server in time are void now */
 		for (int c = 0; c < NCLI; c++)
 			for (int h = 0; h < HOLDS_MAX; h++) {
-				struct hold *ho = &w->cli[c].holds[h];
+				struct hold_truth *ho = &w->cli[c].holds[h];
 				struct mfile *f = mfile(&w->m, ho->ino);
 
 				if (ho->fh && ho->named_srv != si && f && f->nlink == 0)
@@ -1315,16 +1317,13 @@ static void deliver(struct world *w)
 			q->conn = pick->conn;
 			q->sr.kind = SVC_REQ_HOLDS;
 			q->sr.rid = c->rid;
-			for (int h = 0; h < HOLDS_MAX; h++) {
-				struct hold *ho = &c->holds[h];
+			uint32_t cursor = 0;
 
-				if (!ho->fh || !ho->known || ho->void_)
-					continue;
-				q->holds[n++] = (struct rpc_hold){ .fh = cpu_to_le64(ho->fh),
-								   .ino = cpu_to_le64(ho->ino),
-								   .flags = cpu_to_le32(O_RDWR) };
-				ho->named_srv = pick->srv; /* (after the grace too, if still there) */
-			}
+			n = holds_next(&c->table, &cursor, q->holds, HOLDS_MAX);
+			for (uint32_t i = 0; i < n; i++)
+				for (int h = 0; h < HOLDS_MAX; h++)
+					if (c->holds[h].fh == le64_to_cpu(q->holds[i].fh))
+						c->holds[h].named_srv = pick->srv; /* (after the grace too) */
 			q->sr.payload = (uint8_t *)q->holds;
 			q->sr.payload_len = n * (uint32_t)sizeof(struct rpc_hold);
 			trace(w, "s%d takes c%d's HOLDS of %u files%s", pick->srv, pick->cli, n,
@@ -1372,8 +1371,15 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 				if (res->status == 0)
 					c->holds[h].known = true;
 				else
-					c->holds[h] = (struct hold){ 0 }; /* (it made nothing to hold) */
+					c->holds[h] = (struct hold_truth){ 0 }; /* (it made nothing to hold) */
 			}
+		if (k->op == W_CREATE && res->status == 0) {
+			struct rpc_make mk = { .fh = cpu_to_le64(k->fh), .flags = cpu_to_le32(O_RDWR) };
+			struct rpc_created cr = { .entry.attr.ino = cpu_to_le64(res->ino) };
+
+			if (holds_note(&c->table, RPC_CREATE, &mk, &cr) < 0)
+				violate(w, "out of memory");
+		}
 	} else if (k->op == W_LOOKUP || k->op == W_GETATTR) {
 		/* linearizable: the model at some version from its send to now */
 		bool ok = false;
@@ -1385,7 +1391,7 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 			ok = same_result(res, &want, k->op);
 		}
 		if (k->op == W_GETATTR && !ok) {
-			struct hold *ho = NULL;
+			struct hold_truth *ho = NULL;
 
 			for (int h = 0; h < HOLDS_MAX; h++)
 				if (c->holds[h].fh == k->fh)
@@ -1406,11 +1412,14 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 				k->req_id, a, b);
 		}
 	} else if (k->op == W_RELEASE) {
+		struct rpc_release rl = { .ino = cpu_to_le64(k->ino), .fh = cpu_to_le64(k->fh) };
+
+		holds_note(&c->table, RPC_RELEASE, &rl, NULL);
 		for (int h = 0; h < HOLDS_MAX; h++)
 			if (c->holds[h].fh == k->fh) {
 				struct mfile *f = mfile(&w->m, c->holds[h].ino);
 
-				c->holds[h] = (struct hold){ 0 };
+				c->holds[h] = (struct hold_truth){ 0 };
 				if (f && f->nlink == 0 && !held(w, f->ino))
 					f->ino = 0;
 				break;
@@ -1421,7 +1430,7 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 
 /* ---- clients ---- */
 
-static struct hold *some_hold(struct world *w, struct client *c)
+static struct hold_truth *some_hold(struct world *w, struct client *c)
 {
 	int n = 0, pick;
 
@@ -1449,7 +1458,7 @@ static void issue(struct world *w, int ci)
 {
 	struct client *c = &w->cli[ci];
 	struct call *k = NULL;
-	struct hold *ho;
+	struct hold_truth *ho;
 
 	for (int i = 0; i < INFLIGHT; i++)
 		if (!c->calls[i].used)
@@ -1469,7 +1478,7 @@ static void issue(struct world *w, int ci)
 		if (free_h < 0)
 			return;
 		k->fh = ++c->next_fh;
-		c->holds[free_h] = (struct hold){ .fh = k->fh, .named_srv = -1 };
+		c->holds[free_h] = (struct hold_truth){ .fh = k->fh, .named_srv = -1 };
 	} else if (k->op >= W_WRITE && k->op != W_LOOKUP) {
 		ho = some_hold(w, c);
 		if (ho == NULL || ho->void_ || handle_busy(c, ho->fh))
@@ -1562,6 +1571,8 @@ static int world_init(struct world *w, uint64_t seed)
 
 static void world_free(struct world *w)
 {
+	for (int c = 0; c < NCLI; c++)
+		holds_free(&w->cli[c].table);
 	for (int i = 0; i < w->nsrv; i++)
 		server_stop(w, i, true);
 	for (uint32_t i = 0; i < w->nunsure; i++)
