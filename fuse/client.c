@@ -5,13 +5,10 @@
  * serializes frames onto the socket and the send codec.  Lock order:
  * send_lock, then lock.  The receiver thread takes only lock.
  *
- * A call's slot (slot_set asserts every edge):
- *
- *   FREE --taken--> WAITING --sent--> SENT --reply--> DONE --result taken--> FREE
- *                    ^  |                 |  \--its deadline passed (soft)--> ABANDONED --reply, or lost--> FREE
- *                    |  +--no server within its deadline--> FREE
- *                    +-------connection lost: sent again, same id-------+
- *   DONE --result taken by a caller that holds it--> HELD --rpc_client_call_end--> FREE
+ * A call's slot: its life and request id are the calls table's (calls.h,
+ * which asserts every edge and keeps the rules a resend relies on); its
+ * caller's side (the call, the result, the condition it waits on) is
+ * struct slot here, by the same index.
  *
  * Coherence.  The receiver takes frames in order; an INVAL goes to the
  * inval thread with the slots that were DONE or HELD when it came (replies
@@ -26,6 +23,7 @@
 #include "blockdev/sockaddr.h"
 #include "common/hist.h"
 #include "common/thread.h"
+#include "fuse/calls.h"
 #include "fuse/holds.h"
 #include "quorum/fence.h"
 #include "server/proto.h"
@@ -49,14 +47,10 @@ static const char *const SUB = "client";
 
 #define GREET_TIMEOUT_MS 1000
 #define RETRY_MS 100
-#define SLOTS RPC_CLIENT_INFLIGHT_MAX
+#define SLOTS CALLS_MAX
 /* a frame the server does not take in this long drops the connection */
 #define SEND_TIMEOUT_MS 30000
 
-static_assert((SLOTS & (SLOTS - 1)) == 0, "a request id's low bits name its slot");
-
-enum slot_state { SLOT_FREE, SLOT_WAITING, SLOT_SENT, SLOT_DONE, SLOT_ABANDONED, SLOT_HELD,
-		  SLOT_STATE_NR };
 
 /* An INVAL waiting for the inval thread, with the replies it must come after. */
 struct inval_msg {
@@ -74,10 +68,8 @@ struct inval_msg {
 
 enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
 
+/* What a call's slot has beside its place in the calls table (calls.h): its caller's side. */
 struct slot {
-	enum slot_state state;
-	uint64_t req_id;
-	uint64_t gen;        /* the connection it went out on */
 	mono_ns sent_at;
 	mono_ns done_at;     /* its reply was taken */
 	struct rpc_call *call;
@@ -104,9 +96,8 @@ struct rpc_client {
 	uint64_t server_term;
 	pthread_mutex_t send_lock;
 	struct srv_codec tx;      /* the current connection's frames to the server (send_lock) */
-	uint64_t seq;
-	uint32_t free_slots;
-	struct slot slots[SLOTS];
+	struct calls calls;          /* each call's state and request id (calls.h) */
+	struct slot slots[SLOTS];    /* and its caller's side, by the same index */
 	struct rpc_client_stats stats;
 	mono_ns logged_down_at;
 	struct hist lat[RPC_STAGE_NR][RPC_OP_END];
@@ -124,26 +115,21 @@ struct rpc_client {
 
 /* ---- slots ---- */
 
-/* Move a slot along its life (the lock held). */
-static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
+/* The calls-table entry of a slot. */
+static struct call_slot *cs(struct rpc_client *c, const struct slot *s)
 {
-	static const bool legal[SLOT_STATE_NR][SLOT_STATE_NR] = {
-		[SLOT_FREE] = { [SLOT_WAITING] = true },
-		[SLOT_WAITING] = { [SLOT_SENT] = true, [SLOT_DONE] = true, [SLOT_FREE] = true },
-		[SLOT_SENT] = { [SLOT_DONE] = true, [SLOT_ABANDONED] = true, [SLOT_WAITING] = true },
-		[SLOT_DONE] = { [SLOT_FREE] = true, [SLOT_HELD] = true },
-		[SLOT_ABANDONED] = { [SLOT_FREE] = true },
-		[SLOT_HELD] = { [SLOT_FREE] = true },
-	};
+	return &c->calls.slot[s - c->slots];
+}
 
-	assert(legal[s->state][to]);
-	s->state = to;
-	if (to == SLOT_FREE) {
+/* Move a slot along its life (the lock held): calls_set, and who waits for it is told. */
+static void slot_set(struct rpc_client *c, struct slot *s, enum call_state to)
+{
+	calls_set(&c->calls, (uint32_t)(s - c->slots), to);
+	if (to == CALL_FREE) {
 		s->call = NULL;
-		c->free_slots++;
 		pthread_cond_broadcast(&c->state_cond);
 		pthread_cond_broadcast(&c->iq_cond);
-	} else if (to == SLOT_DONE) {
+	} else if (to == CALL_DONE) {
 		pthread_cond_signal(&s->cond);
 	}
 }
@@ -151,13 +137,13 @@ static void slot_set(struct rpc_client *c, struct slot *s, enum slot_state to)
 /* A sent call's answer is in: done, or freed when its caller gave up. */
 static void slot_finish(struct rpc_client *c, struct slot *s, int result)
 {
-	if (s->state == SLOT_ABANDONED) {
-		slot_set(c, s, SLOT_FREE);
+	if (cs(c, s)->state == CALL_ABANDONED) {
+		slot_set(c, s, CALL_FREE);
 		return;
 	}
 	s->result = result;
 	s->done_at = mono_now();
-	slot_set(c, s, SLOT_DONE);
+	slot_set(c, s, CALL_DONE);
 }
 
 /* ---- connecting ---- */
@@ -479,14 +465,13 @@ static void conn_lost(struct rpc_client *c, uint64_t gen, const char *why)
 	/* what was in flight on it is sent again, with the same ids, by its callers */
 	for (uint32_t i = 0; i < SLOTS; i++) {
 		struct slot *s = &c->slots[i];
+		enum call_state to = calls_after_loss(&c->calls, i, gen);
 
-		if (s->gen != gen)
+		if (to == c->calls.slot[i].state)
 			continue;
-		if (s->state == SLOT_ABANDONED) {
-			slot_set(c, s, SLOT_FREE);
-		} else if (s->state == SLOT_SENT) {
+		slot_set(c, s, to);
+		if (to == CALL_WAITING) {
 			c->stats.resent++;
-			slot_set(c, s, SLOT_WAITING);
 			pthread_cond_signal(&s->cond);
 		}
 	}
@@ -540,9 +525,9 @@ static void inval_queue_locked(struct rpc_client *c, uint64_t gen, uint64_t seq,
 	if (len > 0)
 		memcpy(m->items, items, len);
 	for (uint32_t i = 0; i < SLOTS; i++)
-		if (c->slots[i].state == SLOT_DONE || c->slots[i].state == SLOT_HELD) {
+		if (c->calls.slot[i].state == CALL_DONE || c->calls.slot[i].state == CALL_HELD) {
 			m->bar_idx[m->nbar] = i;
-			m->bar_req[m->nbar++] = c->slots[i].req_id;
+			m->bar_req[m->nbar++] = c->calls.slot[i].req_id;
 		}
 	if (c->iq_tail)
 		c->iq_tail->next = m;
@@ -583,9 +568,9 @@ static void inval_barrier_locked(struct rpc_client *c, const struct inval_msg *m
 
 	mono_deadline_ts(&until, 10000);
 	for (uint32_t i = 0; i < m->nbar && !c->stopping; i++) {
-		const struct slot *s = &c->slots[m->bar_idx[i]];
+		const struct call_slot *s = &c->calls.slot[m->bar_idx[i]];
 
-		while ((s->state == SLOT_DONE || s->state == SLOT_HELD) && s->req_id == m->bar_req[i] &&
+		while ((s->state == CALL_DONE || s->state == CALL_HELD) && s->req_id == m->bar_req[i] &&
 		       !c->stopping)
 			if (pthread_cond_timedwait(&c->iq_cond, &c->lock, &until) == ETIMEDOUT) {
 				log_err(SUB, "a reply was not handed on within 10 s; applying an INVAL "
@@ -651,14 +636,15 @@ static void *inval_main(void *arg)
 /* Hand a reply to the call waiting for it. */
 static void deliver(struct rpc_client *c, const struct rpc_reply *r, uint64_t gen)
 {
-	struct slot *s = &c->slots[r->req_id & (SLOTS - 1)];
+	int i;
 
 	pthread_mutex_lock(&c->lock);
-	if ((s->state != SLOT_SENT && s->state != SLOT_ABANDONED) || s->req_id != r->req_id ||
-	    s->gen != gen)
+	i = calls_for_reply(&c->calls, r->req_id, gen);
+	if (i < 0)
 		c->stats.bad_replies++;
 	else
-		slot_finish(c, s, s->state == SLOT_SENT ? reply_result(r, s->call) : 0);
+		slot_finish(c, &c->slots[i],
+			    c->calls.slot[i].state == CALL_SENT ? reply_result(r, c->slots[i].call) : 0);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -954,17 +940,6 @@ static int send_frame_on(struct rpc_client *c, uint64_t gen, uint32_t type, cons
 	return ret;
 }
 
-/* The oldest request id still waiting for its reply (or next_id). */
-static uint64_t oldest_locked(struct rpc_client *c, uint64_t next_id)
-{
-	uint64_t oldest = next_id;
-
-	for (uint32_t i = 0; i < SLOTS; i++)
-		if (c->slots[i].state != SLOT_FREE && c->slots[i].req_id < oldest)
-			oldest = c->slots[i].req_id;
-	return oldest;
-}
-
 /* Write a call's frame on fd (the send lock held). */
 static int send_frame(struct rpc_client *c, int fd, const struct rpc_req *r,
 		      const struct rpc_call *call)
@@ -999,7 +974,7 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 {
 	struct rpc_call *call = s->call;
 	struct rpc_req r = {
-		.req_id = s->req_id, .client_rid = c->cfg.rid, .op = call->op, .uid = call->uid,
+		.req_id = cs(c, s)->req_id, .client_rid = c->cfg.rid, .op = call->op, .uid = call->uid,
 		.gid = call->gid, .pid = call->pid, .ngroups = MIN(call->ngroups, RPC_GROUPS_MAX),
 		.tail1_len = call->tail1_len, .tail2_len = call->tail2_len,
 	};
@@ -1010,11 +985,9 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	fd = c->gen == gen ? c->fd : -1;
-	if (fd >= 0) {
-		r.oldest_req_id = oldest_locked(c, s->req_id);
-		s->gen = gen;
+	if (fd >= 0) { /* from here a lost connection fails it */
+		r.oldest_req_id = calls_sent(&c->calls, (uint32_t)(s - c->slots), gen);
 		s->sent_at = mono_now();
-		slot_set(c, s, SLOT_SENT); /* from here a lost connection fails it */
 	}
 	pthread_mutex_unlock(&c->lock);
 	ret = fd < 0 ? -EAGAIN : send_frame(c, fd, &r, call);
@@ -1028,24 +1001,19 @@ static int send_call(struct rpc_client *c, struct slot *s, uint64_t gen)
 static struct slot *slot_take(struct rpc_client *c, struct rpc_call *call, mono_ns deadline)
 {
 	struct timespec until;
-	struct slot *s = NULL;
+	struct slot *s;
+	int i;
 
-	while (c->free_slots == 0 && !c->stopping && mono_now() < deadline) {
+	while (c->calls.nfree == 0 && !c->stopping && mono_now() < deadline) {
 		mono_deadline_ts(&until, 1000);
 		pthread_cond_timedwait(&c->state_cond, &c->lock, &until);
 	}
-	if (c->stopping || c->free_slots == 0)
+	if (c->stopping || (i = calls_take(&c->calls)) < 0)
 		return NULL;
-	for (uint32_t i = 0; i < SLOTS && s == NULL; i++)
-		if (c->slots[i].state == SLOT_FREE)
-			s = &c->slots[i];
-	assert(s != NULL);
-	c->free_slots--;
-	c->stats.max_in_flight = MAX(c->stats.max_in_flight, (uint64_t)(SLOTS - c->free_slots));
-	slot_set(c, s, SLOT_WAITING);
+	c->stats.max_in_flight = MAX(c->stats.max_in_flight, (uint64_t)(SLOTS - c->calls.nfree));
+	s = &c->slots[i];
 	s->call = call;
 	s->sent_at = 0;
-	s->req_id = (++c->seq * SLOTS) | (uint64_t)(s - c->slots);
 	return s;
 }
 
@@ -1063,7 +1031,7 @@ static int call_send(struct rpc_client *c, struct slot *s, mono_ns deadline)
 	for (;;) {
 		ret = ensure_connected(c, deadline, &gen, why, sizeof(why));
 		if (ret < 0) {
-			slot_set(c, s, SLOT_FREE);
+			slot_set(c, s, CALL_FREE);
 			return ret;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -1087,19 +1055,19 @@ static int call_wait(struct rpc_client *c, struct slot *s, mono_ns deadline)
 	struct timespec until;
 	int ret;
 
-	while (s->state == SLOT_SENT) {
+	while (cs(c, s)->state == CALL_SENT) {
 		if (deadline == INT64_MAX) {
 			pthread_cond_wait(&s->cond, &c->lock);
 			continue;
 		}
 		mono_deadline_ts(&until, MAX((deadline - mono_now()) / NSEC_PER_MSEC, 0));
 		if (pthread_cond_timedwait(&s->cond, &c->lock, &until) == ETIMEDOUT &&
-		    s->state == SLOT_SENT && mono_now() >= deadline) {
-			slot_set(c, s, SLOT_ABANDONED);
+		    cs(c, s)->state == CALL_SENT && mono_now() >= deadline) {
+			slot_set(c, s, CALL_ABANDONED);
 			return -ETIMEDOUT;
 		}
 	}
-	if (s->state == SLOT_WAITING)
+	if (cs(c, s)->state == CALL_WAITING)
 		return RESEND;
 	ret = s->result;
 	if (s->sent_at != 0) {
@@ -1110,9 +1078,9 @@ static int call_wait(struct rpc_client *c, struct slot *s, mono_ns deadline)
 	}
 	if (s->call->hold) {
 		s->call->slot = (uint32_t)(s - c->slots) + 1;
-		slot_set(c, s, SLOT_HELD);
+		slot_set(c, s, CALL_HELD);
 	} else {
-		slot_set(c, s, SLOT_FREE);
+		slot_set(c, s, CALL_FREE);
 	}
 	return ret;
 }
@@ -1166,7 +1134,7 @@ void rpc_client_call_end(struct rpc_client *c, struct rpc_call *call)
 	if (call->slot == 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	slot_set(c, &c->slots[call->slot - 1], SLOT_FREE);
+	slot_set(c, &c->slots[call->slot - 1], CALL_FREE);
 	pthread_mutex_unlock(&c->lock);
 	call->slot = 0;
 }
@@ -1213,7 +1181,7 @@ static_assert(WATCH_MS <= SRV_ALIVE_MS, "the watch thread says alive often enoug
 static bool stalled_locked(struct rpc_client *c, uint64_t gen, mono_ns now)
 {
 	for (uint32_t i = 0; c->fd >= 0 && i < SLOTS; i++)
-		if (c->slots[i].state == SLOT_SENT && c->slots[i].gen == gen &&
+		if (c->calls.slot[i].state == CALL_SENT && c->calls.slot[i].gen == gen &&
 		    now - c->slots[i].sent_at > STALL_MS * NSEC_PER_MSEC)
 			return true;
 	return false;
@@ -1283,7 +1251,7 @@ int rpc_client_create(const struct rpc_client_config *cfg, struct rpc_client **o
 	c->super = *cfg->super;
 	c->cfg.super = &c->super;
 	c->fd = -1;
-	c->free_slots = SLOTS;
+	calls_init(&c->calls);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&c->lock, NULL);

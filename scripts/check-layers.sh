@@ -23,7 +23,7 @@ rank() {
 
 PURE="quorum/election.c quorum/election.h quorum/fence_select.c quorum/fence.h quorum/msg.h"
 [ -f quorum/glue.c ] && PURE="$PURE quorum/glue.c quorum/glue.h"
-PURE="$PURE fuse/holds.c fuse/holds.h"
+PURE="$PURE fuse/holds.c fuse/holds.h fuse/calls.c fuse/calls.h"
 FSLOGIC=$(ls server/fs*.[ch] server/store*.[ch] 2>/dev/null)
 
 fail=0

@@ -52,6 +52,7 @@
 #include "blockdev/dev.h"
 #include "common/common.h"
 #include "common/prng.h"
+#include "fuse/calls.h"
 #include "fuse/holds.h"
 #include "server/fs.h"
 #include "server/service.h"
@@ -137,7 +138,8 @@ struct result {
 struct call {
 	bool used;
 	uint64_t lid;                /* the logical operation (what "applied once" counts) */
-	uint64_t req_id;             /* on the wire; the same when resent */
+	uint64_t req_id;             /* on the wire; the same when resent (calls.h gives it) */
+	uint32_t slot;               /* its slot in the client's calls table */
 	enum wop op;
 	int a, b;                    /* names */
 	uint64_t ino, fh;            /* WRITE, RELEASE, GETATTR: the held file; CREATE: its fh */
@@ -145,7 +147,6 @@ struct call {
 	uint32_t len;
 	uint8_t byte;
 	uint64_t sent_ver;           /* the model version when it was first sent */
-	bool sent;                   /* on the current connection */
 };
 
 /* A logical write operation's fate, as the servers' commits decided it. */
@@ -168,7 +169,8 @@ struct hold_truth {
 
 struct client {
 	uint64_t rid;
-	uint64_t next_id, next_lid, next_fh;
+	uint64_t next_lid, next_fh;
+	struct calls ct;             /* its calls as client.c keeps them: states, ids, oldest */
 	struct call calls[INFLIGHT];
 	int srv;                     /* the server connected to, or -1 */
 	uint64_t conn;               /* the connection's number (frames of older ones are lost) */
@@ -217,6 +219,7 @@ struct msg {
 	uint64_t seq;                /* order on its connection (TCP keeps it) */
 	struct call call;            /* to_server: the call (or op -1: HOLDS) */
 	bool holds;
+	uint64_t oldest;             /* to_server: the oldest id its client still waited for */
 	struct result res;           /* to a client */
 	uint64_t req_id;
 };
@@ -673,22 +676,12 @@ static struct msg *msg_new(struct world *w)
 	return NULL;
 }
 
-static uint64_t oldest_of(const struct client *c)
-{
-	uint64_t o = c->next_id + 1;
-
-	for (int i = 0; i < INFLIGHT; i++)
-		if (c->calls[i].used && c->calls[i].req_id < o)
-			o = c->calls[i].req_id;
-	return o;
-}
-
 static void send_call(struct world *w, int ci, struct call *k)
 {
 	struct client *c = &w->cli[ci];
 	struct msg *m;
 
-	if (c->srv < 0 || k->sent)
+	if (c->srv < 0 || c->ct.slot[k->slot].state != CALL_WAITING)
 		return;
 	m = msg_new(w);
 	if (m == NULL)
@@ -697,9 +690,9 @@ static void send_call(struct world *w, int ci, struct call *k)
 	m->cli = ci;
 	m->srv = c->srv;
 	m->conn = c->conn;
+	m->oldest = calls_sent(&c->ct, k->slot, c->conn);
 	m->call = *k;
 	m->req_id = k->req_id;
-	k->sent = true;
 	trace(w, "c%d sends %s #%" PRIu64 " (op %" PRIu64 ", ino %" PRIu64 ") to s%d", ci,
 	      wop_names[k->op], k->req_id, k->lid, k->ino, c->srv);
 }
@@ -715,8 +708,16 @@ static void cut(struct world *w, int ci)
 	for (int i = 0; i < NMSG; i++)
 		if (w->msgs[i].used && w->msgs[i].cli == ci && w->msgs[i].conn == c->conn)
 			w->msgs[i].used = false;
-	for (int i = 0; i < INFLIGHT; i++)
-		c->calls[i].sent = false;
+	for (int i = 0; i < INFLIGHT; i++) { /* (sent again with the same ids, as client.c does) */
+		struct call *k = &c->calls[i];
+		enum call_state to;
+
+		if (!k->used)
+			continue;
+		to = calls_after_loss(&c->ct, k->slot, c->conn);
+		if (to != c->ct.slot[k->slot].state)
+			calls_set(&c->ct, k->slot, to);
+	}
 	c->srv = -1;
 }
 
@@ -756,8 +757,11 @@ static void connect_client(struct world *w, int ci)
 
 		if (!k->used)
 			continue;
-		if (opt.brk == BRK_NO_RESEND)
-			k->req_id = ++c->next_id; /* the planted bug: a new id for the same call */
+		if (opt.brk == BRK_NO_RESEND) { /* the planted bug: a new id for the same call */
+			calls_set(&c->ct, k->slot, CALL_FREE);
+			k->slot = (uint32_t)calls_take(&c->ct);
+			k->req_id = c->ct.slot[k->slot].req_id;
+		}
 		send_call(w, ci, k);
 	}
 }
@@ -1330,7 +1334,7 @@ static void deliver(struct world *w)
 			      s->purged ? " (after its grace)" : "");
 			q->call.op = W_NR;
 		} else {
-			build_req(w, q, pick->cli, &pick->call, oldest_of(c));
+			build_req(w, q, pick->cli, &pick->call, pick->oldest);
 		}
 		s->inbox[s->ninbox++] = q;
 		return;
@@ -1344,11 +1348,12 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 {
 	struct client *c = &w->cli[ci];
 	struct call *k = NULL;
+	int slot = calls_for_reply(&c->ct, req_id, conn);
 
-	if (c->conn != conn)
+	if (c->conn != conn || slot < 0)
 		return;
 	for (int i = 0; i < INFLIGHT; i++)
-		if (c->calls[i].used && c->calls[i].req_id == req_id)
+		if (c->calls[i].used && c->calls[i].slot == (uint32_t)slot)
 			k = &c->calls[i];
 	if (k == NULL)
 		return;
@@ -1425,6 +1430,8 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 				break;
 			}
 	}
+	calls_set(&c->ct, k->slot, CALL_DONE);
+	calls_set(&c->ct, k->slot, CALL_FREE);
 	k->used = false;
 }
 
@@ -1493,7 +1500,8 @@ static void issue(struct world *w, int ci)
 	}
 	k->used = true;
 	k->lid = (uint64_t)ci << 32 | ++c->next_lid;
-	k->req_id = ++c->next_id;
+	k->slot = (uint32_t)calls_take(&c->ct);
+	k->req_id = c->ct.slot[k->slot].req_id;
 	k->sent_ver = w->ver;
 	send_call(w, ci, k);
 }
@@ -1564,6 +1572,7 @@ static int world_init(struct world *w, uint64_t seed)
 	for (int c = 0; c < NCLI; c++) {
 		w->cli[c].rid = 0x1000 + (uint64_t)c;
 		w->cli[c].srv = -1;
+		calls_init(&w->cli[c].ct);
 	}
 	w->hist[0] = w->m;
 	return 0;
