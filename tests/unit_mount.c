@@ -4,6 +4,8 @@
  */
 #include "tests/unit.h"
 
+#include "fuse/calls.h"
+#include "fuse/holds.h"
 #include "fuse/opts.h"
 #include "quorum/election.h"
 #include "server/proto.h"
@@ -234,6 +236,96 @@ START_TEST(greeting_round_trip_and_rejections)
 }
 END_TEST
 
+/* A call's life in the calls table, and the rules a resend relies on. */
+START_TEST(calls_keep_their_ids)
+{
+	static struct calls t;
+	int a, b, c;
+	uint64_t ida, idb;
+
+	calls_init(&t);
+	a = calls_take(&t);
+	b = calls_take(&t);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ne(a, b);
+	ida = t.slot[a].req_id;
+	idb = t.slot[b].req_id;
+	ck_assert_uint_eq(ida & (CALLS_MAX - 1), (uint64_t)a); /* the low bits name the slot */
+	ck_assert_uint_gt(idb, ida);
+	ck_assert_uint_eq(t.nfree, CALLS_MAX - 2);
+	/* each request carries the oldest id still waiting, its own or older */
+	ck_assert_uint_eq(calls_sent(&t, (uint32_t)b, 7), ida);
+	ck_assert_uint_eq(calls_sent(&t, (uint32_t)a, 7), ida);
+	/* a reply counts only on its connection, for its id */
+	ck_assert_int_eq(calls_for_reply(&t, idb, 7), b);
+	ck_assert_int_eq(calls_for_reply(&t, idb, 8), -1);
+	ck_assert_int_eq(calls_for_reply(&t, idb + CALLS_MAX, 7), -1);
+	/* the connection is lost: both go again, with the same ids */
+	ck_assert_int_eq(calls_after_loss(&t, (uint32_t)a, 8), CALL_SENT); /* (not that one) */
+	calls_set(&t, (uint32_t)a, calls_after_loss(&t, (uint32_t)a, 7));
+	calls_set(&t, (uint32_t)b, calls_after_loss(&t, (uint32_t)b, 7));
+	ck_assert_int_eq(t.slot[a].state, CALL_WAITING);
+	ck_assert_uint_eq(t.slot[a].req_id, ida);
+	ck_assert_uint_eq(calls_sent(&t, (uint32_t)a, 9), ida);
+	/* a abandoned (its deadline passed), then its connection lost: freed */
+	calls_set(&t, (uint32_t)a, CALL_ABANDONED);
+	ck_assert_int_eq(calls_after_loss(&t, (uint32_t)a, 9), CALL_FREE);
+	calls_set(&t, (uint32_t)a, CALL_FREE);
+	/* b still waits: what a new call's request says is b's id */
+	c = calls_take(&t);
+	ck_assert_uint_eq(calls_sent(&t, (uint32_t)c, 9), idb);
+	ck_assert_uint_gt(t.slot[c].req_id, idb);
+	/* done and freed: the oldest moves on */
+	calls_sent(&t, (uint32_t)b, 9);
+	calls_set(&t, (uint32_t)b, CALL_DONE);
+	calls_set(&t, (uint32_t)b, CALL_FREE);
+	ck_assert_uint_eq(calls_oldest(&t, UINT64_MAX), t.slot[c].req_id);
+	ck_assert_uint_eq(t.nfree, CALLS_MAX - 1);
+	/* every slot taken: none more */
+	while (calls_take(&t) >= 0)
+		;
+	ck_assert_uint_eq(t.nfree, 0);
+}
+END_TEST
+
+/* The open files a mount names again: taken, released, and all named after many. */
+START_TEST(holds_named_again)
+{
+	struct holds h = { 0 };
+	struct rpc_hold out[16];
+	uint32_t cursor = 0, n, seen = 0;
+
+	for (uint64_t fh = 1; fh <= 1000; fh++) {
+		struct rpc_open o = { .ino = cpu_to_le64(100 + fh), .flags = cpu_to_le32(2),
+				      .fh = cpu_to_le64(fh) };
+
+		ck_assert_int_eq(holds_note(&h, RPC_OPEN, &o, NULL), 0);
+	}
+	for (uint64_t fh = 2; fh <= 1000; fh += 2) {
+		struct rpc_release rl = { .ino = cpu_to_le64(100 + fh), .fh = cpu_to_le64(fh) };
+
+		ck_assert_int_eq(holds_note(&h, RPC_RELEASE, &rl, NULL), 0);
+	}
+	{
+		struct rpc_make mk = { .fh = cpu_to_le64(5000), .flags = cpu_to_le32(2) };
+		struct rpc_created cr = { .entry.attr.ino = cpu_to_le64(7) };
+
+		ck_assert_int_eq(holds_note(&h, RPC_CREATE, &mk, &cr), 0);
+		ck_assert_int_eq(holds_note(&h, RPC_CREATE, &mk, NULL), 0); /* (no reply: nothing) */
+	}
+	ck_assert_uint_eq(h.used, 501);
+	while ((n = holds_next(&h, &cursor, out, 16)) > 0)
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t fh = le64_to_cpu(out[i].fh), ino = le64_to_cpu(out[i].ino);
+
+			ck_assert(fh == 5000 ? ino == 7 : (fh % 2 == 1 && ino == 100 + fh));
+			seen++;
+		}
+	ck_assert_uint_eq(seen, 501);
+	holds_free(&h);
+}
+END_TEST
+
 Suite *suite_mount(void)
 {
 	Suite *s = suite_create("mount");
@@ -243,6 +335,10 @@ Suite *suite_mount(void)
 	tcase_add_test(tc, accepts_mount8_form_and_defaults);
 	tcase_add_test(tc, refusals_say_why);
 	tcase_add_test(tc, greeting_round_trip_and_rejections);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("calls and open files");
+	tcase_add_test(tc, calls_keep_their_ids);
+	tcase_add_test(tc, holds_named_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
