@@ -57,10 +57,13 @@ not() { ! "$@"; }
 # evidence: what the first failure prints (a script may define its own;
 # STOP_AT_FIRST set, the script ends there).  mounts_evidence: each mount's
 # server and quorum status, and the end of every log under $T.
-evidence() { mounts_evidence; }
+evidence() {
+	echo "  --- evidence (first failure) ---"
+	mounts_evidence
+	echo "  ---"
+}
 mounts_evidence() {
 	local n f
-	echo "  --- evidence (first failure) ---"
 	for n in $(printf '%s\n' "${!PID[@]}" | sort); do
 		echo "  $n (pid ${PID[$n]}): server $(xattr "$n" server | head -1)"
 		xattr "$n" quorum.status | grep -E '^(term|role|leader_slot|server_state|lease_valid|device_state) ' | tr '\n' ' ' | sed 's/^/    /;s/$/\n/'
@@ -70,7 +73,6 @@ mounts_evidence() {
 		echo "  $(basename "$f"):"
 		tail -8 "$f" | sed 's/^/    /'
 	done
-	echo "  ---"
 }
 
 # Mounts of a test, under $T, their pids in the associative array PID.

@@ -130,17 +130,21 @@ trap 'exit 130' INT TERM
 
 # the evidence on the first failure: every mount's status and log ends
 evidence() {
-	local f
+	local f dev=$DEV
+	echo "  --- evidence (first failure) ---"
 	if [ "$PHASE" = loopback ]; then
 		mounts_evidence
-		return
+	else
+		dev=$FF/disk
+		FUSEFS_BUILD=$BUILD "$CLUSTER" status "$D" 2>&1 | head -12 | sed 's/^/  /'
+		for f in "$D"/logs/m*.log "$D"/logs/c*.log; do
+			echo "  $(basename "$f"):"
+			tail -8 "$f" | sed 's/^/    /'
+		done
 	fi
-	echo "  --- evidence (first failure) ---"
-	FUSEFS_BUILD=$BUILD "$CLUSTER" status "$D" 2>&1 | head -12 | sed 's/^/  /'
-	for f in "$D"/logs/m*.log "$D"/logs/c*.log; do
-		echo "  $(basename "$f"):"
-		tail -8 "$f" | sed 's/^/    /'
-	done
+	[ -s "$T/writer.err" ] && echo "  the writer said: $(cat "$T/writer.err")"
+	echo "  fusefs-print $dev (the quorum blocks):"
+	timeout 10 "$PRINT" "$dev" 2>&1 | sed -n '/quorum block of slot/,/^store/p' | head -40 | sed 's/^/    /'
 	echo "  ---"
 }
 step() { echo "$ME: step $*"; }

@@ -153,7 +153,6 @@ struct call {
 struct fate {
 	uint64_t lid;
 	bool applied;                /* committed (or settled so) */
-	bool maybe;                  /* settled so, but the device looked the same without it */
 	bool acked_ok;               /* and the reply said it succeeded */
 	bool acked;                  /* its client got a reply */
 	struct result res;           /* the committed result */
@@ -918,6 +917,38 @@ static void created(struct world *w, int cli, int si, const struct call *k, cons
 }
 
 /*
+ * When the names and sizes look the same with the unknown commit and
+ * without it (say a mkdir and an rmdir of one name): did it commit?  Its
+ * successful writes' replies are kept in the store in the same
+ * transaction (the replies table), so they tell; a batch of failures
+ * changed nothing and kept nothing, and is as good as not there.
+ */
+static bool replies_kept(struct world *w, int si, const struct result *got, const bool *fresh)
+{
+	struct fs_hooks hooks = { 0 };
+	struct fs *fs;
+	bool kept = false;
+
+	if (fs_attach(store_db(w->srv[si].st), &hooks, &fs) < 0) {
+		violate(w, "the new server's store cannot be read");
+		return false;
+	}
+	for (uint32_t i = 0; i < w->nunsure && !kept; i++) {
+		union rpc_reply_fixed fixed;
+		uint32_t status;
+		size_t len;
+		struct wreq *q = w->unsure[i];
+
+		if (fresh[i] && got[i].status == 0 &&
+		    fs_reply_get(fs, w->cli[q->cli].rid, q->call.req_id, &status, &fixed, sizeof(fixed),
+				 &len) == 0)
+			kept = true;
+	}
+	fs_detach(fs);
+	return kept;
+}
+
+/*
  * A batch whose commit a crash left unknown: the new server's store has it
  * or not, whole.  Settle it against what s holds; apply it to the model
  * when it is there.
@@ -926,6 +957,7 @@ static void settle(struct world *w, int si)
 {
 	struct model d, with = w->m;
 	struct result got[INBOX_MAX];
+	bool fresh[INBOX_MAX] = { false }; /* (not a resend of what committed before) */
 	bool with_ok, without_ok;
 
 	if (w->nunsure == 0)
@@ -944,6 +976,7 @@ static void settle(struct world *w, int si)
 			got[i] = f->res;
 			continue;
 		}
+		fresh[i] = true;
 		/* (its inode, if it made one, is what the store shows under the name now) */
 		seen.ino = d.names[q->call.a].ino;
 		got[i] = model_apply(w, &with, &q->call, &seen, false);
@@ -952,6 +985,8 @@ static void settle(struct world *w, int si)
 	}
 	without_ok = agrees(&w->m, &d, false);
 	with_ok = agrees(&with, &d, true);
+	if (with_ok && without_ok) /* (the names look the same either way: the kept replies tell) */
+		with_ok = replies_kept(w, si, got, fresh);
 	trace(w, "s%d settles the unknown commit of %u writes: %s", si, w->nunsure,
 	      with_ok ? "it is there" : without_ok ? "it is not there" : "NEITHER");
 	if (with_ok) {
@@ -961,7 +996,6 @@ static void settle(struct world *w, int si)
 
 			if (!f->applied && got[i].status == 0) {
 				f->applied = true;
-				f->maybe = without_ok; /* (a resend will tell) */
 				f->res = got[i];
 				if (w->unsure[i]->call.op == W_CREATE)
 					created(w, w->unsure[i]->cli, -1, &w->unsure[i]->call, &f->res);
@@ -1090,15 +1124,6 @@ static void commit_to_model(struct world *w, int si, struct wreq **wr, uint32_t 
 
 		bool replay = f->applied;
 
-		if (f->applied && f->maybe && !same_result(&got, &f->res, q->call.op)) {
-			/*
-			 * Settled as there when the device looked the same either
-			 * way, and the server applies it now: it was not there.
-			 */
-			f->applied = false;
-			replay = false;
-		}
-		f->maybe = false;
 		if (f->applied) {
 			want = f->res;
 			w->stats_replays++;
@@ -1365,7 +1390,7 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 
 		f->acked = true;
 		f->acked_ok = res->status == 0;
-		if (f->applied && !f->maybe && !same_result(res, &f->res, k->op)) {
+		if (f->applied && !same_result(res, &f->res, k->op)) {
 			result_text(res, a, sizeof(a));
 			result_text(&f->res, b, sizeof(b));
 			violate(w, "c%d's %s (op %" PRIu64 ") was answered \"%s\", but committed \"%s\"",
