@@ -254,13 +254,15 @@ wait_serving() {
 	echo "$limit"
 	return 1
 }
-term_of() { xattr "m$1" quorum.status | awk '/^term/ {print $2}'; }
-# wait_follower SLOT LEADER: SLOT follows LEADER in its term (10 s at most)
-wait_follower() {
+# qstatus NAME: the mount's quorum status (the namespace steps read their own mounts)
+qstatus() { xattr "$1" quorum.status; }
+term_of() { qstatus "m$1" | awk '/^term/ {print $2}'; }
+# wait_follows NAME SLOT: NAME is a follower in SLOT's term (10 s at most)
+wait_follows() {
 	local i
 	for ((i = 0; i < 200; i++)); do
-		xattr "m$1" quorum.status | grep -q "^role [0-9]* (follower)" &&
-			[ "$(term_of "$1")" = "$(term_of "$2")" ] && return 0
+		qstatus "$1" | grep -q "^role [0-9]* (follower)" &&
+			[ "$(term_of "${1#m}")" = "$(term_of "$2")" ] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -346,7 +348,7 @@ for round in 1 2 3; do
 		grep -q "rid=$old slot=$L addr=127.0.0.1 port=$((PORT + L)) term=$term reason=quorum_block_leader .* scoutfs_rid=$old scoutfs_ip=127.0.0.1" "$T/fence-record"
 	check "every file is still there" files_intact
 	check "m$L mounts again" member "$L"
-	check "and follows m${L2:-?}" wait_follower "$L" "${L2:-0}"
+	check "and follows m${L2:-?}" wait_follows "m$L" "${L2:-0}"
 	held_here "SIGKILL of the leader ($round)"
 done
 L=$(leader)
@@ -559,7 +561,7 @@ netns_steps() {
 		done
 		echo "$l"
 	}
-	term_of() { dx "m$1" quorum.status | awk '/^term/ {print $2}'; }
+	qstatus() { dx "$1" quorum.status; }
 	# wait_new_leader NOT SECS: a leader other than NOT serving the client; prints it
 	wait_new_leader() {
 		local i l
@@ -592,16 +594,6 @@ netns_steps() {
 		grep -a "$2" "$1" | tail -1 | awk '{split($1, t, "[:.]"); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]}'
 	}
 	remount() { FUSEFS_BUILD=$BUILD "$CLUSTER" mount "$D" "$1" >>"$T/remounts" 2>&1; }
-	# wait_follows NAME SLOT: NAME is a follower in SLOT's term (10 s at most)
-	wait_follows() {
-		local i
-		for ((i = 0; i < 200; i++)); do
-			dx "$1" quorum.status | grep -q "^role [0-9]* (follower)" &&
-				[ "$(dx "$1" quorum.status | awk '/^term/ {print $2}')" = "$(term_of "$2")" ] && return 0
-			sleep 0.05
-		done
-		return 1
-	}
 	# remount_fenced WHY: every member whose process is gone (fenced) mounts again
 	remount_fenced() {
 		local i

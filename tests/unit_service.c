@@ -496,6 +496,17 @@ static int raw_reply(int fd, int ms, struct rpc_reply *r)
 	return 0;
 }
 
+/* One request on fd, as rid, and its reply (within WAIT_MS): the reply's status. */
+static uint32_t raw_call(int fd, uint64_t rid, uint64_t req_id, uint32_t op, const void *fixed,
+			 const void *t1, uint32_t l1, struct rpc_reply *r)
+{
+	uint8_t buf[1024];
+
+	raw_write(fd, buf, raw_request(buf, sizeof(buf), rid, req_id, op, fixed, t1, l1));
+	ck_assert_int_eq(raw_reply(fd, WAIT_MS, r), 0);
+	return r->status;
+}
+
 /* A raw connection that greeted as rid: the greeting's status. */
 static uint32_t raw_greet(int *fd, uint64_t rid)
 {
@@ -585,7 +596,6 @@ START_TEST(silent_mount_gone)
 	uint64_t failed0 = counter(SVC_mount_fence_failures);
 	struct rpc_client *c;
 	struct rpc_reply r;
-	uint8_t buf[512];
 	char why[256];
 	int fd, fd2, ret = -EAGAIN, fences0;
 
@@ -597,9 +607,7 @@ START_TEST(silent_mount_gone)
 	ck_assert_int_eq(make(c, RPC_MKNOD, ROOT, "locked", S_IFREG | 0644, 0, 0), 0);
 	l.ino = cpu_to_le64(entry_ino());
 	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xd1, 1, RPC_SETLK, &l, NULL, 0));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xd1, 1, RPC_SETLK, &l, NULL, 0, &r), 0);
 	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), -EAGAIN);
 	/* 0xd1 says nothing more: closed, away; its fence fails twice, and the lock stays */
 	atomic_store(&h.fence_fails, true);
@@ -640,9 +648,7 @@ START_TEST(silent_mount_gone)
 	l.start = cpu_to_le64(1000);
 	l.end = cpu_to_le64(1999);
 	ck_assert_uint_eq(raw_greet(&fd, 0xd4), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xd4, 1, RPC_SETLK, &l, NULL, 0));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xd4, 1, RPC_SETLK, &l, NULL, 0, &r), 0);
 	raw_close(fd);
 	harness_halt(&h, false);
 	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
@@ -670,46 +676,33 @@ END_TEST
 START_TEST(replayed)
 {
 	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
-	uint8_t buf[1024];
 	struct rpc_reply r;
 	uint64_t ino, ino_y;
 	int fd;
 
 	ck_assert_uint_eq(raw_greet(&fd, 0xb1), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xb1, 10, RPC_MKDIR, &mk, "x", 1, &r), 0);
 	ino = le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino);
 	/* the same request again: its kept result, not EEXIST */
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xb1, 10, RPC_MKDIR, &mk, "x", 1, &r), 0);
 	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino);
 	raw_close(fd);
 
 	/* another mount's request of the same id is its own: done, not answered from 0xb1's */
 	ck_assert_uint_eq(raw_greet(&fd, 0xb2), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb2, 10, RPC_MKDIR, &mk, "y", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xb2, 10, RPC_MKDIR, &mk, "y", 1, &r), 0);
 	ino_y = le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino);
 	ck_assert_uint_ne(ino_y, ino);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb2, 10, RPC_MKDIR, &mk, "y", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xb2, 10, RPC_MKDIR, &mk, "y", 1, &r), 0);
 	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino_y);
 	raw_close(fd);
 
 	/* each keeps its own: 0xb1's id 10, resent on a new connection, is still x */
 	ck_assert_uint_eq(raw_greet(&fd, 0xb1), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 10, RPC_MKDIR, &mk, "x", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xb1, 10, RPC_MKDIR, &mk, "x", 1, &r), 0);
 	ck_assert_uint_eq(le64_to_cpu(((const struct rpc_entry *)r.fixed)->attr.ino), ino);
 	/* another request id is another request */
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xb1, 11, RPC_MKDIR, &mk, "x", 1));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, EEXIST);
+	ck_assert_uint_eq(raw_call(fd, 0xb1, 11, RPC_MKDIR, &mk, "x", 1, &r), EEXIST);
 	raw_close(fd);
 }
 END_TEST
@@ -725,9 +718,7 @@ START_TEST(fenced)
 	int fd;
 
 	ck_assert_uint_eq(raw_greet(&fd, 0xc1), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xc1, 1, RPC_MKDIR, &mk, "before", 6));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xc1, 1, RPC_MKDIR, &mk, "before", 6, &r), 0);
 	harness_elect(&h, 1, HARNESS_TERM + 2);
 	bd_get_stats(h.dev, &before);
 	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xc1, 2, RPC_MKDIR, &mk, "after", 5));
@@ -978,7 +969,7 @@ START_TEST(replay_refused)
 	struct rpc_ino root = { .ino = cpu_to_le64(ROOT) };
 	struct rpc_client *c;
 	struct rpc_reply r;
-	uint8_t rec[512], buf[512];
+	uint8_t rec[512];
 	size_t nrec;
 	uint64_t unauth;
 	int fd;
@@ -990,9 +981,7 @@ START_TEST(replay_refused)
 	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
 	ck_assert_uint_eq(r.status, 0);
 	/* id 2 says id 1 is answered (its reply row goes); then the change is undone */
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0x72, 2, RPC_RMDIR, &root, "rp", 2));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0x72, 2, RPC_RMDIR, &root, "rp", 2, &r), 0);
 	unauth = counter(SVC_unauthenticated);
 	/* on its own connection, again */
 	raw_write(fd, rec, nrec);
@@ -1218,15 +1207,12 @@ START_TEST(open_file_unlinked_in_grace)
 			       .flags = cpu_to_le32(O_CREAT | O_RDWR), .fh = cpu_to_le64(77) };
 	struct rpc_client *b;
 	struct rpc_reply r;
-	uint8_t buf[1024];
 	char why[256];
 	uint64_t ino, purges;
 	int fd;
 
 	ck_assert_uint_eq(raw_greet(&fd, 0xa1), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xa1, 1, RPC_CREATE, &mk, "graced", 6));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xa1, 1, RPC_CREATE, &mk, "graced", 6, &r), 0);
 	ino = le64_to_cpu(((const struct rpc_created *)r.fixed)->entry.attr.ino);
 	/* a new server, whose grace outlasts what follows; the holder stays away */
 	harness_halt(&h, false);
@@ -1287,9 +1273,7 @@ START_TEST(failed_read_unanswered)
 	atomic_store(&h.failures, 0);
 	ck_assert_msg(harness_serve(&h, why, sizeof(why)) == 0, "%s", why);
 	ck_assert_uint_eq(raw_greet(&fd, 0xa4), SRV_GREET_OK);
-	raw_write(fd, buf, raw_request(buf, sizeof(buf), 0xa4, 1, RPC_READ, &rd, NULL, 0));
-	ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-	ck_assert_uint_eq(r.status, 0);
+	ck_assert_uint_eq(raw_call(fd, 0xa4, 1, RPC_READ, &rd, NULL, 0, &r), 0);
 	ck_assert_uint_eq(r.tail_len, RPC_IO_MAX);
 	ck_assert_uint_eq(r.tail[0], 'x');
 	raw_close(fd);
@@ -1459,14 +1443,10 @@ START_TEST(refused_alone)
 		seen = counter(SVC_refused);
 		ck_assert_int_eq(atomic_load(&h.failures), 0);
 		/* reads go on; with room again, so do writes */
-		raw_write(fd, buf, raw_request(buf, sizeof(buf), rid, 3, RPC_GETATTR,
-					       &(struct rpc_ino){ cpu_to_le64(ROOT) }, NULL, 0));
-		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-		ck_assert_uint_eq(r.status, 0);
+		ck_assert_uint_eq(raw_call(fd, rid, 3, RPC_GETATTR,
+					       &(struct rpc_ino){ cpu_to_le64(ROOT) }, NULL, 0, &r), 0);
 		bd_mem_set_faults(h.dev, &(struct bd_mem_faults){ 0 });
-		raw_write(fd, buf, raw_request(buf, sizeof(buf), rid, 4, RPC_MKDIR, &mk, a, 2));
-		ck_assert_int_eq(raw_reply(fd, WAIT_MS, &r), 0);
-		ck_assert_uint_eq(r.status, 0);
+		ck_assert_uint_eq(raw_call(fd, rid, 4, RPC_MKDIR, &mk, a, 2, &r), 0);
 		raw_close(fd);
 		ck_assert_int_eq(atomic_load(&h.failures), 0);
 	}
