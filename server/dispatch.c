@@ -327,9 +327,10 @@ uint32_t dispatch_lock_wakes(struct dispatch *d, struct svc_lock_wake *out, uint
 	return n;
 }
 
-int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
+int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced, bool bye)
 {
 	int ret, dropped;
+	bool for_good;
 
 	handles_close_rid(d->handles, rid, last_closed, d);
 	fs_lock_wait_drop_rid(&d->waits, rid);
@@ -338,9 +339,16 @@ int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced)
 		sleepers_wake(d, 0);
 		d->locks_changed = true;
 	}
-	if (ret > 0 || (ret == 0 && fenced)) /* it may never act on what it held again */
+	for_good = ret > 0 || (ret == 0 && fenced);
+	if (for_good) /* it may never act on what it held again */
 		ret = fs_client_gone(d->fs, rid);
-	if (ret >= 0)
+	/*
+	 * (A mount away past its grace that held nothing may come back, its
+	 * calls in flight with it: their kept replies stay, at most its window
+	 * of calls, so a resend is answered and never applied twice; found by
+	 * fusefs-wsim.)
+	 */
+	if (ret >= 0 && (bye || for_good))
 		ret = fs_reply_forget_client(d->fs, rid);
 	return ret < 0 ? ret : dropped;
 }

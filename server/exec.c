@@ -328,7 +328,7 @@ static int mark_in_savepoint(struct exec *e, struct svc_req *r, mono_ns stage_st
 	if (r->kind == SVC_REQ_PURGE)
 		svc_ctr_add(&e->cfg.stats->ctr, SVC_purges, 1);
 	if (r->kind == SVC_REQ_GONE) {
-		ret = dispatch_gone(e->d, r->rid, r->fenced);
+		ret = dispatch_gone(e->d, r->rid, r->fenced, r->bye);
 		if (ret > 0 || (ret == 0 && r->fenced)) {
 			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_mounts, 1);
 			svc_ctr_add(&e->cfg.stats->ctr, SVC_gone_locks, (uint64_t)ret);

@@ -553,16 +553,17 @@ static void mount_away(struct svc *s, uint64_t rid, mono_ns now)
 
 /*
  * rid goes: its GONE mark is queued (fenced: it was fenced first, and is
- * recorded as gone for good).  Until the mark runs, greetings of rid are
- * answered "not serving".
+ * recorded as gone for good; bye: it said goodbye).  Until the mark runs,
+ * greetings of rid are answered "not serving".
  */
-static void gone_queue(struct svc *s, uint64_t rid, bool fenced)
+static void gone_queue(struct svc *s, uint64_t rid, bool fenced, bool bye)
 {
 	struct svc_req *r = queue_mark(s, SVC_REQ_GONE, rid);
 
 	if (r == NULL)
 		return;
 	r->fenced = fenced;
+	r->bye = bye;
 	if (!gone_is_pending(s, rid) && s->ngone_pending < GONE_PENDING_MAX)
 		s->gone_pending[s->ngone_pending++] = rid;
 }
@@ -597,15 +598,19 @@ static void fenced_take(struct svc *s)
 	while (s->fence != NULL && (n = mfence_done(s->fence, rids, ARRAY_SIZE(rids))) > 0)
 		for (uint32_t i = 0; i < n; i++) {
 			svc_ctr_add(&s->st->ctr, SVC_fenced_mounts, 1);
-			gone_queue(s, rids[i], true);
+			gone_queue(s, rids[i], true, false);
 		}
 }
 
-/* The mount is gone now: forgotten here, and by the executor (once fenced, if it must be). */
-static void mount_gone(struct svc *s, struct mount_seen *m, bool may_fence)
+/*
+ * The mount is gone now: forgotten here, and by the executor (once fenced,
+ * if it must be).  bye: it said goodbye (else it was away past its grace,
+ * and may be fenced).
+ */
+static void mount_gone(struct svc *s, struct mount_seen *m, bool bye)
 {
-	if (!may_fence || !fence_first(s, m->rid, &m->who))
-		gone_queue(s, m->rid, false);
+	if (bye || !fence_first(s, m->rid, &m->who))
+		gone_queue(s, m->rid, false, bye);
 	*m = s->mounts[--s->nmounts];
 }
 
@@ -635,7 +640,7 @@ static void queue_purge(struct svc *s)
 		if (exec_mount_who(s->exec, rids[i], &who) < 0)
 			memset(&who, 0, sizeof(who)); /* (a fence agent can still be told its rid) */
 		if (!fence_first(s, rids[i], &who))
-			gone_queue(s, rids[i], false);
+			gone_queue(s, rids[i], false, false);
 	}
 	free(rids);
 }
@@ -652,7 +657,7 @@ static mono_ns mounts_sweep(struct svc *s, mono_ns now)
 		struct mount_seen *m = &s->mounts[i];
 
 		if (m->conns == 0 && now - m->away_since >= grace) {
-			mount_gone(s, m, true);
+			mount_gone(s, m, false);
 			continue;
 		}
 		if (m->conns == 0)
@@ -830,7 +835,7 @@ static void conn_frame(struct svc *s, struct conn *c, const uint8_t *frame, size
 
 		conn_close(s, c, NULL); /* it unmounts: what it held goes now */
 		if (m != NULL && m->conns == 0)
-			mount_gone(s, m, false);
+			mount_gone(s, m, true);
 	} else {
 		svc_ctr_add(&s->st->ctr, SVC_bad_frames, 1);
 		conn_close(s, c, "a frame of the wrong type");

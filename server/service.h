@@ -246,6 +246,7 @@ struct svc_req {
 	uint64_t rid;                /* the mount it is about */
 	const struct svc_mount_id *who; /* a CALL's: who the mount is (its connection's) */
 	bool fenced;                 /* a GONE mark's: the mount was fenced first */
+	bool bye;                    /* a GONE mark's: the mount said goodbye (it resends nothing) */
 	struct rpc_req req;          /* points into payload */
 	uint8_t *payload;
 	uint32_t payload_len;
@@ -369,12 +370,14 @@ int dispatch_apply(struct dispatch *d, struct svc_req *r);
 /* A mount names the files it holds open (after a greeting): they are its again. */
 int dispatch_holds(struct dispatch *d, uint64_t rid, const struct rpc_hold *holds, uint32_t n);
 /*
- * A mount is gone: its open files are closed, its locks released, its kept
- * replies forgotten, and if it held locks or was fenced it is recorded as
- * gone for good: it may never come back to act under them (a write).  The
- * locks it held, or -errno.
+ * A mount is gone: its open files are closed, its locks released, and if
+ * it held locks or was fenced it is recorded as gone for good: it may
+ * never come back to act under them (a write).  Its kept replies are
+ * forgotten when it said goodbye (bye) or is gone for good; a mount that
+ * only went away may come back and resend, and must find them.  The locks
+ * it held, or -errno.
  */
-int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced);
+int dispatch_gone(struct dispatch *d, uint64_t rid, bool fenced, bool bye);
 /* Delete the orphans no mount holds open (a write). */
 int dispatch_purge(struct dispatch *d);
 /* Does rid hold locks or open files?  Reads only. */

@@ -592,6 +592,7 @@ START_TEST(silent_mount_gone)
 {
 	struct rpc_lock l = { .owner = cpu_to_le64(1), .end = cpu_to_le64(INT64_MAX),
 			      .type = cpu_to_le32(F_WRLCK) };
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0755) };
 	uint64_t gone0 = counter(SVC_gone_mounts), fenced0 = counter(SVC_fenced_mounts);
 	uint64_t failed0 = counter(SVC_mount_fence_failures);
 	struct rpc_client *c;
@@ -631,13 +632,20 @@ START_TEST(silent_mount_gone)
 	raw_close(fd);
 	ck_assert_uint_eq(raw_greet(&fd, 0xd1), SRV_GREET_GONE);
 	raw_close(fd);
-	/* one that held nothing is not fenced, and is let back */
+	/*
+	 * One that held nothing is not fenced, and is let back; the call it
+	 * had in flight, sent again, is answered from the kept replies and not
+	 * applied twice (found by fusefs-wsim: they were forgotten with it).
+	 */
 	fences0 = atomic_load(&h.fences);
 	ck_assert_uint_eq(raw_greet(&fd2, 0xd3), SRV_GREET_OK);
+	ck_assert_uint_eq(raw_call(fd2, 0xd3, 7, RPC_MKDIR, &mk, "away", 4, &r), 0);
+	shutdown(fd2, SHUT_RDWR); /* (the harness keeps a second descriptor of the client's end) */
 	raw_close(fd2);
 	sleep_ms(h.grace_ms + 200); /* (past its grace: nothing may happen, so nothing to wait for) */
 	ck_assert_int_eq(atomic_load(&h.fences), fences0);
 	ck_assert_uint_eq(raw_greet(&fd2, 0xd3), SRV_GREET_OK);
+	ck_assert_uint_eq(raw_call(fd2, 0xd3, 7, RPC_MKDIR, &mk, "away", 4, &r), 0);
 	raw_close(fd2);
 	l.type = cpu_to_le32(F_UNLCK);
 	ck_assert_int_eq(call(c, RPC_SETLK, &l, NULL, NULL), 0);

@@ -174,6 +174,8 @@ struct client {
 	int srv;                     /* the server connected to, or -1 */
 	uint64_t conn;               /* the connection's number (frames of older ones are lost) */
 	struct holds table;          /* its handles as client.c keeps them, named in HOLDS */
+	bool gone;                   /* a server declared it gone: every call fails, for good */
+	uint64_t cut_off_until;      /* partitioned from every server until this step */
 	struct hold_truth holds[HOLDS_MAX]; /* the checker's: what the servers did with them */
 };
 
@@ -192,6 +194,7 @@ struct server {
 	struct svc_stats *stats;
 	uint64_t started;            /* the step it began serving at */
 	bool purged;                 /* its grace's purge ran */
+	uint64_t away_since[NCLI];   /* a client it served lost its connection then (0: it did not) */
 	/* the requests delivered and not yet run */
 	struct wreq *inbox[INBOX_MAX];
 	uint32_t ninbox;
@@ -704,6 +707,8 @@ static void cut(struct world *w, int ci)
 	if (c->srv < 0)
 		return;
 	trace(w, "c%d's connection to s%d is cut", ci, c->srv);
+	if (w->srv[c->srv].alive && w->srv[c->srv].away_since[ci] == 0)
+		w->srv[c->srv].away_since[ci] = w->step; /* (its grace runs from now) */
 	for (int i = 0; i < NMSG; i++)
 		if (w->msgs[i].used && w->msgs[i].cli == ci && w->msgs[i].conn == c->conn)
 			w->msgs[i].used = false;
@@ -718,6 +723,25 @@ static void cut(struct world *w, int ci)
 			calls_set(&c->ct, k->slot, to);
 	}
 	c->srv = -1;
+}
+
+/*
+ * A server answered client ci's greeting GONE: it was away past its grace
+ * holding open files, and was fenced.  Every call fails with EIO, for good
+ * (what they did may or may not be on the device: they were never
+ * acknowledged), and it holds nothing any more.
+ */
+static void client_gone(struct world *w, int ci)
+{
+	struct client *c = &w->cli[ci];
+
+	trace(w, "c%d is gone: every call fails from now on", ci);
+	c->gone = true;
+	for (int i = 0; i < INFLIGHT; i++)
+		c->calls[i].used = false;
+	calls_init(&c->ct);
+	for (int h = 0; h < HOLDS_MAX; h++)
+		c->holds[h].void_ = true;
 }
 
 /* Client ci greets the leader: named holds first, then every call again (same ids). */
@@ -735,11 +759,16 @@ static void connect_client(struct world *w, int ci)
 	}
 	if (c->srv >= 0) /* (its watcher saw a newer server in the quorum blocks) */
 		cut(w, ci);
-	if (w->leader < 0)
+	if (w->leader < 0 || c->gone || w->step < c->cut_off_until)
 		return;
 	s = &w->srv[w->leader];
 	if (!s->alive || s->paused)
 		return;
+	if (exec_mount_was_gone(s->ex, c->rid)) { /* the greeting says GONE */
+		client_gone(w, ci);
+		return;
+	}
+	s->away_since[ci] = 0;
 	c->srv = w->leader;
 	c->conn = ++w->conn_seq;
 	trace(w, "c%d connects to s%d (term %" PRIu64 ")", ci, w->leader, s->term);
@@ -1264,6 +1293,42 @@ static void serve(struct world *w, int si)
 			return;
 		}
 	}
+	/* clients away past their grace are gone: fenced first when they hold files */
+	for (int ci = 0; ci < NCLI && !s->paused; ci++) {
+		struct client *c = &w->cli[ci];
+		struct wreq *g;
+		struct svc_req *one;
+		bool fenced;
+
+		if (s->away_since[ci] == 0 || w->step < s->away_since[ci] + GRACE_STEPS)
+			continue;
+		s->away_since[ci] = 0;
+		g = calloc(1, sizeof(*g));
+		if (g == NULL)
+			return;
+		one = &g->sr;
+		g->sr.kind = SVC_REQ_GONE;
+		g->sr.rid = c->rid;
+		fenced = exec_mount_holds(s->ex, c->rid); /* (as net.c: nothing held, no fence) */
+		g->sr.fenced = fenced;
+		ret = exec_marks(s->ex, &one, 1);
+		free(g);
+		if (ret < 0) {
+			server_stop(w, si, true);
+			elect(w);
+			return;
+		}
+		trace(w, "s%d: c%d was away past its grace: gone%s", si, ci, fenced ? ", fenced" : "");
+		/* its handles on this server are closed: the orphans only it kept go */
+		for (int h = 0; h < HOLDS_MAX; h++)
+			if (c->holds[h].named_srv == si)
+				c->holds[h].named_srv = -1;
+		for (int i = 0; i < MFILES; i++)
+			if (w->m.files[i].ino && w->m.files[i].nlink == 0 && s->purged &&
+			    !kept(w, si, w->m.files[i].ino))
+				w->m.files[i].ino = 0;
+		model_commit_version(w);
+	}
 	/* the grace is over: orphans nobody named again go */
 	if (!s->purged && !s->paused && w->step >= s->started + GRACE_STEPS) {
 		struct wreq *p = calloc(1, sizeof(*p));
@@ -1495,7 +1560,7 @@ static void issue(struct world *w, int ci)
 	for (int i = 0; i < INFLIGHT; i++)
 		if (!c->calls[i].used)
 			k = &c->calls[i];
-	if (k == NULL)
+	if (k == NULL || c->gone)
 		return;
 	memset(k, 0, sizeof(*k));
 	k->op = (enum wop)rnd(w, W_NR);
@@ -1624,7 +1689,11 @@ static void step(struct world *w)
 	w->step++;
 	if (w->faults && r < 20) { /* a connection cut */
 		cut(w, ci);
-	} else if (w->faults && r < 28 && w->leader >= 0) { /* the leader crashes between batches */
+	} else if (w->faults && r < 23) { /* a client cut off from every server, past a grace */
+		trace(w, "c%d is cut off for %d steps", ci, 2 * GRACE_STEPS);
+		cut(w, ci);
+		w->cli[ci].cut_off_until = w->step + 2 * GRACE_STEPS;
+	} else if (w->faults && r < 30 && w->leader >= 0) { /* the leader crashes between batches */
 		int si = w->leader;
 		uint64_t n = bd_mem_crash(w->mem, (enum bd_crash_mode)rnd(w, 4));
 
@@ -1675,6 +1744,8 @@ static void finish(struct world *w)
 	struct model d;
 
 	w->faults = false;
+	for (int c = 0; c < NCLI; c++)
+		w->cli[c].cut_off_until = 0;
 	for (int i = 0; i < w->nsrv; i++)
 		if (w->srv[i].alive && w->srv[i].paused)
 			server_stop(w, i, true);
