@@ -29,7 +29,8 @@
 #   7. bad mounts refused with one line each, leaving no mount.
 # In network namespaces (scripts/cluster.sh up --netns: each member and
 # the client on an address of its own on a private bridge; the shared
-# device a fault-injecting file, fusefs-faultfs), a new writer on the client:
+# device a fault-injecting file, fusefs-faultfs; heartbeat timeout 3 s), a
+# new writer on the client:
 #   8. the leader cut from every other member (nftables drop rules inside its
 #      namespace): the majority elects and fences, the cut-off leader stops
 #      serving before the new one serves, the writer rides through; healed:
@@ -40,9 +41,9 @@
 #      FLOOD_SECS (as fast as one core sends): no election, genuine
 #      heartbeats get through, the writer goes on; then it holds 200 idle
 #      connections to the server's port: the writer goes on;
-#  10. device faults: every I/O stalled 5 s (the largest gap between the
-#      leader's heartbeats measured), a follower's quorum block corrupted
-#      under it, 2 s of EIO: the writer rides through each;
+#  10. device faults: every I/O stalled 5 s (the leader keeps leading; the
+#      largest gap between its heartbeats is measured), a follower's quorum
+#      block corrupted under it, 2 s of EIO: the writer rides through each;
 #  11. the writer stops and every step it acknowledged is there once; the
 #      cluster goes down leaving no namespace and no mount.
 # Ends with the figures: cold start, failover times per cause (min, median,
@@ -616,7 +617,11 @@ netns_steps() {
 		sleep 0.1
 	done
 	check "the shared device is a fault-injecting file (fusefs-faultfs)" test -e "$FF/disk"
-	HB=2000
+	# (3 s: the leader's quorum-block I/O may take twice that, so step 10's
+	# 5 s stall must not unseat it.  A stall past that deadline makes it step
+	# down, and writes the device still holds may land after the next
+	# leader's: fencing must cut the device path; see docs/failover.md)
+	HB=3000
 	check "three members and a client, each in its own namespace (cluster.sh up --netns)" \
 		eval 'FUSEFS_BUILD=$BUILD "$CLUSTER" up "$D" -m 3 -c 1 -t $HB --netns --dev "$FF/disk" >"$T/up.out" 2>&1'
 	check "the host got no interface from it" not eval 'ip -o link | grep -q "fz"'
@@ -756,13 +761,10 @@ netns_steps() {
 	SAMPLER=""
 	HBGAP=$(awk '{printf "%d", $1 * 1000}' "$T/hbgap")
 	check "the writer rode through the stall (next step ${w:-never} ms after it ended)" test -n "$w"
-	# (a stall this long may time out the leader's block I/O, so that it
-	# steps down and the next leader fences it: its gap counts while it led)
 	L=$(wait_new_leader -1 30)
-	check "a leader serves after the stall (m$L)" test -n "$L"
-	check "m$L0's heartbeats went on while it led: the largest gap was $HBGAP ms (the timeout: $HB$([ "$L" != "$L0" ] && echo "; it stepped down, m$L leads now"))" \
+	check "no election: m$L0 still leads after the stall (m${L:-none} does)" test "$L" = "$L0"
+	check "its heartbeats went on: the largest gap was $HBGAP ms (the timeout: $HB)" \
 		test "$HBGAP" -lt "$HB"
-	remount_fenced "after the stall"
 	held_ns "every device I/O stalled 5 s"
 	F=$(((L + 1) % 3))
 	check "m$F follows m$L" wait_follows "m$F" "$L"
@@ -814,8 +816,8 @@ row "failover after SIGKILL (timeout 2000 ms)" "$(stats "${FO[sigkill]:-}") ms"
 for t in 2000 3000 12000; do
 	[ -n "${FO[sigkill-hb$t]:-}" ] && row "failover after SIGKILL, timeout $t ms" "${FO[sigkill-hb$t]# } ms"
 done
-[ -n "${FO[partition]:-}" ] && row "failover after the leader's partition" "$(stats "${FO[partition]}") ms"
-[ -n "$HBGAP" ] && row "largest heartbeat gap, 5 s device stall" "$HBGAP ms (timeout 2000)"
+[ -n "${FO[partition]:-}" ] && row "failover after the leader's partition (3000 ms)" "$(stats "${FO[partition]}") ms"
+[ -n "$HBGAP" ] && row "largest heartbeat gap, 5 s device stall" "$HBGAP ms (timeout 3000)"
 longest=""
 for w in "${WLONG[@]}"; do longest="$longest${longest:+; }$w ms"; done
 row "the writer's longest step (loopback; namespaces)" "$longest"
