@@ -177,6 +177,8 @@ struct client {
 	bool gone;                   /* a server declared it gone: every call fails, for good */
 	uint64_t cut_off_until;      /* partitioned from every server until this step */
 	struct hold_truth holds[HOLDS_MAX]; /* the checker's: what the servers did with them */
+	struct fate *fates;          /* by the number in each logical operation's id (lid) */
+	uint32_t capfates;
 };
 
 /* ---- servers ---- */
@@ -242,8 +244,6 @@ struct world {
 	struct model m;
 	uint64_t ver;                /* commits applied to the model */
 	struct model hist[HIST];     /* the model at versions ver-HIST+1..ver */
-	struct fate *fates;
-	uint32_t nfates, capfates;
 	/* a batch whose commit a crash left unknown, to settle at the next start */
 	struct wreq *unsure[INBOX_MAX];
 	uint32_t nunsure;
@@ -342,17 +342,6 @@ static struct mfile *mfile_new(struct model *m, uint64_t ino)
 			return &m->files[i];
 		}
 	return NULL;
-}
-
-/* Is ino held open by some client (as far as the model knows)? */
-static bool held(const struct world *w, uint64_t ino)
-{
-	for (int c = 0; c < NCLI; c++)
-		for (int h = 0; h < HOLDS_MAX; h++)
-			if (w->cli[c].holds[h].fh && w->cli[c].holds[h].ino == ino && ino != 0 &&
-			    !w->cli[c].holds[h].void_)
-				return true;
-	return false;
 }
 
 /*
@@ -521,34 +510,42 @@ static void result_text(const struct result *r, char *buf, size_t len)
 			 r->size);
 }
 
+/* A logical operation's id: its client, and its number there (from 1). */
+static struct client *lid_client(struct world *w, uint64_t lid, uint32_t *n)
+{
+	*n = (uint32_t)lid;
+	return &w->cli[lid >> 32];
+}
+
 static struct fate *fate_of(struct world *w, uint64_t lid)
 {
-	for (uint32_t i = 0; i < w->nfates; i++)
-		if (w->fates[i].lid == lid)
-			return &w->fates[i];
-	return NULL;
+	uint32_t n;
+	struct client *c = lid_client(w, lid, &n);
+
+	return n < c->capfates && c->fates[n].lid == lid ? &c->fates[n] : NULL;
 }
 
 static struct fate *fate_add(struct world *w, uint64_t lid)
 {
-	struct fate *f = fate_of(w, lid);
+	static struct fate spare; /* (out of memory: the run is over anyway) */
+	uint32_t n;
+	struct client *c = lid_client(w, lid, &n);
 
-	if (f != NULL)
-		return f;
-	if (w->nfates == w->capfates) {
-		uint32_t cap = w->capfates ? w->capfates * 2 : 256;
-		struct fate *bigger = realloc(w->fates, cap * sizeof(*bigger));
+	if (n >= c->capfates) {
+		uint32_t cap = MAX(n + 1, c->capfates ? c->capfates * 2 : 256);
+		struct fate *bigger = realloc(c->fates, cap * sizeof(*bigger));
 
 		if (bigger == NULL) {
 			violate(w, "out of memory");
-			return &w->fates[0];
+			return &spare;
 		}
-		w->fates = bigger;
-		w->capfates = cap;
+		memset(bigger + c->capfates, 0, (cap - c->capfates) * sizeof(*bigger));
+		c->fates = bigger;
+		c->capfates = cap;
 	}
-	f = &w->fates[w->nfates++];
-	*f = (struct fate){ .lid = lid };
-	return f;
+	if (c->fates[n].lid != lid)
+		c->fates[n] = (struct fate){ .lid = lid };
+	return &c->fates[n];
 }
 
 static void model_commit_version(struct world *w)
@@ -903,7 +900,7 @@ static int dump(struct world *w, int si, struct model *out)
 }
 
 /* Does what the store holds (d) agree with m: names, and the sizes of m's files? */
-static bool agrees(const struct model *m, const struct model *d, bool sizes_of_new)
+static bool agrees(const struct model *m, const struct model *d)
 {
 	for (int n = 0; n < NNAMES; n++) {
 		if (m->names[n].kind != d->names[n].kind)
@@ -923,7 +920,6 @@ static bool agrees(const struct model *m, const struct model *d, bool sizes_of_n
 				break;
 			}
 	}
-	(void)sizes_of_new;
 	return true;
 }
 
@@ -1012,8 +1008,8 @@ static void settle(struct world *w, int si)
 		trace(w, "  unknown: c%d's %s n%d n%d (op %" PRIu64 "): status %d if it is there", q->cli,
 		      wop_names[q->call.op], q->call.a, q->call.b, q->call.lid, got[i].status);
 	}
-	without_ok = agrees(&w->m, &d, false);
-	with_ok = agrees(&with, &d, true);
+	without_ok = agrees(&w->m, &d);
+	with_ok = agrees(&with, &d);
 	if (with_ok && without_ok) /* (the names look the same either way: the kept replies tell) */
 		with_ok = replies_kept(w, si, got, fresh);
 	trace(w, "s%d settles the unknown commit of %u writes: %s", si, w->nunsure,
@@ -1191,6 +1187,43 @@ static void commit_to_model(struct world *w, int si, struct wreq **wr, uint32_t 
 static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id,
 			 const struct result *res);
 
+/*
+ * A mark (kind, about rid) run by server si in a commit of its own: true,
+ * or false when the commit failed and si is gone (a new leader elected).
+ */
+static bool run_mark(struct world *w, int si, enum svc_req_kind kind, uint64_t rid, bool fenced)
+{
+	struct wreq *q = calloc(1, sizeof(*q));
+	struct svc_req *one;
+	int ret;
+
+	if (q == NULL) {
+		violate(w, "out of memory");
+		return false;
+	}
+	one = &q->sr;
+	q->sr.kind = kind;
+	q->sr.rid = rid;
+	q->sr.fenced = fenced;
+	ret = exec_marks(w->srv[si].ex, &one, 1);
+	free(q);
+	if (ret < 0) {
+		server_stop(w, si, true);
+		elect(w);
+		return false;
+	}
+	return true;
+}
+
+/* Orphans (past si's grace) that no handle named to si keeps any more go; a new version. */
+static void drop_unkept_orphans(struct world *w, int si)
+{
+	for (int i = 0; i < MFILES; i++)
+		if (w->m.files[i].ino && w->m.files[i].nlink == 0 && !kept(w, si, w->m.files[i].ino))
+			w->m.files[i].ino = 0;
+	model_commit_version(w);
+}
+
 /* Server si runs what it has: reads, then the writes in one commit, then marks. */
 static void serve(struct world *w, int si)
 {
@@ -1296,56 +1329,26 @@ static void serve(struct world *w, int si)
 	/* clients away past their grace are gone: fenced first when they hold files */
 	for (int ci = 0; ci < NCLI && !s->paused; ci++) {
 		struct client *c = &w->cli[ci];
-		struct wreq *g;
-		struct svc_req *one;
 		bool fenced;
 
 		if (s->away_since[ci] == 0 || w->step < s->away_since[ci] + GRACE_STEPS)
 			continue;
 		s->away_since[ci] = 0;
-		g = calloc(1, sizeof(*g));
-		if (g == NULL)
-			return;
-		one = &g->sr;
-		g->sr.kind = SVC_REQ_GONE;
-		g->sr.rid = c->rid;
 		fenced = exec_mount_holds(s->ex, c->rid); /* (as net.c: nothing held, no fence) */
-		g->sr.fenced = fenced;
-		ret = exec_marks(s->ex, &one, 1);
-		free(g);
-		if (ret < 0) {
-			server_stop(w, si, true);
-			elect(w);
+		if (!run_mark(w, si, SVC_REQ_GONE, c->rid, fenced))
 			return;
-		}
 		trace(w, "s%d: c%d was away past its grace: gone%s", si, ci, fenced ? ", fenced" : "");
 		/* its handles on this server are closed: the orphans only it kept go */
 		for (int h = 0; h < HOLDS_MAX; h++)
 			if (c->holds[h].named_srv == si)
 				c->holds[h].named_srv = -1;
-		for (int i = 0; i < MFILES; i++)
-			if (w->m.files[i].ino && w->m.files[i].nlink == 0 && s->purged &&
-			    !kept(w, si, w->m.files[i].ino))
-				w->m.files[i].ino = 0;
-		model_commit_version(w);
+		drop_unkept_orphans(w, si);
 	}
 	/* the grace is over: orphans nobody named again go */
 	if (!s->purged && !s->paused && w->step >= s->started + GRACE_STEPS) {
-		struct wreq *p = calloc(1, sizeof(*p));
-		struct svc_req *one;
-
-		if (p == NULL)
-			return;
 		s->purged = true;
-		one = &p->sr;
-		p->sr.kind = SVC_REQ_PURGE;
-		ret = exec_marks(s->ex, &one, 1);
-		free(p);
-		if (ret < 0) {
-			server_stop(w, si, true);
-			elect(w);
+		if (!run_mark(w, si, SVC_REQ_PURGE, 0, false))
 			return;
-		}
 		trace(w, "s%d: the grace is over, orphans nobody named are purged", si);
 		/* the holds not named to this server in time are void now */
 		for (int c = 0; c < NCLI; c++)
@@ -1356,11 +1359,7 @@ static void serve(struct world *w, int si)
 				if (ho->fh && ho->named_srv != si && f && f->nlink == 0)
 					ho->void_ = true;
 			}
-		for (int i = 0; i < MFILES; i++) /* (its flag is set: kept() sees handles alone) */
-			if (w->m.files[i].ino && w->m.files[i].nlink == 0 &&
-			    !kept(w, si, w->m.files[i].ino))
-				w->m.files[i].ino = 0;
-		model_commit_version(w);
+		drop_unkept_orphans(w, si);
 	}
 	if (!s->paused && exec_marks(s->ex, NULL, 0) < 0) { /* (orphans a release let go) */
 		server_stop(w, si, true);
@@ -1515,7 +1514,7 @@ static void client_reply(struct world *w, int ci, uint64_t conn, uint64_t req_id
 				struct mfile *f = mfile(&w->m, c->holds[h].ino);
 
 				c->holds[h] = (struct hold_truth){ 0 };
-				if (f && f->nlink == 0 && !held(w, f->ino))
+				if (f && f->nlink == 0 && !kept(w, c->srv, f->ino))
 					f->ino = 0;
 				break;
 			}
@@ -1670,13 +1669,14 @@ static int world_init(struct world *w, uint64_t seed)
 
 static void world_free(struct world *w)
 {
-	for (int c = 0; c < NCLI; c++)
+	for (int c = 0; c < NCLI; c++) {
 		holds_free(&w->cli[c].table);
+		free(w->cli[c].fates);
+	}
 	for (int i = 0; i < w->nsrv; i++)
 		server_stop(w, i, true);
 	for (uint32_t i = 0; i < w->nunsure; i++)
 		free(w->unsure[i]);
-	free(w->fates);
 	bd_close(w->mem);
 }
 
@@ -1773,7 +1773,7 @@ static void finish(struct world *w)
 		violate(w, "the last server could not read its store");
 		return;
 	}
-	if (!agrees(&w->m, &d, true))
+	if (!agrees(&w->m, &d))
 		violate(w, "at the end the store is not the model (names or file sizes differ)");
 }
 
