@@ -170,6 +170,8 @@ static void last_closed(void *arg, uint64_t ino)
 {
 	struct dispatch *d = arg;
 
+	if (!d->grace_over) /* (until then every file may be open: the purge takes it) */
+		return;
 	if (fs_orphan_is(d->fs, ino) > 0 && d->nreap < ARRAY_SIZE(d->reap))
 		d->reap[d->nreap++] = ino;
 }

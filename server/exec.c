@@ -282,8 +282,11 @@ int exec_reads(struct exec *e, struct svc_req *const *reqs, uint32_t n, bool *re
 		ret = apply_timed(e, r, t0);
 		if (ret < 0)
 			reply_clear_tail(&r->reply);
-		if (ret == -EIO) /* the store could not be read: not the request's answer */
+		/* (the device failed a read: not the request's answer, and the rest waits) */
+		if (ret == -EIO && store_read_failed(e->st)) {
 			failed = ret;
+			break;
+		}
 	}
 	*release = failed == 0 && lease_holds(e);
 	if (failed < 0)

@@ -468,6 +468,11 @@ bool store_batch_intact(const struct store *st)
 	return st->in_batch && !st->op_lost;
 }
 
+bool store_read_failed(const struct store *st)
+{
+	return svfs_read_failed(st->vfs);
+}
+
 void store_rollback(struct store *st)
 {
 	if (!st->in_batch)

@@ -127,6 +127,11 @@ int store_op_end(struct store *st, int ret);
  */
 bool store_batch_intact(const struct store *st);
 /*
+ * Has the device failed a read since the open?  An operation's -EIO is then
+ * the device's, not its file's (a corrupt one): the server cannot go on.
+ */
+bool store_read_failed(const struct store *st);
+/*
  * Make the batch durable: the term gate, then COMMIT (the WAL frames and
  * one flush).  0; -ESTALE when the gate failed (the batch is abandoned and
  * the store fenced); a refusal (store_refusal: the batch is more than the

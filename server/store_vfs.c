@@ -83,6 +83,7 @@ struct svfs {
 	bool (*may_write)(void *arg);
 	void *arg;
 	atomic_bool fenced;
+	atomic_bool read_failed;  /* the device failed a read (sticky) */
 	struct svfs_stats stats;
 	struct vfile *open_log; /* the open WAL or journal, if any */
 	struct bcache {
@@ -226,6 +227,7 @@ static int dev_read(struct vfile *f, uint64_t blk, uint32_t n, uint8_t *buf)
 
 
 	if (ret < 0) {
+		atomic_store(&f->v->read_failed, true);
 		log_err(SUB, "%s: reading %u blocks at block %" PRIu64 " of the %s region failed: %s",
 			bd_path(f->v->dev), n, blk, f->kind == VK_DB ? "database" : "log", errstr(ret));
 		return sqlite_err(ret, SQLITE_IOERR_READ);
@@ -836,6 +838,11 @@ void svfs_fence(struct svfs *v)
 bool svfs_fenced(const struct svfs *v)
 {
 	return atomic_load(&v->fenced);
+}
+
+bool svfs_read_failed(const struct svfs *v)
+{
+	return atomic_load(&v->read_failed);
 }
 
 void svfs_get_stats(const struct svfs *v, struct svfs_stats *out)

@@ -38,6 +38,8 @@ const char *svfs_name(const struct svfs *v);
 /* Refuse every write from now on. */
 void svfs_fence(struct svfs *v);
 bool svfs_fenced(const struct svfs *v);
+/* Has the device failed a read (since the open)?  Not a corrupt page: the device. */
+bool svfs_read_failed(const struct svfs *v);
 void svfs_get_stats(const struct svfs *v, struct svfs_stats *out);
 
 /* The file names the VFS knows. */
