@@ -70,12 +70,18 @@ int harness_serve(struct harness *h, char *why, size_t whylen)
 				   .failed = failed_cb, .arg = h, .stats = h->stats,
 				   .cache_ms = h->cache_ms, .grace_ms = h->grace_ms,
 				   .silent_ms = h->silent_ms, .fence_mount = fence_cb };
+	struct svc *svc;
 	int ret = store_open(&scfg, &h->store, why, whylen);
 
 	if (ret < 0)
 		return ret;
 	vcfg.store = h->store;
-	ret = svc_start(&vcfg, &h->svc);
+	ret = svc_start(&vcfg, &svc);
+	if (ret == 0) {
+		pthread_mutex_lock(&h->svc_lock);
+		h->svc = svc;
+		pthread_mutex_unlock(&h->svc_lock);
+	}
 	if (ret < 0) {
 		snprintf(why, whylen, "svc_start: %s", errstr(ret));
 		store_close(h->store);
@@ -109,6 +115,7 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 	int ret;
 
 	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->svc_lock, NULL);
 	atomic_store(&h->lease, true);
 	h->cache_ms = 1000;
 	h->grace_ms = 500;
@@ -130,8 +137,13 @@ int harness_start(struct harness *h, uint64_t seed, char *why, size_t whylen)
 
 void harness_halt(struct harness *h, bool abandon)
 {
-	svc_stop(h->svc);
+	struct svc *svc;
+
+	pthread_mutex_lock(&h->svc_lock); /* (no dial adopts into it from here) */
+	svc = h->svc;
 	h->svc = NULL;
+	pthread_mutex_unlock(&h->svc_lock);
+	svc_stop(svc);
 	if (h->store != NULL) {
 		if (abandon)
 			store_abandon(h->store);
@@ -167,7 +179,10 @@ int harness_raw(struct harness *h, int *fd)
 	/* (a second descriptor of the client's end: shutting it down cuts the connection) */
 	if (h->nends < ARRAY_SIZE(h->ends) && (h->ends[h->nends] = dup(sv[0])) >= 0)
 		h->nends++;
-	ret = svc_adopt(h->svc, sv[1]);
+	/* (a client's watch thread may dial while no service runs: refused, as a closed port) */
+	pthread_mutex_lock(&h->svc_lock);
+	ret = h->svc ? svc_adopt(h->svc, sv[1]) : (close(sv[1]), -ECONNREFUSED);
+	pthread_mutex_unlock(&h->svc_lock);
 	if (ret < 0) {
 		close(sv[0]);
 		return ret;

@@ -37,7 +37,8 @@ struct harness {
 	struct bd_dev *dev;
 	struct bd_super super;
 	struct store *store;
-	struct svc *svc;
+	struct svc *svc;             /* NULL between harness_halt and harness_serve */
+	pthread_mutex_t svc_lock;    /* svc as the clients' dials see it (they run on their threads) */
 	atomic_bool lease;           /* what the lease callback answers (true at start) */
 	atomic_int failures;         /* times the service said it cannot go on */
 	atomic_int failed_res;       /* and the last reason */
