@@ -788,10 +788,23 @@ static void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		fuse_reply_err(req, -ret);
 }
 
+/*
+ * A flock belongs to the open file description, and our handle (fh) is
+ * exactly that. The kernel's lock_owner for a flock is the address of the
+ * struct file, which the next open may get again while the last one's
+ * RELEASE (sent in the background) is still on its way: keyed by it, the
+ * new open's flock was "already held" and the late RELEASE then dropped it
+ * under its holder. Keyed by fh, the new flock waits for that RELEASE.
+ */
+static uint64_t flock_owner(const struct fuse_file_info *fi)
+{
+	return fi->fh;
+}
+
 static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
 	uint32_t type = (op & LOCK_UN) ? F_UNLCK : (op & LOCK_EX) ? F_WRLCK : F_RDLCK;
-	struct rpc_lock f = lock_req(ino, fi->lock_owner, type, 0, 0,
+	struct rpc_lock f = lock_req(ino, flock_owner(fi), type, 0, 0,
 				     (uint32_t)fuse_req_ctx(req)->pid, RPC_LOCK_FLOCK);
 	int ret = lock_set(req, &f, !(op & LOCK_NB));
 
@@ -828,7 +841,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	CALL(k);
 
 	if (fi->flock_release) { /* the open file description's last close: its flock goes */
-		struct rpc_lock u = lock_req(ino, fi->lock_owner, F_UNLCK, 0, 0, 0, RPC_LOCK_FLOCK);
+		struct rpc_lock u = lock_req(ino, flock_owner(fi), F_UNLCK, 0, 0, 0, RPC_LOCK_FLOCK);
 
 		lock_set(req, &u, false);
 	}
