@@ -572,11 +572,12 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
  * mounts never tear (the page cache would split a write at page edges).
  * An O_DIRECT open bypasses it too, as the program asked.
  */
-static void open_reply(struct fuse_file_info *fi, uint64_t fh)
+static void open_reply(struct fuse_file_info *fi, const struct rpc_opened *o)
 {
-	fi->fh = fh;
-	fi->keep_cache = 0;
+	fi->fh = le64_to_cpu(o->fh);
 	fi->direct_io = (fi->flags & (O_APPEND | O_DIRECT)) != 0;
+	/* the server vouches that nobody changed the data since we last dropped it */
+	fi->keep_cache = !fi->direct_io && (le32_to_cpu(o->flags) & RPC_OPENED_KEEP_CACHE);
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -595,7 +596,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	open_reply(fi, le64_to_cpu(out.fh));
+	open_reply(fi, &out);
 	m = ctx_of(req);
 	if (fuse_reply_open(req, fi) != 0)
 		give_back(m, &k, ino, out.fh); /* the open was interrupted */
@@ -625,7 +626,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	entry_of(&out.entry.attr, &e, call_valid_s(&k));
-	open_reply(fi, le64_to_cpu(out.opened.fh));
+	open_reply(fi, &out.opened);
 	m = ctx_of(req);
 	if (node_ref(m, e.ino) < 0) {
 		fuse_reply_err(req, ENOMEM);

@@ -17,6 +17,9 @@
 
 enum { SLOT_EMPTY, SLOT_USED, SLOT_TOMB };
 
+/* The third kind of entry, beside RPC_INVAL_INODE and _ENTRY: vouched-for pages. */
+enum { COH_PAGES = 3 };
+
 struct holder {
 	uint64_t rid;
 	mono_ns expiry;
@@ -169,10 +172,9 @@ static uint32_t gent_expire(struct coh *c, struct gent *g, mono_ns now)
 	return gone;
 }
 
-/* rid holds (kind, ino) until now + valid (renewed if it did).  false: no room. */
-static bool grant(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino, mono_ns now)
+/* rid holds (kind, ino) until expiry (renewed if it did).  false: no room. */
+static bool grant_until(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino, mono_ns expiry)
 {
-	mono_ns expiry = now + (mono_ns)c->valid_ms * NSEC_PER_MSEC;
 	struct gent *g;
 
 	if (c->grants >= COH_GRANTS_MAX || (g = get(c, kind, ino)) == NULL)
@@ -199,13 +201,61 @@ static bool grant(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino, mono
 	return true;
 }
 
+static bool grant(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino, mono_ns now)
+{
+	return grant_until(c, rid, kind, ino, now + (mono_ns)c->valid_ms * NSEC_PER_MSEC);
+}
+
+/* Drop g's holders (all, or all but rid) without telling them. */
+static void gent_forget(struct coh *c, struct gent *g, bool keep_rid, uint64_t rid)
+{
+	for (uint16_t i = 0; i < g->n;) {
+		if (keep_rid && g->h[i].rid == rid) {
+			i++;
+			continue;
+		}
+		g->h[i] = g->h[--g->n];
+		c->grants--;
+	}
+	if (g->n == 0)
+		gent_drop(c, g);
+}
+
+bool coh_open(struct coh *c, uint64_t rid, uint64_t ino, mono_ns now)
+{
+	struct gent *g;
+
+	if (c->valid_ms == 0)
+		return false; /* caching off: every open drops the pages */
+	g = find(c, COH_PAGES, ino);
+	if (g != NULL)
+		gent_expire(c, g, now);
+	if (g != NULL && g->state == SLOT_USED)
+		for (uint16_t i = 0; i < g->n; i++)
+			if (g->h[i].rid == rid)
+				return true;
+	/* (no room: nothing vouched for, and the next open drops them again) */
+	grant_until(c, rid, COH_PAGES, ino, now + (mono_ns)COH_PAGES_MS * NSEC_PER_MSEC);
+	return false;
+}
+
+void coh_forget_pages(struct coh *c)
+{
+	for (uint32_t i = 0; i < c->cap; i++)
+		if (c->tab[i].state == SLOT_USED && c->tab[i].kind == COH_PAGES)
+			gent_forget(c, &c->tab[i], false, 0);
+}
+
 void coh_change(struct coh *c, uint64_t rid, const struct coh_change *ch, mono_ns now,
 		coh_holder_fn fn, void *arg)
 {
 	/* a name's change breaks the directory's entry grants; an inode's, its own */
 	uint32_t kind = ch->kind;
-	struct gent *g = find(c, kind, ch->ino);
+	struct gent *g;
 
+	if (kind == RPC_INVAL_INODE && (g = find(c, COH_PAGES, ch->ino)) != NULL)
+		gent_forget(c, g, ch->writer_pages, rid);
+	g = find(c, kind, ch->ino);
 	if (g == NULL)
 		return;
 	gent_expire(c, g, now);

@@ -13,6 +13,8 @@
  * of a grant it breaks to the caller, which sends that mount an INVAL and
  * holds the change's reply until the mount acknowledged or its grant ran
  * out.  The writer's own kernel keeps itself coherent (it applied the op).
+ * PAGES records (coh_open) say which mounts' cached file pages are still
+ * good, so an open may keep them.
  *
  * Pure logic: no I/O, no clock (the caller passes now).  One thread.
  */
@@ -31,9 +33,17 @@ struct svc_reply;
 /* The most grants held at once; past it replies grant nothing (validity 0). */
 #define COH_GRANTS_MAX (1u << 20)
 
+/*
+ * How long a mount's cached pages are vouched for after an open that
+ * dropped them, while nobody changes the file (COH_PAGES below).
+ */
+#define COH_PAGES_MS 60000u
+
 /* What a change touched: an inode's attributes, or a name in a directory. */
 struct coh_change {
 	uint32_t kind;        /* RPC_INVAL_INODE or RPC_INVAL_ENTRY */
+	bool writer_pages;    /* INODE: the writer's own kernel changed its cached
+				 pages the same way (a buffered write, a setattr) */
 	uint64_t ino;         /* the inode, or the directory */
 	const char *name;     /* ENTRY: the name (not terminated) */
 	uint32_t namelen;
@@ -63,6 +73,20 @@ typedef void (*coh_holder_fn)(void *arg, uint64_t rid, mono_ns expiry,
 			      const struct coh_change *ch);
 void coh_change(struct coh *c, uint64_t rid, const struct coh_change *ch, mono_ns now,
 		coh_holder_fn fn, void *arg);
+
+/*
+ * Pages: a mount's kernel keeps a file's cached pages across an open only
+ * when the server says nothing changed them since that mount last dropped
+ * them.  coh_open is asked as rid's (plain, not truncating) OPEN of ino is
+ * released: true when rid's pages are still vouched for (the reply says
+ * keep_cache); false when they are not, and then the kernel drops them at
+ * this open, so from now on they are vouched for (until COH_PAGES_MS or a
+ * change).  Every INODE change drops every other mount's vouching, and the
+ * writer's own unless its kernel changed its pages alike (writer_pages).
+ */
+bool coh_open(struct coh *c, uint64_t rid, uint64_t ino, mono_ns now);
+/* A change whose inodes are not known: no mount's pages are vouched for. */
+void coh_forget_pages(struct coh *c);
 
 /* Forget expired grants, looking at no more than max of them.  How many went. */
 uint32_t coh_sweep(struct coh *c, mono_ns now, uint32_t max);

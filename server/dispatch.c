@@ -97,6 +97,25 @@ static bool is_open(void *arg, uint64_t ino)
 	return handles_ino_open(d->handles, ino);
 }
 
+/*
+ * Whether the writer's own kernel changed its cached pages of what q
+ * changed just as the server did: it does for a write through the page
+ * cache and for a setattr (a truncate cuts its pages too); not for a
+ * direct write (O_APPEND and O_DIRECT opens), nor for what the server does
+ * on its own (copy_file_range, fallocate, an O_TRUNC open).
+ */
+static bool writer_pages(const struct rpc_req *q)
+{
+	struct rpc_io io;
+
+	if (q->op == RPC_SETATTR)
+		return true;
+	if (q->op != RPC_WRITE)
+		return false;
+	memcpy(&io, q->fixed, sizeof(io));
+	return (le32_to_cpu(io.flags) & (O_APPEND | O_DIRECT)) == 0;
+}
+
 /* The filesystem changed something for the request being applied: note it (once). */
 static void on_changed(void *arg, uint64_t ino, const char *name, size_t namelen)
 {
@@ -106,6 +125,7 @@ static void on_changed(void *arg, uint64_t ino, const char *name, size_t namelen
 
 	if (r == NULL)
 		return; /* deferred work (access times, orphans): nothing a kernel caches */
+	ch.writer_pages = name == NULL && writer_pages(&r->req);
 	for (uint32_t i = 0; i < r->nchanges; i++)
 		if (r->changes[i].kind == ch.kind && r->changes[i].ino == ino &&
 		    r->changes[i].namelen == ch.namelen &&

@@ -41,7 +41,7 @@
 #include "server/limits.h"
 
 #define SRV_FRAME_MAGIC 0x50525346u /* "FSRP" */
-#define SRV_PROTO_VERSION 5
+#define SRV_PROTO_VERSION 6
 #define SRV_NONCE_BYTES 16
 
 struct srv_frame_hdr {
@@ -419,15 +419,24 @@ static_assert(offsetof(struct rpc_open, fh) == 16, "open: fh");
 
 struct rpc_opened {
 	struct le64 fh;          /* the handle (the one asked for): holds an unlinked file alive */
+	struct le32 flags;       /* RPC_OPENED_*: set by the service as it releases the reply */
+	struct le32 reserved;
 };
-static_assert(sizeof(struct rpc_opened) == 8, "opened");
+static_assert(sizeof(struct rpc_opened) == 16, "opened");
+static_assert(offsetof(struct rpc_opened, flags) == 8, "opened: flags");
+
+/*
+ * The file's data did not change since this mount's kernel last started
+ * caching it (docs/coherence.md): its cached pages may stay (keep_cache).
+ */
+#define RPC_OPENED_KEEP_CACHE 1u
 
 /* CREATE's reply: the new entry and the handle it is open with. */
 struct rpc_created {
 	struct rpc_entry entry;
 	struct rpc_opened opened;
 };
-static_assert(sizeof(struct rpc_created) == 104, "created");
+static_assert(sizeof(struct rpc_created) == 112, "created");
 static_assert(offsetof(struct rpc_created, opened) == 96, "created: the handle after the entry");
 
 struct rpc_io {

@@ -317,8 +317,7 @@ int main(int argc, char **argv)
 		random_op(m);
 		for (int i = 0; i < NAMES; i++)
 			check_one(o, i);
-		if (step % 10 == 0)
-			check_listing(o);
+		check_listing(o);
 	}
 	printf("fusefs-coherence: %ld operations over %d mounts, each checked at once on another: "
 	       "nothing stale (seed %llu)\n", ops, nmounts, (unsigned long long)seed);

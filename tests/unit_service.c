@@ -1096,6 +1096,86 @@ START_TEST(coherence_stopped_mount)
 }
 END_TEST
 
+/* Open ino on c: the handle, and whether the server said keep_cache. */
+static uint64_t open_fh(struct rpc_client *c, uint64_t ino, uint32_t flags, bool *keep)
+{
+	uint64_t fh = rpc_client_new_fh(c);
+	struct rpc_open f = { .ino = cpu_to_le64(ino), .flags = cpu_to_le32(flags),
+			      .fh = cpu_to_le64(fh) };
+
+	ck_assert_int_eq(call(c, RPC_OPEN, &f, NULL, NULL), 0);
+	ck_assert_uint_eq(le64_to_cpu(o.fixed.open.fh), fh);
+	*keep = (le32_to_cpu(o.fixed.open.flags) & RPC_OPENED_KEEP_CACHE) != 0;
+	return fh;
+}
+
+/* Open ino on c (flags) and close it again: whether the server said keep_cache. */
+static bool open_keeps(struct rpc_client *c, uint64_t ino, uint32_t flags)
+{
+	bool keep;
+	struct rpc_release r = { .ino = cpu_to_le64(ino),
+				 .fh = cpu_to_le64(open_fh(c, ino, flags, &keep)) };
+
+	ck_assert_int_eq(call(c, RPC_RELEASE, &r, NULL, NULL), 0);
+	return keep;
+}
+
+/*
+ * A mount's kernel keeps a file's cached pages across an open only while
+ * nobody changed the file since that mount's last open dropped them: any
+ * other mount's change ends it, and the mount's own change too unless its
+ * kernel made it through its pages (a buffered write, a setattr).
+ */
+START_TEST(keep_cache_while_unchanged)
+{
+	struct rpc_make mk = { .parent = cpu_to_le64(ROOT), .mode = cpu_to_le32(0644),
+			       .flags = cpu_to_le32(O_CREAT | O_RDWR) };
+	struct rpc_setattr sa = { .valid = cpu_to_le32(RPC_SET_SIZE), .size = cpu_to_le64(2) };
+	struct rpc_client *a, *b;
+	uint64_t ino, fha, fhb;
+	bool keep;
+
+	ck_assert_int_eq(harness_client(&h, 0x81, &a), 0);
+	ck_assert_int_eq(harness_client(&h, 0x82, &b), 0);
+	fha = rpc_client_new_fh(a);
+	mk.fh = cpu_to_le64(fha);
+	ck_assert_int_eq(call(a, RPC_CREATE, &mk, "k", NULL), 0);
+	ino = le64_to_cpu(o.fixed.create.entry.attr.ino);
+	ck_assert_uint_eq(le32_to_cpu(o.fixed.create.opened.flags), 0);
+	ck_assert_int_eq(io(a, RPC_WRITE, ino, fha, 0, "one", 3, O_RDWR), 0);
+	ck_assert(!open_keeps(a, ino, O_RDONLY)); /* the first open drops what a had */
+	ck_assert(open_keeps(a, ino, O_RDONLY));
+	ck_assert(open_keeps(a, ino, O_RDWR));
+	fhb = open_fh(b, ino, O_RDWR, &keep);
+	ck_assert(!keep);
+	ck_assert(open_keeps(b, ino, O_RDONLY));
+	/* b's buffered write: a's pages are stale; b's own kernel wrote its pages */
+	ck_assert_int_eq(io(b, RPC_WRITE, ino, fhb, 0, "two", 3, O_RDWR), 0);
+	ck_assert(open_keeps(b, ino, O_RDONLY));
+	ck_assert(!open_keeps(a, ino, O_RDONLY));
+	ck_assert(open_keeps(a, ino, O_RDONLY));
+	/* a direct (O_APPEND) write went past a's pages: nobody keeps them */
+	ck_assert_int_eq(io(a, RPC_WRITE, ino, fha, 0, "3", 1, O_RDWR | O_APPEND), 0);
+	ck_assert(!open_keeps(a, ino, O_RDONLY));
+	ck_assert(!open_keeps(b, ino, O_RDONLY));
+	/* a truncate through a's kernel: a keeps, b does not */
+	sa.ino = cpu_to_le64(ino);
+	ck_assert(open_keeps(a, ino, O_RDONLY));
+	ck_assert_int_eq(call(a, RPC_SETATTR, &sa, NULL, NULL), 0);
+	ck_assert(open_keeps(a, ino, O_RDONLY));
+	ck_assert(!open_keeps(b, ino, O_RDONLY));
+	/* an O_TRUNC open is a change of its own; neither it nor a direct open vouches */
+	ck_assert(!open_keeps(a, ino, O_RDWR | O_TRUNC));
+	ck_assert(!open_keeps(a, ino, O_RDONLY));
+	ck_assert(open_keeps(a, ino, O_RDONLY));
+	ck_assert(!open_keeps(b, ino, O_RDONLY | O_DIRECT));
+	ck_assert(!open_keeps(b, ino, O_RDONLY));
+	ck_assert(open_keeps(b, ino, O_RDONLY));
+	rpc_client_destroy(a);
+	rpc_client_destroy(b);
+}
+END_TEST
+
 /* A mkdir in a thread of its own (a hard call waits as long as it takes). */
 struct bg_mkdir {
 	struct rpc_client *c;
@@ -1523,6 +1603,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, stage_table);
 	tcase_add_test(tc, coherence_inval);
 	tcase_add_test(tc, coherence_stopped_mount);
+	tcase_add_test(tc, keep_cache_while_unchanged);
 	tcase_add_test(tc, resend_reply_lost);
 	tcase_add_test(tc, open_files_survive);
 	tcase_add_test(tc, open_files_survive_a_reset);
