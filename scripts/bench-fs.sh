@@ -47,12 +47,25 @@ wait_mount() {
 	return 1
 }
 
+# A real tree: /usr/include unpacked through $1, then compared through $2
+# (tar --compare and diff -r); its time in ms, or "-" when a step failed.
+tar -C / -cf "$T/include.tar" usr/include 2>/dev/null
+untar_ms() {
+	local t0
+	mkdir -p "$1/u"
+	t0=$(now_ms)
+	tar -C "$1/u" -xf "$T/include.tar" && tar -C "$2/u" --compare -f "$T/include.tar" >/dev/null &&
+		diff -r /usr/include "$2/u/usr/include" >/dev/null && echo $(($(now_ms) - t0)) && return 0
+	echo -
+}
+
 mkdir -p "$T/src" "$T/pll"
 "$PLL" -f -o source="$T/src" "$T/pll" >"$T/pll.log" 2>&1 &
 PIDS+=($!)
 wait_mount "$T/pll" || { echo "bench-fs: passthrough_ll did not mount"; cat "$T/pll.log"; exit 1; }
 echo "bench-fs: passthrough_ll over $T/src"
 "$BUILD/fusefs-fsbench" "$T/pll" "$T/pll" >"$T/ref.out" || exit 1
+UNTAR_PLL=$(untar_ms "$T/pll" "$T/pll")
 fusermount3 -u "$T/pll"
 
 # the other reference: sshfs over 127.0.0.1, against an sshd of our own (its
@@ -122,27 +135,62 @@ r0=$(ctr server_committed_requests)
 echo "bench-fs: a plain client's mount"
 mkdir "$T/c/b2"
 "$BUILD/fusefs-fsbench" "$T/c/b2" "$T/m$(((L + 1) % 3))/b2" >"$T/client.out" || exit 1
+echo "bench-fs: /usr/include unpacked through the client, compared through another member"
+UNTAR_FS=$(untar_ms "$T/c" "$T/m$(((L + 1) % 3))")
 c1=$(ctr server_commits)
 r1=$(ctr server_committed_requests)
-hwm=$(awk '/VmHWM/ {print $2}' "/proc/${MPID[m$L]}/status")
 bmax=$(ctr server_batch_requests_max)
 
-printf '\n%-20s %11s %11s %14s %11s %9s %9s\n' "operation" "leader" "client" "passthrough_ll" "sshfs" "c/pll" "c/sshfs"
+# The issue's targets: each row's ratio (the client's figure over a reference's)
+# and the least it must reach; "met" or "MISSED" beside it.
+target() {
+	case $1 in
+	stats_warm | lookups_neg_warm) echo "pll 0.9" ;;
+	stats_cold | seq_read) echo "pll 0.5" ;;
+	readdir_entries) echo "pll 1" ;;
+	file_reads_4k | file_reads_4k_warm) echo "pll 0.7" ;;
+	seq_write_fsync) echo "pll 0.9" ;;
+	creates | mkdirs | renames | file_writes_4k | write_fsync_4k) echo "sshfs 1.5" ;;
+	unlinks | rmdirs) echo "sshfs 1" ;;
+	*) echo "- -" ;;
+	esac
+}
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN {print (a == "-" ? "-" : (a + 0 >= b + 0 ? "met" : "MISSED"))}'; }
+ratio() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {if (b > 0 && a != "") printf "%.2f", a / b; else print "-"}'; }
+
+printf '\n%-20s %11s %11s %14s %11s %7s %7s %14s\n' "operation" "leader" "client" "passthrough_ll" "sshfs" \
+	"c/pll" "c/sshfs" "target"
 while read -r name ref unit; do
 	l=$(awk -v k="$name" '$1 == k {print $2}' "$T/leader.out")
 	c=$(awk -v k="$name" '$1 == k {print $2}' "$T/client.out")
 	h=$(awk -v k="$name" '$1 == k {print $2}' "$T/sshfs.out" 2>/dev/null)
-	printf '%-20s %11s %11s %14s %11s %9s %9s %s\n' "$name" "$l" "$c" "$ref" "${h:--}" \
-		"$(awk -v a="$c" -v b="$ref" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')" \
-		"$(awk -v a="$c" -v b="${h:-0}" 'BEGIN {printf (b > 0 ? "%.2f" : "-"), (b > 0 ? a / b : 0)}')" "$unit"
+	read -r tref tmin <<<"$(target "$name")"
+	rp=$(ratio "$c" "$ref")
+	rs=$(ratio "$c" "$h")
+	case $tref in
+	pll) tv="$tmin x pll $(verdict "$rp" "$tmin")" ;;
+	sshfs) tv="$tmin x sshfs $(verdict "$rs" "$tmin")" ;;
+	*) tv= ;;
+	esac
+	printf '%-20s %11s %11s %14s %11s %7s %7s %-4s %s\n' "$name" "$l" "$c" "$ref" "${h:--}" "$rp" "$rs" \
+		"$unit" "$tv"
 done <"$T/ref.out"
 echo
 echo "requests per commit (both runs): $(awk -v r=$((r1 - r0)) -v c=$((c1 - c0)) 'BEGIN {printf "%.2f", (c > 0 ? r / c : 0)}') on average, $bmax in the largest batch"
-echo "the leader's peak resident set: $((hwm / 1024)) MiB"
 for n in leader client; do
 	s16=$(awk '$1 == "creates_16_threads" {print $2}' "$T/$n.out")
 	s1=$(awk '$1 == "creates_1_thread" {print $2}' "$T/$n.out")
-	echo "$n: 16 concurrent creators / 1 creator = $(awk -v a="$s16" -v b="$s1" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')"
+	x=$(ratio "$s16" "$s1")
+	echo "$n: 16 concurrent creators on two mounts / 1 creator = $x (target 5: $(verdict "$x" 5))"
+done
+x=$(ratio "$UNTAR_PLL" "$UNTAR_FS")
+echo "tar -x of /usr/include, then tar --compare and diff -r through another mount:" \
+	"fusefs ${UNTAR_FS} ms, passthrough_ll ${UNTAR_PLL} ms; pll/fusefs = $x" \
+	"(target: within 1.5x, pll/fusefs >= 0.67: $(verdict "$x" 0.67))"
+for n in m0 m1 m2; do
+	hwm=$(awk '/VmHWM/ {print $2}' "/proc/${MPID[$n]}/status")
+	echo "$n's peak resident set: $((hwm / 1024)) MiB$([ "$n" = "m$L" ] && echo " (the leader)")" \
+		"(target under 64 MiB: $([ $((hwm / 1024)) -lt 64 ] && echo met || echo MISSED))"
 done
 
 # Where the time goes, per op: the client mount's stages and the leader's
@@ -173,4 +221,6 @@ getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null | awk '$1 ==
 dw=$("$BUILD/fusefs-bench" 2>/dev/null | awk '/durable 4 KiB write .* p50/ {print $(NF-1)}')
 cm=$(getfattr --only-values -n user.fusefs.counters "$T/m$L" 2>/dev/null |
 	awk '$1 == "lat" && $2 == "server_commit" && $3 == "mkdir" {print $7}')
-echo "a one-mkdir commit at the server: p50 ${cm:-?} us; a durable 4 KiB write on $(dirname "$T"): p50 ${dw:-?} us; ratio $(awk -v a="${cm:-0}" -v b="${dw:-0}" 'BEGIN {printf (b > 0 ? "%.2f" : "?"), (b > 0 ? a / b : 0)}')"
+x=$(ratio "${cm:-}" "${dw:-}")
+echo "a one-mkdir commit at the server: p50 ${cm:-?} us; a durable 4 KiB write on $(dirname "$T"):" \
+	"p50 ${dw:-?} us; ratio $x (target at most 1.3: $(awk -v a="$x" 'BEGIN {print (a == "-" ? "-" : (a + 0 <= 1.3 ? "met" : "MISSED"))}'))"

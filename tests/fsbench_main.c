@@ -7,7 +7,8 @@
  *
  * With DIR2 (another mount of the same filesystem), the concurrent create
  * figures spread their threads over both.  "cold" figures drop the
- * kernel's caches first (needs root; else they are marked warm).
+ * kernel's caches first (needs root; else they are marked warm); "warm"
+ * ones repeat what was just done.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -168,6 +169,18 @@ int main(int argc, char **argv)
 			die("stat", p);
 	}
 	out("stats_warm", NFILES / (now() - t0), "/s");
+	for (int pass = 0; pass < 2; pass++) { /* names that are not there, the second time */
+		t0 = now();
+		for (int i = 0; i < NFILES; i++) {
+			struct stat st;
+
+			path(p, sizeof(p), dir1, "c", i);
+			snprintf(q, sizeof(q), "%s.none", p);
+			if (stat(q, &st) == 0 || errno != ENOENT)
+				die("stat of a missing name", q);
+		}
+	}
+	out("lookups_neg_warm", NFILES / (now() - t0), "/s");
 
 	{
 		int entries = 0;
@@ -213,6 +226,13 @@ int main(int argc, char **argv)
 			die("mkdir", p);
 	}
 	out("mkdirs", NFILES / (now() - t0), "/s");
+	t0 = now();
+	for (int i = 0; i < NFILES; i++) {
+		path(p, sizeof(p), dir1, "m", i);
+		if (rmdir(p) < 0)
+			die("rmdir", p);
+	}
+	out("rmdirs", NFILES / (now() - t0), "/s");
 
 	mkdir_p(dir1, "s");
 	t0 = now();
@@ -234,6 +254,15 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	out("file_reads_4k", NSMALL / (now() - t0), "/s");
+	t0 = now(); /* the same files again: what the kernel kept */
+	for (int i = 0; i < NSMALL; i++) {
+		path(p, sizeof(p), dir1, "s", i);
+		fd = open(p, O_RDONLY);
+		if (fd < 0 || read(fd, buf, 4096) != 4096)
+			die("read", p);
+		close(fd);
+	}
+	out("file_reads_4k_warm", NSMALL / (now() - t0), "/s");
 
 	snprintf(p, sizeof(p), "%s/seq", dir1);
 	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
