@@ -64,7 +64,6 @@ struct inval_msg {
 	uint64_t bar_req[RPC_CLIENT_INFLIGHT_MAX];
 };
 
-#define INVAL_QUEUE_MAX 1024
 
 enum rpc_stage { RPC_ST_SEND, RPC_ST_WAIT, RPC_ST_WAKE, RPC_ST_TOTAL, RPC_STAGE_NR };
 
@@ -509,7 +508,7 @@ static void inval_queue_locked(struct rpc_client *c, uint64_t gen, uint64_t seq,
 {
 	struct inval_msg *m = calloc(1, sizeof(*m));
 
-	while (c->iq_len >= INVAL_QUEUE_MAX && !c->stopping)
+	while (c->iq_len >= RPC_CLIENT_INVALS_MAX && !c->stopping)
 		pthread_cond_wait(&c->iq_cond, &c->lock);
 	if (m != NULL && len > 0 && (m->items = malloc(len)) == NULL) {
 		free(m);

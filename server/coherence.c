@@ -177,7 +177,7 @@ static bool grant_until(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino
 {
 	struct gent *g;
 
-	if (c->grants >= COH_GRANTS_MAX || (g = get(c, kind, ino)) == NULL)
+	if (c->grants >= SVC_GRANTS_MAX || (g = get(c, kind, ino)) == NULL)
 		return false;
 	for (uint16_t i = 0; i < g->n; i++)
 		if (g->h[i].rid == rid) {

@@ -30,8 +30,6 @@
 struct coh;
 struct svc_reply;
 
-/* The most grants held at once; past it replies grant nothing (validity 0). */
-#define COH_GRANTS_MAX (1u << 20)
 
 /*
  * How long a mount's cached pages are vouched for after an open that

@@ -25,6 +25,7 @@
 #include "server/handles.h"
 #include "server/store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
@@ -1015,6 +1016,7 @@ static void retake(struct dispatch *d, const struct rpc_req *q, const struct svc
 	} else {
 		struct rpc_open o;
 
+		assert(q->op == RPC_OPEN); /* (the only other op that takes a handle) */
 		memcpy(&o, q->fixed, sizeof(o));
 		fh = le64_to_cpu(o.fh);
 		flags = (int)le32_to_cpu(o.flags);

@@ -284,7 +284,6 @@ uint32_t fs_lock_apply(const struct fs_lock *mine, uint32_t n, const struct fs_l
  * cycle is a deadlock, and only then.  An entry not renewed within
  * FS_LOCK_WAIT_STALE_NS is forgotten (its waiter went away).  Pure.
  */
-#define FS_LOCK_WAITS_MAX 4096
 #define FS_LOCK_WAIT_STALE_NS (500 * NSEC_PER_MSEC)
 
 struct fs_lock_waits {

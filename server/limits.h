@@ -47,6 +47,7 @@
 #define FS_LOCKS_PER_INODE_MAX 4096u /* locks on one inode of one kind (ENOLCK past) */
 #define FS_COPY_MAX ((uint64_t)1 << 20) /* bytes one copy_file_range call copies at most */
 #define FS_ATIME_MAX 4096            /* deferred access times waiting for a commit */
+#define FS_LOCK_WAITS_MAX 4096       /* lock waits the deadlock check remembers */
 #define FS_HANDLES_PER_CONN_MAX (1u << 16)  /* open files one connection may hold */
 
 /* ---- the wire ---- */
@@ -58,6 +59,7 @@
 #define RPC_GROUPS_MAX FS_GROUPS_MAX
 #define RPC_IO_MAX (1u << 20)        /* the largest read or write */
 #define RPC_READDIR_MAX (1u << 17)   /* the largest readdir reply */
+#define RPC_HOLDS_PER_FRAME 4096     /* open files named in one HOLDS frame (proto.h checks it fits) */
 /*
  * The largest payload: a 1 MiB write plus its request header, groups and
  * fixed part (proto.h checks the fixed parts fit in the 4 KiB), or a 1 MiB
@@ -83,6 +85,9 @@ static_assert(RPC_PATH_MAX + RPC_NAME_MAX < SRV_FRAME_MAX_PAYLOAD, "a symlink fi
 #define SVC_REAP_MAX 256             /* orphans released, waiting for the next commit */
 #define SVC_CHANGES_MAX 16           /* inodes and names one request changes (a rename: 6) */
 #define RPC_CLIENT_INFLIGHT_MAX 256  /* calls one client has in flight */
+#define SVC_GONE_PENDING_MAX 256     /* vanished mounts waiting for their GONE mark's commit */
+#define SVC_GRANTS_MAX (1u << 20)    /* cache grants held (coherence.h); past it nothing is granted */
+#define RPC_CLIENT_INVALS_MAX 1024   /* INVALs a client keeps queued (its receiver waits past it) */
 
 static_assert(SVC_CONN_BYTES_MAX >= 2 * SRV_FRAME_MAX_PAYLOAD,
 	      "a connection holds a largest request and its reply");

@@ -61,7 +61,6 @@ static const char *const SUB = "server";
 #define GREETING_FRAME_MAX (SRV_FRAME_HDR_BYTES + sizeof(struct srv_greeting_wire) + 64)
 /* a connection that has not greeted by then is closed */
 #define GREET_TIMEOUT_NS (5 * NSEC_PER_SEC)
-#define GONE_PENDING_MAX 256
 #define CLOSE_LOG_BURST 20
 #define CLOSE_LOG_WINDOW_NS (10 * NSEC_PER_SEC)
 #define EPOLL_BATCH 64
@@ -148,7 +147,7 @@ struct svc {
 	struct mount_seen *mounts; /* every mount with a connection, or within its grace */
 	struct mfence *fence;   /* fences mounts away past their grace (NULL: no fence_mount) */
 	/* mounts being fenced, or whose GONE mark has not run yet */
-	uint64_t gone_pending[GONE_PENDING_MAX];
+	uint64_t gone_pending[SVC_GONE_PENDING_MAX];
 	uint32_t ngone_pending;
 	uint32_t nmounts, capmounts;
 	mono_ns purge_at;       /* the start's grace ends (0: the purge is queued) */
@@ -564,7 +563,7 @@ static void gone_queue(struct svc *s, uint64_t rid, bool fenced, bool bye)
 		return;
 	r->fenced = fenced;
 	r->bye = bye;
-	if (!gone_is_pending(s, rid) && s->ngone_pending < GONE_PENDING_MAX)
+	if (!gone_is_pending(s, rid) && s->ngone_pending < SVC_GONE_PENDING_MAX)
 		s->gone_pending[s->ngone_pending++] = rid;
 }
 
@@ -580,7 +579,7 @@ static bool fence_first(struct svc *s, uint64_t rid, const struct svc_mount_id *
 		return false;
 	if (gone_is_pending(s, rid))
 		return true;
-	if (s->ngone_pending == GONE_PENDING_MAX || mfence_add(s->fence, rid, who) < 0) {
+	if (s->ngone_pending == SVC_GONE_PENDING_MAX || mfence_add(s->fence, rid, who) < 0) {
 		log_err(SUB, "term %" PRIu64 ": out of memory: mount %016" PRIx64 " is fenced only "
 			"when the service stops", s->cfg.term, rid);
 		return true; /* (what it holds stays held: never given away unfenced) */

@@ -89,7 +89,8 @@ struct rpc_hold {
 	struct le32 reserved;
 };
 static_assert(sizeof(struct rpc_hold) == 24, "hold");
-#define RPC_HOLDS_PER_FRAME 4096
+static_assert(RPC_HOLDS_PER_FRAME * sizeof(struct rpc_hold) <= SRV_FRAME_MAX_PAYLOAD,
+	      "a full HOLDS frame fits");
 
 enum srv_greeting_status {
 	SRV_GREET_OK = 0,
@@ -596,12 +597,18 @@ static_assert(offsetof(struct rpc_copy, len) == 48, "copy: len");
 /*
  * ---- the op table ----
  *
- * One row per op, and nothing else anywhere describes an op: the wire
- * rules (proto.c), the executor's classification, the reply budget and
- * the replay set are all lookups in it.  Adding an op is one row here
- * (at the end: a row's place is its number on the wire), one handler
- * do_NAME in server/dispatch.c (the compiler asks for it) and the FUSE
- * handler in fuse/ops.c that calls it.
+ * One row per op: the wire rules (proto.c), the executor's
+ * classification, the reply budget and the replay set are all lookups in
+ * it.  Adding an op is one row here (at the end: a row's place is its
+ * number on the wire), one handler do_NAME in server/dispatch.c (the
+ * compiler asks for it) and the FUSE handler in fuse/ops.c that calls it.
+ * Two facts live elsewhere, each in one place, because they are about
+ * what a reply means rather than how it travels: what the mount's kernel
+ * may cache from a reply (coh_reply in server/coherence.c; an op not
+ * named there grants nothing) and, for the two ops that take a handle
+ * (OPEN, CREATE; tests/unit_proto.c keeps it to those), where the handle
+ * is in the request (retake in server/dispatch.c, holds_note in
+ * fuse/holds.c).
  *
  * Columns:
  *   request, reply  the fixed parts' structs (rpc_none: nothing)

@@ -81,6 +81,10 @@ START_TEST(op_table_rules)
 			ck_assert_msg(o->handle != RPC_HANDLE_DROPS, "%s: replayed, dropping a handle",
 				      o->name);
 		}
+		/* retake and holds_note know where OPEN's and CREATE's handles are, no other op's */
+		ck_assert_msg(o->handle != RPC_HANDLE_TAKES || op == RPC_OPEN || op == RPC_CREATE,
+			      "%s: takes a handle: teach retake (dispatch.c) and holds_note (holds.c)",
+			      o->name);
 		/* every op that may write is replayed: a resend after a failover must not redo it */
 		ck_assert_msg(o->store == RPC_STORE_READS || o->replay, "%s: writes, not replayed",
 			      o->name);

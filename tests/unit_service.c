@@ -23,7 +23,21 @@
  *                      and gets every reply once it reads;
  *   hostile            a garbage frame, an unknown op, an oversized first
  *                      frame: each closes its own connection, nothing else;
- *   lease              without the lease no greeting is accepted.
+ *   lease              without the lease no greeting is accepted;
+ *   replay_refused     a recorded frame sent again is refused;
+ *   stage_table        every stage's histogram counts the calls it saw;
+ *   coherence_inval, coherence_stopped_mount, keep_cache_while_unchanged
+ *                      a change's reply waits for every other mount that
+ *                      may cache what it changed to drop it, or for its
+ *                      grant to run out; open keeps pages only unchanged;
+ *   silent_mount_gone  a vanished lock holder is fenced, then gone;
+ *   resend_reply_lost, failed_commit_unanswered, failed_read_unanswered,
+ *   refused_alone, release_resumes
+ *                      exactly once across lost replies, failed commits
+ *                      and reads, a transaction too big, a release resumed;
+ *   open_files_survive, open_files_survive_a_reset, open_file_unlinked_in_grace
+ *                      open files (unlinked ones too) across a new server
+ *                      and a reset.
  */
 #include "tests/unit.h"
 
