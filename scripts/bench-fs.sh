@@ -55,7 +55,7 @@ untar_ms() {
 	mkdir -p "$1/u"
 	t0=$(now_ms)
 	tar -C "$1/u" -xf "$T/include.tar" && tar -C "$2/u" --compare -f "$T/include.tar" >/dev/null &&
-		diff -r /usr/include "$2/u/usr/include" >/dev/null && echo $(($(now_ms) - t0)) && return 0
+		diff -r --no-dereference /usr/include "$2/u/usr/include" >/dev/null && echo $(($(now_ms) - t0)) && return 0
 	echo -
 }
 
