@@ -1219,8 +1219,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/*
 	 * The server clears setuid/setgid on a write, a truncate or a chown
-	 * (fs_kill_priv); without this the kernel sends a chmod as the writer,
-	 * which is refused to anyone but the owner.
+	 * (fs_kill_priv).  Even so Linux 6.x sends the kill of a buffered
+	 * write or a truncate as a chmod from the caller, which the server
+	 * allows a writer when it takes away nothing but those bits.
 	 */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;

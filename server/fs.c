@@ -1133,6 +1133,20 @@ void fs_kill_priv(struct fs_attr *a)
 		a->mode &= ~(uint32_t)S_ISGID;
 }
 
+/*
+ * A chmod that only takes away the privilege bits fs_kill_priv would:
+ * what the kernel sends for a writer or truncater who is not the owner
+ * (Linux's file_remove_privs turns the kill into a chmod as the caller).
+ * Whoever may write the file may ask it, as a write would do it anyway.
+ */
+static bool kills_priv_only(const struct fs_attr *a, uint32_t mode)
+{
+	struct fs_attr k = *a;
+
+	fs_kill_priv(&k);
+	return (mode & 07777) == (k.mode & 07777);
+}
+
 /* The check half of setattr: may c make these changes to a?  0 or -errno, nothing written. */
 static int setattr_check(const struct fs_cred *c, const struct fs_attr *a,
 			 const struct fs_setattr *sa)
@@ -1148,7 +1162,9 @@ static int setattr_check(const struct fs_cred *c, const struct fs_attr *a,
 	if ((sa->valid & FS_SET_GID) && c->uid != 0 &&
 	    !(c->uid == a->uid && (sa->gid == a->gid || fs_in_group(c, sa->gid))))
 		return -EPERM;
-	if ((sa->valid & FS_SET_MODE) && !owner)
+	if ((sa->valid & FS_SET_MODE) && !owner &&
+	    !(kills_priv_only(a, sa->mode) &&
+	      ((sa->valid & FS_SET_BY_WRITER) || fs_may(c, a, 2) == 0)))
 		return -EPERM;
 	if (sa->valid & (FS_SET_ATIME | FS_SET_MTIME)) {
 		if (!owner)

@@ -408,6 +408,23 @@ static void as_user_privileges(void)
 	stat(pb("suid"), &st);
 	check((st.st_mode & 07777) == 0777, "and its setuid and setgid bits are cleared (mode %o)",
 	      st.st_mode & 07777);
+	/* the same through the page cache, and a truncate through a descriptor */
+	fd = open(pa("suid2"), O_WRONLY);
+	check(fd >= 0 && pwrite(fd, "y", 1, 0) == 1 && fsync(fd) == 0,
+	      "a buffered write to another's setuid file");
+	if (fd >= 0)
+		close(fd);
+	memset(&st, 0, sizeof(st));
+	stat(pb("suid2"), &st);
+	check((st.st_mode & 07777) == 0777, "clears its bits too (mode %o)", st.st_mode & 07777);
+	fd = open(pa("suid3"), O_WRONLY);
+	check(fd >= 0 && ftruncate(fd, 0) == 0, "ftruncate of another's setuid file");
+	if (fd >= 0)
+		close(fd);
+	memset(&st, 0, sizeof(st));
+	stat(pb("suid3"), &st);
+	check((st.st_mode & 07777) == 0777 && st.st_size == 0, "clears its bits too (mode %o)",
+	      st.st_mode & 07777);
 	/* through a descriptor open for writing, the open decided, not the mode */
 	fd = open(pa("mine/ro"), O_CREAT | O_RDWR, 0444);
 	check(fd >= 0 && ftruncate(fd, 10) == 0, "ftruncate of a file we created 0444, through its descriptor");
@@ -497,6 +514,10 @@ int main(int argc, char **argv)
 	chmod(pa("noexec"), 0700);
 	write_file(pa("suid"), "s", 1);
 	chmod(pa("suid"), 06777);
+	write_file(pa("suid2"), "s", 1);
+	chmod(pa("suid2"), 06777);
+	write_file(pa("suid3"), "s", 1);
+	chmod(pa("suid3"), 06777);
 	mkdir(pa("sgid"), 0777);
 	chown(pa("sgid"), 0, 4242);
 	chmod(pa("sgid"), 02777);

@@ -1404,6 +1404,38 @@ START_TEST(write_clears_setuid_setgid)
 }
 END_TEST
 
+/*
+ * The kernel sends the kill of a non-owner's buffered write or truncate
+ * as a chmod from that caller: allowed when it takes away nothing but the
+ * privilege bits and the caller may write; any other chmod stays the
+ * owner's.
+ */
+START_TEST(writer_may_chmod_away_privileges)
+{
+	struct fs_attr a;
+	uint64_t d = dir_for(&ALICE, "d", 0755);
+	uint64_t w = mkfile(&ALICE, d, "w", 06777);
+	uint64_t ro = mkfile(&ALICE, d, "ro", 06755);
+	struct fs_setattr sa = { .valid = FS_SET_MODE, .mode = 0777 };
+
+	sa.mode = 0775; /* more than the bits */
+	ck_assert_int_eq(fs_setattr(fs, &BOB, w, &sa, &a), -EPERM);
+	sa.mode = 04777; /* setgid only, with setuid left */
+	ck_assert_int_eq(fs_setattr(fs, &BOB, w, &sa, &a), -EPERM);
+	sa.mode = 0777;
+	ck_assert_int_eq(fs_setattr(fs, &BOB, w, &sa, &a), 0);
+	ck_assert_uint_eq(a.mode, S_IFREG | 0777);
+	/* one who may not write it may not */
+	sa.mode = 0755;
+	ck_assert_int_eq(fs_setattr(fs, &BOB, ro, &sa, &a), -EPERM);
+	ck_assert_uint_eq(getattr(ro).mode, S_IFREG | 06755);
+	/* unless through a descriptor open for writing (the open decided) */
+	sa.valid |= FS_SET_BY_WRITER;
+	ck_assert_int_eq(fs_setattr(fs, &BOB, ro, &sa, &a), 0);
+	ck_assert_uint_eq(a.mode, S_IFREG | 0755);
+}
+END_TEST
+
 START_TEST(chown_clears_setuid_setgid)
 {
 	struct fs_attr a;
@@ -3730,6 +3762,7 @@ Suite *suite_fs(void)
 	tcase_add_test(tc, sticky_directory);
 	tcase_add_test(tc, setgid_directory_inheritance);
 	tcase_add_test(tc, write_clears_setuid_setgid);
+	tcase_add_test(tc, writer_may_chmod_away_privileges);
 	tcase_add_test(tc, chown_clears_setuid_setgid);
 	tcase_add_test(tc, chmod_setgid_needs_the_group);
 	tcase_add_test(tc, supplementary_groups);
