@@ -326,11 +326,13 @@ static void data_and_attributes(void)
 
 /*
  * Appends from two mounts at once: 4 writers, 2 on each mount, each
- * appending RECS records of 100 bytes (so records straddle page edges)
- * with O_APPEND.  Every record must come out whole, once.
+ * appending RECS records of 128 bytes with O_APPEND after a 64-byte head
+ * (so every 32nd record straddles a page edge).  Every record must come
+ * out whole, once.
  */
 #define APPEND_RECS 500
-#define APPEND_LEN 100
+#define APPEND_LEN 128
+#define APPEND_HEAD 64
 
 static void appends_two_mounts(void)
 {
@@ -340,7 +342,8 @@ static void appends_two_mounts(void)
 	struct stat st;
 	int fd;
 
-	write_file(pa("appends"), "", 0);
+	memset(rec, '#', APPEND_HEAD);
+	write_file(pa("appends"), rec, APPEND_HEAD);
 	for (int w = 0; w < 4; w++) {
 		pids[w] = fork();
 		if (pids[w] != 0)
@@ -363,11 +366,11 @@ static void appends_two_mounts(void)
 			bad++;
 	}
 	check(bad == 0, "4 appenders on two mounts wrote every record");
-	check(stat(pb("appends"), &st) == 0 && st.st_size == 4 * APPEND_RECS * APPEND_LEN,
-	      "the file holds exactly 4 x %d records", APPEND_RECS);
+	check(stat(pb("appends"), &st) == 0 && st.st_size == APPEND_HEAD + 4 * APPEND_RECS * APPEND_LEN,
+	      "the file holds exactly its head and 4 x %d records", APPEND_RECS);
 	buf = malloc(4 * APPEND_RECS * APPEND_LEN);
 	fd = open(pa("appends"), O_RDONLY);
-	if (buf == NULL || fd < 0 || read(fd, buf, 4 * APPEND_RECS * APPEND_LEN) !=
+	if (buf == NULL || fd < 0 || pread(fd, buf, 4 * APPEND_RECS * APPEND_LEN, APPEND_HEAD) !=
 	    4 * APPEND_RECS * APPEND_LEN) {
 		check(false, "read the appended records back");
 	} else {
