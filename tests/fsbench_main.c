@@ -123,6 +123,24 @@ static double concurrent_creates(int threads, int total)
 	return (double)(total / threads * threads) / (now() - t0);
 }
 
+/* The small files written before, each opened, read and closed: files per second. */
+static double read_small_files(char *buf)
+{
+	double t0 = now();
+	char p[4096];
+
+	for (int i = 0; i < NSMALL; i++) {
+		int fd;
+
+		path(p, sizeof(p), dir1, "s", i);
+		fd = open(p, O_RDONLY);
+		if (fd < 0 || read(fd, buf, 4096) != 4096)
+			die("read", p);
+		close(fd);
+	}
+	return NSMALL / (now() - t0);
+}
+
 int main(int argc, char **argv)
 {
 	static char buf[1 << 20];
@@ -245,24 +263,8 @@ int main(int argc, char **argv)
 	}
 	out("file_writes_4k", NSMALL / (now() - t0), "/s");
 	drop_caches();
-	t0 = now();
-	for (int i = 0; i < NSMALL; i++) {
-		path(p, sizeof(p), dir1, "s", i);
-		fd = open(p, O_RDONLY);
-		if (fd < 0 || read(fd, buf, 4096) != 4096)
-			die("read", p);
-		close(fd);
-	}
-	out("file_reads_4k", NSMALL / (now() - t0), "/s");
-	t0 = now(); /* the same files again: what the kernel kept */
-	for (int i = 0; i < NSMALL; i++) {
-		path(p, sizeof(p), dir1, "s", i);
-		fd = open(p, O_RDONLY);
-		if (fd < 0 || read(fd, buf, 4096) != 4096)
-			die("read", p);
-		close(fd);
-	}
-	out("file_reads_4k_warm", NSMALL / (now() - t0), "/s");
+	out("file_reads_4k", read_small_files(buf), "/s");
+	out("file_reads_4k_warm", read_small_files(buf), "/s"); /* again: what the kernel kept */
 
 	snprintf(p, sizeof(p), "%s/seq", dir1);
 	fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
