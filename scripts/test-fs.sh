@@ -181,7 +181,7 @@ rm "$T/c/coh/doomed"
 kill -CONT "${PID[m$F]}"
 expired1=$(xattr "m${L:-0}" counters | awk '$1 == "server_inval_waits_expired" {print $2}')
 check "a chmod waited $dt ms for a stopped mount that cached the file (its grant: 200 ms)" \
-	test "$dt" -lt 800 -a "${expired1:-0}" -gt "${expired0:-0}"
+	test "$dt" -lt 1000 -a "${expired1:-0}" -gt "${expired0:-0}"
 check "after SIGCONT the stopped mount sees the new mode" \
 	test "$(stat -c %a "$T/m$F/coh/stopped")" = 600
 check "and the new data" test "$(cat "$T/m$F/coh/stopped")" = changed
