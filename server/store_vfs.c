@@ -62,11 +62,17 @@
  * copies into the database, and without it every frame would be a device
  * read; the log is written in order, so it holds everything since the
  * last checkpoint (store.c checkpoints well before CACHE_BLOCKS frames).
- * The database's: a miss reads READ_AHEAD blocks at once, so the pages
- * of a file's chunks, which are mostly neighbours, come in one read.
+ * The database's: a miss reads up to READ_AHEAD_MAX blocks at once, so the
+ * pages of a file's chunks, which are mostly neighbours, come in one read.
+ * The window starts at READ_AHEAD_MIN and doubles while each miss falls
+ * at or a little past the end of the last read (a file read in order: its
+ * chunks' pages lie mostly in order, a few other pages between them), so
+ * a big sequential read costs one device read per MiB, and a lookup's
+ * miss elsewhere still reads 128 KiB.
  */
 #define CACHE_BLOCKS 2048 /* 8 MiB each */
-#define READ_AHEAD 32
+#define READ_AHEAD_MIN 32
+#define READ_AHEAD_MAX 256
 #define BLK FUSEFS_BLOCK_SIZE
 
 static const char *const SUB = "store";
@@ -90,7 +96,9 @@ struct svfs {
 		uint8_t *data;      /* CACHE_BLOCKS blocks */
 		uint64_t *tag;      /* the region block each holds, or UINT64_MAX */
 	} cache[2];             /* [0] the database region, [1] the log region */
-	uint8_t *ra;            /* READ_AHEAD blocks for read-ahead */
+	uint8_t *ra;            /* READ_AHEAD_MAX blocks for read-ahead */
+	uint64_t ra_next;       /* the database block after the last read-ahead */
+	uint32_t ra_window;     /* its next size, READ_AHEAD_MIN..READ_AHEAD_MAX */
 };
 
 struct vfile {
@@ -265,26 +273,34 @@ static int block_fetch(struct vfile *f, uint64_t blk, uint8_t *buf, bool at_fron
 }
 
 /*
- * A miss at block b: read it and the blocks after it (up to READ_AHEAD, the
+ * A miss at block b: read it and the blocks after it (up to the window, the
  * logical end and the region's end) in one read, into the cache.  Blocks
  * the run holds are newer than the device's: not cached from the read.
  */
 static int read_ahead(struct vfile *f, uint64_t b, uint8_t *dst)
 {
-	uint64_t end = MIN(b + READ_AHEAD, f->region_blocks);
-	uint64_t size_blocks = ((uint64_t)f->size + BLK - 1) / BLK;
+	struct svfs *v = f->v;
+	uint64_t size_blocks = ((uint64_t)f->size + BLK - 1) / BLK, end;
 	int rc;
 
-	if (f->kind != VK_DB)
+	if (f->kind == VK_DB) {
+		bool onward = b >= v->ra_next && b - v->ra_next < READ_AHEAD_MAX;
+
+		v->ra_window = onward ? MIN(v->ra_window * 2, READ_AHEAD_MAX) : READ_AHEAD_MIN;
+		end = MIN(b + v->ra_window, f->region_blocks);
+	} else {
 		end = b + 1; /* the log is read back only by checkpoints: the cache has it */
+	}
 	end = MAX(MIN(end, size_blocks), b + 1);
-	rc = dev_read(f, b, (uint32_t)(end - b), f->v->ra);
+	rc = dev_read(f, b, (uint32_t)(end - b), v->ra);
 	if (rc != SQLITE_OK)
 		return rc;
+	if (f->kind == VK_DB)
+		v->ra_next = end;
 	for (uint64_t i = b; i < end; i++)
 		if (!in_run(f, i))
-			cache_put(cache_of(f), i, f->v->ra + (i - b) * BLK);
-	memcpy(dst, f->v->ra, BLK);
+			cache_put(cache_of(f), i, v->ra + (i - b) * BLK);
+	memcpy(dst, v->ra, BLK);
 	return SQLITE_OK;
 }
 
@@ -781,7 +797,8 @@ int svfs_create(struct bd_dev *dev, const struct bd_store_layout *l, bool read_o
 		if (v->cache[i].tag != NULL)
 			memset(v->cache[i].tag, 0xff, CACHE_BLOCKS * sizeof(*v->cache[i].tag));
 	}
-	v->ra = bd_alloc(READ_AHEAD);
+	v->ra = bd_alloc(READ_AHEAD_MAX);
+	v->ra_window = READ_AHEAD_MIN;
 	if (v->cache[0].data == NULL || v->cache[0].tag == NULL || v->cache[1].data == NULL ||
 	    v->cache[1].tag == NULL || v->ra == NULL) {
 		svfs_free(v);
