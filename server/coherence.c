@@ -13,6 +13,7 @@
 #include "server/service.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 
 enum { SLOT_EMPTY, SLOT_USED, SLOT_TOMB };
@@ -172,18 +173,27 @@ static uint32_t gent_expire(struct coh *c, struct gent *g, mono_ns now)
 	return gone;
 }
 
+/* rid's holder of g, or NULL. */
+static struct holder *holder_find(struct gent *g, uint64_t rid)
+{
+	for (uint16_t i = 0; i < g->n; i++)
+		if (g->h[i].rid == rid)
+			return &g->h[i];
+	return NULL;
+}
+
 /* rid holds (kind, ino) until expiry (renewed if it did).  false: no room. */
 static bool grant_until(struct coh *c, uint64_t rid, uint32_t kind, uint64_t ino, mono_ns expiry)
 {
+	struct holder *held;
 	struct gent *g;
 
 	if (c->grants >= SVC_GRANTS_MAX || (g = get(c, kind, ino)) == NULL)
 		return false;
-	for (uint16_t i = 0; i < g->n; i++)
-		if (g->h[i].rid == rid) {
-			g->h[i].expiry = expiry;
-			return true;
-		}
+	if ((held = holder_find(g, rid)) != NULL) {
+		held->expiry = expiry;
+		return true;
+	}
 	if (g->n == g->cap) {
 		uint16_t cap = g->cap ? (uint16_t)(g->cap * 2) : 2;
 		struct holder *h = g->cap < 32768 ? realloc(g->h, cap * sizeof(*h)) : NULL;
@@ -221,19 +231,24 @@ static void gent_forget(struct coh *c, struct gent *g, bool keep_rid, uint64_t r
 		gent_drop(c, g);
 }
 
-bool coh_open(struct coh *c, uint64_t rid, uint64_t ino, mono_ns now)
+/*
+ * rid's OPEN o is released: may its kernel keep the file's cached pages?
+ * Not for a truncating open (a write: nothing to keep) nor a direct one
+ * (its kernel neither uses nor drops them); a plain one that finds none
+ * vouched for drops them, and vouches for them from now on.
+ */
+static bool keep_pages(struct coh *c, uint64_t rid, const struct rpc_open *o, mono_ns now)
 {
+	uint64_t ino = le64_to_cpu(o->ino);
 	struct gent *g;
 
-	if (c->valid_ms == 0)
-		return false; /* caching off: every open drops the pages */
+	if (le32_to_cpu(o->flags) & (O_TRUNC | O_APPEND | O_DIRECT))
+		return false;
 	g = find(c, COH_PAGES, ino);
 	if (g != NULL)
 		gent_expire(c, g, now);
-	if (g != NULL && g->state == SLOT_USED)
-		for (uint16_t i = 0; i < g->n; i++)
-			if (g->h[i].rid == rid)
-				return true;
+	if (g != NULL && g->state == SLOT_USED && holder_find(g, rid) != NULL)
+		return true;
 	/* (no room: nothing vouched for, and the next open drops them again) */
 	grant_until(c, rid, COH_PAGES, ino, now + (mono_ns)COH_PAGES_MS * NSEC_PER_MSEC);
 	return false;
@@ -334,7 +349,7 @@ static uint64_t first_ino(const struct rpc_req *q)
 }
 
 uint32_t coh_reply(struct coh *c, uint64_t rid, const struct rpc_req *q,
-		   const struct svc_reply *r, mono_ns now)
+		   struct svc_reply *r, mono_ns now)
 {
 	const union rpc_reply_fixed *f = &r->fixed;
 	bool ok;
@@ -370,6 +385,15 @@ uint32_t coh_reply(struct coh *c, uint64_t rid, const struct rpc_req *q,
 	case RPC_READDIR:
 		ok = grant_dirents(c, rid, first_ino(q), r, now);
 		break;
+	case RPC_OPEN: {
+		struct rpc_open o;
+
+		memcpy(&o, q->fixed, sizeof(o));
+		if (keep_pages(c, rid, &o, now))
+			r->fixed.open.flags = cpu_to_le32(RPC_OPENED_KEEP_CACHE);
+		ok = false; /* (no attributes: the header's validity says nothing) */
+		break;
+	}
 	default:
 		ok = false; /* nothing the kernel keeps */
 		break;

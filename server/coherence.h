@@ -13,8 +13,13 @@
  * of a grant it breaks to the caller, which sends that mount an INVAL and
  * holds the change's reply until the mount acknowledged or its grant ran
  * out.  The writer's own kernel keeps itself coherent (it applied the op).
- * PAGES records (coh_open) say which mounts' cached file pages are still
- * good, so an open may keep them.
+ * PAGES records say which mounts' cached file pages are still good, so an
+ * open may keep them: a mount's kernel keeps them across an open only when
+ * nothing changed them since that mount last dropped them.  A plain OPEN
+ * released without keep_cache makes the kernel drop them, so from then on
+ * they are vouched for (until COH_PAGES_MS or a change).  Every INODE
+ * change ends every other mount's vouching, and the writer's own unless
+ * its kernel changed its pages alike (coh_change.writer_pages).
  *
  * Pure logic: no I/O, no clock (the caller passes now).  One thread.
  */
@@ -56,11 +61,13 @@ uint64_t coh_grants(const struct coh *c);
 
 /*
  * A reply to rid's request q is being released at now: record the grants
- * it carries.  Returns the validity for its header: coh_valid_ms, or 0
- * when it carries none or the table is full.
+ * it carries, and for a plain OPEN say in it whether the mount's kernel
+ * may keep the file's cached pages (RPC_OPENED_KEEP_CACHE; PAGES below).
+ * Returns the validity for its header: coh_valid_ms, or 0 when it carries
+ * none or the table is full.
  */
 uint32_t coh_reply(struct coh *c, uint64_t rid, const struct rpc_req *q,
-		   const struct svc_reply *r, mono_ns now);
+		   struct svc_reply *r, mono_ns now);
 
 /*
  * A change by rid, committed: fn is called once for every other mount
@@ -72,17 +79,6 @@ typedef void (*coh_holder_fn)(void *arg, uint64_t rid, mono_ns expiry,
 void coh_change(struct coh *c, uint64_t rid, const struct coh_change *ch, mono_ns now,
 		coh_holder_fn fn, void *arg);
 
-/*
- * Pages: a mount's kernel keeps a file's cached pages across an open only
- * when the server says nothing changed them since that mount last dropped
- * them.  coh_open is asked as rid's (plain, not truncating) OPEN of ino is
- * released: true when rid's pages are still vouched for (the reply says
- * keep_cache); false when they are not, and then the kernel drops them at
- * this open, so from now on they are vouched for (until COH_PAGES_MS or a
- * change).  Every INODE change drops every other mount's vouching, and the
- * writer's own unless its kernel changed its pages alike (writer_pages).
- */
-bool coh_open(struct coh *c, uint64_t rid, uint64_t ino, mono_ns now);
 /* A change whose inodes are not known: no mount's pages are vouched for. */
 void coh_forget_pages(struct coh *c);
 

@@ -1133,30 +1133,12 @@ static void batch_take(struct svc *s, struct batch *b)
 	}
 }
 
-/*
- * A plain open's reply: whether the mount's kernel may keep the file's
- * cached pages (coh_open).  Not for a truncating open (a write: nothing to
- * keep) nor a direct one (its kernel neither uses nor drops them).
- */
-static void keep_cache(struct svc *s, struct svc_req *r, mono_ns now)
-{
-	struct rpc_open o;
-
-	memcpy(&o, r->req.fixed, sizeof(o));
-	if ((le32_to_cpu(o.flags) & (O_TRUNC | O_APPEND | O_DIRECT)) == 0 &&
-	    coh_open(s->coh, r->conn->rid, le64_to_cpu(o.ino), now))
-		r->reply.fixed.open.flags = cpu_to_le32(RPC_OPENED_KEEP_CACHE);
-}
-
 /* What a reply released now lets its mount cache: recorded, and its validity. */
 static void grant(struct svc *s, struct svc_req *r, mono_ns now)
 {
 	r->valid_ms = 0;
-	if (s->coh == NULL || r->kind != SVC_REQ_CALL || !conn_open(r->conn))
-		return;
-	r->valid_ms = coh_reply(s->coh, r->conn->rid, &r->req, &r->reply, now);
-	if (r->req.op == RPC_OPEN && r->reply.status == 0)
-		keep_cache(s, r, now);
+	if (s->coh != NULL && r->kind == SVC_REQ_CALL && conn_open(r->conn))
+		r->valid_ms = coh_reply(s->coh, r->conn->rid, &r->req, &r->reply, now);
 }
 
 static void batch_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, bool release)
@@ -1353,10 +1335,10 @@ static void writes_done(struct svc *s, struct svc_req *const *reqs, uint32_t n, 
 
 		ib.r = r;
 		r->held = r->changes_overflow;
-		if (r->changes_overflow) /* what it touched is not known: every grant is waited out */
+		if (r->changes_overflow) { /* what it touched is not known: every grant is waited out */
 			ib.deadline = MAX(ib.deadline, now + (mono_ns)coh_valid_ms(s->coh) * NSEC_PER_MSEC);
-		if (r->changes_overflow)
 			coh_forget_pages(s->coh);
+		}
 		for (uint32_t k = 0; k < r->nchanges; k++)
 			coh_change(s->coh, r->req.client_rid, &r->changes[k], now, on_holder, &ib);
 		any_held |= r->held;

@@ -515,12 +515,10 @@ int main(int argc, char **argv)
 	mkdir(pa("noexec"), 0700);
 	write_file(pa("noexec/f"), "f", 1);
 	chmod(pa("noexec"), 0700);
-	write_file(pa("suid"), "s", 1);
-	chmod(pa("suid"), 06777);
-	write_file(pa("suid2"), "s", 1);
-	chmod(pa("suid2"), 06777);
-	write_file(pa("suid3"), "s", 1);
-	chmod(pa("suid3"), 06777);
+	for (const char *const *n = (const char *const[]){ "suid", "suid2", "suid3", NULL }; *n; n++) {
+		write_file(pa(*n), "s", 1);
+		chmod(pa(*n), 06777);
+	}
 	mkdir(pa("sgid"), 0777);
 	chown(pa("sgid"), 0, 4242);
 	chmod(pa("sgid"), 02777);
